@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { WORKSPACE_STATUSES } from './status.js';
+
+/** How the platform delivers inbound A2A messages to a workspace (C010). */
+export const DELIVERY_MODES = ['push', 'poll'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+
+/**
+ * Runtimes a workspace may declare. `molecule` is this project's own agent (`molecule-agent`);
+ * `external` is an agent an operator runs elsewhere; the rest are upstream template runtimes that
+ * run inside the same runtime image through adapters.
+ */
+export const RUNTIMES = [
+  'molecule',
+  'external',
+  'langgraph',
+  'claude-code',
+  'openclaw',
+  'crewai',
+  'autogen',
+  'deepagents',
+  'hermes',
+  'codex',
+  'gemini-cli',
+] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+export const DEFAULT_RUNTIME: Runtime = 'molecule';
+export const EXTERNAL_RUNTIME: Runtime = 'external';
+
+/** Resource tiers: 1 (smallest, uncapped on Docker) .. 4 (largest). */
+export const TIERS = [1, 2, 3, 4] as const;
+export type Tier = (typeof TIERS)[number];
+export const DEFAULT_TIER: Tier = 2;
+
+/** 0 or omitted means this (C131). */
+export const DEFAULT_MAX_CONCURRENT_TASKS = 1;
+
+const forbiddenNameChars = /[{}[\]|>*&!]/;
+const noLineBreaks = (s: string) => !/[\r\n]/.test(s);
+
+export const WorkspaceName = z
+  .string()
+  .trim()
+  .min(1, 'name is required')
+  .max(255, 'name must be at most 255 characters')
+  .refine(noLineBreaks, 'name must not contain line breaks')
+  .refine((s) => !forbiddenNameChars.test(s), 'name must not contain any of {}[]|>*&!');
+
+export const WorkspaceRole = z
+  .string()
+  .max(1000, 'role must be at most 1000 characters')
+  .refine(noLineBreaks, 'role must not contain line breaks')
+  .refine((s) => !forbiddenNameChars.test(s), 'role must not contain any of {}[]|>*&!');
+
+/** Accepts the wire integer 1..4 (upstream) or the label "T1".."T4"; yields the integer. */
+export const TierInput = z.union([
+  z.number().int().min(1).max(4),
+  z.enum(['T1', 'T2', 'T3', 'T4']).transform((t) => Number(t.slice(1))),
+]) as z.ZodType<number>;
+
+export const CreateWorkspaceBody = z.strictObject({
+  name: WorkspaceName,
+  role: WorkspaceRole.optional(),
+  parent_id: z.uuid().nullable().optional(),
+  runtime: z.enum(RUNTIMES).optional(),
+  template: z
+    .string()
+    .max(200)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'template must be a template folder name')
+    .optional(),
+  model: z.string().max(100).refine(noLineBreaks, 'model must not contain line breaks').optional(),
+  tier: TierInput.optional(),
+  budget_limit: z.number().int().min(0).nullable().optional(),
+  max_concurrent_tasks: z.number().int().min(0).max(1000).optional(),
+  delivery_mode: z.enum(DELIVERY_MODES).optional(),
+});
+export type CreateWorkspaceBody = z.infer<typeof CreateWorkspaceBody>;
+
+export const UpdateWorkspaceBody = z
+  .strictObject({
+    name: WorkspaceName.optional(),
+    role: WorkspaceRole.nullable().optional(),
+    parent_id: z.uuid().nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'body must set at least one of name, role, parent_id');
+export type UpdateWorkspaceBody = z.infer<typeof UpdateWorkspaceBody>;
+
+/** The workspace as every API answer shows it. Secrets (inbound secret, token hashes) never appear. */
+export const WorkspaceView = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  role: z.string().nullable(),
+  parent_id: z.uuid().nullable(),
+  runtime: z.string(),
+  template: z.string().nullable(),
+  model: z.string().nullable(),
+  tier: z.number().int(),
+  status: z.enum(WORKSPACE_STATUSES),
+  url: z.string(),
+  delivery_mode: z.enum(DELIVERY_MODES),
+  agent_card: z.unknown().nullable(),
+  current_task: z.string(),
+  active_tasks: z.number().int(),
+  max_concurrent_tasks: z.number().int(),
+  last_error_rate: z.number(),
+  last_sample_error: z.string(),
+  last_heartbeat_at: z.string().nullable(),
+  budget_limit: z.number().int().nullable(),
+  instance_id: z.string().nullable(),
+  runtime_image_digest: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  removed_at: z.string().nullable(),
+});
+export type WorkspaceView = z.infer<typeof WorkspaceView>;
+
+/** What an external agent needs to connect; the token is shown exactly once (C019). */
+export const ExternalConnection = z.object({
+  workspace_id: z.uuid(),
+  platform_url: z.string(),
+  auth_token: z.string(),
+  registry_endpoint: z.string(),
+  heartbeat_endpoint: z.string(),
+});
+export type ExternalConnection = z.infer<typeof ExternalConnection>;

@@ -1,0 +1,164 @@
+import { Status } from '@molecule/contracts';
+import type { Queryable } from '../db/port.js';
+import { displayPrefix, generateToken, hashToken } from './tokens.js';
+
+export interface TokenRow {
+  id: string;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface MintedToken extends TokenRow {
+  token: string;
+}
+
+const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
+const toRow = (r: { id: string; prefix: string; created_at: Date; last_used_at: Date | null }): TokenRow => ({
+  id: r.id,
+  prefix: r.prefix,
+  created_at: iso(r.created_at)!,
+  last_used_at: iso(r.last_used_at),
+});
+
+export const MAX_LIVE_TOKENS_PER_WORKSPACE = 50;
+
+export async function mintWorkspaceToken(q: Queryable, workspaceId: string): Promise<MintedToken> {
+  const token = generateToken('workspace');
+  const r = await q.query<{ id: string; prefix: string; created_at: Date; last_used_at: null }>(
+    `INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix) VALUES ($1, $2, $3)
+     RETURNING id, prefix, created_at, last_used_at`,
+    [workspaceId, hashToken(token), displayPrefix(token)],
+  );
+  return { ...toRow(r.rows[0]!), token };
+}
+
+/**
+ * The one workspace-token predicate (C210): the hash matches, the token is not revoked and its
+ * workspace is not removed. A match refreshes `last_used_at`. Returns the owning workspace or null.
+ */
+export async function validateWorkspaceToken(
+  q: Queryable,
+  token: string,
+): Promise<{ tokenId: string; workspaceId: string } | null> {
+  const r = await q.query<{ id: string; workspace_id: string }>(
+    `UPDATE workspace_auth_tokens t SET last_used_at = now()
+       FROM workspaces w
+      WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+        AND w.id = t.workspace_id AND w.status <> $2
+     RETURNING t.id, t.workspace_id`,
+    [hashToken(token), Status.Removed],
+  );
+  const row = r.rows[0];
+  return row ? { tokenId: row.id, workspaceId: row.workspace_id } : null;
+}
+
+export async function countLiveWorkspaceTokens(q: Queryable, workspaceId: string): Promise<number> {
+  const r = await q.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL',
+    [workspaceId],
+  );
+  return r.rows[0]!.n;
+}
+
+export async function listWorkspaceTokens(
+  q: Queryable,
+  workspaceId: string,
+  limit: number,
+  offset: number,
+): Promise<TokenRow[]> {
+  const r = await q.query<{ id: string; prefix: string; created_at: Date; last_used_at: Date | null }>(
+    `SELECT id, prefix, created_at, last_used_at FROM workspace_auth_tokens
+      WHERE workspace_id = $1 AND revoked_at IS NULL
+      ORDER BY created_at DESC, id LIMIT $2 OFFSET $3`,
+    [workspaceId, limit, offset],
+  );
+  return r.rows.map(toRow);
+}
+
+/** Revokes one live token of one workspace; false when there was none to revoke. */
+export async function revokeWorkspaceToken(q: Queryable, workspaceId: string, tokenId: string): Promise<boolean> {
+  const r = await q.query(
+    `UPDATE workspace_auth_tokens SET revoked_at = now()
+      WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL`,
+    [tokenId, workspaceId],
+  );
+  return r.rowCount > 0;
+}
+
+export async function revokeAllWorkspaceTokens(q: Queryable, workspaceIds: readonly string[]): Promise<number> {
+  const r = await q.query(
+    'UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[]) AND revoked_at IS NULL',
+    [workspaceIds],
+  );
+  return r.rowCount;
+}
+
+export interface OrgTokenRow extends TokenRow {
+  name: string;
+  created_by: string;
+}
+
+export async function mintOrgToken(
+  q: Queryable,
+  name: string,
+  createdBy: string,
+): Promise<OrgTokenRow & { token: string }> {
+  const token = generateToken('org');
+  const r = await q.query<{ id: string; prefix: string; created_at: Date; last_used_at: null; name: string; created_by: string }>(
+    `INSERT INTO org_api_tokens (name, token_hash, prefix, created_by) VALUES ($1, $2, $3, $4)
+     RETURNING id, prefix, created_at, last_used_at, name, created_by`,
+    [name, hashToken(token), displayPrefix(token), createdBy],
+  );
+  const row = r.rows[0]!;
+  return { ...toRow(row), name: row.name, created_by: row.created_by, token };
+}
+
+/** Org-token predicate: hash matches and not revoked; a match refreshes `last_used_at`. */
+export async function validateOrgToken(q: Queryable, token: string): Promise<{ tokenId: string; prefix: string } | null> {
+  const r = await q.query<{ id: string; prefix: string }>(
+    `UPDATE org_api_tokens SET last_used_at = now()
+      WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, prefix`,
+    [hashToken(token)],
+  );
+  const row = r.rows[0];
+  return row ? { tokenId: row.id, prefix: row.prefix } : null;
+}
+
+export async function listOrgTokens(q: Queryable, limit: number): Promise<OrgTokenRow[]> {
+  const r = await q.query<{ id: string; prefix: string; created_at: Date; last_used_at: Date | null; name: string; created_by: string }>(
+    `SELECT id, prefix, created_at, last_used_at, name, created_by FROM org_api_tokens
+      WHERE revoked_at IS NULL ORDER BY created_at DESC, id LIMIT $1`,
+    [limit],
+  );
+  return r.rows.map((row) => ({ ...toRow(row), name: row.name, created_by: row.created_by }));
+}
+
+export async function revokeOrgToken(q: Queryable, tokenId: string): Promise<boolean> {
+  const r = await q.query('UPDATE org_api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [tokenId]);
+  return r.rowCount > 0;
+}
+
+export async function createSession(q: Queryable, ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {
+  const token = generateToken('session');
+  const r = await q.query<{ expires_at: Date }>(
+    `INSERT INTO canvas_sessions (session_hash, expires_at) VALUES ($1, now() + make_interval(secs => $2))
+     RETURNING expires_at`,
+    [hashToken(token), ttlSeconds],
+  );
+  return { token, expiresAt: new Date(r.rows[0]!.expires_at) };
+}
+
+export async function validateSession(q: Queryable, token: string): Promise<boolean> {
+  const r = await q.query(
+    'SELECT 1 FROM canvas_sessions WHERE session_hash = $1 AND revoked_at IS NULL AND expires_at > now()',
+    [hashToken(token)],
+  );
+  return r.rowCount > 0;
+}
+
+export async function revokeSession(q: Queryable, token: string): Promise<void> {
+  await q.query('UPDATE canvas_sessions SET revoked_at = now() WHERE session_hash = $1 AND revoked_at IS NULL', [
+    hashToken(token),
+  ]);
+}

@@ -1,0 +1,210 @@
+import { z } from 'zod';
+import { ErrorBody, Status } from '@molecule/contracts';
+import { HttpError, notFound, unauthorized } from '../http/errors.js';
+import type { App } from '../http/types.js';
+import type { Broadcaster } from '../events/broadcaster.js';
+import { getWorkspace } from '../workspaces/repo.js';
+import { removedError } from '../workspaces/service.js';
+import { requireAdmin, requireWorkspaceAccess, SESSION_COOKIE, type AuthDeps } from './principal.js';
+import {
+  countLiveWorkspaceTokens,
+  createSession,
+  listOrgTokens,
+  listWorkspaceTokens,
+  MAX_LIVE_TOKENS_PER_WORKSPACE,
+  mintOrgToken,
+  mintWorkspaceToken,
+  revokeOrgToken,
+  revokeSession,
+  revokeWorkspaceToken,
+} from './repo.js';
+import { constantTimeEqual } from './tokens.js';
+
+const TokenView = z.object({ id: z.uuid(), prefix: z.string(), created_at: z.string(), last_used_at: z.string().nullable() });
+const OrgTokenView = TokenView.extend({ name: z.string(), created_by: z.string() });
+const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+
+export interface AuthRouteDeps extends AuthDeps {
+  broadcaster: Broadcaster;
+  sessionTtlSeconds: number;
+  orgTokenMintPerHour: number;
+  secureCookies: boolean;
+}
+
+export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
+  const admin = requireAdmin(deps);
+  const wsAccess = requireWorkspaceAccess(deps);
+
+  app.post(
+    '/auth/login',
+    {
+      config: { rateLimit: { max: 20, timeWindow: '1 minute' } },
+      schema: {
+        summary: 'Start a canvas session',
+        description: 'Exchanges the admin token for an HttpOnly, SameSite=Strict session cookie.',
+        tags: ['auth'],
+        body: z.strictObject({ token: z.string().min(1).max(1024) }),
+        response: { 200: z.object({ status: z.literal('ok'), expires_at: z.string() }), 400: ErrorBody, 401: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      if (!constantTimeEqual(req.body.token, deps.adminToken)) throw unauthorized('invalid admin token');
+      const s = await createSession(deps.db, deps.sessionTtlSeconds);
+      reply.setCookie(SESSION_COOKIE, s.token, {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: deps.secureCookies,
+        path: '/',
+        expires: s.expiresAt,
+      });
+      return { status: 'ok' as const, expires_at: s.expiresAt.toISOString() };
+    },
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      schema: { summary: 'End the canvas session', tags: ['auth'], response: { 200: z.object({ status: z.literal('ok') }) } },
+    },
+    async (req, reply) => {
+      const s = req.cookies[SESSION_COOKIE];
+      if (s) await revokeSession(deps.db, s);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return { status: 'ok' as const };
+    },
+  );
+
+  app.get(
+    '/workspaces/:id/tokens',
+    {
+      onRequest: wsAccess,
+      schema: {
+        summary: "List a workspace's live tokens (prefixes only)",
+        tags: ['tokens'],
+        params: IdParams,
+        querystring: z.object({
+          limit: z.coerce.number().int().min(1).max(200).default(50),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
+        response: { 200: z.object({ tokens: z.array(TokenView), count: z.number().int() }), ...errors, 410: ErrorBody },
+      },
+    },
+    async (req) => {
+      await requireLive(deps, req.params.id);
+      const tokens = await listWorkspaceTokens(deps.db, req.params.id, req.query.limit, req.query.offset);
+      return { tokens, count: tokens.length };
+    },
+  );
+
+  app.post(
+    '/workspaces/:id/tokens',
+    {
+      onRequest: wsAccess,
+      schema: {
+        summary: 'Mint a workspace token (shown once)',
+        tags: ['tokens'],
+        params: IdParams,
+        response: {
+          201: z.object({ id: z.uuid(), auth_token: z.string(), prefix: z.string(), workspace_id: z.uuid(), message: z.string() }),
+          ...errors,
+          410: ErrorBody,
+          429: ErrorBody,
+        },
+      },
+    },
+    async (req, reply) => {
+      await requireLive(deps, req.params.id);
+      if ((await countLiveWorkspaceTokens(deps.db, req.params.id)) >= MAX_LIVE_TOKENS_PER_WORKSPACE) {
+        throw new HttpError(429, `maximum ${MAX_LIVE_TOKENS_PER_WORKSPACE} active tokens per workspace`, 'rate_limited');
+      }
+      const t = await mintWorkspaceToken(deps.db, req.params.id);
+      await deps.broadcaster.recordAndBroadcast('TOKEN_CREATED', req.params.id, { token_id: t.id, prefix: t.prefix });
+      return reply.code(201).send({
+        id: t.id,
+        auth_token: t.token,
+        prefix: t.prefix,
+        workspace_id: req.params.id,
+        message: 'Save this token now: it cannot be retrieved again.',
+      });
+    },
+  );
+
+  app.delete(
+    '/workspaces/:id/tokens/:tokenId',
+    {
+      onRequest: wsAccess,
+      schema: {
+        summary: 'Revoke a workspace token',
+        tags: ['tokens'],
+        params: IdParams.extend({ tokenId: z.uuid({ error: 'invalid token ID' }) }),
+        response: { 200: z.object({ status: z.literal('revoked') }), ...errors },
+      },
+    },
+    async (req) => {
+      if (!(await revokeWorkspaceToken(deps.db, req.params.id, req.params.tokenId))) {
+        throw notFound('token not found or already revoked');
+      }
+      await deps.broadcaster.recordAndBroadcast('TOKEN_REVOKED', req.params.id, { token_id: req.params.tokenId });
+      return { status: 'revoked' as const };
+    },
+  );
+
+  app.get(
+    '/org/tokens',
+    {
+      onRequest: admin,
+      schema: {
+        summary: 'List live org tokens (prefixes only)',
+        tags: ['tokens'],
+        response: { 200: z.object({ tokens: z.array(OrgTokenView), count: z.number().int() }), ...errors },
+      },
+    },
+    async () => {
+      const tokens = await listOrgTokens(deps.db, 500);
+      return { tokens, count: tokens.length };
+    },
+  );
+
+  app.post(
+    '/org/tokens',
+    {
+      onRequest: admin,
+      config: { rateLimit: { max: deps.orgTokenMintPerHour, timeWindow: '1 hour' } },
+      schema: {
+        summary: 'Mint an org token (full admin; shown once)',
+        tags: ['tokens'],
+        body: z.strictObject({ name: z.string().trim().min(1).max(100).optional() }).optional(),
+        response: { 201: OrgTokenView.extend({ auth_token: z.string(), message: z.string() }), ...errors, 429: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const t = await mintOrgToken(deps.db, req.body?.name ?? 'unnamed', req.principal!.label);
+      const { token, ...view } = t;
+      return reply.code(201).send({ ...view, auth_token: token, message: 'Save this token now: it cannot be retrieved again.' });
+    },
+  );
+
+  app.delete(
+    '/org/tokens/:id',
+    {
+      onRequest: admin,
+      schema: {
+        summary: 'Revoke an org token',
+        tags: ['tokens'],
+        params: z.object({ id: z.uuid({ error: 'invalid token ID' }) }),
+        response: { 200: z.object({ status: z.literal('revoked') }), ...errors },
+      },
+    },
+    async (req) => {
+      if (!(await revokeOrgToken(deps.db, req.params.id))) throw notFound('token not found or already revoked');
+      return { status: 'revoked' as const };
+    },
+  );
+}
+
+async function requireLive(deps: AuthDeps, id: string): Promise<void> {
+  const ws = await getWorkspace(deps.db, id);
+  if (!ws) throw notFound('workspace not found');
+  if (ws.status === Status.Removed) throw removedError(ws);
+}

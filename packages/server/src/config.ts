@@ -1,0 +1,171 @@
+import path from 'node:path';
+
+export const PROVISIONER_BACKENDS = ['process', 'docker', 'controlplane', 'none'] as const;
+export type ProvisionerBackend = (typeof PROVISIONER_BACKENDS)[number];
+export const MOLECULE_ENVS = ['development', 'production'] as const;
+export type MoleculeEnv = (typeof MOLECULE_ENVS)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  port: number;
+  host: string;
+  adminToken: string | undefined;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  dataDir: string;
+  env: MoleculeEnv;
+  provisioner: ProvisionerBackend;
+  gitSha: string;
+  /** Public URL handed to external agents; derived from the request when unset. */
+  externalPlatformUrl: string | undefined;
+  /** Maximum request body in bytes; larger bodies get 413. */
+  bodyLimitBytes: number;
+  /** Org-token mints allowed per client IP per hour. */
+  orgTokenMintPerHour: number;
+  /** Canvas session lifetime in seconds. */
+  sessionTtlSeconds: number;
+  logLevel: LogLevel;
+}
+
+/** One diagnostic produced while reading the environment. */
+export interface ConfigWarning {
+  variable: string;
+  value: string;
+  applied: string;
+  reason: string;
+}
+
+export const DEFAULTS = {
+  port: 8080,
+  host: '127.0.0.1',
+  dataDir: './.molecule',
+  env: 'development' as MoleculeEnv,
+  provisioner: 'process' as ProvisionerBackend,
+  gitSha: 'dev',
+  bodyLimitBytes: 1024 * 1024,
+  orgTokenMintPerHour: 10,
+  sessionTtlSeconds: 7 * 24 * 3600,
+  logLevel: 'info' as LogLevel,
+} as const;
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads every environment variable the server uses, once. A bad value never stops the boot:
+ * it is recorded as a warning naming the variable, the bad value and the default applied
+ * (the seeds' rule, as C039 states it for A2A_IDLE_TIMEOUT_SECONDS), and the default is used.
+ */
+export function loadConfig(env: Env = process.env): { config: Config; warnings: ConfigWarning[] } {
+  const warnings: ConfigWarning[] = [];
+  const warn = (variable: string, value: string, applied: unknown, reason: string) =>
+    warnings.push({ variable, value, applied: String(applied), reason });
+
+  const str = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    if (!/^\d+$/.test(raw)) {
+      warn(name, raw, def, 'not a whole number');
+      return def;
+    }
+    const n = Number(raw);
+    if (n < min || n > max) {
+      warn(name, raw, def, `out of range ${min}..${max}`);
+      return def;
+    }
+    return n;
+  };
+
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], def: T, aliases: Record<string, T> = {}): T => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    const lower = raw.toLowerCase();
+    if ((allowed as readonly string[]).includes(lower)) return lower as T;
+    const alias = aliases[lower];
+    if (alias !== undefined) return alias;
+    warn(name, raw, def, `expected one of ${allowed.join('|')}`);
+    return def;
+  };
+
+  const url = (name: string, schemes: readonly string[]): string | undefined => {
+    const raw = str(name);
+    if (raw === undefined) return undefined;
+    try {
+      const u = new URL(raw);
+      if (!schemes.includes(u.protocol)) {
+        warn(name, redactUrl(raw), 'unset', `scheme must be one of ${schemes.join(' ')}`);
+        return undefined;
+      }
+      return raw;
+    } catch {
+      warn(name, redactUrl(raw), 'unset', 'not a URL');
+      return undefined;
+    }
+  };
+
+  const config: Config = {
+    port: int('PORT', DEFAULTS.port, 0, 65535),
+    host: str('HOST') ?? DEFAULTS.host,
+    adminToken: str('ADMIN_TOKEN'),
+    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    dataDir: path.resolve(str('MOLECULE_DATA_DIR') ?? DEFAULTS.dataDir),
+    env: oneOf('MOLECULE_ENV', MOLECULE_ENVS, DEFAULTS.env, { dev: 'development', prod: 'production' }),
+    provisioner: oneOf('MOLECULE_PROVISIONER', PROVISIONER_BACKENDS, DEFAULTS.provisioner),
+    gitSha: str('GIT_SHA') ?? DEFAULTS.gitSha,
+    externalPlatformUrl: url('EXTERNAL_PLATFORM_URL', ['http:', 'https:']),
+    bodyLimitBytes: int('MOLECULE_BODY_LIMIT_BYTES', DEFAULTS.bodyLimitBytes, 1024, 1024 * 1024 * 1024),
+    orgTokenMintPerHour: int('ORG_TOKEN_MINT_PER_HOUR', DEFAULTS.orgTokenMintPerHour, 1, 100000),
+    sessionTtlSeconds: int('MOLECULE_SESSION_TTL_SECONDS', DEFAULTS.sessionTtlSeconds, 60, 365 * 24 * 3600),
+    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, DEFAULTS.logLevel),
+  };
+  if (config.adminToken !== undefined && config.adminToken.length < 16) {
+    warn('ADMIN_TOKEN', '<redacted>', 'unchanged', 'shorter than 16 characters; use a long random value');
+  }
+  return { config, warnings };
+}
+
+/** True when HOST only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** The resolved configuration as it is safe to log: credentials never appear. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    port: config.port,
+    host: config.host,
+    admin_token: config.adminToken ? 'set' : 'unset',
+    database: config.databaseUrl ? redactUrl(config.databaseUrl) : `pglite:${path.join(config.dataDir, 'pgdata')}`,
+    redis: config.redisUrl ? redactUrl(config.redisUrl) : 'in-process',
+    data_dir: config.dataDir,
+    env: config.env,
+    provisioner: config.provisioner,
+    git_sha: config.gitSha,
+    external_platform_url: config.externalPlatformUrl ?? 'derived from request',
+    body_limit_bytes: config.bodyLimitBytes,
+    org_token_mint_per_hour: config.orgTokenMintPerHour,
+    session_ttl_seconds: config.sessionTtlSeconds,
+    log_level: config.logLevel,
+  };
+}
+
+/** Removes user info from a URL so it can be logged. */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    if (u.username || u.password) {
+      u.username = u.username ? '***' : '';
+      u.password = u.password ? '***' : '';
+    }
+    return u.toString();
+  } catch {
+    return '<unparseable>';
+  }
+}

@@ -1,0 +1,42 @@
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { Db, Queryable, QueryResult } from './port.js';
+
+/**
+ * A `Db` backed by embedded PGlite. `dataDir` undefined keeps the database in memory (tests).
+ * PGlite is a single connection, so statements serialise; transactions are real.
+ */
+export async function createPgliteDb(dataDir?: string): Promise<Db> {
+  const pg = new PGlite(dataDir);
+  await pg.waitReady;
+
+  const wrap = (c: PGlite | Transaction): Queryable => ({
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      const r = await c.query<T>(sql, params as unknown[] | undefined, { parsers: { 20: (v: string) => Number(v) } });
+      return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    },
+    async exec(sql: string) {
+      await c.exec(sql);
+    },
+  });
+
+  const root = wrap(pg);
+  return {
+    kind: 'pglite',
+    query: root.query,
+    exec: root.exec,
+    tx: (fn) => pg.transaction((t) => fn(wrap(t))),
+    async withAdvisoryLock(key, fn) {
+      // One connection: the lock cannot be contended by another replica, but holding it keeps the
+      // code path identical to Postgres.
+      await pg.query('SELECT pg_advisory_lock($1)', [key.toString()]);
+      try {
+        return await fn(root);
+      } finally {
+        await pg.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
+      }
+    },
+    async close() {
+      await pg.close();
+    },
+  };
+}

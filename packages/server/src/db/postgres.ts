@@ -1,0 +1,65 @@
+import pg from 'pg';
+import type { Db, Queryable, QueryResult } from './port.js';
+
+// bigint (int8) columns come back as JS numbers: our int8 values (ids, sequence numbers, cents)
+// stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export interface PostgresOptions {
+  url: string;
+  max?: number;
+}
+
+/** A `Db` backed by a real PostgreSQL server through a `pg` pool. */
+export function createPostgresDb(opts: PostgresOptions): Db {
+  const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, connectionTimeoutMillis: 5000 });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+
+  const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      const r = await c.query(sql, params as unknown[] | undefined);
+      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+    },
+    async exec(sql: string) {
+      await c.query(sql);
+    },
+  });
+
+  const root = wrap(pool);
+  return {
+    kind: 'postgres',
+    query: root.query,
+    exec: root.exec,
+    async tx(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const out = await fn(wrap(client));
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async withAdvisoryLock(key, fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('SELECT pg_advisory_lock($1)', [key.toString()]);
+        try {
+          return await fn(wrap(client));
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
+        }
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

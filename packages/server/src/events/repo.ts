@@ -1,0 +1,22 @@
+import type { EventType, PlatformEvent } from '@molecule/contracts';
+import type { Queryable } from '../db/port.js';
+
+/** Persisted events with `seq > after`, oldest first: the replay cursor for reconnecting clients. */
+export async function listEventsAfter(
+  q: Queryable,
+  opts: { after: number; limit: number; workspaceId?: string },
+): Promise<PlatformEvent[]> {
+  const r = await q.query<{ id: number; event_type: EventType; workspace_id: string | null; payload: Record<string, unknown>; created_at: Date }>(
+    `SELECT id, event_type, workspace_id, payload, created_at FROM structure_events
+      WHERE id > $1 AND ($2::uuid IS NULL OR workspace_id = $2)
+      ORDER BY id LIMIT $3`,
+    [opts.after, opts.workspaceId ?? null, opts.limit],
+  );
+  return r.rows.map((row) => ({
+    type: row.event_type,
+    workspace_id: row.workspace_id,
+    payload: row.payload,
+    at: new Date(row.created_at).toISOString(),
+    seq: row.id,
+  }));
+}

@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import fastifyWebsocket from '@fastify/websocket';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { AppDeps } from '../deps.js';
+import { registerAuthRoutes } from '../auth/routes.js';
+import { registerEventRoutes } from '../events/routes.js';
+import { registerWorkspaceRoutes } from '../workspaces/routes.js';
+import { HttpError } from './errors.js';
+import type { App } from './types.js';
+
+const CANVAS_DIR = new URL('../../../canvas/public/', import.meta.url);
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+const PAGE_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'";
+
+/** Builds the HTTP app. It does not listen; `main.ts` (or a test) does. */
+export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Promise<App> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    bodyLimit: deps.config.bodyLimitBytes,
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Molecule control plane',
+        version: '0.1.0',
+        description: 'Workspaces, credentials and events. Errors are JSON `{error, code?}`.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'Admin token, org token (mol_org_…) or workspace token (mol_ws_…)' },
+          session: { type: 'apiKey', in: 'cookie', name: 'molecule_session' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifyCookie);
+  await app.register(fastifyRateLimit, {
+    global: false,
+    ...(opts.redis ? { redis: opts.redis } : {}),
+    errorResponseBuilder: (_req, ctx) =>
+      new HttpError(429, 'rate limit exceeded', 'rate_limited', { retry_after: Math.ceil(ctx.ttl / 1000) }),
+  });
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'strict-origin-when-cross-origin');
+    const isPage = req.routeOptions.config?.page === true;
+    reply.header('content-security-policy', isPage ? PAGE_CSP : API_CSP);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    deps.metrics.httpDuration
+      .labels(req.method, req.routeOptions.url ?? 'unmatched', String(reply.statusCode))
+      .observe(reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof HttpError) return reply.code(err.statusCode).send(err.body());
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? 'invalid' }));
+      const first = details[0]!;
+      return reply.code(400).send({
+        error: `invalid request ${err.validationContext ?? ''}: ${first.path} ${first.message}`.replace(/\s+/g, ' '),
+        code: 'invalid_request',
+        details,
+      });
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ error: `request body larger than ${deps.config.bodyLimitBytes} bytes`, code: 'payload_too_large' });
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) {
+      return reply.code(400).send({ error: 'malformed JSON body', code: 'invalid_json' });
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send({ error: 'unsupported content type; send application/json', code: 'invalid_request' });
+    }
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      // Fastify's own client errors carry fixed, internal-free messages.
+      return reply.code(err.statusCode).send({ error: err.message, code: 'invalid_request' });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.code(500).send({ error: 'internal error', code: 'internal' });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found', code: 'not_found' }));
+
+  registerMetaRoutes(app, deps);
+  registerAuthRoutes(app, {
+    ...authDeps(deps),
+    broadcaster: deps.broadcaster,
+    sessionTtlSeconds: deps.config.sessionTtlSeconds,
+    orgTokenMintPerHour: deps.config.orgTokenMintPerHour,
+    secureCookies: deps.config.env === 'production',
+  });
+  registerWorkspaceRoutes(app, {
+    ...deps,
+    ...authDeps(deps),
+    backend: deps.config.provisioner,
+    ...(deps.config.externalPlatformUrl ? { externalPlatformUrl: deps.config.externalPlatformUrl } : {}),
+  });
+  registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
+  return app;
+}
+
+function authDeps(deps: AppDeps) {
+  return {
+    db: deps.db,
+    adminToken: deps.adminToken,
+    onDatastoreError: (err: unknown) => deps.log.error({ err }, 'datastore error during auth'),
+  };
+}
+
+function registerMetaRoutes(app: App, deps: AppDeps): void {
+  app.get(
+    '/health',
+    {
+      schema: {
+        summary: 'Liveness and database reachability',
+        tags: ['meta'],
+        response: { 200: z.object({ status: z.literal('ok') }), 503: z.object({ status: z.literal('unavailable'), error: z.string() }) },
+      },
+    },
+    async (_req, reply) => {
+      try {
+        await withTimeout(deps.db.query('SELECT 1'), 2000);
+        return { status: 'ok' as const };
+      } catch (err) {
+        deps.log.warn({ err }, 'health check: database unreachable');
+        return reply.code(503).send({ status: 'unavailable' as const, error: 'database unreachable' });
+      }
+    },
+  );
+  app.get(
+    '/buildinfo',
+    { schema: { summary: 'Build identity', tags: ['meta'], response: { 200: z.object({ git_sha: z.string() }) } } },
+    async () => ({ git_sha: deps.config.gitSha }),
+  );
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['meta'], hide: true } }, async (_req, reply) => {
+    reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const pages: Record<string, { file: string; type: string }> = {
+    '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+    '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  };
+  for (const [url, { file, type }] of Object.entries(pages)) {
+    const body = readFileSync(new URL(file, CANVAS_DIR));
+    app.get(url, { config: { page: true }, schema: { hide: true } }, async (_req, reply) => reply.type(type).send(body));
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    page?: boolean;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref())]);
+}

@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import { DEFAULTS } from '../config.js';
+import { migrateUp } from '../db/migrate.js';
+import { createPgliteDb } from '../db/pglite.js';
+import { createPostgresDb } from '../db/postgres.js';
+import type { Db } from '../db/port.js';
+import type { AppDeps } from '../deps.js';
+import type { EventBus } from '../events/bus.js';
+import { createMemoryBus } from '../events/memory-bus.js';
+import { buildApp } from '../http/app.js';
+import type { App } from '../http/types.js';
+import { createLogger } from '../log.js';
+import { assembleDeps } from '../server.js';
+
+export type DbKind = 'pglite' | 'postgres';
+
+/** Reads a service URL that `scripts/test.sh` exports; integration tests fail loudly without it. */
+export function requireServiceUrl(name: 'TEST_DATABASE_URL' | 'TEST_REDIS_URL'): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run integration tests through \`npm test\` (scripts/test.sh starts the services)`);
+  return v;
+}
+
+export interface TestDb {
+  db: Db;
+  /** The URL for a fresh per-test Postgres database (postgres kind only). */
+  url?: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh, empty database: in-memory PGlite, or a new database created on the test Postgres
+ * server (dropped afterwards). Not migrated.
+ */
+export async function freshDb(kind: DbKind): Promise<TestDb> {
+  if (kind === 'pglite') {
+    const db = await createPgliteDb();
+    return { db, drop: () => db.close() };
+  }
+  const base = requireServiceUrl('TEST_DATABASE_URL');
+  const name = `molecule_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const db = createPostgresDb({ url, max: 5 });
+  return {
+    db,
+    url,
+    async drop() {
+      await db.close();
+      const c = new pg.Client({ connectionString: base });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** A migrated database of the given kind. */
+export async function migratedDb(kind: DbKind): Promise<TestDb> {
+  const t = await freshDb(kind);
+  await migrateUp(t.db);
+  return t;
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    ...DEFAULTS,
+    adminToken: undefined,
+    databaseUrl: undefined,
+    redisUrl: undefined,
+    dataDir: '/nonexistent',
+    externalPlatformUrl: undefined,
+    provisioner: 'none',
+    logLevel: 'silent',
+    ...overrides,
+  };
+}
+
+export interface TestApp {
+  app: App;
+  deps: AppDeps;
+  adminToken: string;
+  db: Db;
+  bus: EventBus;
+  /** Authorization header for the admin token. */
+  admin: { authorization: string };
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  kind?: DbKind;
+  config?: Partial<Config>;
+  bus?: EventBus;
+  /** Adjusts the deps before the app is built (provisioners, timeouts). */
+  tweak?: (deps: AppDeps) => void;
+}
+
+/** A complete app on a fresh migrated database; `inject` requests or `listen` on port 0. */
+export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
+  const t = await migratedDb(opts.kind ?? 'pglite');
+  const bus = opts.bus ?? createMemoryBus();
+  const adminToken = `admin-${randomBytes(16).toString('hex')}`;
+  const config = testConfig(opts.config);
+  const deps = assembleDeps({
+    config,
+    db: t.db,
+    bus,
+    log: createLogger({ level: 'silent', pretty: false }),
+    adminToken,
+    defaultMetrics: false,
+  });
+  opts.tweak?.(deps);
+  const app = await buildApp(deps);
+  await app.ready();
+  return {
+    app,
+    deps,
+    adminToken,
+    db: t.db,
+    bus,
+    admin: { authorization: `Bearer ${adminToken}` },
+    async close() {
+      await app.close();
+      await bus.close();
+      await t.drop();
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import { Status, type WorkspaceStatus, type WorkspaceView } from '@molecule/contracts';
+import type { Queryable } from '../db/port.js';
+
+/** A workspace row as stored (secrets included); `toView` strips what clients never see. */
+export interface WorkspaceRow {
+  id: string;
+  name: string;
+  role: string | null;
+  parent_id: string | null;
+  runtime: string;
+  template: string | null;
+  model: string | null;
+  tier: number;
+  status: WorkspaceStatus;
+  url: string;
+  delivery_mode: 'push' | 'poll';
+  agent_card: unknown;
+  current_task: string;
+  error_rate: number;
+  last_sample_error: string;
+  last_heartbeat_at: Date | null;
+  active_tasks: number;
+  max_concurrent_tasks: number;
+  budget_limit: number | null;
+  instance_id: string | null;
+  runtime_image_digest: string | null;
+  platform_inbound_secret: string | null;
+  created_at: Date;
+  updated_at: Date;
+  removed_at: Date | null;
+}
+
+const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+
+export function toView(r: WorkspaceRow): WorkspaceView {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role && r.role.length > 0 ? r.role : null,
+    parent_id: r.parent_id,
+    runtime: r.runtime,
+    template: r.template,
+    model: r.model,
+    tier: r.tier,
+    status: r.status,
+    url: r.url,
+    delivery_mode: r.delivery_mode,
+    agent_card: r.agent_card ?? null,
+    current_task: r.current_task,
+    active_tasks: r.active_tasks,
+    max_concurrent_tasks: r.max_concurrent_tasks,
+    last_error_rate: r.error_rate,
+    last_sample_error: r.last_sample_error,
+    last_heartbeat_at: iso(r.last_heartbeat_at),
+    budget_limit: r.budget_limit,
+    instance_id: r.instance_id,
+    runtime_image_digest: r.runtime_image_digest,
+    created_at: iso(r.created_at)!,
+    updated_at: iso(r.updated_at)!,
+    removed_at: iso(r.removed_at),
+  };
+}
+
+export interface NewWorkspace {
+  name: string;
+  role: string | null;
+  parent_id: string | null;
+  runtime: string;
+  template: string | null;
+  model: string | null;
+  tier: number;
+  status: WorkspaceStatus;
+  delivery_mode: 'push' | 'poll';
+  budget_limit: number | null;
+  max_concurrent_tasks: number;
+}
+
+/**
+ * Inserts a workspace. One statement shape whatever the caller supplied: every column, budget_limit
+ * and max_concurrent_tasks included, is written explicitly (C163).
+ */
+export async function insertWorkspace(q: Queryable, w: NewWorkspace): Promise<WorkspaceRow> {
+  const r = await q.query<WorkspaceRow>(
+    `INSERT INTO workspaces
+       (name, role, parent_id, runtime, template, model, tier, status, delivery_mode, budget_limit, max_concurrent_tasks)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     RETURNING *`,
+    [w.name, w.role, w.parent_id, w.runtime, w.template, w.model, w.tier, w.status, w.delivery_mode, w.budget_limit, w.max_concurrent_tasks],
+  );
+  return r.rows[0]!;
+}
+
+export async function getWorkspace(q: Queryable, id: string): Promise<WorkspaceRow | undefined> {
+  const r = await q.query<WorkspaceRow>('SELECT * FROM workspaces WHERE id = $1', [id]);
+  return r.rows[0];
+}
+
+export async function listWorkspaces(q: Queryable, includeRemoved: boolean): Promise<WorkspaceRow[]> {
+  const r = await q.query<WorkspaceRow>(
+    `SELECT * FROM workspaces WHERE ($1 OR status <> $2) ORDER BY created_at, id`,
+    [includeRemoved, Status.Removed],
+  );
+  return r.rows;
+}
+
+/**
+ * Moves a workspace to `status` unless it is removed: a removed row is never resurrected (C013).
+ * Returns the updated row, or undefined when nothing changed.
+ */
+export async function setStatus(
+  q: Queryable,
+  id: string,
+  status: WorkspaceStatus,
+  lastSampleError?: string,
+): Promise<WorkspaceRow | undefined> {
+  const r = await q.query<WorkspaceRow>(
+    `UPDATE workspaces
+        SET status = $2, last_sample_error = COALESCE($3, last_sample_error), updated_at = now()
+      WHERE id = $1 AND status <> $4
+      RETURNING *`,
+    [id, status, lastSampleError ?? null, Status.Removed],
+  );
+  return r.rows[0];
+}
+
+export async function updateFields(
+  q: Queryable,
+  id: string,
+  fields: { name?: string; role?: string | null; parent_id?: string | null },
+): Promise<WorkspaceRow | undefined> {
+  const r = await q.query<WorkspaceRow>(
+    `UPDATE workspaces SET
+        name = CASE WHEN $2 THEN $3 ELSE name END,
+        role = CASE WHEN $4 THEN $5 ELSE role END,
+        parent_id = CASE WHEN $6 THEN $7::uuid ELSE parent_id END,
+        updated_at = now()
+      WHERE id = $1 AND status <> $8
+      RETURNING *`,
+    [
+      id,
+      fields.name !== undefined,
+      fields.name ?? null,
+      fields.role !== undefined,
+      fields.role ?? null,
+      fields.parent_id !== undefined,
+      fields.parent_id ?? null,
+      Status.Removed,
+    ],
+  );
+  return r.rows[0];
+}
+
+/** The workspace and every descendant, whatever their status, root first. */
+export async function loadSubtree(q: Queryable, id: string): Promise<WorkspaceRow[]> {
+  const r = await q.query<WorkspaceRow & { depth: number }>(
+    `WITH RECURSIVE sub AS (
+       SELECT w.*, 0 AS depth FROM workspaces w WHERE w.id = $1
+       UNION ALL
+       SELECT w.*, s.depth + 1 FROM workspaces w JOIN sub s ON w.parent_id = s.id
+     )
+     SELECT * FROM sub ORDER BY depth, created_at`,
+    [id],
+  );
+  return r.rows;
+}
+
+/** Marks the given workspaces removed (those not already removed); returns the ids it changed. */
+export async function markRemoved(q: Queryable, ids: readonly string[]): Promise<string[]> {
+  const r = await q.query<{ id: string }>(
+    `UPDATE workspaces SET status = $2, removed_at = now(), updated_at = now()
+      WHERE id = ANY($1::uuid[]) AND status <> $2 RETURNING id`,
+    [ids, Status.Removed],
+  );
+  return r.rows.map((x) => x.id);
+}
+
+/** Hard-deletes a whole subtree and everything that hangs off it (tokens and logs cascade). */
+export async function purgeWorkspaces(q: Queryable, ids: readonly string[]): Promise<void> {
+  await q.query('DELETE FROM structure_events WHERE workspace_id = ANY($1::uuid[])', [ids]);
+  await q.query('DELETE FROM workspaces WHERE id = ANY($1::uuid[])', [ids]);
+}
+
+/** Live (non-removed) direct children, for the delete confirmation. */
+export async function liveChildren(q: Queryable, id: string): Promise<{ id: string; name: string }[]> {
+  const r = await q.query<{ id: string; name: string }>(
+    'SELECT id, name FROM workspaces WHERE parent_id = $1 AND status <> $2 ORDER BY created_at, id',
+    [id, Status.Removed],
+  );
+  return r.rows;
+}

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { CreateWorkspaceBody, ErrorBody, ExternalConnection, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
+import { requireAdmin, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
+import { HttpError, notFound } from '../http/errors.js';
+import type { App } from '../http/types.js';
+import { getWorkspace, listWorkspaces, toView } from './repo.js';
+import { createWorkspace, deleteWorkspace, removedError, updateWorkspace, type WorkspaceDeps } from './service.js';
+
+export const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
+const boolQuery = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
+
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
+
+export function registerWorkspaceRoutes(app: App, deps: WorkspaceDeps & AuthDeps & { externalPlatformUrl?: string }): void {
+  const admin = requireAdmin(deps);
+  const wsAccess = requireWorkspaceAccess(deps);
+
+  app.post(
+    '/workspaces',
+    {
+      onRequest: admin,
+      schema: {
+        summary: 'Create a workspace',
+        description:
+          'Creates a workspace. Runtime "external" starts awaiting_agent and the answer carries `connection` with the agent token (shown once); other runtimes are provisioned.',
+        tags: ['workspaces'],
+        body: CreateWorkspaceBody,
+        response: { 201: WorkspaceView.extend({ connection: ExternalConnection.optional() }), ...errors, 409: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const platformUrl = deps.externalPlatformUrl ?? `${req.protocol}://${req.host}`;
+      const { row, connection } = await createWorkspace(deps, req.body, platformUrl);
+      return reply.code(201).send({ ...toView(row), ...(connection ? { connection } : {}) });
+    },
+  );
+
+  app.get(
+    '/workspaces',
+    {
+      onRequest: admin,
+      schema: {
+        summary: 'List workspaces',
+        tags: ['workspaces'],
+        querystring: z.object({ include_removed: boolQuery }),
+        response: { 200: z.array(WorkspaceView), ...errors },
+      },
+    },
+    async (req) => (await listWorkspaces(deps.db, req.query.include_removed)).map((r) => toView(r)),
+  );
+
+  app.get(
+    '/workspaces/:id',
+    {
+      onRequest: wsAccess,
+      schema: {
+        summary: 'Get one workspace',
+        description: 'A removed workspace answers 410 unless include_removed=true (C160, C161).',
+        tags: ['workspaces'],
+        params: IdParams,
+        querystring: z.object({ include_removed: boolQuery }),
+        response: { 200: WorkspaceView, ...errors, 410: ErrorBody },
+      },
+    },
+    async (req) => {
+      const row = await getWorkspace(deps.db, req.params.id);
+      if (!row) throw notFound('workspace not found');
+      if (row.status === 'removed' && !req.query.include_removed) throw removedError(row);
+      return toView(row);
+    },
+  );
+
+  app.patch(
+    '/workspaces/:id',
+    {
+      onRequest: admin,
+      schema: {
+        summary: 'Rename, re-role or re-parent a workspace',
+        tags: ['workspaces'],
+        params: IdParams,
+        body: UpdateWorkspaceBody,
+        response: { 200: WorkspaceView, ...errors, 409: ErrorBody, 410: ErrorBody },
+      },
+    },
+    async (req) => toView(await updateWorkspace(deps, req.params.id, req.body)),
+  );
+
+  app.delete(
+    '/workspaces/:id',
+    {
+      onRequest: admin,
+      schema: {
+        summary: 'Delete a workspace and its subtree',
+        description:
+          'Marks the subtree removed, then stops each workspace. `confirm=true` is required when the workspace has live children; `purge=true` hard-deletes the rows. 500 with removed_count and stop_failures when a stop fails; retrying is safe.',
+        tags: ['workspaces'],
+        params: IdParams,
+        querystring: z.object({ confirm: boolQuery, purge: boolQuery }),
+        response: {
+          200: z.object({ status: z.enum(['removed', 'purged']), cascade_deleted: z.number().int() }),
+          ...errors,
+          409: ErrorBody,
+          500: ErrorBody,
+        },
+      },
+    },
+    async (req) => {
+      const result = await deleteWorkspace(deps, req.params.id, { confirm: req.query.confirm, purge: req.query.purge });
+      if (!result.ok) {
+        throw new HttpError(500, `workspace marked removed, but ${result.stop_failures} stop call(s) failed; retry the delete`, 'internal', {
+          removed_count: result.removed_count,
+          stop_failures: result.stop_failures,
+        });
+      }
+      return { status: result.status, cascade_deleted: result.cascade_deleted };
+    },
+  );
+}

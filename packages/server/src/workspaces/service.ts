@@ -1,0 +1,200 @@
+import {
+  DEFAULT_MAX_CONCURRENT_TASKS,
+  DEFAULT_RUNTIME,
+  DEFAULT_TIER,
+  EXTERNAL_RUNTIME,
+  Status,
+  type CreateWorkspaceBody,
+  type ExternalConnection,
+  type PlatformEvent,
+  type UpdateWorkspaceBody,
+} from '@molecule/contracts';
+import { mintWorkspaceToken, revokeAllWorkspaceTokens } from '../auth/repo.js';
+import { loadChain } from '../hierarchy/access.js';
+import { badRequest, conflict, HttpError, notFound } from '../http/errors.js';
+import { provisionWorkspaceAuto, stopWorkspace, type ProvisioningDeps } from '../provisioning/pipeline.js';
+import {
+  getWorkspace,
+  insertWorkspace,
+  liveChildren,
+  loadSubtree,
+  markRemoved,
+  purgeWorkspaces,
+  updateFields,
+  type WorkspaceRow,
+} from './repo.js';
+
+export interface WorkspaceDeps extends ProvisioningDeps {
+  /** Bound on the stop phase of a delete, which runs detached from the request (C155). */
+  deleteCleanupTimeoutMs: number;
+}
+
+export const DELETE_CLEANUP_TIMEOUT_MS = 30_000;
+
+async function requireLiveParent(deps: WorkspaceDeps, parentId: string): Promise<WorkspaceRow> {
+  const parent = await getWorkspace(deps.db, parentId);
+  if (!parent) throw notFound('parent workspace not found');
+  if (parent.status === Status.Removed) throw conflict('parent workspace is removed');
+  return parent;
+}
+
+export interface CreateResult {
+  row: WorkspaceRow;
+  connection?: ExternalConnection;
+}
+
+/**
+ * Creates a workspace. Everything is validated before any write (C132). External workspaces start
+ * `awaiting_agent` with a freshly minted token (C019) and default to poll delivery (C274); every
+ * other runtime goes through `provisionWorkspaceAuto` (C110).
+ */
+export async function createWorkspace(
+  deps: WorkspaceDeps,
+  body: CreateWorkspaceBody,
+  platformUrl: string,
+): Promise<CreateResult> {
+  if (body.parent_id) await requireLiveParent(deps, body.parent_id);
+  const runtime = body.runtime ?? DEFAULT_RUNTIME;
+  const external = runtime === EXTERNAL_RUNTIME;
+
+  const events: PlatformEvent[] = [];
+  const { row, token } = await deps.db.tx(async (q) => {
+    const row = await insertWorkspace(q, {
+      name: body.name,
+      role: body.role ?? null,
+      parent_id: body.parent_id ?? null,
+      runtime,
+      template: body.template ?? null,
+      model: body.model ?? null,
+      tier: body.tier ?? DEFAULT_TIER,
+      status: external ? Status.AwaitingAgent : Status.Provisioning,
+      delivery_mode: body.delivery_mode ?? (external ? 'poll' : 'push'),
+      budget_limit: body.budget_limit ?? null,
+      max_concurrent_tasks: body.max_concurrent_tasks || DEFAULT_MAX_CONCURRENT_TASKS,
+    });
+    const created = { name: row.name, tier: row.tier, runtime: row.runtime, parent_id: row.parent_id };
+    events.push(await deps.broadcaster.record(q, 'WORKSPACE_CREATED', row.id, created));
+    if (external) {
+      events.push(await deps.broadcaster.record(q, 'WORKSPACE_AWAITING_AGENT', row.id, { name: row.name, external: true }));
+      return { row, token: (await mintWorkspaceToken(q, row.id)).token };
+    }
+    events.push(await deps.broadcaster.record(q, 'WORKSPACE_PROVISIONING', row.id, created));
+    return { row, token: undefined };
+  });
+  await deps.broadcaster.publish(events);
+
+  if (token !== undefined) {
+    const base = platformUrl.replace(/\/+$/, '');
+    return {
+      row,
+      connection: {
+        workspace_id: row.id,
+        platform_url: base,
+        auth_token: token,
+        registry_endpoint: `${base}/registry/register`,
+        heartbeat_endpoint: `${base}/registry/heartbeat`,
+      },
+    };
+  }
+  await provisionWorkspaceAuto(deps, row);
+  return { row: (await getWorkspace(deps.db, row.id)) ?? row };
+}
+
+/**
+ * Updates name, role and parent. A new parent must exist (404), be live (409), and must not be the
+ * workspace itself or one of its descendants (400: that would make a cycle).
+ */
+export async function updateWorkspace(deps: WorkspaceDeps, id: string, body: UpdateWorkspaceBody): Promise<WorkspaceRow> {
+  const current = await getWorkspace(deps.db, id);
+  if (!current) throw notFound('workspace not found');
+  if (current.status === Status.Removed) throw removedError(current);
+  if (body.parent_id) {
+    if (body.parent_id === id) throw badRequest('a workspace cannot be its own parent');
+    await requireLiveParent(deps, body.parent_id);
+    const chain = await loadChain(deps.db, body.parent_id);
+    if (chain.some((n) => n.id === id)) throw badRequest('parent_id would create a cycle: it is a descendant of this workspace');
+  }
+  const updated = await updateFields(deps.db, id, body);
+  if (!updated) throw notFound('workspace not found');
+  await deps.broadcaster.recordAndBroadcast('WORKSPACE_UPDATED', id, { ...body });
+  return updated;
+}
+
+/** The 410 body for a removed workspace (C160). */
+export function removedError(row: Pick<WorkspaceRow, 'id' | 'removed_at'>): HttpError {
+  return new HttpError(410, 'workspace removed', 'gone', {
+    id: row.id,
+    removed_at: row.removed_at ? new Date(row.removed_at).toISOString() : null,
+    hint: 'Regenerate this workspace: create a new one (POST /workspaces); removed workspaces are never revived.',
+  });
+}
+
+export type DeleteResult =
+  | { ok: true; status: 'removed' | 'purged'; cascade_deleted: number }
+  | { ok: false; removed_count: number; stop_failures: number };
+
+/**
+ * Deletes a workspace and its whole subtree (C153-C157):
+ * 1. every workspace of the subtree is marked removed (and its tokens revoked) before anything is
+ *    stopped, so a late register or heartbeat cannot revive it;
+ * 2. each is stopped on its backend, detached from the request and bounded (C155); a failed stop
+ *    skips volume removal (C156);
+ * 3. WORKSPACE_REMOVED is recorded for each.
+ * The subtree is resolved without a status filter, so a retry after a failed stop re-attempts it
+ * (C157). With `purge`, the rows are then hard-deleted.
+ */
+export async function deleteWorkspace(
+  deps: WorkspaceDeps,
+  id: string,
+  opts: { confirm: boolean; purge: boolean },
+): Promise<DeleteResult> {
+  const root = await getWorkspace(deps.db, id);
+  if (!root) throw notFound('workspace not found');
+  if (!opts.confirm && root.status !== Status.Removed) {
+    const children = await liveChildren(deps.db, id);
+    if (children.length > 0) {
+      throw new HttpError(409, 'this workspace has children; repeat with ?confirm=true to delete them too', 'confirmation_required', {
+        status: 'confirmation_required',
+        children,
+        children_count: children.length,
+      });
+    }
+  }
+  return runDetached(deps, async (signal) => {
+    const subtree = await loadSubtree(deps.db, id);
+    const ids = subtree.map((w) => w.id);
+    const newlyRemoved = new Set(
+      await deps.db.tx(async (q) => {
+        const changed = await markRemoved(q, ids);
+        await revokeAllWorkspaceTokens(q, ids);
+        return changed;
+      }),
+    );
+    const outcomes = await Promise.all(subtree.map((w) => stopWorkspace(deps, w, signal)));
+    const failures = outcomes.filter((o) => !o.ok).length;
+    for (const w of subtree) {
+      if (!newlyRemoved.has(w.id)) continue;
+      await deps.broadcaster.recordAndBroadcast(
+        'WORKSPACE_REMOVED',
+        w.id,
+        w.id === id ? { cascade_deleted: subtree.length - 1 } : { parent_removed: id },
+      );
+    }
+    if (failures > 0) return { ok: false as const, removed_count: subtree.length, stop_failures: failures };
+    if (opts.purge) {
+      await deps.db.tx((q) => purgeWorkspaces(q, ids));
+      return { ok: true as const, status: 'purged' as const, cascade_deleted: subtree.length - 1 };
+    }
+    return { ok: true as const, status: 'removed' as const, cascade_deleted: subtree.length - 1 };
+  });
+}
+
+/**
+ * Runs cleanup that must finish even if the client hangs up: nothing here listens to the request,
+ * and the signal given to backends fires after `deleteCleanupTimeoutMs`.
+ */
+function runDetached<T>(deps: WorkspaceDeps, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  return fn(AbortSignal.timeout(deps.deleteCleanupTimeoutMs));
+}
+
+

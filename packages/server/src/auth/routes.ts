@@ -174,7 +174,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
       schema: {
         summary: 'Mint an org token (full admin; shown once)',
         tags: ['tokens'],
-        body: z.strictObject({ name: z.string().trim().min(1).max(100).optional() }).optional(),
+        body: z.strictObject({ name: z.string().trim().min(1).max(100).optional() }).nullish(),
         response: { 201: OrgTokenView.extend({ auth_token: z.string(), message: z.string() }), ...errors, 429: ErrorBody },
       },
     },

@@ -12,7 +12,8 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
   const wrap = (c: PGlite | Transaction): Queryable => ({
     async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
       const r = await c.query<T>(sql, params as unknown[] | undefined, { parsers: { 20: (v: string) => Number(v) } });
-      return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+      // PGlite reports affectedRows 0 for a SELECT; pg reports the row count. Match pg.
+      return { rows: r.rows, rowCount: Math.max(r.rows.length, r.affectedRows ?? 0) };
     },
     async exec(sql: string) {
       await c.exec(sql);

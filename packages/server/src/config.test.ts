@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, describeConfig, isLoopbackHost, loadConfig } from './config.js';
+
+describe('config', () => {
+  it('uses the documented defaults when nothing is set', () => {
+    const { config, warnings } = loadConfig({});
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      adminToken: undefined,
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      env: 'development',
+      provisioner: 'process',
+      gitSha: 'dev',
+    });
+    expect(config.dataDir.endsWith('.molecule')).toBe(true);
+  });
+
+  it('reads valid values', () => {
+    const { config, warnings } = loadConfig({
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      ADMIN_TOKEN: 'x'.repeat(32),
+      DATABASE_URL: 'postgres://u:p@db:5432/m',
+      REDIS_URL: 'redis://cache:6379',
+      MOLECULE_ENV: 'prod',
+      MOLECULE_PROVISIONER: 'docker',
+      GIT_SHA: 'abc',
+    });
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({ port: 9000, host: '0.0.0.0', env: 'production', provisioner: 'docker', gitSha: 'abc' });
+  });
+
+  it.each([
+    ['PORT', 'eighty', DEFAULTS.port],
+    ['PORT', '70000', DEFAULTS.port],
+    ['PORT', '80.5', DEFAULTS.port],
+    ['MOLECULE_PROVISIONER', 'kubernetes', DEFAULTS.provisioner],
+    ['MOLECULE_ENV', 'staging', DEFAULTS.env],
+    ['MOLECULE_BODY_LIMIT_BYTES', '1mb', DEFAULTS.bodyLimitBytes],
+  ])('a bad %s=%s names the variable, the value and the default applied, then uses the default', (name, value, def) => {
+    const { config, warnings } = loadConfig({ [name]: value });
+    expect(warnings).toEqual([expect.objectContaining({ variable: name, value, applied: String(def) })]);
+    expect(Object.values(config)).toContain(def);
+  });
+
+  it('a malformed DATABASE_URL is rejected without echoing its password', () => {
+    const { config, warnings } = loadConfig({ DATABASE_URL: 'mysql://u:secret@db/m' });
+    expect(config.databaseUrl).toBeUndefined();
+    expect(JSON.stringify(warnings)).not.toContain('secret');
+  });
+
+  it('the logged configuration never contains credentials', () => {
+    const { config } = loadConfig({ ADMIN_TOKEN: 'super-secret-admin-token', DATABASE_URL: 'postgres://u:pw123@db/m', REDIS_URL: 'redis://:pw456@r:6379' });
+    const text = JSON.stringify(describeConfig(config));
+    for (const secret of ['super-secret-admin-token', 'pw123', 'pw456']) expect(text).not.toContain(secret);
+  });
+
+  it('knows loopback hosts', () => {
+    for (const h of ['127.0.0.1', 'localhost', '::1', '[::1]', '127.1.2.3']) expect(isLoopbackHost(h)).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', 'example.com']) expect(isLoopbackHost(h)).toBe(false);
+  });
+});

@@ -1,0 +1,3 @@
+import { workspaceApiSuite } from './api.suite.js';
+
+workspaceApiSuite('pglite');

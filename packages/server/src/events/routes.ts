@@ -1,7 +1,10 @@
 import { z } from 'zod';
-import { ErrorBody, PlatformEvent } from '@molecule/contracts';
+import { once } from 'node:events';
+import { ErrorBody, PlatformEvent, Status } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, resolvePrincipal, type AuthDeps, type Principal } from '../auth/principal.js';
-import { unauthorized } from '../http/errors.js';
+import { notFound, unauthorized } from '../http/errors.js';
+import { getWorkspace } from '../workspaces/repo.js';
+import { removedError } from '../workspaces/service.js';
 import type { App } from '../http/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { EventBus } from './bus.js';
@@ -16,6 +19,8 @@ export interface EventRouteDeps extends AuthDeps {
 
 /** A WebSocket client this far behind is disconnected; it reconnects and replays from its last seq. */
 export const WS_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+const SSE_REPLAY_PAGE = 1000;
 
 /** Which events a caller may see: admin sees all, a workspace token only its own workspace's. */
 export function canSee(p: Principal, e: PlatformEvent): boolean {
@@ -90,11 +95,18 @@ export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
           'Each frame is `data: <event JSON>`; persisted events carry `id: <seq>`, so a reconnecting EventSource that sends Last-Event-ID first receives what it missed.',
         tags: ['events'],
         params: z.object({ id: z.uuid({ error: 'invalid workspace ID' }) }),
-        headers: z.object({ 'last-event-id': z.coerce.number().int().min(0).optional() }),
+        // An empty Last-Event-ID means "no cursor", not "replay from the start".
+        headers: z.object({
+          'last-event-id': z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).optional()),
+        }),
+        response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 410: ErrorBody },
       },
     },
     async (req, reply) => {
       const id = req.params.id;
+      const ws = await getWorkspace(deps.db, id);
+      if (!ws) throw notFound('workspace not found');
+      if (ws.status === Status.Removed) throw removedError(ws);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -117,11 +129,16 @@ export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
         }
         res.write(frame(e));
       };
+      // Like the WebSocket: a consumer this far behind is cut off and reconnects with Last-Event-ID.
+      const sendLive = (e: PlatformEvent) => {
+        if (res.writableLength > WS_MAX_BUFFERED_BYTES) res.end();
+        else send(e);
+      };
       deps.metrics.sseConnections.inc();
       const unsubscribe = deps.bus.subscribe((e) => {
         if (e.workspace_id !== id) return;
         if (buffer) buffer.push(e);
-        else send(e);
+        else sendLive(e);
       });
       const keepAlive = setInterval(() => res.write(': ping\n\n'), deps.sseKeepAliveMs ?? 15_000);
       req.raw.on('close', () => {
@@ -131,9 +148,18 @@ export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
       });
       if (pending) {
         try {
-          for (const e of await listEventsAfter(deps.db, { after: lastSeq, limit: 1000, workspaceId: id })) send(e);
+          // Page through the whole backlog: a client that missed more than one page must not lose the rest.
+          for (;;) {
+            const page = await listEventsAfter(deps.db, { after: lastSeq, limit: SSE_REPLAY_PAGE, workspaceId: id });
+            for (const e of page) send(e);
+            if (page.length < SSE_REPLAY_PAGE || res.destroyed) break;
+            if (res.writableNeedDrain) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+          }
         } catch (err) {
-          req.log.error({ err, workspace_id: id }, 'SSE replay failed');
+          // Never stream on with a silent gap: close, and the client's reconnect retries the replay.
+          req.log.error({ err, workspace_id: id }, 'SSE replay failed; closing the stream');
+          res.end();
+          return;
         }
         for (const e of pending) send(e);
         buffer = null;

@@ -1,0 +1,3 @@
+import { broadcasterContract } from './broadcaster.contract.js';
+
+broadcasterContract('pglite');

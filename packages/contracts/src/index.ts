@@ -2,3 +2,4 @@ export * from './status.js';
 export * from './workspace.js';
 export * from './events.js';
 export * from './errors.js';
+export * from './defaults.js';

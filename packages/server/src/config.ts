@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_DATA_DIR } from '@molecule/contracts';
 
 export const PROVISIONER_BACKENDS = ['process', 'docker', 'controlplane', 'none'] as const;
 export type ProvisionerBackend = (typeof PROVISIONER_BACKENDS)[number];
@@ -39,7 +40,7 @@ export interface ConfigWarning {
 export const DEFAULTS = {
   port: 8080,
   host: '127.0.0.1',
-  dataDir: './.molecule',
+  dataDir: DEFAULT_DATA_DIR,
   env: 'development' as MoleculeEnv,
   provisioner: 'process' as ProvisionerBackend,
   gitSha: 'dev',

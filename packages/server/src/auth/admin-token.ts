@@ -1,9 +1,8 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { ADMIN_TOKEN_FILE } from '@molecule/contracts';
 import { isLoopbackHost, type Config } from '../config.js';
-
-export const ADMIN_TOKEN_FILE = 'admin_token';
 
 export class StartupError extends Error {
   override name = 'StartupError';

@@ -1,0 +1,386 @@
+/**
+ * bench/http: what one platform process answers on its hottest read, and how fast it comes up.
+ *
+ * 1. Cold start: wall time from spawning `npm start` (fresh temp MOLECULE_DATA_DIR, a free PORT,
+ *    ADMIN_TOKEN set) to the first 200 from /health, on an empty data dir and again on the data dir
+ *    the first start left. The same for the built `molecule up` without npm and its build check,
+ *    to show where the time goes.
+ * 2. Throughput: requests/s and p50/p99 latency of `GET /workspaces/:id` with the admin bearer,
+ *    for the server on real PostgreSQL (+ Redis when given) and on PGlite, each beside a bare
+ *    Fastify route answering the same JSON from memory (bench/bare-server.ts), measured just before
+ *    it: the limit this machine, Node and Fastify allow. server/bare is the figure to watch (target
+ *    >= 0.5x on Postgres). The PostgreSQL group adds the bare route running the same SELECT, which
+ *    splits the gap into "one database round trip" and "everything else the server does".
+ *
+ * Every server under test runs as a child process (the built `packages/server/dist/bin.js`, as
+ * deployed) and autocannon runs here. Running the server in-process with startServer would put the
+ * load generator and the server on one event loop, so each would throttle the other and the
+ * numbers would describe neither. The PostgreSQL target gets a fresh database CREATEd on the server
+ * TEST_DATABASE_URL names (scripts/bench.sh starts one) and dropped afterwards; without it that
+ * target is skipped.
+ *
+ * Run: `npm run bench` (builds, starts PostgreSQL + Redis, runs this). Knobs: BENCH_CONNECTIONS
+ * (10), BENCH_DURATION seconds per target (8), BENCH_WARMUP seconds (2), BENCH_ONLY=cold|throughput.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
+const CLI_BIN = path.join(ROOT, 'packages/cli/dist/main.js');
+const BARE_SERVER = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
+
+const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 10);
+const DURATION_S = intEnv('BENCH_DURATION', 8);
+const WARMUP_S = intEnv('BENCH_WARMUP', 2);
+const COLD_START_TARGET_MS = 3000;
+const PG_RATIO_TARGET = 0.5;
+const ADMIN_TOKEN = `bench-${randomBytes(16).toString('hex')}`;
+const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+type Env = Record<string, string | undefined>;
+
+function intEnv(name: string, def: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${raw}: expected a positive whole number`);
+  return n;
+}
+
+const print = (s = '') => void process.stdout.write(`${s}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: each in its own process group, so `npm start` (npm -> sh -> node) stops whole.
+
+interface Proc {
+  readonly child: ChildProcess;
+  /** The last 64 KiB the process printed, for failure messages. */
+  output(): string;
+  exited(): boolean;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Proc>();
+process.on('exit', () => {
+  for (const p of running) signalGroup(p.child, 'SIGKILL');
+});
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone is fine
+  }
+}
+
+function launch(command: string, args: string[], env: Env): Proc {
+  const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-64 * 1024);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const proc: Proc = {
+    child,
+    output: () => out,
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+    async stop() {
+      signalGroup(child, 'SIGTERM');
+      const killer = setTimeout(() => signalGroup(child, 'SIGKILL'), 15_000);
+      await exit;
+      clearTimeout(killer);
+      running.delete(proc);
+    },
+  };
+  running.add(proc);
+  return proc;
+}
+
+/** The environment a platform child gets: ours, minus anything that would pick its database or token. */
+function platformEnv(overrides: Env): Env {
+  const env: Env = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(DATABASE_URL|REDIS_URL|ADMIN_TOKEN|PORT|HOST|LOG_LEVEL|MOLECULE_.*)$/.test(k)) delete env[k];
+  }
+  return { ...env, ...overrides };
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const addr = s.address();
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  if (typeof addr !== 'object' || addr === null) throw new Error('could not get a free port');
+  return addr.port;
+}
+
+/** Polls /health until it answers 200; returns performance.now() of that answer. */
+async function waitForHealth(base: string, proc: Proc, deadlineMs = 120_000): Promise<number> {
+  const deadline = performance.now() + deadlineMs;
+  while (performance.now() < deadline) {
+    if (proc.exited()) throw new Error(`process exited before /health answered:\n${proc.output()}`);
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return performance.now();
+    } catch {
+      // Not listening yet: keep polling until the deadline.
+    }
+    await sleep(10);
+  }
+  throw new Error(`/health at ${base} did not answer 200 within ${deadlineMs} ms:\n${proc.output()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cold start
+
+async function coldStart(label: string, command: string, args: string[]): Promise<{ label: string; first: number; second: number }> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-bench-cold-'));
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const env = platformEnv({ MOLECULE_DATA_DIR: dataDir, PORT: String(port), ADMIN_TOKEN });
+      const t0 = performance.now();
+      const proc = launch(command, args, env);
+      try {
+        times.push((await waitForHealth(`http://127.0.0.1:${port}`, proc)) - t0);
+      } finally {
+        await proc.stop();
+      }
+    }
+    return { label, first: times[0]!, second: times[1]! };
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throughput
+
+interface Row {
+  label: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+}
+
+async function load(label: string, url: string, headers: Record<string, string> = {}): Promise<Row> {
+  const opts = { url, connections: CONNECTIONS, headers };
+  await autocannon({ ...opts, duration: WARMUP_S });
+  const r = await autocannon({ ...opts, duration: DURATION_S });
+  if (r.errors > 0 || r.timeouts > 0 || r.non2xx > 0) {
+    throw new Error(`${label}: ${r.non2xx} non-2xx answers, ${r.errors} errors, ${r.timeouts} timeouts; the run is invalid`);
+  }
+  return { label, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total };
+}
+
+interface Platform {
+  proc: Proc;
+  base: string;
+  workspaceId: string;
+  /** The GET /workspaces/:id answer, which the bare route replays. */
+  body: unknown;
+  dataDir: string;
+}
+
+async function startPlatform(extra: Env): Promise<Platform> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-bench-data-'));
+  const base = `http://127.0.0.1:${port}`;
+  const proc = launch(
+    process.execPath,
+    [SERVER_BIN],
+    platformEnv({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_TOKEN,
+      MOLECULE_DATA_DIR: dataDir,
+      MOLECULE_PROVISIONER: 'none',
+      LOG_LEVEL: 'warn',
+      ...extra,
+    }),
+  );
+  await waitForHealth(base, proc);
+  const created = await fetch(`${base}/workspaces`, {
+    method: 'POST',
+    headers: { ...AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', role: 'measures GET /workspaces/:id', runtime: 'external' }),
+  });
+  if (created.status !== 201) throw new Error(`POST /workspaces answered ${created.status}: ${await created.text()}`);
+  const workspaceId = ((await created.json()) as { id: string }).id;
+  const got = await fetch(`${base}/workspaces/${workspaceId}`, { headers: AUTH });
+  if (got.status !== 200) throw new Error(`GET /workspaces/:id answered ${got.status}`);
+  return { proc, base, workspaceId, body: await got.json(), dataDir };
+}
+
+async function stopPlatform(p: Platform): Promise<void> {
+  await p.proc.stop();
+  await rm(p.dataDir, { recursive: true, force: true });
+}
+
+/** Runs bench/bare-server.ts with `env` and loads its GET /workspaces/:id. */
+async function benchBare(label: string, workspaceId: string, env: Env): Promise<Row> {
+  const port = await freePort();
+  // process.execArgv carries `--import tsx`, which runs the .ts child the way it runs us.
+  const proc = launch(process.execPath, [...process.execArgv, BARE_SERVER], { ...process.env, ...env, PORT: String(port) });
+  try {
+    const deadline = performance.now() + 30_000;
+    while (!proc.output().includes('listening')) {
+      if (proc.exited() || performance.now() > deadline) throw new Error(`bare server did not start:\n${proc.output()}`);
+      await sleep(10);
+    }
+    return await load(label, `http://127.0.0.1:${port}/workspaces/${workspaceId}`);
+  } finally {
+    await proc.stop();
+  }
+}
+
+interface Group {
+  title: string;
+  /** The first row is the bare in-memory route the others are compared with. */
+  rows: Row[];
+  bodyBytes: number;
+}
+
+/**
+ * One database's group: the bare in-memory route measured right before the server (so drift on a
+ * shared machine hits both alike), the server, and for PostgreSQL the bare route plus the same
+ * SELECT, which separates the database round trip from the server's own cost.
+ */
+async function benchGroup(title: string, serverLabel: string, extra: Env, selectUrl?: string): Promise<Group> {
+  const p = await startPlatform(extra);
+  try {
+    const rows = [await benchBare('bare Fastify, JSON from memory', p.workspaceId, { BARE_BODY: JSON.stringify(p.body) })];
+    if (selectUrl) rows.push(await benchBare('bare Fastify + the same SELECT', p.workspaceId, { BARE_DATABASE_URL: selectUrl }));
+    rows.push(await load(serverLabel, `${p.base}/workspaces/${p.workspaceId}`, AUTH));
+    return { title, rows, bodyBytes: JSON.stringify(p.body).length };
+  } finally {
+    await stopPlatform(p);
+  }
+}
+
+/** A fresh database on the PostgreSQL server `baseUrl` names; dropped by the returned function. */
+async function createBenchDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `molecule_bench_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(baseUrl);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: baseUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const latency = (v: number) => (v < 1 ? '<1 ms' : `${v.toFixed(0)} ms`);
+const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
+const pad = (cells: string[], widths: number[]) =>
+  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+
+function printTable(headers: string[], rows: string[][]): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  print(pad(headers, widths));
+  for (const r of rows) print(pad(r, widths));
+}
+
+async function main(): Promise<void> {
+  for (const f of [SERVER_BIN, CLI_BIN]) {
+    if (!existsSync(f)) throw new Error(`${path.relative(ROOT, f)} is missing: run \`npm run build\` (npm run bench does)`);
+  }
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  print(`bench/http  node ${process.version}, ${os.cpus().length} CPUs (${cpu}), ${os.platform()}`);
+  print(`load: autocannon, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up + ${DURATION_S} s per target, same machine as the servers`);
+  const busy = os.loadavg()[0]!;
+  if (busy > os.cpus().length / 2) {
+    print(`warning: load average ${busy.toFixed(1)} before the run; other work on this machine will skew these figures`);
+  }
+  print();
+
+  const only = process.env.BENCH_ONLY;
+  if (only !== undefined && only !== 'cold' && only !== 'throughput') throw new Error(`BENCH_ONLY=${only}: expected cold or throughput`);
+  if (only !== 'throughput') {
+    print('cold start: spawn -> first 200 from GET /health (ADMIN_TOKEN set, fresh temp data dir, free port)');
+    const cold = [
+      await coldStart('npm start', 'npm', ['start']),
+      await coldStart('node packages/cli/dist/main.js up', process.execPath, [CLI_BIN, 'up']),
+    ];
+    printTable(
+      ['command', 'first start (empty dir)', 'second start (existing dir)'],
+      cold.map((c) => [c.label, ms(c.first), ms(c.second)]),
+    );
+    const npmStart = cold[0]!;
+    const worst = Math.max(npmStart.first, npmStart.second);
+    print(`npm start target < ${ms(COLD_START_TARGET_MS)}: ${worst < COLD_START_TARGET_MS ? 'met' : 'NOT met'} (slowest ${ms(worst)})`);
+    print();
+  }
+
+  if (only === 'cold') return;
+  const groups: Group[] = [];
+  const pgBase = process.env.TEST_DATABASE_URL;
+  if (pgBase) {
+    const db = await createBenchDatabase(pgBase);
+    try {
+      const redis = process.env.TEST_REDIS_URL;
+      const env = { DATABASE_URL: db.url, ...(redis ? { REDIS_URL: redis } : {}) };
+      groups.push(await benchGroup(redis ? 'PostgreSQL (+ Redis bus)' : 'PostgreSQL', 'molecule server', env, db.url));
+    } finally {
+      await db.drop();
+    }
+  } else {
+    print('TEST_DATABASE_URL is not set: skipping the PostgreSQL target (scripts/bench.sh starts one)');
+  }
+  groups.push(await benchGroup('PGlite (embedded default)', 'molecule server', {}));
+
+  print(`throughput: GET /workspaces/:id with the admin bearer (${groups[0]!.bodyBytes} byte JSON answer)`);
+  const table: string[][] = [];
+  for (const g of groups) {
+    const bare = g.rows[0]!;
+    table.push([g.title, '', '', '', '', '']);
+    for (const r of g.rows) {
+      table.push([`  ${r.label}`, r.rps.toFixed(0), latency(r.p50), latency(r.p99), String(r.requests), `${(r.rps / bare.rps).toFixed(2)}x`]);
+    }
+  }
+  printTable(['target', 'req/s', 'p50', 'p99', 'requests', 'vs bare'], table);
+  const pgGroup = groups.find((g) => g.title.startsWith('PostgreSQL'));
+  if (pgGroup) {
+    const [bare, select, server] = pgGroup.rows as [Row, Row, Row];
+    const ratio = server.rps / bare.rps;
+    print(`PostgreSQL server/bare target >= ${PG_RATIO_TARGET}x: ${ratio >= PG_RATIO_TARGET ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x)`);
+    print(`PostgreSQL server/(bare + the same SELECT): ${(server.rps / select.rps).toFixed(2)}x`);
+  }
+  print('latency percentiles have 1 ms resolution (autocannon); "<1 ms" is a 0 bucket');
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+} finally {
+  for (const p of [...running]) await p.stop();
+}

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The built binary, as `npm start` and users run it; scripts/test.sh builds before this project runs.
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const adminToken = `admin-${randomBytes(16).toString('hex')}`;
+
+/** Only what the child needs: the test's own environment (ADMIN_TOKEN, DATABASE_URL…) stays out. */
+function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
+}
+
+/** Runs `node dist/main.js <args>` to completion. */
+function runBuilt(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+/**
+ * Spawns `molecule up` on a free port and resolves with its URL once it listens. The child goes
+ * into `track` at once, so cleanup reaches it even when it never comes up.
+ */
+async function startUp(dataDir: string, track: ChildProcess[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [MAIN, 'up', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
+    env: baseEnv({ ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', MOLECULE_PROVISIONER: 'none' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  track.push(child);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // With ADMIN_TOKEN set the server logs (JSON, stdout is not a TTY) one line carrying its URL.
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      let rec: { msg?: string; url?: string };
+      try {
+        rec = JSON.parse(line) as typeof rec;
+      } catch {
+        return; // not a log record
+      }
+      if (rec.msg === 'molecule is listening' && rec.url) resolve(rec.url);
+    });
+    child.on('exit', (code) => reject(new Error(`molecule up exited with ${code} before listening: ${stderr}`)));
+  });
+  return { child, url };
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const addr = s.address();
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  if (typeof addr !== 'object' || addr === null) throw new Error('no port');
+  return addr.port;
+}
+
+describe('the built molecule binary', () => {
+  const children: ChildProcess[] = [];
+  const dirs: string[] = [];
+
+  beforeAll(() => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
+  });
+
+  afterAll(async () => {
+    for (const c of children) {
+      if (c.exitCode !== null || c.signalCode !== null) continue;
+      const exited = new Promise((resolve) => c.once('exit', resolve));
+      c.kill('SIGKILL');
+      await exited;
+    }
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('`molecule up` serves /health, `workspace ls` lists through it, and SIGTERM stops it with exit 0', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-cli-int-'));
+    dirs.push(dataDir);
+    const { child, url } = await startUp(dataDir, children);
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+
+    const env = { MOLECULE_URL: url, MOLECULE_ADMIN_TOKEN: adminToken };
+    const created = await runBuilt(['workspace', 'create', 'spawned', '--json'], env);
+    expect(created.err).toBe('');
+    expect(created.code).toBe(0);
+    const id = (JSON.parse(created.out) as { id: string }).id;
+
+    const ls = await runBuilt(['workspace', 'ls'], env);
+    expect(ls).toMatchObject({ code: 0, err: '' });
+    expect(ls.out).toMatch(new RegExp(`^${id}\\s+spawned\\s`, 'm'));
+
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('`workspace ls` exits 1 with the `npm start` hint when nothing listens', async () => {
+    const r = await runBuilt(['workspace', 'ls'], { MOLECULE_URL: `http://127.0.0.1:${await closedPort()}`, MOLECULE_ADMIN_TOKEN: adminToken });
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toContain('is the platform running? start it with `npm start`');
+  });
+});

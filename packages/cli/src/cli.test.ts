@@ -1,0 +1,268 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WorkspaceView } from '@molecule/contracts';
+import { createLogger, loadConfig, startServer, type RunningServer } from '@molecule/server';
+import type { CreatedToken, CreatedWorkspace } from './client.js';
+import { runCli } from './program.js';
+
+type Env = Record<string, string | undefined>;
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+let server: RunningServer;
+let dataDir: string;
+const adminToken = `admin-${randomBytes(16).toString('hex')}`;
+
+/** Runs the CLI in-process against the test server, with only the env given here. */
+async function cli(argv: string[], env: Env = {}): Promise<Run> {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, {
+    out: (s) => (out += s),
+    err: (s) => (err += s),
+    env: { MOLECULE_URL: server.url, MOLECULE_ADMIN_TOKEN: adminToken, ...env },
+  });
+  return { code, out, err };
+}
+
+async function cliJson<T>(argv: string[]): Promise<T> {
+  const r = await cli([...argv, '--json']);
+  expect(r.err.replace(/^warning: .*\n/gm, '')).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.out) as T;
+}
+
+async function apiGet(pathname: string, token: string): Promise<Response> {
+  return fetch(`${server.url}${pathname}`, { headers: { authorization: `Bearer ${token}` } });
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const addr = s.address();
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  if (typeof addr !== 'object' || addr === null) throw new Error('no port');
+  return addr.port;
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-cli-test-'));
+  const { config, warnings } = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MOLECULE_DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    MOLECULE_PROVISIONER: 'none',
+    ADMIN_TOKEN: adminToken,
+  });
+  server = await startServer(config, warnings, createLogger({ level: 'silent', pretty: false }));
+});
+
+afterAll(async () => {
+  await server?.close();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('molecule workspace', () => {
+  it('create, ls and rm round-trip through the API', async () => {
+    const name = `cli-roundtrip-${randomBytes(3).toString('hex')}`;
+    const created = await cli(['workspace', 'create', name, '--role', 'writes the docs', '--tier', 'T3', '--model', 'echo']);
+    expect(created.code).toBe(0);
+    const id = /created workspace "[^"]+" ([0-9a-f-]{36})/.exec(created.out)?.[1];
+    expect(id).toBeDefined();
+    expect(created.out).toContain('T3');
+
+    const table = await cli(['workspace', 'ls']);
+    expect(table.code).toBe(0);
+    expect(table.out.split('\n')[0]).toMatch(/^ID\s+NAME\s+ROLE\s+RUNTIME\s+TIER\s+STATUS\s+PARENT$/);
+    const row = table.out.split('\n').find((l) => l.startsWith(id!));
+    expect(row).toMatch(new RegExp(`${name}\\s+writes the docs\\s+molecule\\s+T3`));
+
+    const listed = await cliJson<WorkspaceView[]>(['workspace', 'ls']);
+    expect(listed.find((w) => w.id === id)).toMatchObject({ name, role: 'writes the docs', tier: 3, model: 'echo' });
+
+    const removed = await cli(['workspace', 'rm', id!]);
+    expect(removed).toMatchObject({ code: 0, err: '' });
+    expect(removed.out).toBe(`removed workspace ${id}\n`);
+    expect((await cliJson<WorkspaceView[]>(['workspace', 'ls'])).some((w) => w.id === id)).toBe(false);
+    expect((await apiGet(`/workspaces/${id}`, adminToken)).status).toBe(410);
+  });
+
+  it('create --json prints the server row and passes every flag through', async () => {
+    const parent = await cliJson<CreatedWorkspace>(['workspace', 'create', 'flags-parent']);
+    const ws = await cliJson<CreatedWorkspace>([
+      'ws',
+      'create',
+      'flags-child',
+      '--parent',
+      parent.id,
+      '--runtime',
+      'external',
+      '--tier',
+      '4',
+      '--delivery-mode',
+      'push',
+    ]);
+    expect(ws).toMatchObject({ name: 'flags-child', parent_id: parent.id, runtime: 'external', tier: 4, delivery_mode: 'push' });
+  });
+
+  it('an external workspace prints its connection once, with a working token and a warning', async () => {
+    const r = await cli(['workspace', 'create', 'outside-agent', '--runtime', 'external']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: the auth token below is shown only this once/);
+    const token = /auth_token\s+(\S+)/.exec(r.out)?.[1];
+    const id = /workspace_id\s+(\S+)/.exec(r.out)?.[1];
+    expect(token).toMatch(/^mol_ws_/);
+    expect(r.out).toMatch(new RegExp(`platform_url\\s+${server.url.replace(/[.:/]/g, '\\$&')}`));
+    expect(r.out).toMatch(/registry_endpoint\s+\S+\/registry\/register/);
+    // The printed token is the real credential: it opens its own workspace.
+    const res = await apiGet(`/workspaces/${id}`, token!);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as WorkspaceView).status).toBe('awaiting_agent');
+  });
+
+  it('rm of a parent without --confirm shows the server refusal, exits 1 and removes nothing', async () => {
+    const parent = await cliJson<CreatedWorkspace>(['workspace', 'create', 'lead']);
+    const child = await cliJson<CreatedWorkspace>(['workspace', 'create', 'report', '--parent', parent.id]);
+
+    const refused = await cli(['workspace', 'rm', parent.id]);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toBe('');
+    expect(refused.err).toContain('error: this workspace has children');
+    expect(refused.err).toContain(`hint: child: ${child.id}  report`);
+    expect(refused.err).toContain('pass --confirm');
+    const ids = (await cliJson<WorkspaceView[]>(['workspace', 'ls'])).map((w) => w.id);
+    expect(ids).toEqual(expect.arrayContaining([parent.id, child.id]));
+
+    const confirmed = await cli(['workspace', 'rm', parent.id, '--confirm', '--purge']);
+    expect(confirmed).toMatchObject({ code: 0, out: `purged workspace ${parent.id} and 1 descendant\n` });
+    const after = (await cliJson<WorkspaceView[]>(['workspace', 'ls'])).map((w) => w.id);
+    expect(after).not.toContain(parent.id);
+    expect(after).not.toContain(child.id);
+    expect((await apiGet(`/workspaces/${child.id}?include_removed=true`, adminToken)).status).toBe(404);
+  });
+
+  it('a server validation error is printed as the server worded it and exits 1', async () => {
+    const before = (await cliJson<WorkspaceView[]>(['workspace', 'ls'])).length;
+    const r = await cli(['workspace', 'create', 'bad{name']);
+    expect(r).toMatchObject({ code: 1, out: '' });
+    expect(r.err).toBe('error: invalid request body: /name name must not contain any of {}[]|>*&!\n');
+    expect((await cliJson<WorkspaceView[]>(['workspace', 'ls'])).length).toBe(before);
+  });
+
+  it('rejects a bad --tier before calling the server', async () => {
+    const before = (await cliJson<WorkspaceView[]>(['workspace', 'ls'])).length;
+    const r = await cli(['workspace', 'create', 'x', '--tier', '7']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("option '--tier <tier>' argument '7' is invalid. expected 1-4 or T1-T4");
+    expect((await cliJson<WorkspaceView[]>(['workspace', 'ls'])).length).toBe(before);
+  });
+});
+
+describe('molecule token create', () => {
+  it('mints a workspace token that authenticates as that workspace', async () => {
+    const ws = await cliJson<CreatedWorkspace>(['workspace', 'create', 'token-holder']);
+    const r = await cli(['token', 'create', ws.id]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: Save this token now/);
+    const token = /auth_token\s+(\S+)/.exec(r.out)?.[1];
+    expect(token).toMatch(/^mol_ws_/);
+    expect((await apiGet(`/workspaces/${ws.id}`, token!)).status).toBe(200);
+
+    const viaJson = await cliJson<CreatedToken>(['token', 'create', ws.id]);
+    expect(viaJson).toMatchObject({ workspace_id: ws.id, prefix: expect.stringMatching(/^mol_ws_/) });
+    expect(viaJson.auth_token).not.toBe(token);
+  });
+
+  it('an unknown workspace is the server 404 message', async () => {
+    const r = await cli(['token', 'create', '00000000-0000-4000-8000-000000000000']);
+    expect(r).toMatchObject({ code: 1, out: '', err: 'error: workspace not found\n' });
+  });
+});
+
+describe('connecting', () => {
+  it('a wrong admin token is a clear error naming where the token came from', async () => {
+    const r = await cli(['workspace', 'ls', '--token', 'not-the-admin-token']);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toContain('error: invalid auth token (HTTP 401)');
+    expect(r.err).toContain(`hint: the platform at ${server.url} rejected the admin token from --token`);
+  });
+
+  it('reads the admin token from <data-dir>/admin_token when none is given', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-cli-token-'));
+    try {
+      await writeFile(path.join(dir, 'admin_token'), `${adminToken}\n`, { mode: 0o600 });
+      const r = await cli(['workspace', 'ls', '--json', '--data-dir', dir], { MOLECULE_ADMIN_TOKEN: undefined });
+      expect(r.code).toBe(0);
+      expect(Array.isArray(JSON.parse(r.out))).toBe(true);
+
+      const viaEnv = await cli(['workspace', 'ls', '--json'], { MOLECULE_ADMIN_TOKEN: undefined, MOLECULE_DATA_DIR: dir });
+      expect(viaEnv.code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing admin token file says where it looked and how to pass one', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-cli-empty-'));
+    try {
+      const r = await cli(['workspace', 'ls', '--data-dir', dir], { MOLECULE_ADMIN_TOKEN: undefined });
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`error: no admin token: ${path.join(dir, 'admin_token')} does not exist`);
+      expect(r.err).toContain('pass --token, set MOLECULE_ADMIN_TOKEN');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a platform that is not running gets the `npm start` hint', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const r = await cli(['workspace', 'ls', '--url', url]);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toContain(`error: cannot reach the Molecule platform at ${url} (ECONNREFUSED)`);
+    expect(r.err).toContain('hint: is the platform running? start it with `npm start`');
+  });
+
+  it('a non-http --url is refused before any request', async () => {
+    const r = await cli(['workspace', 'ls', '--url', 'ftp://example.test']);
+    expect(r).toMatchObject({ code: 1, out: '' });
+    expect(r.err).toContain('the scheme must be http or https');
+  });
+});
+
+describe('molecule up', () => {
+  it('hands --port, --host and --data-dir to the server as PORT, HOST and MOLECULE_DATA_DIR', async () => {
+    const seen: Env[] = [];
+    const code = await runCli(['up', '--port', '9123', '--host', '0.0.0.0', '--data-dir', '/srv/molecule'], {
+      out: () => undefined,
+      err: () => undefined,
+      env: { PORT: '8080', ADMIN_TOKEN: 'kept-as-is-0123456789' },
+      runServer: async (env) => void seen.push(env),
+    });
+    expect(code).toBe(0);
+    expect(seen).toEqual([{ PORT: '9123', HOST: '0.0.0.0', MOLECULE_DATA_DIR: '/srv/molecule', ADMIN_TOKEN: 'kept-as-is-0123456789' }]);
+  });
+
+  it('leaves the environment alone without flags and rejects a bad port', async () => {
+    const seen: Env[] = [];
+    const io = { out: () => undefined, env: { PORT: '8181' }, runServer: async (env: Env) => void seen.push(env) };
+    expect(await runCli(['up'], { ...io, err: () => undefined })).toBe(0);
+    expect(seen).toEqual([{ PORT: '8181' }]);
+
+    let err = '';
+    expect(await runCli(['up', '--port', '70000'], { ...io, err: (s) => (err += s) })).toBe(1);
+    expect(err).toContain('expected a port number 0-65535');
+    expect(seen).toHaveLength(1);
+  });
+});

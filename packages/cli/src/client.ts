@@ -1,0 +1,142 @@
+import type { CreateWorkspaceBody, ExternalConnection, WorkspaceView } from '@molecule/contracts';
+
+/** A workspace as `POST /workspaces` answers it; `connection` is present for runtime `external` only. */
+export type CreatedWorkspace = WorkspaceView & { connection?: ExternalConnection };
+
+export interface DeleteWorkspaceResult {
+  status: 'removed' | 'purged';
+  /** Descendants removed with it (the workspace itself not counted). */
+  cascade_deleted: number;
+}
+
+export interface CreatedToken {
+  id: string;
+  auth_token: string;
+  prefix: string;
+  workspace_id: string;
+  message: string;
+}
+
+/** The server answered with an error status; `message` is the server's own `error` text. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string | undefined,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+/** No HTTP answer at all: connection refused, unknown host, reset, or timeout. */
+export class PlatformUnreachableError extends Error {
+  override name = 'PlatformUnreachableError';
+  constructor(
+    readonly baseUrl: string,
+    /** The system error code (ECONNREFUSED, ENOTFOUND, …) or `timeout`. */
+    readonly reason: string,
+  ) {
+    super(`cannot reach the Molecule platform at ${baseUrl} (${reason})`);
+  }
+}
+
+export interface ClientOptions {
+  /** The platform's base URL, e.g. http://127.0.0.1:8080. */
+  baseUrl: string;
+  /** Admin token, org token (mol_org_…) or workspace token (mol_ws_…). */
+  token: string;
+  /** Per-request limit; defaults to 30 s. */
+  timeoutMs?: number;
+}
+
+/** A typed client for the control plane's admin HTTP API, over the global `fetch`. */
+export class MoleculeClient {
+  readonly baseUrl: string;
+  private readonly token: string;
+  private readonly timeoutMs: number;
+
+  constructor(opts: ClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    this.token = opts.token;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  /** `GET /workspaces`: live workspaces (removed ones excluded). */
+  listWorkspaces(): Promise<WorkspaceView[]> {
+    return this.request('GET', '/workspaces');
+  }
+
+  /** `GET /workspaces/:id`. A removed workspace is an ApiError 410. */
+  getWorkspace(id: string): Promise<WorkspaceView> {
+    return this.request('GET', `/workspaces/${encodeURIComponent(id)}`);
+  }
+
+  /** `POST /workspaces`. An external workspace's answer carries its connection (token shown once). */
+  createWorkspace(body: CreateWorkspaceBody): Promise<CreatedWorkspace> {
+    return this.request('POST', '/workspaces', body);
+  }
+
+  /**
+   * `DELETE /workspaces/:id`. Without `confirm`, a workspace with live children is an ApiError 409
+   * with code `confirmation_required` and the children in `body.children`.
+   */
+  deleteWorkspace(id: string, opts: { confirm?: boolean; purge?: boolean } = {}): Promise<DeleteWorkspaceResult> {
+    const q = new URLSearchParams();
+    if (opts.confirm) q.set('confirm', 'true');
+    if (opts.purge) q.set('purge', 'true');
+    const qs = q.size > 0 ? `?${q.toString()}` : '';
+    return this.request('DELETE', `/workspaces/${encodeURIComponent(id)}${qs}`);
+  }
+
+  /** `POST /workspaces/:id/tokens`: mints a workspace token, shown once. */
+  createWorkspaceToken(workspaceId: string): Promise<CreatedToken> {
+    return this.request('POST', `/workspaces/${encodeURIComponent(workspaceId)}/tokens`);
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    // No content-type without a body: Fastify rejects an empty body declared as JSON.
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw new PlatformUnreachableError(this.baseUrl, networkReason(err));
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      // Not JSON: something other than the platform answered (a proxy, another service).
+      throw new ApiError(res.status, `unexpected non-JSON answer (HTTP ${res.status}) from ${this.baseUrl}`, undefined, {});
+    }
+    if (!res.ok) {
+      const obj = isRecord(parsed) ? parsed : {};
+      const message = typeof obj.error === 'string' ? obj.error : `HTTP ${res.status}`;
+      throw new ApiError(res.status, message, typeof obj.code === 'string' ? obj.code : undefined, obj);
+    }
+    return parsed as T;
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** undici wraps the system error in `cause` (often an AggregateError for multi-address hosts). */
+function networkReason(err: unknown): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'timeout';
+  let cause: unknown = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof AggregateError && cause.errors.length > 0) cause = cause.errors[0];
+  const code = isRecord(cause) && typeof cause.code === 'string' ? cause.code : undefined;
+  if (code) return code;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,268 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DELIVERY_MODES, EXTERNAL_RUNTIME, RUNTIMES, type CreateWorkspaceBody, type DeliveryMode, type Runtime } from '@molecule/contracts';
+import { ApiError, MoleculeClient, PlatformUnreachableError, type DeleteWorkspaceResult } from './client.js';
+import { resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
+import { CliError } from './errors.js';
+import { fields, json, table } from './format.js';
+
+type Env = Record<string, string | undefined>;
+
+/** Everything the program touches outside itself, so tests can run it in-process. */
+export interface CliIo {
+  /** Normal output (tables, JSON, created credentials). */
+  out(text: string): void;
+  /** Errors, hints and warnings. */
+  err(text: string): void;
+  env: Env;
+  /** Resolves relative --data-dir values; defaults to process.cwd(). */
+  cwd?: string;
+  /** Runs the platform in the foreground for `molecule up`; defaults to @molecule/server's runMain. */
+  runServer?: (env: Env) => Promise<void>;
+}
+
+interface ClientFlags extends ConnectionFlags {
+  json?: boolean;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const START_HINT = 'is the platform running? start it with `npm start` (or `molecule up`), or point --url / MOLECULE_URL at it';
+
+/**
+ * Builds the `molecule` command tree. It never exits the process: failures surface as a thrown
+ * CommanderError (usage, help) or CliError/ApiError/PlatformUnreachableError; `runCli` turns those
+ * into messages and an exit code.
+ */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('molecule')
+    .description('Molecule: an org-native control plane for teams of AI agents')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('up')
+    .description('run the platform in the foreground (same as `npm start`); PGlite in the data dir unless DATABASE_URL is set')
+    .option('--port <n>', 'port to listen on (env PORT, default 8080)', parsePort)
+    .option('--host <host>', 'address to bind (env HOST, default 127.0.0.1)')
+    .option('--data-dir <dir>', 'data directory (env MOLECULE_DATA_DIR, default ./.molecule)')
+    .action(async (opts: { port?: number; host?: string; dataDir?: string }) => {
+      const env: Env = { ...io.env };
+      if (opts.port !== undefined) env.PORT = String(opts.port);
+      if (opts.host !== undefined) env.HOST = opts.host;
+      if (opts.dataDir !== undefined) env.MOLECULE_DATA_DIR = opts.dataDir;
+      await (io.runServer ?? runServerInProcess)(env);
+    });
+
+  const workspace = program.command('workspace').alias('ws').description('list, create and remove workspaces');
+
+  withConnection(workspace.command('ls').alias('list').description('list live workspaces')).action(async (opts: ClientFlags) => {
+    const client = await connect(io, opts);
+    const list = await client.call((c) => c.listWorkspaces());
+    if (opts.json) return io.out(json(list));
+    if (list.length === 0) return io.out('no workspaces yet; create one with `molecule workspace create <name>`\n');
+    const names = new Map(list.map((w) => [w.id, w.name]));
+    io.out(
+      table(
+        ['ID', 'NAME', 'ROLE', 'RUNTIME', 'TIER', 'STATUS', 'PARENT'],
+        list.map((w) => [
+          w.id,
+          w.name,
+          w.role ?? '-',
+          w.runtime,
+          `T${w.tier}`,
+          w.status,
+          w.parent_id === null ? '-' : (names.get(w.parent_id) ?? w.parent_id),
+        ]),
+      ),
+    );
+  });
+
+  withConnection(
+    workspace
+      .command('create')
+      .description('create a workspace; an external one prints the connection its agent needs')
+      .argument('<name>', 'display name')
+      .option('--role <role>', 'what this workspace does in the org')
+      .option('--parent <id>', 'parent workspace id')
+      .addOption(new Option('--runtime <runtime>', 'agent runtime (default molecule)').choices(RUNTIMES))
+      .option('--tier <tier>', 'resource tier: 1-4 or T1-T4 (default 2)', parseTier)
+      .option('--model <model>', 'model the agent uses')
+      .addOption(new Option('--delivery-mode <mode>', 'how A2A messages reach it (default push; poll for external)').choices(DELIVERY_MODES)),
+  ).action(
+    async (
+      name: string,
+      opts: ClientFlags & { role?: string; parent?: string; runtime?: Runtime; tier?: number; model?: string; deliveryMode?: DeliveryMode },
+    ) => {
+      const client = await connect(io, opts);
+      const body: CreateWorkspaceBody = {
+        name,
+        ...(opts.role !== undefined ? { role: opts.role } : {}),
+        ...(opts.parent !== undefined ? { parent_id: opts.parent } : {}),
+        ...(opts.runtime !== undefined ? { runtime: opts.runtime } : {}),
+        ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+        ...(opts.model !== undefined ? { model: opts.model } : {}),
+        ...(opts.deliveryMode !== undefined ? { delivery_mode: opts.deliveryMode } : {}),
+      };
+      const ws = await client.call((c) => c.createWorkspace(body));
+      if (ws.connection) {
+        io.err('warning: the auth token below is shown only this once; save it now, it cannot be retrieved again\n');
+      }
+      if (opts.json) return io.out(json(ws));
+      io.out(`created workspace "${ws.name}" ${ws.id}\n`);
+      io.out(
+        fields([
+          ['status', ws.status],
+          ['runtime', ws.runtime],
+          ['tier', `T${ws.tier}`],
+          ['delivery', ws.delivery_mode],
+          ...(ws.role !== null ? [['role', ws.role] as const] : []),
+          ...(ws.parent_id !== null ? [['parent', ws.parent_id] as const] : []),
+          ...(ws.model !== null ? [['model', ws.model] as const] : []),
+          ...(ws.last_sample_error !== '' ? [['error', ws.last_sample_error] as const] : []),
+        ]),
+      );
+      if (ws.connection) {
+        const c = ws.connection;
+        io.out(`\nconnection for the ${EXTERNAL_RUNTIME} agent:\n`);
+        io.out(
+          fields([
+            ['workspace_id', c.workspace_id],
+            ['platform_url', c.platform_url],
+            ['auth_token', c.auth_token],
+            ['registry_endpoint', c.registry_endpoint],
+            ['heartbeat_endpoint', c.heartbeat_endpoint],
+          ]),
+        );
+      }
+    },
+  );
+
+  withConnection(
+    workspace
+      .command('rm')
+      .alias('delete')
+      .description('remove a workspace (and, with --confirm, its children)')
+      .argument('<id>', 'workspace id')
+      .option('--confirm', 'also remove its live children')
+      .option('--purge', 'hard-delete the rows instead of marking them removed'),
+  ).action(async (id: string, opts: ClientFlags & { confirm?: boolean; purge?: boolean }) => {
+    const client = await connect(io, opts);
+    let result: DeleteWorkspaceResult;
+    try {
+      result = await client.call((c) => c.deleteWorkspace(id, { confirm: opts.confirm === true, purge: opts.purge === true }));
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'confirmation_required') {
+        const children = Array.isArray(err.body.children) ? (err.body.children as { id?: unknown; name?: unknown }[]) : [];
+        throw new CliError(err.message, [
+          ...children.map((ch) => `child: ${String(ch.id)}  ${String(ch.name)}`),
+          `pass --confirm to remove ${id} together with its children`,
+        ]);
+      }
+      throw err;
+    }
+    if (opts.json) return io.out(json(result));
+    const others = result.cascade_deleted === 1 ? '1 descendant' : `${result.cascade_deleted} descendants`;
+    io.out(`${result.status} workspace ${id}${result.cascade_deleted > 0 ? ` and ${others}` : ''}\n`);
+  });
+
+  const token = program.command('token').description('workspace credentials');
+  withConnection(
+    token.command('create').description('mint a workspace token (shown once)').argument('<workspace-id>', 'workspace id'),
+  ).action(async (workspaceId: string, opts: ClientFlags) => {
+    const client = await connect(io, opts);
+    const t = await client.call((c) => c.createWorkspaceToken(workspaceId));
+    io.err(`warning: ${t.message}\n`);
+    if (opts.json) return io.out(json(t));
+    io.out(`created token ${t.prefix}… (id ${t.id}) for workspace ${t.workspace_id}\n`);
+    io.out(fields([['auth_token', t.auth_token]]));
+  });
+
+  return program;
+}
+
+/**
+ * Runs the CLI on `argv` (the arguments after the program name) and answers the exit code. Every
+ * failure is printed to `io.err`; nothing here calls process.exit.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    await buildProgram(io).parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode; // commander already printed help or usage
+    if (err instanceof CliError) {
+      io.err(`error: ${err.message}\n`);
+      for (const h of err.hints) io.err(`hint: ${h}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof ApiError || err instanceof PlatformUnreachableError) {
+      io.err(`error: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+function withConnection(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'platform URL (env MOLECULE_URL, default http://127.0.0.1:8080)')
+    .option('--token <token>', 'admin token (env MOLECULE_ADMIN_TOKEN; default: read <data-dir>/admin_token)')
+    .option('--data-dir <dir>', 'data dir holding admin_token (env MOLECULE_DATA_DIR, default ./.molecule)')
+    .option('--json', 'print the raw JSON answer');
+}
+
+/** A client whose calls turn API and network failures into CliErrors with hints. */
+interface BoundClient {
+  call<T>(fn: (c: MoleculeClient) => Promise<T>): Promise<T>;
+}
+
+async function connect(io: CliIo, flags: ConnectionFlags): Promise<BoundClient> {
+  const conn = await resolveConnection(flags, io.env, io.cwd ?? process.cwd());
+  const client = new MoleculeClient({ baseUrl: conn.baseUrl, token: conn.token });
+  return {
+    async call(fn) {
+      try {
+        return await fn(client);
+      } catch (err) {
+        throw explain(err, conn);
+      }
+    },
+  };
+}
+
+function explain(err: unknown, conn: Connection): unknown {
+  if (err instanceof PlatformUnreachableError) {
+    if (err.reason === 'timeout') return new CliError(`the platform at ${conn.baseUrl} did not answer in time`);
+    return new CliError(err.message, [START_HINT]);
+  }
+  if (err instanceof ApiError) {
+    if (err.status === 401) {
+      return new CliError(`${err.message} (HTTP 401)`, [
+        `the platform at ${conn.baseUrl} rejected the admin token from ${conn.tokenSource}; pass the right one with --token or MOLECULE_ADMIN_TOKEN`,
+      ]);
+    }
+    if (err.code === 'confirmation_required') return err; // the command adds its own hint
+    return new CliError(err.message);
+  }
+  return err;
+}
+
+async function runServerInProcess(env: Env): Promise<void> {
+  // Imported on demand: the server pulls in Fastify and PGlite, which the HTTP commands never need.
+  const { runMain } = await import('@molecule/server');
+  await runMain(env);
+}
+
+function parsePort(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new InvalidArgumentError('expected a port number 0-65535');
+  return Number(raw);
+}
+
+function parseTier(raw: string): number {
+  const m = /^[Tt]?([1-4])$/.exec(raw.trim());
+  if (!m) throw new InvalidArgumentError('expected 1-4 or T1-T4');
+  return Number(m[1]);
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `npm run bench`: builds, starts real PostgreSQL and Redis on loopback (installing them with apt when
+# missing; stopped on exit), then runs the benchmarks in bench/. They print numbers and ratios; they
+# are not tests and do not fail on a missed target. See bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/services.sh
+
+npm run build --silent
+svc_start
+node --import tsx bench/http.ts "$@"

@@ -164,7 +164,8 @@ async function coldStart(label: string, command: string, args: string[]): Promis
     }
     return { label, first: times[0]!, second: times[1]! };
   } finally {
-    await rm(dataDir, { recursive: true, force: true });
+    // npm may exit before its node child has finished shutting down: retry while it lets go.
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 

@@ -67,7 +67,7 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
   log.info({ config: describeConfig(config) }, 'configuration');
 
   const admin = await resolveAdminToken(config);
-  const db = await openDb(config);
+  const db = await openDb(config, { onTemplateError: (err) => log.warn({ err }, 'embedded database template unreadable; creating a new database') });
   const closers: (() => Promise<unknown>)[] = [() => db.close()];
   try {
     const applied = await migrateUp(db);

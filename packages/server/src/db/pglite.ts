@@ -5,8 +5,8 @@ import type { Db, Queryable, QueryResult } from './port.js';
  * A `Db` backed by embedded PGlite. `dataDir` undefined keeps the database in memory (tests).
  * PGlite is a single connection, so statements serialise; transactions are real.
  */
-export async function createPgliteDb(dataDir?: string): Promise<Db> {
-  const pg = new PGlite(dataDir);
+export async function createPgliteDb(dataDir?: string, opts: { loadDataDir?: Blob } = {}): Promise<Db & { raw: PGlite }> {
+  const pg = new PGlite(dataDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
   await pg.waitReady;
 
   const wrap = (c: PGlite | Transaction): Queryable => ({
@@ -23,6 +23,7 @@ export async function createPgliteDb(dataDir?: string): Promise<Db> {
   const root = wrap(pg);
   return {
     kind: 'pglite',
+    raw: pg,
     query: root.query,
     exec: root.exec,
     tx: (fn) => pg.transaction((t) => fn(wrap(t))),

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// `npm start`: build what is stale, then run the platform in the foreground (`molecule up`).
+// A staleness check by modification time costs milliseconds; `tsc -b` runs only when a source file,
+// a migration or a package/tsconfig file is newer than its package's last build.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const packages = ['contracts', 'server', 'runtime', 'cli'];
+
+function newestMtime(p) {
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const e of readdirSync(p)) {
+    if (e === 'node_modules' || e === 'dist') continue;
+    newest = Math.max(newest, newestMtime(path.join(p, e)));
+  }
+  return newest;
+}
+
+function builtAt(pkg) {
+  try {
+    return statSync(path.join(root, 'packages', pkg, 'dist', '.tsbuildinfo')).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+const stale = packages.some((pkg) => {
+  const dir = path.join(root, 'packages', pkg);
+  const sources = Math.max(newestMtime(path.join(dir, 'src')), newestMtime(path.join(dir, 'migrations')), newestMtime(path.join(dir, 'tsconfig.json')), newestMtime(path.join(dir, 'package.json')));
+  return builtAt(pkg) < sources;
+});
+
+const templateMissing = !existsSync(path.join(root, 'packages/server/dist/pglite-template.tgz'));
+
+if (stale || templateMissing) {
+  process.stderr.write('molecule: building…\n');
+  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+process.argv.splice(2, 0, 'up');
+await import(path.join(root, 'packages/cli/dist/main.js'));

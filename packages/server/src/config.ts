@@ -27,6 +27,8 @@ export interface Config {
   /** Canvas session lifetime in seconds. */
   sessionTtlSeconds: number;
   logLevel: LogLevel;
+  /** How long a single-workspace read may be served from memory (0 disables the cache). */
+  workspaceCacheTtlMs: number;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -48,6 +50,7 @@ export const DEFAULTS = {
   orgTokenMintPerHour: 10,
   sessionTtlSeconds: 7 * 24 * 3600,
   logLevel: 'info' as LogLevel,
+  workspaceCacheTtlMs: 1000,
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -124,6 +127,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     orgTokenMintPerHour: int('ORG_TOKEN_MINT_PER_HOUR', DEFAULTS.orgTokenMintPerHour, 1, 100000),
     sessionTtlSeconds: int('MOLECULE_SESSION_TTL_SECONDS', DEFAULTS.sessionTtlSeconds, 60, 365 * 24 * 3600),
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, DEFAULTS.logLevel),
+    workspaceCacheTtlMs: int('WORKSPACE_CACHE_TTL_MS', DEFAULTS.workspaceCacheTtlMs, 0, 60_000),
   };
   if (config.adminToken !== undefined && config.adminToken.length < 16) {
     warn('ADMIN_TOKEN', '<redacted>', 'unchanged', 'shorter than 16 characters; use a long random value');
@@ -154,6 +158,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     org_token_mint_per_hour: config.orgTokenMintPerHour,
     session_ttl_seconds: config.sessionTtlSeconds,
     log_level: config.logLevel,
+    workspace_cache_ttl_ms: config.workspaceCacheTtlMs,
   };
 }
 

@@ -5,6 +5,7 @@ import type { Broadcaster } from './events/broadcaster.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
 import type { Provisioner } from './provisioning/port.js';
+import type { WorkspaceCache } from './workspaces/cache.js';
 
 /** Everything the modules need, built once by `main.ts` (or by a test) and passed down. */
 export interface AppDeps {
@@ -17,4 +18,5 @@ export interface AppDeps {
   adminToken: string;
   provisioners: Partial<Record<ProvisionerBackend, Provisioner>>;
   deleteCleanupTimeoutMs: number;
+  workspaceCache: WorkspaceCache;
 }

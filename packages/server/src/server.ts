@@ -14,6 +14,7 @@ import { buildApp } from './http/app.js';
 import type { App } from './http/types.js';
 import type { Logger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
+import { createWorkspaceCache } from './workspaces/cache.js';
 import { DELETE_CLEANUP_TIMEOUT_MS } from './workspaces/service.js';
 
 export interface RunningServer {
@@ -34,9 +35,13 @@ export function assembleDeps(parts: {
   defaultMetrics?: boolean;
 }): AppDeps {
   const metrics = createMetrics({ defaultMetrics: parts.defaultMetrics ?? true });
+  const workspaceCache = createWorkspaceCache(parts.config.workspaceCacheTtlMs);
+  // Other replicas' changes arrive on the bus; this replica's own are invalidated before publishing.
+  parts.bus.subscribe((e) => workspaceCache.invalidate(e.workspace_id));
   const broadcaster = createBroadcaster({
     db: parts.db,
     bus: parts.bus,
+    onPublishing: (e) => workspaceCache.invalidate(e.workspace_id),
     onPublished: (e) => metrics.events.labels(e.type).inc(),
     onPublishError: (err, e) => {
       metrics.eventPublishErrors.labels(e.type).inc();
@@ -53,6 +58,7 @@ export function assembleDeps(parts: {
     adminToken: parts.adminToken,
     provisioners: {},
     deleteCleanupTimeoutMs: DELETE_CLEANUP_TIMEOUT_MS,
+    workspaceCache,
   };
 }
 

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Queryable } from '../db/port.js';
 import { forbidden, platformUnavailable, unauthorized } from '../http/errors.js';
 import { validateOrgToken, validateSession, validateWorkspaceToken } from './repo.js';
-import { constantTimeEqual, tokenKind } from './tokens.js';
+import { matchesHash, tokenKind } from './tokens.js';
 
 export const SESSION_COOKIE = 'molecule_session';
 
@@ -13,7 +13,8 @@ export type Principal =
 
 export interface AuthDeps {
   db: Queryable;
-  adminToken: string;
+  /** SHA-256 of the admin token, computed once at boot. */
+  adminTokenHash: Buffer;
   onDatastoreError: (err: unknown) => void;
 }
 
@@ -24,8 +25,11 @@ export function bearerOf(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-function cookieOf(req: FastifyRequest): string | undefined {
-  const v = req.cookies?.[SESSION_COOKIE];
+/** The canvas session cookie, parsed on demand (the cookie plugin does not parse every request). */
+export function sessionCookieOf(req: FastifyRequest): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  const v = req.server.parseCookie(header)[SESSION_COOKIE];
   return v && v.length > 0 ? v : undefined;
 }
 
@@ -38,7 +42,7 @@ export async function resolvePrincipal(deps: AuthDeps, req: FastifyRequest): Pro
   const bearer = bearerOf(req.headers.authorization);
   try {
     if (bearer !== undefined) {
-      if (constantTimeEqual(bearer, deps.adminToken)) return { kind: 'admin', via: 'admin_token', label: 'admin' };
+      if (matchesHash(bearer, deps.adminTokenHash)) return { kind: 'admin', via: 'admin_token', label: 'admin' };
       const kind = tokenKind(bearer);
       if (kind === 'org') {
         const org = await validateOrgToken(deps.db, bearer);
@@ -49,7 +53,7 @@ export async function resolvePrincipal(deps: AuthDeps, req: FastifyRequest): Pro
       }
       throw unauthorized('invalid auth token');
     }
-    const session = cookieOf(req);
+    const session = sessionCookieOf(req);
     if (session !== undefined && (await validateSession(deps.db, session))) {
       return { kind: 'admin', via: 'session', label: 'canvas-session' };
     }

@@ -5,7 +5,7 @@ import type { App } from '../http/types.js';
 import type { Broadcaster } from '../events/broadcaster.js';
 import { getWorkspace } from '../workspaces/repo.js';
 import { removedError } from '../workspaces/service.js';
-import { requireAdmin, requireWorkspaceAccess, SESSION_COOKIE, type AuthDeps } from './principal.js';
+import { requireAdmin, requireWorkspaceAccess, SESSION_COOKIE, sessionCookieOf, type AuthDeps } from './principal.js';
 import {
   countLiveWorkspaceTokens,
   createSession,
@@ -18,7 +18,7 @@ import {
   revokeSession,
   revokeWorkspaceToken,
 } from './repo.js';
-import { constantTimeEqual } from './tokens.js';
+import { matchesHash } from './tokens.js';
 
 const TokenView = z.object({ id: z.uuid(), prefix: z.string(), created_at: z.string(), last_used_at: z.string().nullable() });
 const OrgTokenView = TokenView.extend({ name: z.string(), created_by: z.string() });
@@ -49,7 +49,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
       },
     },
     async (req, reply) => {
-      if (!constantTimeEqual(req.body.token, deps.adminToken)) throw unauthorized('invalid admin token');
+      if (!matchesHash(req.body.token, deps.adminTokenHash)) throw unauthorized('invalid admin token');
       const s = await createSession(deps.db, deps.sessionTtlSeconds);
       reply.setCookie(SESSION_COOKIE, s.token, {
         httpOnly: true,
@@ -68,7 +68,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
       schema: { summary: 'End the canvas session', tags: ['auth'], response: { 200: z.object({ status: z.literal('ok') }) } },
     },
     async (req, reply) => {
-      const s = req.cookies[SESSION_COOKIE];
+      const s = sessionCookieOf(req);
       if (s) await revokeSession(deps.db, s);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return { status: 'ok' as const };

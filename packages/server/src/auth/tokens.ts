@@ -31,3 +31,8 @@ export function tokenKind(token: string): TokenKind | undefined {
 export function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(hashToken(a), hashToken(b));
 }
+
+/** Constant-time check of a presented credential against a stored SHA-256. */
+export function matchesHash(presented: string, expectedHash: Buffer): boolean {
+  return timingSafeEqual(hashToken(presented), expectedHash);
+}

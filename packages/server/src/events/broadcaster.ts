@@ -21,12 +21,15 @@ export interface Broadcaster {
 export interface BroadcasterDeps {
   db: Queryable;
   bus: EventBus;
+  /** Runs synchronously before each publish (local cache invalidation: read-your-writes). */
+  onPublishing?: (event: PlatformEvent) => void;
   onPublished?: (event: PlatformEvent) => void;
   onPublishError?: (err: unknown, event: PlatformEvent) => void;
 }
 
 export function createBroadcaster(deps: BroadcasterDeps): Broadcaster {
   const publishOne = async (event: PlatformEvent) => {
+    deps.onPublishing?.(event);
     try {
       await deps.bus.publish(event);
       deps.onPublished?.(event);

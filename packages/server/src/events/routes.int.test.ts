@@ -32,7 +32,8 @@ describe('event routes across two replicas (one Postgres, one Redis channel)', (
     for (let i = 0; i < 2; i++) {
       const bus = await createRedisBus({ url: redisUrl, channel });
       const deps = assembleDeps({
-        config: testConfig(),
+        // A long read-cache TTL: a fresh read on the other replica can only come from bus invalidation.
+        config: testConfig({ workspaceCacheTtlMs: 60_000 }),
         db: tdb.db,
         bus,
         log: createLogger({ level: 'silent', pretty: false }),
@@ -106,6 +107,17 @@ describe('event routes across two replicas (one Postgres, one Redis channel)', (
       stream.close();
       for (const c of clients) await c.close();
     }
+  });
+
+  it('a change through replica A invalidates replica B\'s read cache over the bus', async () => {
+    const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+    const w = await createWorkspace(a.app);
+    const nameOn = async (app: App) => (await app.inject({ method: 'GET', url: `/workspaces/${w.id}`, headers: admin })).json<{ name: string }>().name;
+    const original = await nameOn(b.app);
+    const r = await a.app.inject({ method: 'PATCH', url: `/workspaces/${w.id}`, headers: admin, payload: { name: 'renamed-on-a' } });
+    expect(r.statusCode).toBe(200);
+    expect(original).not.toBe('renamed-on-a');
+    await expect.poll(() => nameOn(b.app), { timeout: 5000 }).toBe('renamed-on-a');
   });
 
   it('C097 Last-Event-ID on replica B replays events recorded through replica A', async () => {

@@ -27,33 +27,11 @@ export function canSee(p: Principal, e: PlatformEvent): boolean {
   return p.kind === 'admin' || e.workspace_id === p.workspaceId;
 }
 
-export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
-  const admin = requireAdmin(deps);
-
-  app.get(
-    '/events',
-    {
-      onRequest: admin,
-      schema: {
-        summary: 'Replay persisted events after a cursor',
-        description: 'Events with seq > after, oldest first. Pass the last seq you saw to catch up after a reconnect.',
-        tags: ['events'],
-        querystring: z.object({
-          after: z.coerce.number().int().min(0).default(0),
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
-          workspace_id: z.uuid().optional(),
-        }),
-        response: { 200: z.array(PlatformEvent), 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
-      },
-    },
-    async (req) =>
-      listEventsAfter(deps.db, {
-        after: req.query.after,
-        limit: req.query.limit,
-        ...(req.query.workspace_id ? { workspaceId: req.query.workspace_id } : {}),
-      }),
-  );
-
+/**
+ * `GET /ws`: the live stream for the canvas and tools. Registered in its own context, where the
+ * WebSocket plugin lives, so the plugin's per-route wrapping costs nothing elsewhere.
+ */
+export function registerWebSocketRoute(app: App, deps: EventRouteDeps): void {
   app.get(
     '/ws',
     {
@@ -83,6 +61,34 @@ export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
       // Client frames only keep the connection alive.
       socket.on('message', () => {});
     },
+  );
+}
+
+export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
+  const admin = requireAdmin(deps);
+
+  app.get(
+    '/events',
+    {
+      onRequest: admin,
+      schema: {
+        summary: 'Replay persisted events after a cursor',
+        description: 'Events with seq > after, oldest first. Pass the last seq you saw to catch up after a reconnect.',
+        tags: ['events'],
+        querystring: z.object({
+          after: z.coerce.number().int().min(0).default(0),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          workspace_id: z.uuid().optional(),
+        }),
+        response: { 200: z.array(PlatformEvent), 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async (req) =>
+      listEventsAfter(deps.db, {
+        after: req.query.after,
+        limit: req.query.limit,
+        ...(req.query.workspace_id ? { workspaceId: req.query.workspace_id } : {}),
+      }),
   );
 
   app.get(

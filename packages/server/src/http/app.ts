@@ -9,14 +9,15 @@ import { z } from 'zod';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
-  serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { responseSerializerCompiler } from './serializer.js';
 import type { AppDeps } from '../deps.js';
 import { registerAuthRoutes } from '../auth/routes.js';
-import { registerEventRoutes } from '../events/routes.js';
+import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
+import { hashToken } from '../auth/tokens.js';
 import { HttpError } from './errors.js';
 import type { App } from './types.js';
 
@@ -35,7 +36,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(responseSerializerCompiler);
   // An empty body with a JSON content type (common from HTTP clients on DELETE or body-less POST)
   // means "no body"; routes that need one say so through their schema. Everything else goes
   // through Fastify's parser, which guards against prototype poisoning.
@@ -64,14 +65,14 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifyCookie);
+  // Cookies are parsed only where a route needs them (auth without a bearer), not on every request.
+  await app.register(fastifyCookie, { hook: false });
   await app.register(fastifyRateLimit, {
     global: false,
     ...(opts.redis ? { redis: opts.redis } : {}),
     errorResponseBuilder: (_req, ctx) =>
       new HttpError(429, 'rate limit exceeded', 'rate_limited', { retry_after: Math.ceil(ctx.ttl / 1000) }),
   });
-  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
 
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -129,6 +130,11 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     backend: deps.config.provisioner,
     ...(deps.config.externalPlatformUrl ? { externalPlatformUrl: deps.config.externalPlatformUrl } : {}),
   });
+  // The WebSocket plugin wraps every route of the context it is registered in; keep it to /ws.
+  await app.register(async (child) => {
+    await child.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+    registerWebSocketRoute(child, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
+  });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
   return app;
 }
@@ -136,7 +142,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
 function authDeps(deps: AppDeps) {
   return {
     db: deps.db,
-    adminToken: deps.adminToken,
+    adminTokenHash: hashToken(deps.adminToken),
     onDatastoreError: (err: unknown) => deps.log.error({ err }, 'datastore error during auth'),
   };
 }

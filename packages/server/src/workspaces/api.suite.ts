@@ -226,6 +226,16 @@ export function workspaceApiSuite(kind: DbKind): void {
         expect(detach.json().parent_id).toBeNull();
       });
 
+      it('a read right after a change sees the change (the read cache is invalidated by the write)', async () => {
+        const w = await createExternal(t, { name: 'before' });
+        const get = async () => (await t.app.inject({ method: 'GET', url: `/workspaces/${w.id}`, headers: t.admin })).json();
+        expect((await get()).name).toBe('before');
+        await t.app.inject({ method: 'PATCH', url: `/workspaces/${w.id}`, headers: { ...t.admin, ...json }, payload: { name: 'after' } });
+        expect((await get()).name).toBe('after');
+        await t.app.inject({ method: 'DELETE', url: `/workspaces/${w.id}`, headers: t.admin });
+        expect((await t.app.inject({ method: 'GET', url: `/workspaces/${w.id}`, headers: t.admin })).statusCode).toBe(410);
+      });
+
       it('refuses a cycle, its own id, an unknown or removed parent, and an empty body; nothing changes', async () => {
         const a = await createExternal(t, { name: 'cyc-a' });
         const b = await createExternal(t, { name: 'cyc-b', parent_id: a.id });

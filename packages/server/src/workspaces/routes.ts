@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { CreateWorkspaceBody, ErrorBody, ExternalConnection, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
+import { CreateWorkspaceBody, ErrorBody, ExternalConnection, Status, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import { HttpError, notFound } from '../http/errors.js';
 import type { App } from '../http/types.js';
+import type { WorkspaceCache } from './cache.js';
 import { getWorkspace, listWorkspaces, toView } from './repo.js';
 import { createWorkspace, deleteWorkspace, removedError, updateWorkspace, type WorkspaceDeps } from './service.js';
 
@@ -11,7 +12,10 @@ const boolQuery = z.enum(['true', 'false']).optional().transform((v) => v === 't
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };
 
-export function registerWorkspaceRoutes(app: App, deps: WorkspaceDeps & AuthDeps & { externalPlatformUrl?: string }): void {
+export function registerWorkspaceRoutes(
+  app: App,
+  deps: WorkspaceDeps & AuthDeps & { externalPlatformUrl?: string; workspaceCache: WorkspaceCache },
+): void {
   const admin = requireAdmin(deps);
   const wsAccess = requireWorkspaceAccess(deps);
 
@@ -63,10 +67,14 @@ export function registerWorkspaceRoutes(app: App, deps: WorkspaceDeps & AuthDeps
       },
     },
     async (req) => {
-      const row = await getWorkspace(deps.db, req.params.id);
-      if (!row) throw notFound('workspace not found');
-      if (row.status === 'removed' && !req.query.include_removed) throw removedError(row);
-      return toView(row);
+      const id = req.params.id;
+      const view = await deps.workspaceCache.get(id, async () => {
+        const row = await getWorkspace(deps.db, id);
+        return row && toView(row);
+      });
+      if (!view) throw notFound('workspace not found');
+      if (view.status === Status.Removed && !req.query.include_removed) throw removedError(view);
+      return view;
     },
   );
 

@@ -121,7 +121,7 @@ export async function updateWorkspace(deps: WorkspaceDeps, id: string, body: Upd
 }
 
 /** The 410 body for a removed workspace (C160). */
-export function removedError(row: Pick<WorkspaceRow, 'id' | 'removed_at'>): HttpError {
+export function removedError(row: { id: string; removed_at: Date | string | null }): HttpError {
   return new HttpError(410, 'workspace removed', 'gone', {
     id: row.id,
     removed_at: row.removed_at ? new Date(row.removed_at).toISOString() : null,

@@ -353,15 +353,21 @@ export function workspaceApiSuite(kind: DbKind): void {
       expect(fake.calls.removeVolumes).toEqual(expect.arrayContaining(['f-root', 'f-ok']));
       expect(fake.calls.removeVolumes).not.toContain('f-bad');
       for (const w of [root, ok, bad]) expect((await getWorkspace(t.db, w.id))!.status).toBe(Status.Removed);
-
-      // C157 the retry resolves the subtree without a status filter and re-attempts the stop.
       fake.failStop.delete('f-bad');
-      const stopsBefore = fake.calls.stop.filter((n) => n === 'f-bad').length;
+    });
+
+    it('C157 a retry after a failed stop resolves the removed subtree again and re-attempts the stop', async () => {
+      const root = await createWs(t, { name: 'r-root' });
+      await createWs(t, { name: 'r-bad', parent_id: root.id });
+      fake.failStop.add('r-bad');
+      expect((await t.app.inject({ method: 'DELETE', url: `/workspaces/${root.id}?confirm=true`, headers: t.admin })).statusCode).toBe(500);
+      fake.failStop.delete('r-bad');
+      const stopsBefore = fake.calls.stop.filter((n) => n === 'r-bad').length;
       const retry = await t.app.inject({ method: 'DELETE', url: `/workspaces/${root.id}?confirm=true`, headers: t.admin });
       expect(retry.statusCode).toBe(200);
-      expect(retry.json()).toEqual({ status: 'removed', cascade_deleted: 2 });
-      expect(fake.calls.stop.filter((n) => n === 'f-bad').length).toBe(stopsBefore + 1);
-      expect(fake.calls.removeVolumes).toContain('f-bad');
+      expect(retry.json()).toEqual({ status: 'removed', cascade_deleted: 1 });
+      expect(fake.calls.stop.filter((n) => n === 'r-bad').length).toBe(stopsBefore + 1);
+      expect(fake.calls.removeVolumes).toContain('r-bad');
     });
 
     it('C155 a stop that hangs is bounded by the cleanup timeout and counted as a failure', async () => {

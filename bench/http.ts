@@ -29,12 +29,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import pg from 'pg';
+import { freshDb } from '../packages/server/src/test-support/harness.js';
+import { freePort } from '../packages/server/src/test-support/net.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
@@ -119,15 +119,6 @@ function platformEnv(overrides: Env): Env {
     if (/^(DATABASE_URL|REDIS_URL|ADMIN_TOKEN|PORT|HOST|LOG_LEVEL|MOLECULE_.*)$/.test(k)) delete env[k];
   }
   return { ...env, ...overrides };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const addr = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  if (typeof addr !== 'object' || addr === null) throw new Error('could not get a free port');
-  return addr.port;
 }
 
 /** Polls /health until it answers 200; returns performance.now() of that answer. */
@@ -287,26 +278,6 @@ async function benchGroup(title: string, serverLabel: string, extra: Env, select
   }
 }
 
-/** A fresh database on the PostgreSQL server `baseUrl` names; dropped by the returned function. */
-async function createBenchDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `molecule_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(baseUrl);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: baseUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -356,10 +327,11 @@ async function main(): Promise<void> {
   const groups: Group[] = [];
   const pgBase = process.env.TEST_DATABASE_URL;
   if (pgBase) {
-    const db = await createBenchDatabase(pgBase);
+    // The test harness's per-suite database: created on that server, dropped afterwards.
+    const db = await freshDb('postgres');
     try {
       const redis = process.env.TEST_REDIS_URL;
-      const env = { DATABASE_URL: db.url, ...(redis ? { REDIS_URL: redis } : {}) };
+      const env = { DATABASE_URL: db.url!, ...(redis ? { REDIS_URL: redis } : {}) };
       groups.push(await benchGroup(redis ? 'PostgreSQL (+ Redis bus)' : 'PostgreSQL', 'molecule server', env, db.url));
     } finally {
       await db.drop();

@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../server/src/test-support/net.js';
 
 // The built binary, as `npm start` and users run it; scripts/test.sh builds before this project runs.
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -60,16 +60,6 @@ async function startUp(dataDir: string, track: ChildProcess[]): Promise<{ child:
   return { child, url };
 }
 
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const addr = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  if (typeof addr !== 'object' || addr === null) throw new Error('no port');
-  return addr.port;
-}
-
 describe('the built molecule binary', () => {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
@@ -110,7 +100,7 @@ describe('the built molecule binary', () => {
   });
 
   it('`workspace ls` exits 1 with the `npm start` hint when nothing listens', async () => {
-    const r = await runBuilt(['workspace', 'ls'], { MOLECULE_URL: `http://127.0.0.1:${await closedPort()}`, MOLECULE_ADMIN_TOKEN: adminToken });
+    const r = await runBuilt(['workspace', 'ls'], { MOLECULE_URL: `http://127.0.0.1:${await freePort()}`, MOLECULE_ADMIN_TOKEN: adminToken });
     expect(r.code).toBe(1);
     expect(r.out).toBe('');
     expect(r.err).toContain('is the platform running? start it with `npm start`');

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import type { WorkspaceView } from '@molecule/contracts';
 import { createLogger, loadConfig, startServer, type RunningServer } from '@molecule/server';
 import type { CreatedToken, CreatedWorkspace } from './client.js';
 import { runCli } from './program.js';
+import { freePort } from '../../server/src/test-support/net.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -42,16 +42,6 @@ async function cliJson<T>(argv: string[]): Promise<T> {
 
 async function apiGet(pathname: string, token: string): Promise<Response> {
   return fetch(`${server.url}${pathname}`, { headers: { authorization: `Bearer ${token}` } });
-}
-
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const addr = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  if (typeof addr !== 'object' || addr === null) throw new Error('no port');
-  return addr.port;
 }
 
 beforeAll(async () => {
@@ -226,7 +216,7 @@ describe('connecting', () => {
   });
 
   it('a platform that is not running gets the `npm start` hint', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const r = await cli(['workspace', 'ls', '--url', url]);
     expect(r.code).toBe(1);
     expect(r.out).toBe('');

@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// After `tsc -b`: make the package bins executable (tsc writes 0644, and on a fresh clone npm linked
+// them before they existed), then write the embedded database template the first start loads.
+import { chmodSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+for (const bin of ['packages/cli/dist/main.js', 'packages/server/dist/bin.js']) chmodSync(root + bin, 0o755);
+await import(root + 'packages/server/dist/make-template.js');

@@ -3,7 +3,7 @@
 // A staleness check by modification time costs milliseconds; `tsc -b` runs only when a source file,
 // a migration or a package/tsconfig file is newer than its package's last build.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,15 +20,18 @@ function newestMtime(p) {
   if (!st.isDirectory()) return st.mtimeMs;
   let newest = st.mtimeMs;
   for (const e of readdirSync(p)) {
-    if (e === 'node_modules' || e === 'dist') continue;
+    // What tsc does not build (tests, test support) must not make a package look stale.
+    if (e === 'node_modules' || e === 'dist' || e === 'test-support' || /\.(test|suite|contract)\.ts$/.test(e)) continue;
     newest = Math.max(newest, newestMtime(path.join(p, e)));
   }
   return newest;
 }
 
+const buildInfo = (pkg) => path.join(root, 'packages', pkg, 'dist', '.tsbuildinfo');
+
 function builtAt(pkg) {
   try {
-    return statSync(path.join(root, 'packages', pkg, 'dist', '.tsbuildinfo')).mtimeMs;
+    return statSync(buildInfo(pkg)).mtimeMs;
   } catch {
     return -1;
   }
@@ -46,6 +49,10 @@ if (stale || templateMissing) {
   process.stderr.write('molecule: building…\n');
   const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
+  // tsc leaves an up-to-date package's build info untouched even when a source's mtime moved;
+  // everything is built now, so record that for the next start.
+  const now = new Date();
+  for (const pkg of packages) if (existsSync(buildInfo(pkg))) utimesSync(buildInfo(pkg), now, now);
 }
 
 process.argv.splice(2, 0, 'up');

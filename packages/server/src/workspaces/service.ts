@@ -135,11 +135,11 @@ export type DeleteResult =
 
 /**
  * Deletes a workspace and its whole subtree (C153-C157):
- * 1. every workspace of the subtree is marked removed (and its tokens revoked) before anything is
- *    stopped, so a late register or heartbeat cannot revive it;
+ * 1. every workspace of the subtree is marked removed (its tokens revoked, WORKSPACE_REMOVED
+ *    recorded) in one transaction before anything is stopped, so a late register or heartbeat
+ *    cannot revive it;
  * 2. each is stopped on its backend, detached from the request and bounded (C155); a failed stop
- *    skips volume removal (C156);
- * 3. WORKSPACE_REMOVED is recorded for each.
+ *    skips volume removal (C156).
  * The subtree is resolved without a status filter, so a retry after a failed stop re-attempts it
  * (C157). With `purge`, the rows are then hard-deleted.
  */
@@ -163,23 +163,21 @@ export async function deleteWorkspace(
   return runDetached(deps, async (signal) => {
     const subtree = await loadSubtree(deps.db, id);
     const ids = subtree.map((w) => w.id);
-    const newlyRemoved = new Set(
-      await deps.db.tx(async (q) => {
-        const changed = await markRemoved(q, ids);
-        await revokeAllWorkspaceTokens(q, ids);
-        return changed;
-      }),
-    );
+    const events = await deps.db.tx(async (q) => {
+      const changed = new Set(await markRemoved(q, ids));
+      await revokeAllWorkspaceTokens(q, ids);
+      const recorded: PlatformEvent[] = [];
+      for (const w of subtree) {
+        if (!changed.has(w.id)) continue;
+        const payload = w.id === id ? { cascade_deleted: subtree.length - 1 } : { parent_removed: id };
+        recorded.push(await deps.broadcaster.record(q, 'WORKSPACE_REMOVED', w.id, payload));
+      }
+      return recorded;
+    });
+    // The removal is the state change: announce it now, not after the (possibly slow) stops.
+    await deps.broadcaster.publish(events);
     const outcomes = await Promise.all(subtree.map((w) => stopWorkspace(deps, w, signal)));
     const failures = outcomes.filter((o) => !o.ok).length;
-    for (const w of subtree) {
-      if (!newlyRemoved.has(w.id)) continue;
-      await deps.broadcaster.recordAndBroadcast(
-        'WORKSPACE_REMOVED',
-        w.id,
-        w.id === id ? { cascade_deleted: subtree.length - 1 } : { parent_removed: id },
-      );
-    }
     if (failures > 0) return { ok: false as const, removed_count: subtree.length, stop_failures: failures };
     if (opts.purge) {
       await deps.db.tx((q) => purgeWorkspaces(q, ids));

@@ -3,3 +3,4 @@ export * from './workspace.js';
 export * from './events.js';
 export * from './errors.js';
 export * from './defaults.js';
+export * from './registry.js';

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { DELIVERY_MODES } from './workspace.js';
+
+/**
+ * Capabilities a runtime may declare it owns natively; the platform steps aside for exactly those
+ * concerns (C030). Unknown names are accepted on the wire and ignored.
+ */
+export const RUNTIME_CAPABILITIES = [
+  'heartbeat',
+  'scheduler',
+  'session',
+  'status_mgmt',
+  'retry',
+  'activity_decoration',
+  'channel_dispatch',
+] as const;
+export type RuntimeCapability = (typeof RUNTIME_CAPABILITIES)[number];
+
+/** The only non-empty runtime_state the platform honours (C025); others are ignored. */
+export const RUNTIME_STATE_WEDGED = 'wedged';
+
+/** A2A agent card: validated loosely here (the A2A SDK owns its exact shape). */
+export const AgentCard = z.record(z.string(), z.unknown());
+export type AgentCard = z.infer<typeof AgentCard>;
+
+/** `POST /registry/register` (C007-C013). Extra fields from newer runtimes are ignored. */
+export const RegisterBody = z.object({
+  id: z.uuid(),
+  /** Where the platform pushes A2A messages; may be empty only in poll mode (C009). */
+  url: z.string().max(2048).default(''),
+  agent_card: AgentCard,
+  delivery_mode: z.enum(DELIVERY_MODES).optional(),
+});
+export type RegisterBody = z.infer<typeof RegisterBody>;
+
+export const RegisterResponse = z.object({
+  status: z.literal('registered'),
+  delivery_mode: z.enum(DELIVERY_MODES),
+  /** The bearer the platform uses on the agent's internal endpoints (C007); omitted if minting failed. */
+  platform_inbound_secret: z.string().optional(),
+});
+export type RegisterResponse = z.infer<typeof RegisterResponse>;
+
+export const RuntimeMetadata = z.object({
+  capabilities: z.record(z.string(), z.boolean()).optional(),
+  idle_timeout_seconds: z.number().int().optional(),
+});
+export type RuntimeMetadata = z.infer<typeof RuntimeMetadata>;
+
+/** `POST /registry/heartbeat` (C001). Absent runtime_metadata means "old runtime, said nothing" (C002). */
+export const HeartbeatBody = z.object({
+  workspace_id: z.uuid(),
+  error_rate: z.number().min(0).max(1).default(0),
+  sample_error: z.string().max(4096).default(''),
+  active_tasks: z.number().int().min(0).default(0),
+  uptime_seconds: z.number().int().min(0).default(0),
+  current_task: z.string().max(4096).default(''),
+  runtime_state: z.string().max(64).default(''),
+  runtime_metadata: RuntimeMetadata.optional(),
+});
+export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
+
+export const HeartbeatResponse = z.object({
+  status: z.literal('ok'),
+  /** Echoed on every beat (C006); omitted if it could not be read or minted. */
+  platform_inbound_secret: z.string().optional(),
+});
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+
+export const UpdateCardBody = z.object({ workspace_id: z.uuid(), agent_card: AgentCard });
+export type UpdateCardBody = z.infer<typeof UpdateCardBody>;

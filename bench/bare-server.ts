@@ -3,7 +3,8 @@
  * same fastify as the server; no plugins, hooks, auth or schemas) answering GET /workspaces/:id.
  *
  * - Without BARE_DATABASE_URL it answers BARE_BODY (JSON) from memory: the limit this machine,
- *   Node and Fastify allow.
+ *   Node and Fastify allow. It also answers POST /registry/heartbeat with a fixed body, the no-op
+ *   route bench/heartbeat.ts compares heartbeats with.
  * - With BARE_DATABASE_URL it answers the workspace row from one parameterised SELECT through a
  *   `pg` pool of the server's size: the limit once a PostgreSQL round trip is in the path.
  *
@@ -26,6 +27,8 @@ if (databaseUrl) {
   });
 } else {
   app.get('/workspaces/:id', async () => body);
+  // bench/heartbeat's reference point: parse the JSON beat, answer a fixed body.
+  app.post('/registry/heartbeat', async () => ({ status: 'ok' }));
 }
 await app.listen({ port, host: '127.0.0.1' });
 process.stdout.write('listening\n');

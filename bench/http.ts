@@ -25,7 +25,6 @@
  * Run: `npm run bench` (builds, starts PostgreSQL + Redis, runs this). Knobs: BENCH_CONNECTIONS
  * (10), BENCH_DURATION seconds per target (8), BENCH_WARMUP seconds (2), BENCH_ONLY=cold|throughput.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -35,8 +34,8 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { freshDb } from '../packages/server/src/test-support/harness.js';
 import { freePort } from '../packages/server/src/test-support/net.js';
+import { intEnv, latency, launch, ms, platformEnv, print, printTable, ROOT, sleep, stopAll, waitForHealth, type Env, type Proc } from './support.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const CLI_BIN = path.join(ROOT, 'packages/cli/dist/main.js');
 const BARE_SERVER = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
@@ -48,95 +47,6 @@ const COLD_START_TARGET_MS = 3000;
 const PG_RATIO_TARGET = 0.5;
 const ADMIN_TOKEN = `bench-${randomBytes(16).toString('hex')}`;
 const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
-type Env = Record<string, string | undefined>;
-
-function intEnv(name: string, def: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${raw}: expected a positive whole number`);
-  return n;
-}
-
-const print = (s = '') => void process.stdout.write(`${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------------------------------------
-// Child processes: each in its own process group, so `npm start` (npm -> sh -> node) stops whole.
-
-interface Proc {
-  readonly child: ChildProcess;
-  /** The last 64 KiB the process printed, for failure messages. */
-  output(): string;
-  exited(): boolean;
-  stop(): Promise<void>;
-}
-
-const running = new Set<Proc>();
-process.on('exit', () => {
-  for (const p of running) signalGroup(p.child, 'SIGKILL');
-});
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone is fine
-  }
-}
-
-function launch(command: string, args: string[], env: Env): Proc {
-  const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-64 * 1024);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const proc: Proc = {
-    child,
-    output: () => out,
-    exited: () => child.exitCode !== null || child.signalCode !== null,
-    async stop() {
-      signalGroup(child, 'SIGTERM');
-      const killer = setTimeout(() => signalGroup(child, 'SIGKILL'), 15_000);
-      await exit;
-      clearTimeout(killer);
-      running.delete(proc);
-    },
-  };
-  running.add(proc);
-  return proc;
-}
-
-/** The environment a platform child gets: ours, minus anything that would pick its database or token. */
-function platformEnv(overrides: Env): Env {
-  const env: Env = { ...process.env };
-  for (const k of Object.keys(env)) {
-    if (/^(DATABASE_URL|REDIS_URL|ADMIN_TOKEN|PORT|HOST|LOG_LEVEL|MOLECULE_.*)$/.test(k)) delete env[k];
-  }
-  return { ...env, ...overrides };
-}
-
-/** Polls /health until it answers 200; returns performance.now() of that answer. */
-async function waitForHealth(base: string, proc: Proc, deadlineMs = 120_000): Promise<number> {
-  const deadline = performance.now() + deadlineMs;
-  while (performance.now() < deadline) {
-    if (proc.exited()) throw new Error(`process exited before /health answered:\n${proc.output()}`);
-    try {
-      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return performance.now();
-    } catch {
-      // Not listening yet: keep polling until the deadline.
-    }
-    await sleep(10);
-  }
-  throw new Error(`/health at ${base} did not answer 200 within ${deadlineMs} ms:\n${proc.output()}`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Cold start
@@ -278,20 +188,6 @@ async function benchGroup(title: string, serverLabel: string, extra: Env, select
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Report
-
-const latency = (v: number) => (v < 1 ? '<1 ms' : `${v.toFixed(0)} ms`);
-const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
-const pad = (cells: string[], widths: number[]) =>
-  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-
-function printTable(headers: string[], rows: string[][]): void {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  print(pad(headers, widths));
-  for (const r of rows) print(pad(r, widths));
-}
-
 async function main(): Promise<void> {
   for (const f of [SERVER_BIN, CLI_BIN]) {
     if (!existsSync(f)) throw new Error(`${path.relative(ROOT, f)} is missing: run \`npm run build\` (npm run bench does)`);
@@ -367,5 +263,5 @@ try {
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 } finally {
-  for (const p of [...running]) await p.stop();
+  await stopAll();
 }

@@ -9,3 +9,5 @@ cd "$(dirname "$0")/.."
 npm run build --silent
 svc_start
 node --import tsx bench/http.ts "$@"
+node --import tsx bench/heartbeat.ts
+node --import tsx bench/provision.ts

@@ -103,6 +103,8 @@ describe('molecule workspace', () => {
       'push',
     ]);
     expect(ws).toMatchObject({ name: 'flags-child', parent_id: parent.id, runtime: 'external', tier: 4, delivery_mode: 'push' });
+    const templated = await cliJson<CreatedWorkspace & { template: string | null }>(['ws', 'create', 'from-template', '--template', 'echo']);
+    expect(templated.template).toBe('echo');
   });
 
   it('an external workspace prints its connection once, with a working token and a warning', async () => {

@@ -90,11 +90,12 @@ export function buildProgram(io: CliIo): Command {
       .addOption(new Option('--runtime <runtime>', 'agent runtime (default molecule)').choices(RUNTIMES))
       .option('--tier <tier>', 'resource tier: 1-4 or T1-T4 (default 2)', parseTier)
       .option('--model <model>', 'model the agent uses')
+      .option('--template <name>', 'workspace template folder, e.g. echo or assistant')
       .addOption(new Option('--delivery-mode <mode>', 'how A2A messages reach it (default push; poll for external)').choices(DELIVERY_MODES)),
   ).action(
     async (
       name: string,
-      opts: ClientFlags & { role?: string; parent?: string; runtime?: Runtime; tier?: number; model?: string; deliveryMode?: DeliveryMode },
+      opts: ClientFlags & { role?: string; parent?: string; runtime?: Runtime; tier?: number; model?: string; template?: string; deliveryMode?: DeliveryMode },
     ) => {
       const client = await connect(io, opts);
       const body: CreateWorkspaceBody = {
@@ -104,6 +105,7 @@ export function buildProgram(io: CliIo): Command {
         ...(opts.runtime !== undefined ? { runtime: opts.runtime } : {}),
         ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
         ...(opts.model !== undefined ? { model: opts.model } : {}),
+        ...(opts.template !== undefined ? { template: opts.template } : {}),
         ...(opts.deliveryMode !== undefined ? { delivery_mode: opts.deliveryMode } : {}),
       };
       const ws = await client.call((c) => c.createWorkspace(body));
@@ -121,6 +123,7 @@ export function buildProgram(io: CliIo): Command {
           ...(ws.role !== null ? [['role', ws.role] as const] : []),
           ...(ws.parent_id !== null ? [['parent', ws.parent_id] as const] : []),
           ...(ws.model !== null ? [['model', ws.model] as const] : []),
+          ...(ws.template !== null ? [['template', ws.template] as const] : []),
           ...(ws.last_sample_error !== '' ? [['error', ws.last_sample_error] as const] : []),
         ]),
       );

@@ -16,6 +16,8 @@ export const EVENT_TYPES = [
   'WORKSPACE_HEARTBEAT',
   'TOKEN_CREATED',
   'TOKEN_REVOKED',
+  'TASK_UPDATED',
+  'AGENT_CARD_UPDATED',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

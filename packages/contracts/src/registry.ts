@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WORKSPACE_STATUSES } from './status.js';
 import { DELIVERY_MODES } from './workspace.js';
 
 /**
@@ -69,3 +70,28 @@ export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
 
 export const UpdateCardBody = z.object({ workspace_id: z.uuid(), agent_card: AgentCard });
 export type UpdateCardBody = z.infer<typeof UpdateCardBody>;
+
+export const UpdateCardResponse = z.object({ status: z.literal('updated') });
+export type UpdateCardResponse = z.infer<typeof UpdateCardResponse>;
+
+/** `GET /registry/discover/:id`: where the caller may reach a peer it is allowed to talk to. */
+export const DiscoverResponse = z.object({ id: z.uuid(), url: z.string(), name: z.string() });
+export type DiscoverResponse = z.infer<typeof DiscoverResponse>;
+
+export const PEER_RELATIONS = ['parent', 'sibling', 'child'] as const;
+export type PeerRelation = (typeof PEER_RELATIONS)[number];
+
+/** One entry of `GET /registry/:id/peers` (C225): the parent, siblings and children of `:id`. */
+export const Peer = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  role: z.string().nullable(),
+  tier: z.number().int(),
+  status: z.enum(WORKSPACE_STATUSES),
+  url: z.string(),
+  parent_id: z.uuid().nullable(),
+  active_tasks: z.number().int(),
+  agent_card: z.unknown().nullable(),
+  relation: z.enum(PEER_RELATIONS),
+});
+export type Peer = z.infer<typeof Peer>;

@@ -1,5 +1,24 @@
 /**
- * Placeholder so the workspace builds: the agent runtime (A2A server, register + heartbeat,
- * adapters) and the external-agent bridge land here.
+ * `@molecule/runtime`: what runs inside a workspace. `molecule-agent` (dist/main.js) is the CLI;
+ * these exports start the same agent programmatically (tests, embedding).
  */
-export const RUNTIME_PACKAGE = '@molecule/runtime';
+export { startAgent, advertisedUrl, type RunningAgent, type StartAgentOptions } from './agent.js';
+export {
+  loadConfig,
+  ConfigError,
+  ADAPTER_NAMES,
+  AUTH_TOKEN_FILE,
+  INBOUND_SECRET_FILE,
+  CONFIG_FILE,
+  type AgentConfig,
+  type WorkspaceConfig,
+  type AdapterName,
+  type ConfigIssue,
+} from './config.js';
+export { A2A_BUSY_CODE, DEFAULT_BUSY_RETRY_AFTER_MS, busyResponse } from './a2a-server.js';
+export { normalizeA2ARequest, type NormalizeResult, type NormalizedA2ARequest, type A2ADialect } from './normalize.js';
+export { createAdapter, type Adapter, type AdapterInput, type AdapterContext, type AdapterEvent } from './adapter.js';
+export { buildAgentCard } from './card.js';
+export { PlatformClient, type RegisterState } from './platform.js';
+export { TaskTracker, type TaskSnapshot } from './tasks.js';
+export { createLogger, type Logger } from './log.js';

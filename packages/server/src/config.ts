@@ -29,6 +29,16 @@ export interface Config {
   logLevel: LogLevel;
   /** How long a single-workspace read may be served from memory (0 disables the cache). */
   workspaceCacheTtlMs: number;
+  /** A workspace not heard from (register or heartbeat) for this long goes offline / awaiting_agent. */
+  livenessTtlSeconds: number;
+  /** The URL agents use to reach the platform; derived from the listen address when unset. */
+  platformUrl: string | undefined;
+  /** Where workspace templates live (folders holding config.yaml). */
+  templatesDir: string | undefined;
+  /** Concurrent provisions allowed (C123). */
+  provisionConcurrency: number;
+  /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
+  provisionTimeoutSeconds: number | undefined;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -51,7 +61,13 @@ export const DEFAULTS = {
   sessionTtlSeconds: 7 * 24 * 3600,
   logLevel: 'info' as LogLevel,
   workspaceCacheTtlMs: 1000,
+  // Agents beat every 20-30 s (C014): 90 s tolerates two missed beats before a workspace goes offline.
+  livenessTtlSeconds: 90,
+  provisionConcurrency: 3,
 } as const;
+
+/** "0" means effectively unlimited (C123). */
+export const UNLIMITED_PROVISIONS = 1 << 20;
 
 type Env = Record<string, string | undefined>;
 
@@ -128,6 +144,13 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     sessionTtlSeconds: int('MOLECULE_SESSION_TTL_SECONDS', DEFAULTS.sessionTtlSeconds, 60, 365 * 24 * 3600),
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, DEFAULTS.logLevel),
     workspaceCacheTtlMs: int('WORKSPACE_CACHE_TTL_MS', DEFAULTS.workspaceCacheTtlMs, 0, 60_000),
+    livenessTtlSeconds: int('MOLECULE_LIVENESS_TTL_SECONDS', DEFAULTS.livenessTtlSeconds, 5, 24 * 3600),
+    platformUrl: url('MOLECULE_PLATFORM_URL', ['http:', 'https:']),
+    templatesDir: str('MOLECULE_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_TEMPLATES_DIR')!),
+    provisionTimeoutSeconds: str('PROVISION_TIMEOUT_SECONDS') === undefined ? undefined : int('PROVISION_TIMEOUT_SECONDS', 600, 1, 7 * 24 * 3600),
+    provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
+      int('MOLECULE_PROVISION_CONCURRENCY', DEFAULTS.provisionConcurrency, 0, UNLIMITED_PROVISIONS),
+    ),
   };
   if (config.adminToken !== undefined && config.adminToken.length < 16) {
     warn('ADMIN_TOKEN', '<redacted>', 'unchanged', 'shorter than 16 characters; use a long random value');
@@ -159,6 +182,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
     session_ttl_seconds: config.sessionTtlSeconds,
     log_level: config.logLevel,
     workspace_cache_ttl_ms: config.workspaceCacheTtlMs,
+    liveness_ttl_seconds: config.livenessTtlSeconds,
+    platform_url_for_agents: config.platformUrl ?? 'derived from the listen address',
+    templates_dir: config.templatesDir ?? 'built-in',
+    provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
+    provision_timeout_seconds: config.provisionTimeoutSeconds ?? 'per runtime (600, hermes 1800)',
   };
 }
 

@@ -12,9 +12,23 @@ import { createMemoryBus } from './events/memory-bus.js';
 import { createRedisBus } from './events/redis-bus.js';
 import { buildApp } from './http/app.js';
 import type { App } from './http/types.js';
+import { startLivenessExpiry } from './liveness/expiry.js';
+import { createMemoryLiveness } from './liveness/memory.js';
+import type { LivenessStore } from './liveness/port.js';
+import { createRedisLiveness } from './liveness/redis.js';
 import type { Logger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
+import { createProvisioners } from './provisioning/index.js';
+import { ProcessBackend } from './provisioning/process/backend.js';
+import { Semaphore } from './provisioning/semaphore.js';
+import { DEFAULT_TEMPLATES_DIR } from './provisioning/templates.js';
+import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
+import { agentUrlPolicy } from './ssrf/agent-url.js';
+import { platformLoops } from './loops/index.js';
+import { Supervisor } from './loops/supervisor.js';
 import { createWorkspaceCache } from './workspaces/cache.js';
+import { restartCycle } from './workspaces/lifecycle.js';
+import { RestartCoalescer } from './workspaces/restart-coalescer.js';
 import { DELETE_CLEANUP_TIMEOUT_MS } from './workspaces/service.js';
 
 export interface RunningServer {
@@ -33,6 +47,10 @@ export function assembleDeps(parts: {
   log: Logger;
   adminToken: string;
   defaultMetrics?: boolean;
+  /** The address the server listens on, once known. */
+  listenUrl?: () => string | undefined;
+  /** Defaults to in-memory timers (one process). */
+  liveness?: LivenessStore;
 }): AppDeps {
   const metrics = createMetrics({ defaultMetrics: parts.defaultMetrics ?? true });
   const workspaceCache = createWorkspaceCache(parts.config.workspaceCacheTtlMs);
@@ -48,7 +66,14 @@ export function assembleDeps(parts: {
       parts.log.error({ err, event_type: e.type, workspace_id: e.workspace_id }, 'event publish failed');
     },
   });
-  return {
+  // Every replica keeps the runtime overrides of every workspace, whichever replica got the beat.
+  const runtimeOverrides = new RuntimeOverrides();
+  parts.bus.subscribe((e) => {
+    if (e.workspace_id === null) return;
+    if (e.type === 'WORKSPACE_HEARTBEAT') runtimeOverrides.applyHeartbeat(e.workspace_id, heartbeatMetadata(e.payload));
+    else if (e.type === 'WORKSPACE_REMOVED') runtimeOverrides.delete(e.workspace_id);
+  });
+  const deps: AppDeps = {
     config: parts.config,
     db: parts.db,
     bus: parts.bus,
@@ -59,7 +84,21 @@ export function assembleDeps(parts: {
     provisioners: {},
     deleteCleanupTimeoutMs: DELETE_CLEANUP_TIMEOUT_MS,
     workspaceCache,
+    platformUrl: () => parts.config.platformUrl ?? parts.listenUrl?.() ?? `http://127.0.0.1:${parts.config.port}`,
+    templatesDir: parts.config.templatesDir ?? DEFAULT_TEMPLATES_DIR,
+    provisionSlots: new Semaphore(parts.config.provisionConcurrency),
+    liveness: parts.liveness ?? createMemoryLiveness(),
+    runtimeOverrides,
+    agentUrlPolicy: agentUrlPolicy(parts.config.env),
+    restarts: undefined as unknown as RestartCoalescer,
+    loops: new Supervisor(parts.db, parts.log),
   };
+  // Read deps at cycle time: provisioners are wired after this function returns.
+  deps.restarts = new RestartCoalescer(
+    (id) => restartCycle({ ...deps, backend: deps.config.provisioner })(id),
+    (id, err) => parts.log.error({ err, workspace_id: id }, 'restart cycle failed'),
+  );
+  return deps;
 }
 
 /**
@@ -92,7 +131,20 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     }
     closers.unshift(() => bus.close());
 
-    const deps = assembleDeps({ config, db, bus, log, adminToken: admin.token });
+    const livenessError = (err: unknown, workspaceId?: string) => log.error({ err, workspace_id: workspaceId }, 'liveness error');
+    const liveness = config.redisUrl
+      ? await createRedisLiveness({ url: config.redisUrl, onError: livenessError })
+      : createMemoryLiveness(livenessError);
+    closers.unshift(() => liveness.close());
+
+    const listening: { url?: string } = {};
+    const deps = assembleDeps({ config, db, bus, log, adminToken: admin.token, listenUrl: () => listening.url, liveness });
+    deps.provisioners = createProvisioners(deps);
+    // Agents run by the process backend stop with the server; the health sweep restarts them at
+    // the next boot.
+    const processBackend = deps.provisioners.process;
+    if (processBackend instanceof ProcessBackend) closers.unshift(() => processBackend.stopAll());
+    closers.unshift(() => deps.loops.stop());
     const app = await buildApp(deps, redis ? { redis } : {});
     closers.unshift(() => app.close());
     await app.listen({ port: config.port, host: config.host });
@@ -100,6 +152,10 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
+    listening.url = url;
+    const stopExpiry = await startLivenessExpiry(deps);
+    closers.unshift(async () => stopExpiry());
+    deps.loops.start(platformLoops(deps));
 
     if (admin.source === 'env') {
       log.info({ url }, 'molecule is listening');

@@ -116,13 +116,22 @@ describe('auth', () => {
     expect((await t.app.inject({ method: 'GET', url: '/workspaces', headers: { authorization: `Basic ${t.adminToken}` } })).statusCode).toBe(401);
   });
 
-  it('C210 a valid workspace token refreshes last_used_at', async () => {
+  it('C210 a valid workspace token refreshes last_used_at, at most once a minute', async () => {
     const w = await createExternal(t, { name: 'used' });
     const before = await t.db.query<{ last_used_at: Date | null }>('SELECT last_used_at FROM workspace_auth_tokens WHERE token_hash = $1', [hashToken(w.token)]);
     expect(before.rows[0]!.last_used_at).toBeNull();
     await t.app.inject({ method: 'GET', url: `/workspaces/${w.id}`, headers: bearer(w.token) });
     const after = await t.db.query<{ last_used_at: Date | null }>('SELECT last_used_at FROM workspace_auth_tokens WHERE token_hash = $1', [hashToken(w.token)]);
     expect(after.rows[0]!.last_used_at).not.toBeNull();
+    // At most one write a minute: a use 2 minutes after the last one refreshes it, an immediate one does not.
+    await t.db.query(`UPDATE workspace_auth_tokens SET last_used_at = now() - interval '2 minutes' WHERE token_hash = $1`, [hashToken(w.token)]);
+    const stale = (await t.db.query<{ last_used_at: Date }>('SELECT last_used_at FROM workspace_auth_tokens WHERE token_hash = $1', [hashToken(w.token)])).rows[0]!.last_used_at;
+    await t.app.inject({ method: 'GET', url: `/workspaces/${w.id}`, headers: bearer(w.token) });
+    const fresh = (await t.db.query<{ last_used_at: Date }>('SELECT last_used_at FROM workspace_auth_tokens WHERE token_hash = $1', [hashToken(w.token)])).rows[0]!.last_used_at;
+    expect(new Date(fresh).getTime()).toBeGreaterThan(new Date(stale).getTime());
+    await t.app.inject({ method: 'GET', url: `/workspaces/${w.id}`, headers: bearer(w.token) });
+    const again = (await t.db.query<{ last_used_at: Date }>('SELECT last_used_at FROM workspace_auth_tokens WHERE token_hash = $1', [hashToken(w.token)])).rows[0]!.last_used_at;
+    expect(new Date(again).getTime()).toBe(new Date(fresh).getTime());
   });
 
   describe('workspace tokens', () => {

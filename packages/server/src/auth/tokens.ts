@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Typed prefixes make a leaked token recognisable (secret scanners) and route its lookup. */
-export const TOKEN_PREFIX = { workspace: 'mol_ws_', org: 'mol_org_', session: 'mol_sess_' } as const;
+export const TOKEN_PREFIX = { workspace: 'mol_ws_', org: 'mol_org_', session: 'mol_sess_', inbound: 'mol_in_' } as const;
 export type TokenKind = keyof typeof TOKEN_PREFIX;
 
 /** A new credential: the typed prefix plus 32 random bytes, base64url (43 chars). */

@@ -37,6 +37,15 @@ export async function createPgliteDb(dataDir?: string, opts: { loadDataDir?: Blo
         await pg.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
       }
     },
+    async tryWithAdvisoryLock(key, fn) {
+      const r = await pg.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()]);
+      if (!r.rows[0]?.locked) return { ran: false as const };
+      try {
+        return { ran: true as const, value: await fn(root) };
+      } finally {
+        await pg.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
+      }
+    },
     async close() {
       await pg.close();
     },

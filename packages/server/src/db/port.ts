@@ -24,5 +24,10 @@ export interface Db extends Queryable {
    * time does the work (migrations, loops).
    */
   withAdvisoryLock<T>(key: bigint, fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` only if the advisory lock is free right now (another replica holding it means "not
+   * my turn"): `{ ran: false }` otherwise. For background loops.
+   */
+  tryWithAdvisoryLock<T>(key: bigint, fn: (q: Queryable) => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
   close(): Promise<void>;
 }

@@ -58,6 +58,20 @@ export function createPostgresDb(opts: PostgresOptions): Db {
         client.release();
       }
     },
+    async tryWithAdvisoryLock(key, fn) {
+      const client = await pool.connect();
+      try {
+        const r = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()]);
+        if (!r.rows[0]?.locked) return { ran: false as const };
+        try {
+          return { ran: true as const, value: await fn(wrap(client)) };
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
+        }
+      } finally {
+        client.release();
+      }
+    },
     async close() {
       await pool.end();
     },

@@ -188,6 +188,7 @@ function replayGate(db: Db): ReplayGate {
     exec: (sql) => db.exec(sql),
     tx: (fn) => db.tx(fn),
     withAdvisoryLock: (key, fn) => db.withAdvisoryLock(key, fn),
+    tryWithAdvisoryLock: (key, fn) => db.tryWithAdvisoryLock(key, fn),
     close: () => db.close(),
   };
   return {

@@ -16,6 +16,7 @@ import { responseSerializerCompiler } from './serializer.js';
 import type { AppDeps } from '../deps.js';
 import { registerAuthRoutes } from '../auth/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
+import { registerRegistryRoutes } from '../registry/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
 import { hashToken } from '../auth/tokens.js';
 import { HttpError } from './errors.js';
@@ -136,6 +137,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     registerWebSocketRoute(child, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
   });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
+  registerRegistryRoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }
 

@@ -1,10 +1,14 @@
 import { EXTERNAL_RUNTIME, Status } from '@molecule/contracts';
+import { mintWorkspaceToken } from '../auth/repo.js';
+import { generateToken } from '../auth/tokens.js';
 import type { ProvisionerBackend } from '../config.js';
-import type { Db } from '../db/port.js';
+import type { Db, Queryable } from '../db/port.js';
 import type { Broadcaster } from '../events/broadcaster.js';
 import type { Logger } from '../log.js';
 import { setStatus, type WorkspaceRow } from '../workspaces/repo.js';
-import type { Provisioner } from './port.js';
+import type { Provisioner, StartSpec } from './port.js';
+import type { Semaphore } from './semaphore.js';
+import { templateFiles } from './templates.js';
 
 export interface ProvisioningDeps {
   db: Db;
@@ -14,7 +18,19 @@ export interface ProvisioningDeps {
   backend: ProvisionerBackend;
   /** The adapters this build wires; a configured backend without an adapter cannot provision. */
   provisioners: Partial<Record<ProvisionerBackend, Provisioner>>;
+  /** The URL agents use to reach the platform (known once the server listens). */
+  platformUrl: () => string;
+  templatesDir: string;
+  /** Bounds concurrent provisions (MOLECULE_PROVISION_CONCURRENCY, C123). */
+  provisionSlots: Semaphore;
 }
+
+/** Canned failure messages: what users see. Details go to the log only (C117). */
+export const PROVISION_FAILED = {
+  start: 'workspace start failed; see the platform log for details',
+  prepare: 'could not prepare the workspace configuration; see the platform log for details',
+  crashed: 'provisioning crashed unexpectedly; see the platform log for details',
+} as const;
 
 /**
  * Which backend runs workspaces: the single answer every caller uses. Undefined when the configured
@@ -48,33 +64,83 @@ export async function markProvisionFailed(
 }
 
 /**
- * The single provisioning entry point (C110). Picks the backend; when there is none it marks the
- * workspace failed itself (no silent `provisioning` limbo) and returns false. Otherwise it starts
- * the backend in the background and returns true; any failure there, thrown or rejected, also
- * ends in `failed` with an event.
+ * The single provisioning entry point (C110, C111). Picks the backend; when there is none it marks
+ * the workspace failed itself (no silent `provisioning` limbo) and returns false. Otherwise it runs
+ * the shared pipeline (in the background unless `wait`) and returns true; any failure there, thrown
+ * or rejected, ends in `failed` with a canned message and an event (C116, C121).
  */
-export async function provisionWorkspaceAuto(deps: ProvisioningDeps, ws: WorkspaceRow): Promise<boolean> {
+export async function provisionWorkspaceAuto(
+  deps: ProvisioningDeps,
+  ws: WorkspaceRow,
+  opts: { wait?: boolean } = {},
+): Promise<boolean> {
   if (ws.runtime === EXTERNAL_RUNTIME) return false;
   const prov = selectProvisioner(deps);
   if (!prov) {
     await markProvisionFailed(deps, ws.id, noBackendMessage(deps.backend));
     return false;
   }
-  void (async () => {
-    try {
-      const started = await prov.start(ws, AbortSignal.timeout(10 * 60_000));
-      await deps.db.query(
-        `UPDATE workspaces SET instance_id = $2, url = COALESCE($3, url), updated_at = now()
-          WHERE id = $1 AND status <> $4`,
-        [ws.id, started.instanceId, started.url ?? null, Status.Removed],
-      );
-    } catch (err) {
-      await markProvisionFailed(deps, ws.id, 'workspace start failed', err).catch((e: unknown) =>
-        deps.log.error({ workspace_id: ws.id, err: e }, 'could not record provisioning failure'),
-      );
-    }
-  })();
+  const run = deps.provisionSlots.run(() => runPipeline(deps, prov, ws));
+  if (opts.wait) await run;
   return true;
+}
+
+/** Fresh credentials for one start: all older tokens revoked (C114), a new inbound secret stored (C113). */
+export async function mintWorkspaceSecrets(q: Queryable, workspaceId: string): Promise<{ token: string; inboundSecret: string }> {
+  await q.query('UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = $1 AND revoked_at IS NULL', [workspaceId]);
+  const { token } = await mintWorkspaceToken(q, workspaceId);
+  const inboundSecret = generateToken('inbound');
+  await q.query('UPDATE workspaces SET platform_inbound_secret = $2 WHERE id = $1', [workspaceId, inboundSecret]);
+  return { token, inboundSecret };
+}
+
+/** What the agent process sees: PARENT_ID and MODEL only when set (C115). */
+export function agentEnv(ws: WorkspaceRow, platformUrl: string): Record<string, string> {
+  return {
+    WORKSPACE_ID: ws.id,
+    PLATFORM_URL: platformUrl,
+    ...(ws.parent_id ? { PARENT_ID: ws.parent_id } : {}),
+    ...(ws.model ? { MODEL: ws.model } : {}),
+  };
+}
+
+/**
+ * The shared pipeline every start runs (C112): prepare the files and env, mint the secrets, start
+ * on the backend, record the instance. Never throws: failures are recorded on the workspace.
+ */
+export async function runPipeline(deps: ProvisioningDeps, prov: Provisioner, ws: WorkspaceRow): Promise<void> {
+  deps.log.info({ workspace_id: ws.id, backend: prov.backend }, 'provisioning started');
+  try {
+    let files: Record<string, string>;
+    try {
+      files = await templateFiles(deps.templatesDir, ws);
+    } catch (err) {
+      return await markProvisionFailed(deps, ws.id, PROVISION_FAILED.prepare, err);
+    }
+    const secrets = await deps.db.tx((q) => mintWorkspaceSecrets(q, ws.id));
+    const spec: StartSpec = {
+      workspace: ws,
+      env: agentEnv(ws, deps.platformUrl()),
+      files: { ...files, '.auth_token': secrets.token, '.platform_inbound_secret': secrets.inboundSecret },
+    };
+    let started: { instanceId: string; url?: string };
+    try {
+      started = await prov.start(spec, AbortSignal.timeout(5 * 60_000));
+    } catch (err) {
+      return await markProvisionFailed(deps, ws.id, PROVISION_FAILED.start, err);
+    }
+    await deps.db.query(
+      `UPDATE workspaces SET instance_id = $2, url = COALESCE($3, url), updated_at = now()
+        WHERE id = $1 AND status <> $4`,
+      [ws.id, started.instanceId, started.url ?? null, Status.Removed],
+    );
+    deps.log.info({ workspace_id: ws.id, instance_id: started.instanceId }, 'workspace started; waiting for the agent to register');
+  } catch (err) {
+    // Anything unexpected (a bug, a database outage mid-pipeline) still ends in `failed` (C121).
+    await markProvisionFailed(deps, ws.id, PROVISION_FAILED.crashed, err).catch((e: unknown) =>
+      deps.log.error({ workspace_id: ws.id, err: e }, 'could not record the provisioning failure'),
+    );
+  }
 }
 
 export interface StopOutcome {
@@ -83,14 +149,16 @@ export interface StopOutcome {
 }
 
 /**
- * Stops one workspace on whichever backend runs it, then removes its volumes; a failed stop skips
- * the volume removal (C156, the orphan sweeper finishes it). External workspaces and workspaces
+ * Stops one workspace on whichever backend runs it (C152), then removes its volumes unless told not
+ * to (restart, pause and hibernate keep them); a failed stop skips the volume removal (C156, the
+ * orphan sweeper finishes it). External workspaces and workspaces
  * with no backend have nothing to stop. Never throws: the outcome says whether the stop worked.
  */
 export async function stopWorkspace(
   deps: Pick<ProvisioningDeps, 'backend' | 'provisioners' | 'log'>,
   ws: WorkspaceRow,
   signal: AbortSignal,
+  opts: { removeVolumes?: boolean } = {},
 ): Promise<StopOutcome> {
   if (ws.runtime === EXTERNAL_RUNTIME) return { id: ws.id, ok: true };
   const prov = selectProvisioner(deps);
@@ -101,7 +169,7 @@ export async function stopWorkspace(
     deps.log.error({ workspace_id: ws.id, err }, 'stop failed');
     return { id: ws.id, ok: false };
   }
-  if (prov.removeVolumes) {
+  if (prov.removeVolumes && (opts.removeVolumes ?? true)) {
     try {
       await abortable(prov.removeVolumes(ws, signal), signal);
     } catch (err) {

@@ -2,14 +2,38 @@ import type { ProvisionerBackend } from '../config.js';
 import type { WorkspaceRow } from '../workspaces/repo.js';
 
 /**
+ * Whether a workspace's instance runs, with three outcomes (C098, C099): `running`, `stopped`
+ * (definitively not running), or `unknown` (the backend could not tell, e.g. a transient daemon
+ * error). Callers choose the policy for `unknown`; the health sweep keeps the workspace as it is.
+ */
+export type RunningState = { state: 'running' } | { state: 'stopped' } | { state: 'unknown'; error: unknown };
+
+/** Everything a backend needs to start one workspace, prepared by the shared pipeline. */
+export interface StartSpec {
+  workspace: WorkspaceRow;
+  /** Environment for the agent: WORKSPACE_ID, PLATFORM_URL, MODEL, PARENT_ID (only when set)... */
+  env: Record<string, string>;
+  /**
+   * Files for the agent's configs dir (`/configs` in a container): the fresh auth token, the
+   * inbound secret and the template's files. Paths are relative; values are file contents.
+   */
+  files: Record<string, string>;
+}
+
+/**
  * A backend that runs workspaces (local process, Docker, a control plane). Every call takes an
- * AbortSignal that bounds it; implementations must treat "already stopped" as success so stops are
- * safe to retry (C157).
+ * AbortSignal that bounds it. `stop` treats "already gone" as success so stops are safe to retry
+ * (C103, C157).
  */
 export interface Provisioner {
   readonly backend: Exclude<ProvisionerBackend, 'none'>;
-  start(ws: WorkspaceRow, signal: AbortSignal): Promise<{ instanceId: string; url?: string }>;
+  start(spec: StartSpec, signal: AbortSignal): Promise<{ instanceId: string; url?: string }>;
   stop(ws: WorkspaceRow, signal: AbortSignal): Promise<void>;
-  /** Removes the workspace's persistent volumes; only called after a successful stop (C156). */
+  isRunning(ws: WorkspaceRow, signal: AbortSignal): Promise<RunningState>;
+  /** Removes the workspace's persistent data; only called after a successful stop (C156). */
   removeVolumes?(ws: WorkspaceRow, signal: AbortSignal): Promise<void>;
+  /** The tail of the workspace's logs, for diagnostics. */
+  logs?(ws: WorkspaceRow, maxBytes: number): Promise<string>;
+  /** Workspace ids of every instance or volume this backend manages, for the orphan sweeper. */
+  listManaged?(): Promise<string[]>;
 }

@@ -2,38 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
 import { canCommunicate } from '../hierarchy/access.js';
 import { markProvisionFailed } from '../provisioning/pipeline.js';
-import type { Provisioner } from '../provisioning/port.js';
+import { fakeProvisioner } from '../test-support/fake-provisioner.js';
 import { bearer, countRows, createExternal, createWs, eventsOf, json } from '../test-support/api.js';
 import { startTestApp, type DbKind, type TestApp } from '../test-support/harness.js';
 import { getWorkspace, setStatus } from './repo.js';
-
-/** A test backend: records calls, and fails or hangs on demand per workspace name. */
-export function fakeProvisioner() {
-  const calls = { start: [] as string[], stop: [] as string[], removeVolumes: [] as string[] };
-  const failStop = new Set<string>();
-  const hangStop = new Set<string>();
-  const gates = new Map<string, Promise<void>>();
-  const prov: Provisioner = {
-    backend: 'docker',
-    async start(ws) {
-      calls.start.push(ws.name);
-      return { instanceId: `inst-${ws.id}` };
-    },
-    async stop(ws, signal) {
-      calls.stop.push(ws.name);
-      const gate = gates.get(ws.name);
-      if (gate) await gate;
-      if (hangStop.has(ws.name)) {
-        await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
-      }
-      if (failStop.has(ws.name)) throw new Error('instance i-0abc terminate failed: AccessDenied for role arn:aws:iam::1234');
-    },
-    async removeVolumes(ws) {
-      calls.removeVolumes.push(ws.name);
-    },
-  };
-  return { prov, calls, failStop, hangStop, gates };
-}
 
 /** The workspaces API suite, on PGlite (api.test.ts) and on real PostgreSQL (api.int.test.ts). */
 export function workspaceApiSuite(kind: DbKind): void {

@@ -5,6 +5,7 @@ import { HttpError, notFound } from '../http/errors.js';
 import type { App } from '../http/types.js';
 import type { WorkspaceCache } from './cache.js';
 import { getWorkspace, listWorkspaces, toView } from './repo.js';
+import { hibernateWorkspace, pauseWorkspace, restartWorkspace, resumeWorkspace } from './lifecycle.js';
 import { createWorkspace, deleteWorkspace, removedError, updateWorkspace, type WorkspaceDeps } from './service.js';
 
 export const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
@@ -122,5 +123,67 @@ export function registerWorkspaceRoutes(
       }
       return { status: result.status, cascade_deleted: result.cascade_deleted };
     },
+  );
+
+  const lifecycleErrors = { ...errors, 409: ErrorBody, 410: ErrorBody, 422: ErrorBody, 503: ErrorBody };
+
+  app.post(
+    '/workspaces/:id/restart',
+    {
+      onRequest: wsAccess,
+      schema: {
+        summary: 'Restart a workspace',
+        description:
+          'Answers once the workspace is `provisioning`; the stop and the new start run in the background, coalesced per workspace. External workspaces: a no-op that keeps the token valid.',
+        tags: ['lifecycle'],
+        params: IdParams,
+        response: { 200: z.object({ status: z.string(), message: z.string().optional() }), ...lifecycleErrors },
+      },
+    },
+    async (req) => restartWorkspace(deps, req.params.id),
+  );
+
+  app.post(
+    '/workspaces/:id/pause',
+    {
+      onRequest: wsAccess,
+      schema: {
+        summary: 'Pause a workspace and its subtree',
+        tags: ['lifecycle'],
+        params: IdParams,
+        response: { 200: z.object({ status: z.literal('paused'), paused_count: z.number().int() }), ...lifecycleErrors },
+      },
+    },
+    async (req) => pauseWorkspace(deps, req.params.id),
+  );
+
+  app.post(
+    '/workspaces/:id/resume',
+    {
+      onRequest: wsAccess,
+      schema: {
+        summary: 'Resume a paused or hibernated workspace (and its paused descendants)',
+        tags: ['lifecycle'],
+        params: IdParams,
+        response: { 200: z.object({ status: z.string(), resumed_count: z.number().int() }), ...lifecycleErrors },
+      },
+    },
+    async (req) => resumeWorkspace(deps, req.params.id),
+  );
+
+  app.post(
+    '/workspaces/:id/hibernate',
+    {
+      onRequest: wsAccess,
+      schema: {
+        summary: 'Hibernate an idle workspace',
+        description: 'Only online or degraded workspaces with no active task, unless force=true.',
+        tags: ['lifecycle'],
+        params: IdParams,
+        querystring: z.object({ force: boolQuery }),
+        response: { 200: z.object({ status: z.literal('hibernated') }), ...lifecycleErrors },
+      },
+    },
+    async (req) => hibernateWorkspace(deps, req.params.id, req.query.force),
   );
 }

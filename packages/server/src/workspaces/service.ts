@@ -13,6 +13,8 @@ import { mintWorkspaceToken, revokeAllWorkspaceTokens } from '../auth/repo.js';
 import { loadChain } from '../hierarchy/access.js';
 import { badRequest, conflict, HttpError, notFound } from '../http/errors.js';
 import { provisionWorkspaceAuto, stopWorkspace, type ProvisioningDeps } from '../provisioning/pipeline.js';
+import { templateExists } from '../provisioning/templates.js';
+import type { RestartCoalescer } from './restart-coalescer.js';
 import {
   getWorkspace,
   insertWorkspace,
@@ -27,6 +29,7 @@ import {
 export interface WorkspaceDeps extends ProvisioningDeps {
   /** Bound on the stop phase of a delete, which runs detached from the request (C155). */
   deleteCleanupTimeoutMs: number;
+  restarts: RestartCoalescer;
 }
 
 export const DELETE_CLEANUP_TIMEOUT_MS = 30_000;
@@ -54,6 +57,9 @@ export async function createWorkspace(
   platformUrl: string,
 ): Promise<CreateResult> {
   if (body.parent_id) await requireLiveParent(deps, body.parent_id);
+  if (body.template && !(await templateExists(deps.templatesDir, body.template))) {
+    throw badRequest(`unknown template "${body.template}"`);
+  }
   const runtime = body.runtime ?? DEFAULT_RUNTIME;
   const external = runtime === EXTERNAL_RUNTIME;
 
@@ -176,6 +182,7 @@ export async function deleteWorkspace(
     });
     // The removal is the state change: announce it now, not after the (possibly slow) stops.
     await deps.broadcaster.publish(events);
+    deps.restarts.forget(ids);
     const outcomes = await Promise.all(subtree.map((w) => stopWorkspace(deps, w, signal)));
     const failures = outcomes.filter((o) => !o.ok).length;
     if (failures > 0) return { ok: false as const, removed_count: subtree.length, stop_failures: failures };

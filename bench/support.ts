@@ -1,0 +1,116 @@
+/**
+ * Shared by the benchmarks: child processes in their own process groups (stopped whole, killed on
+ * exit), the platform's environment and health wait, env knobs, and the table printer.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export type Env = Record<string, string | undefined>;
+
+export function intEnv(name: string, def: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${raw}: expected a positive whole number`);
+  return n;
+}
+
+export const print = (s = '') => void process.stdout.write(`${s}\n`);
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: each in its own process group, so `npm start` (npm -> sh -> node) stops whole.
+
+export interface Proc {
+  readonly child: ChildProcess;
+  /** The last 64 KiB the process printed, for failure messages. */
+  output(): string;
+  exited(): boolean;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Proc>();
+
+/** Stops every child still running (for a bench's `finally`). */
+export async function stopAll(): Promise<void> {
+  for (const p of [...running]) await p.stop();
+}
+process.on('exit', () => {
+  for (const p of running) signalGroup(p.child, 'SIGKILL');
+});
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone is fine
+  }
+}
+
+export function launch(command: string, args: string[], env: Env): Proc {
+  const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-64 * 1024);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const proc: Proc = {
+    child,
+    output: () => out,
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+    async stop() {
+      signalGroup(child, 'SIGTERM');
+      const killer = setTimeout(() => signalGroup(child, 'SIGKILL'), 15_000);
+      await exit;
+      clearTimeout(killer);
+      running.delete(proc);
+    },
+  };
+  running.add(proc);
+  return proc;
+}
+
+/** The environment a platform child gets: ours, minus anything that would pick its database or token. */
+export function platformEnv(overrides: Env): Env {
+  const env: Env = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(DATABASE_URL|REDIS_URL|ADMIN_TOKEN|PORT|HOST|LOG_LEVEL|MOLECULE_.*)$/.test(k)) delete env[k];
+  }
+  return { ...env, ...overrides };
+}
+
+/** Polls /health until it answers 200; returns performance.now() of that answer. */
+export async function waitForHealth(base: string, proc: Proc, deadlineMs = 120_000): Promise<number> {
+  const deadline = performance.now() + deadlineMs;
+  while (performance.now() < deadline) {
+    if (proc.exited()) throw new Error(`process exited before /health answered:\n${proc.output()}`);
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return performance.now();
+    } catch {
+      // Not listening yet: keep polling until the deadline.
+    }
+    await sleep(10);
+  }
+  throw new Error(`/health at ${base} did not answer 200 within ${deadlineMs} ms:\n${proc.output()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+export const latency = (v: number) => (v < 1 ? '<1 ms' : `${v.toFixed(0)} ms`);
+export const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
+const pad = (cells: string[], widths: number[]) =>
+  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+
+export function printTable(headers: string[], rows: string[][]): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  print(pad(headers, widths));
+  for (const r of rows) print(pad(r, widths));
+}

@@ -1,0 +1,40 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './adapter.js';
+import type { ScriptRule } from './config.js';
+
+/** The error a `fail` step throws; its message becomes the task's error. */
+export class ScriptedFailure extends Error {
+  override name = 'ScriptedFailure';
+}
+
+/**
+ * Plays a scripted conversation: the first rule whose `match` finds the input text runs its steps
+ * (`reply` text, with `{{input}}` replaced by the input; `delay_ms`; `fail`). For demos and for
+ * tests that need slow, failing or multi-chunk agents. Delays end early when the task is canceled.
+ */
+export class ScriptAdapter implements Adapter {
+  readonly name = 'script';
+  private readonly rules: { match: RegExp | undefined; steps: ScriptRule['steps'] }[];
+
+  constructor(rules: ScriptRule[]) {
+    this.rules = rules.map((r) => ({ match: r.match === undefined ? undefined : new RegExp(r.match), steps: r.steps }));
+  }
+
+  async *run(input: AdapterInput, ctx: AdapterContext): AsyncIterable<AdapterEvent> {
+    const rule = this.rules.find((r) => !r.match || r.match.test(input.text));
+    if (!rule) throw new ScriptedFailure('no script rule matches this message');
+    let replied = false;
+    for (const step of rule.steps) {
+      ctx.signal.throwIfAborted();
+      if ('reply' in step) {
+        const text = step.reply.replaceAll('{{input}}', input.text);
+        yield { type: 'text', text: replied ? `\n${text}` : text };
+        replied = true;
+      } else if ('delay_ms' in step) {
+        await sleep(step.delay_ms, undefined, { signal: ctx.signal });
+      } else {
+        throw new ScriptedFailure(step.fail || 'scripted failure');
+      }
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import type { RuntimeCapability } from '@molecule/contracts';
+import { DEFAULT_MODELS, type AgentConfig } from './config.js';
+import type { Logger } from './log.js';
+import { EchoAdapter } from './adapter-echo.js';
+import { modelName } from './adapter-llm.js';
+import { ScriptAdapter } from './adapter-script.js';
+
+/** One file attached to the incoming message. */
+export interface AdapterFile {
+  uri?: string;
+  /** Inline content, base64. */
+  bytes?: string;
+  name: string;
+  mimeType: string;
+}
+
+/** What an adapter is asked to do: one user turn of one A2A task. */
+export interface AdapterInput {
+  /** The message's text parts, joined with newlines. */
+  text: string;
+  files: AdapterFile[];
+  /** Structured (`data`) parts, as sent. */
+  data: unknown[];
+  taskId: string;
+  contextId: string;
+  messageId: string;
+  /** `params.metadata` merged over `params.message.metadata` (history, parent_task_id...). */
+  metadata: Record<string, unknown>;
+}
+
+export interface AdapterContext {
+  /** Aborted when the task is canceled or the agent shuts down; adapters stop promptly. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/** A piece of the reply; the reply is the concatenation of every `text` event, in order. */
+export type AdapterEvent = { type: 'text'; text: string };
+
+/**
+ * What every adapter implements. `run` either streams events (each `text` event becomes an
+ * artifact chunk on the task) or resolves to the whole reply; throwing fails the task with the
+ * error's message.
+ */
+export interface Adapter {
+  readonly name: string;
+  run(input: AdapterInput, ctx: AdapterContext): AsyncIterable<AdapterEvent> | Promise<string>;
+  /** Concerns this adapter owns natively (C030); the heartbeat declares them. Default: none. */
+  capabilities?(): Partial<Record<RuntimeCapability, boolean>>;
+  /** Seconds of silence the platform's A2A proxy should tolerate per dispatch (C032). */
+  idleTimeoutSeconds?(): number | undefined;
+  /** A reason when the adapter knows it is stuck and needs a restart (`runtime_state: wedged`). */
+  wedgedReason?(): string | undefined;
+  close?(): Promise<void>;
+}
+
+/**
+ * The adapter `config.yaml` names (`auto` already settled by loadConfig). The LLM clients load only
+ * when an LLM adapter is used: they double an echo agent's start time otherwise.
+ */
+export async function createAdapter(config: Pick<AgentConfig, 'workspace' | 'llm'>): Promise<Adapter> {
+  const { workspace: ws, llm } = config;
+  switch (ws.adapter) {
+    case 'echo':
+      return new EchoAdapter();
+    case 'script':
+      return new ScriptAdapter(ws.script ?? []);
+    case 'openai': {
+      const { OpenAIAdapter } = await import('./adapter-openai.js');
+      return new OpenAIAdapter({
+        apiKey: llm.openaiApiKey ?? '',
+        baseUrl: llm.openaiBaseUrl ?? ws.base_url,
+        model: modelName(ws.model ?? DEFAULT_MODELS.openai, 'openai'),
+        systemPrompt: ws.system_prompt,
+        maxTokens: ws.max_tokens,
+      });
+    }
+    case 'anthropic': {
+      const { AnthropicAdapter } = await import('./adapter-anthropic.js');
+      return new AnthropicAdapter({
+        apiKey: llm.anthropicApiKey ?? '',
+        baseUrl: llm.anthropicBaseUrl ?? ws.base_url,
+        model: modelName(ws.model ?? DEFAULT_MODELS.anthropic, 'anthropic'),
+        systemPrompt: ws.system_prompt,
+        maxTokens: ws.max_tokens,
+      });
+    }
+  }
+}

@@ -1,0 +1,133 @@
+import { networkInterfaces } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { DefaultRequestHandler, InMemoryTaskStore } from '@a2a-js/sdk/server';
+import { buildA2AApp } from './a2a-server.js';
+import { createAdapter, type Adapter } from './adapter.js';
+import { buildAgentCard } from './card.js';
+import type { AgentConfig } from './config.js';
+import { AdapterExecutor } from './executor.js';
+import { buildHeartbeat } from './heartbeat.js';
+import { registerInternalFiles } from './internal-files.js';
+import { createLogger, type Logger } from './log.js';
+import { PlatformClient } from './platform.js';
+import { TaskTracker } from './tasks.js';
+
+export interface StartAgentOptions {
+  config: AgentConfig;
+  logger?: Logger;
+  /** Overrides the configured adapter (tests, embedding). */
+  adapter?: Adapter;
+  /** Overrides config.heartbeatIntervalMs (tests). */
+  heartbeatIntervalMs?: number;
+  registerBackoff?: { initialMs: number; maxMs: number };
+  requestTimeoutMs?: number;
+  busyRetryAfterMs?: number;
+}
+
+export interface RunningAgent {
+  /** The URL the agent advertises (card, register). */
+  url: string;
+  port: number;
+  card: Record<string, unknown>;
+  tracker: TaskTracker;
+  /** Absent when no PLATFORM_URL is configured (standalone). */
+  platform: PlatformClient | undefined;
+  /**
+   * Stops registering/heartbeating, refuses new requests (503), waits up to `graceMs` for running
+   * tasks, cancels the rest, and closes the server.
+   */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+
+/** The URL peers use: MOLECULE_WORKSPACE_URL, else the bound host, else (wildcard) this machine's first external IPv4. */
+export function advertisedUrl(config: AgentConfig, port: number): string {
+  if (config.publicUrl) return config.publicUrl;
+  let host = config.host;
+  if (WILDCARD_HOSTS.has(host)) {
+    const ipv4 = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal);
+    host = ipv4?.address ?? '127.0.0.1';
+  }
+  if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
+  return `http://${host}:${port}`;
+}
+
+/**
+ * Starts one agent: adapter, task tracker, A2A server listening on config.host:config.port (0 picks
+ * a free port), and, when a platform is configured, registration and heartbeats in the background.
+ * Resolves once the server listens; a listen error (port in use) rejects.
+ */
+export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent> {
+  const { config } = opts;
+  const log = (opts.logger ?? createLogger({ level: config.logLevel })).child({ workspace_id: config.workspaceId });
+  const adapter = opts.adapter ?? (await createAdapter(config));
+  const tracker = new TaskTracker(config.workspace.max_concurrent_tasks);
+  const executor = new AdapterExecutor(adapter, tracker, log);
+  const startedAt = Date.now();
+
+  // The card carries the agent's URL, known only once it listens: until then the routes answer 503.
+  const live: { current?: { handler: DefaultRequestHandler; card: Record<string, unknown> } } = {};
+  const app = buildA2AApp({
+    log,
+    tracker,
+    current: () => live.current,
+    busyRetryAfterMs: opts.busyRetryAfterMs,
+    health: () => ({ workspace_id: config.workspaceId ?? null, adapter: adapter.name, max_concurrent_tasks: tracker.maxConcurrent }),
+  });
+  await registerInternalFiles(app, { configsDir: config.configsDir, workspaceDir: config.workspaceDir, readRoots: config.fileReadRoots, log });
+  await app.listen({ host: config.host, port: config.port });
+  const port = (app.server.address() as AddressInfo).port;
+  const url = advertisedUrl(config, port);
+  const card = buildAgentCard(config.workspace, url);
+  live.current = { handler: new DefaultRequestHandler(card.core, new InMemoryTaskStore(), executor), card: card.json };
+
+  let platform: PlatformClient | undefined;
+  if (config.platformUrl && config.workspaceId && config.token) {
+    const workspaceId = config.workspaceId;
+    platform = new PlatformClient({
+      platformUrl: config.platformUrl,
+      workspaceId,
+      configsDir: config.configsDir,
+      token: config.token,
+      tokenSource: config.tokenSource,
+      registerBody: () => ({ id: workspaceId, url, agent_card: card.json, delivery_mode: 'push' }),
+      heartbeatBody: () => buildHeartbeat({ workspaceId, tracker, startedAt, adapter, workspace: config.workspace, log }),
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? config.heartbeatIntervalMs,
+      registerBackoff: opts.registerBackoff,
+      requestTimeoutMs: opts.requestTimeoutMs,
+      log,
+    });
+    platform.start();
+  } else {
+    log.info('no PLATFORM_URL: running standalone (no register, no heartbeat)');
+  }
+  if (!config.configFileFound) log.warn({ configs_dir: config.configsDir }, 'no config.yaml in the configs dir: running with defaults (echo adapter)');
+  log.info(
+    { url, adapter: adapter.name, max_concurrent_tasks: tracker.maxConcurrent, platform_url: config.platformUrl ?? null, config_file: config.configFileFound },
+    'molecule-agent listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = (closeOpts: { graceMs?: number } = {}) =>
+    (closing ??= (async () => {
+      await platform?.stop();
+      const serverClosed = app.close();
+      if (!(await tracker.waitIdle(closeOpts.graceMs ?? 10_000))) {
+        log.warn({ in_flight: tracker.inFlight }, 'shutdown grace elapsed; canceling running tasks');
+        executor.abortAll('The agent is shutting down.');
+        // Adapters see the abort at their next await; give them a moment to unwind.
+        await tracker.waitIdle(2000);
+      }
+      // Streams of canceled tasks end on their own; anything still open after that is cut.
+      const cut = setTimeout(() => app.server.closeAllConnections(), 1000);
+      await serverClosed;
+      clearTimeout(cut);
+      await adapter.close?.();
+      log.info('molecule-agent stopped');
+    })());
+
+  return { url, port, card: card.json, tracker, platform, close };
+}

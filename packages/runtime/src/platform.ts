@@ -1,0 +1,264 @@
+import path from 'node:path';
+import { HeartbeatResponse, RegisterResponse, type HeartbeatBody, type RegisterBody } from '@molecule/contracts';
+import { AUTH_TOKEN_FILE, INBOUND_SECRET_FILE, type AgentConfig } from './config.js';
+import type { Logger } from './log.js';
+import { readSecretFile, writeSecretFileAtomic } from './secret-file.js';
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_REGISTER_BACKOFF = { initialMs: 1000, maxMs: 30_000 } as const;
+/** C038: this many rejected heartbeats in a row earn one ERROR log. */
+export const REJECTIONS_BEFORE_ESCALATION = 3;
+/**
+ * Answers meaning "this agent is not (or no longer) welcome": a bad or revoked token (401), a token
+ * for another workspace (403), an unknown (404) or removed (410) workspace.
+ */
+const REJECTED = new Set([401, 403, 404, 410]);
+
+export interface PlatformClientOptions {
+  platformUrl: string;
+  workspaceId: string;
+  configsDir: string;
+  token: string;
+  tokenSource: AgentConfig['tokenSource'];
+  registerBody: () => RegisterBody;
+  heartbeatBody: () => HeartbeatBody;
+  heartbeatIntervalMs: number;
+  requestTimeoutMs?: number;
+  registerBackoff?: { initialMs: number; maxMs: number };
+  log: Logger;
+}
+
+/** `pending` while retrying, `rejected` after a non-retryable answer, `registered` on success. */
+export type RegisterState = 'pending' | 'registered' | 'rejected' | 'stopped';
+
+/** Statuses worth retrying a register on: the platform (or a proxy in front of it) is not ready. */
+function retryable(status: number): boolean {
+  return status === 408 || status === 425 || status === 429 || status >= 500;
+}
+
+/**
+ * The agent's side of the registry. `start` registers (retrying with capped exponential backoff
+ * while the platform is unreachable or answers 5xx/429; a 4xx is final and logged), then
+ * heartbeats every interval until `stop`. Secrets the platform returns are persisted (C034); auth
+ * failures on heartbeats escalate once (C038). Nothing here throws into the agent: the platform
+ * being away never takes the A2A server down.
+ */
+export class PlatformClient {
+  state: RegisterState = 'pending';
+  private token: string;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private inflight: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private rejections = 0;
+  private beatFailures = 0;
+  private persistedSecret: string | undefined;
+  private secretWriteFailures = 0;
+
+  constructor(private readonly opts: PlatformClientOptions) {
+    this.token = opts.token;
+  }
+
+  private get log(): Logger {
+    return this.opts.log;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stops registering and heartbeating; an in-flight request is aborted. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.inflight?.abort(new Error('agent stopping'));
+    this.wake?.();
+    await this.loop;
+    if (this.state === 'pending') this.state = 'stopped';
+  }
+
+  private async run(): Promise<void> {
+    try {
+      this.persistedSecret = await readSecretFile(path.join(this.opts.configsDir, INBOUND_SECRET_FILE));
+    } catch (err) {
+      this.log.warn({ err }, 'could not read the stored platform inbound secret; the next one received is written anew');
+    }
+    await this.registerWithRetry();
+    while (!this.stopped) {
+      try {
+        await this.heartbeat();
+      } catch (err) {
+        // A bug in building or handling a beat must not end the loop: the next beat may succeed.
+        this.log.error({ err }, 'heartbeat failed unexpectedly');
+      }
+      await this.sleep(this.opts.heartbeatIntervalMs);
+    }
+  }
+
+  private async registerWithRetry(): Promise<void> {
+    const backoff = this.opts.registerBackoff ?? DEFAULT_REGISTER_BACKOFF;
+    let delay = backoff.initialMs;
+    for (let attempt = 1; !this.stopped; attempt++) {
+      let failure: string;
+      try {
+        const r = await this.post('/registry/register', this.opts.registerBody());
+        if (r.status >= 200 && r.status < 300) {
+          const parsed = RegisterResponse.safeParse(r.json);
+          if (!parsed.success) this.log.warn({ issues: parsed.error.issues }, 'unexpected register response shape; using what it holds');
+          const body = (r.json ?? {}) as Record<string, unknown>;
+          await this.persistAuthToken(body.auth_token);
+          await this.persistInboundSecret(body.platform_inbound_secret);
+          this.state = 'registered';
+          this.log.info({ attempt, delivery_mode: body.delivery_mode }, 'registered with the platform');
+          return;
+        }
+        if (!retryable(r.status)) {
+          this.state = 'rejected';
+          const hint = REJECTED.has(r.status)
+            ? 'the platform does not accept this workspace: it was probably removed or its token revoked'
+            : 'the platform refused the registration';
+          this.log.error({ status: r.status, error: errorText(r.json) }, `registration failed for good: ${hint}; heartbeats continue`);
+          return;
+        }
+        failure = `HTTP ${r.status}`;
+      } catch (err) {
+        if (this.stopped) return;
+        failure = (err as Error).message;
+      }
+      const wait = Math.round(delay * (1 + Math.random() * 0.2));
+      const entry = { attempt, retry_in_ms: wait, reason: failure, platform_url: this.opts.platformUrl };
+      if (attempt <= 3 || attempt % 10 === 0) this.log.warn(entry, 'platform not reachable for registration; retrying');
+      else this.log.debug(entry, 'platform not reachable for registration; retrying');
+      await this.sleep(wait);
+      delay = Math.min(delay * 2, backoff.maxMs);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    let r: { status: number; json: unknown };
+    try {
+      r = await this.post('/registry/heartbeat', this.opts.heartbeatBody());
+    } catch (err) {
+      if (!this.stopped) this.beatFailed((err as Error).message);
+      return;
+    }
+    if (REJECTED.has(r.status)) return this.rejected(r.status);
+    this.rejections = 0;
+    if (r.status < 200 || r.status >= 300) return this.beatFailed(`HTTP ${r.status}: ${errorText(r.json)}`);
+    if (this.beatFailures > 0) this.log.info({ failed_beats: this.beatFailures }, 'heartbeats accepted again');
+    this.beatFailures = 0;
+    const parsed = HeartbeatResponse.safeParse(r.json);
+    if (!parsed.success) this.log.warn({ issues: parsed.error.issues }, 'unexpected heartbeat response shape');
+    await this.persistInboundSecret((r.json as Record<string, unknown> | undefined)?.platform_inbound_secret);
+  }
+
+  private beatFailed(reason: string): void {
+    this.beatFailures++;
+    const entry = { failed_beats: this.beatFailures, reason };
+    if (this.beatFailures <= 3 || this.beatFailures % 10 === 0) this.log.warn(entry, 'heartbeat failed');
+    else this.log.debug(entry, 'heartbeat failed');
+  }
+
+  private async rejected(status: number): Promise<void> {
+    this.rejections++;
+    if ((status === 401 || status === 403) && this.opts.tokenSource === 'file') {
+      // The platform may have re-issued the token into the configs dir: pick it up for the next beat.
+      try {
+        const fresh = await readSecretFile(path.join(this.opts.configsDir, AUTH_TOKEN_FILE));
+        if (fresh && fresh !== this.token) {
+          this.token = fresh;
+          this.log.info('the workspace token changed on disk; using the new one');
+        }
+      } catch (err) {
+        this.log.warn({ err }, 'could not re-read the workspace token');
+      }
+    }
+    const entry = { status, consecutive: this.rejections };
+    if (this.rejections === REJECTIONS_BEFORE_ESCALATION) {
+      this.log.error(
+        { ...entry, workspace_id: this.opts.workspaceId },
+        `the platform rejected ${this.rejections} heartbeats in a row (HTTP ${status}): this workspace was probably removed or its token revoked. ` +
+          'The agent keeps serving but the platform no longer tracks it; re-provision the workspace or give the agent a valid token and restart it.',
+      );
+    } else if (this.rejections < REJECTIONS_BEFORE_ESCALATION) {
+      this.log.warn(entry, 'heartbeat rejected by the platform');
+    } else {
+      this.log.debug(entry, 'heartbeat rejected by the platform');
+    }
+  }
+
+  /** C034: non-empty, changed values only; errors are logged and swallowed. */
+  private async persistInboundSecret(value: unknown): Promise<void> {
+    if (typeof value !== 'string' || value.trim() === '' || value === this.persistedSecret) return;
+    const file = path.join(this.opts.configsDir, INBOUND_SECRET_FILE);
+    try {
+      await writeSecretFileAtomic(file, value);
+      this.persistedSecret = value;
+      this.secretWriteFailures = 0;
+      this.log.info({ file }, 'platform inbound secret stored');
+    } catch (err) {
+      // Retried on every beat; said loudly on the first failure and now and then after.
+      this.secretWriteFailures++;
+      const loud = this.secretWriteFailures === 1 || this.secretWriteFailures % 30 === 0;
+      this.log[loud ? 'error' : 'debug']({ err, file, failures: this.secretWriteFailures }, 'could not store the platform inbound secret; keeping the previous one');
+    }
+  }
+
+  /** A token handed out at register replaces the current one, in memory and in the configs dir. */
+  private async persistAuthToken(value: unknown): Promise<void> {
+    if (typeof value !== 'string' || value.trim() === '' || value === this.token) return;
+    this.token = value;
+    const file = path.join(this.opts.configsDir, AUTH_TOKEN_FILE);
+    try {
+      await writeSecretFileAtomic(file, value);
+      this.log.info({ file }, 'workspace token stored');
+    } catch (err) {
+      this.log.error({ err, file }, 'could not store the workspace token; it is used for this run only');
+    }
+  }
+
+  private async post(pathname: string, body: unknown): Promise<{ status: number; json: unknown }> {
+    const ac = new AbortController();
+    this.inflight = ac;
+    const timer = setTimeout(() => ac.abort(new Error(`no answer within ${this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS} ms`)), this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    try {
+      const res = await fetch(`${this.opts.platformUrl}${pathname}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+        body: JSON.stringify(body),
+        signal: ac.signal,
+      });
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = { error: text.slice(0, 200) };
+      }
+      return { status: res.status, json };
+    } catch (err) {
+      // fetch wraps the cause ("fetch failed"); the cause (ECONNREFUSED...) is what an operator needs.
+      const cause = (err as { cause?: { message?: string; code?: string } }).cause;
+      throw new Error(cause?.code ?? cause?.message ?? (err as Error).message);
+    } finally {
+      clearTimeout(timer);
+      if (this.inflight === ac) this.inflight = undefined;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+function errorText(json: unknown): string {
+  if (typeof json === 'object' && json !== null && typeof (json as { error?: unknown }).error === 'string') return (json as { error: string }).error;
+  return '';
+}

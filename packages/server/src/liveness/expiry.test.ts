@@ -1,0 +1,3 @@
+import { livenessExpirySuite } from './expiry.suite.js';
+
+livenessExpirySuite('pglite');

@@ -1,0 +1,13 @@
+import type { AppDeps } from '../deps.js';
+import type { LoopSpec } from './supervisor.js';
+import { healthSweep, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
+
+/** The reconciling loops the server runs (C179), each under the supervisor's advisory lock. */
+export function platformLoops(deps: AppDeps): LoopSpec[] {
+  const backoff = new RestartBackoff();
+  return [
+    { name: 'health-sweep', intervalMs: 30_000, tick: async (q) => void (await healthSweep(deps, q, backoff)) },
+    { name: 'provision-timeout-sweep', intervalMs: 30_000, tick: async (q) => void (await provisionTimeoutSweep(deps, q)) },
+    { name: 'orphan-sweeper', intervalMs: 60_000, tick: async (q) => void (await orphanSweep(deps, q)) },
+  ];
+}

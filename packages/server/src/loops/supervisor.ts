@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import type { Db, Queryable } from '../db/port.js';
+import type { Logger } from '../log.js';
+
+export interface LoopSpec {
+  /** Also the advisory-lock identity: one replica runs each loop at a time. */
+  name: string;
+  intervalMs: number;
+  /** One pass: read current state, fix what differs. Must be safe to run twice. */
+  tick: (q: Queryable) => Promise<void>;
+}
+
+export interface LoopStatus {
+  last_tick_at: string | null;
+  last_error_at: string | null;
+  runs: number;
+  skipped_locked: number;
+  errors: number;
+}
+
+/** A stable 63-bit advisory-lock key per loop name. */
+export function loopLockKey(name: string): bigint {
+  return createHash('sha256').update(`molecule-loop:${name}`).digest().readBigInt64BE(0) & 0x7fffffffffffffffn;
+}
+
+/**
+ * Runs background loops (C179): each pass runs under a Postgres advisory lock (skipped when another
+ * replica holds it), a pass that throws is logged and the loop carries on, and passes never overlap.
+ * `stop` waits for passes in flight.
+ */
+export class Supervisor {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopped = false;
+  readonly status = new Map<string, LoopStatus>();
+
+  constructor(private readonly db: Db, private readonly log: Logger) {}
+
+  start(loops: readonly LoopSpec[]): void {
+    for (const loop of loops) {
+      this.status.set(loop.name, { last_tick_at: null, last_error_at: null, runs: 0, skipped_locked: 0, errors: 0 });
+      let running = false;
+      const pass = () => {
+        if (running || this.stopped) return;
+        running = true;
+        const p = this.runOnce(loop).finally(() => {
+          running = false;
+          this.inFlight.delete(p);
+        });
+        this.inFlight.add(p);
+      };
+      pass(); // once at boot, then on the interval
+      const t = setInterval(pass, loop.intervalMs);
+      t.unref();
+      this.timers.push(t);
+    }
+  }
+
+  /** One pass of one loop, now (tests, and the first pass at boot). Never throws. */
+  async runOnce(loop: LoopSpec): Promise<void> {
+    const st = this.status.get(loop.name) ?? { last_tick_at: null, last_error_at: null, runs: 0, skipped_locked: 0, errors: 0 };
+    this.status.set(loop.name, st);
+    try {
+      const r = await this.db.tryWithAdvisoryLock(loopLockKey(loop.name), loop.tick);
+      if (!r.ran) {
+        st.skipped_locked++;
+        return;
+      }
+      st.runs++;
+      st.last_tick_at = new Date().toISOString();
+    } catch (err) {
+      st.errors++;
+      st.last_error_at = new Date().toISOString();
+      this.log.error({ err, loop: loop.name }, 'background loop pass failed; it will run again');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.allSettled([...this.inFlight]);
+  }
+}

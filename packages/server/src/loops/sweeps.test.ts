@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Status } from '@molecule/contracts';
+import { createLogger } from '../log.js';
+import { createExternal, createWs, eventsOf } from '../test-support/api.js';
+import { fakeProvisioner } from '../test-support/fake-provisioner.js';
+import { startTestApp, type TestApp } from '../test-support/harness.js';
+import { getWorkspace, setStatus } from '../workspaces/repo.js';
+import { Supervisor } from './supervisor.js';
+import { healthSweep, isLikelyWorkspaceId, orphanSweep, provisionTimeoutSeconds, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
+
+describe('background sweeps', () => {
+  let t: TestApp;
+  let fake: ReturnType<typeof fakeProvisioner>;
+  beforeAll(async () => {
+    fake = fakeProvisioner();
+    t = await startTestApp({
+      config: { provisioner: 'docker' },
+      tweak: (deps) => {
+        deps.provisioners = { docker: fake.prov };
+      },
+    });
+  });
+  afterAll(async () => t.close());
+
+  const running = async (name: string, extra: Record<string, unknown> = {}) => {
+    const ws = await createWs(t, { name, ...extra });
+    await expect.poll(async () => (await getWorkspace(t.db, ws.id))!.instance_id).not.toBeNull();
+    return ws;
+  };
+  const age = (id: string, minutes: number) =>
+    t.db.query(`UPDATE workspaces SET updated_at = now() - make_interval(mins => $2) WHERE id = $1`, [id, minutes]);
+
+  describe('provision timeout', () => {
+    it('C165 C166 hermes gets 30 min, everything else 10 min, and PROVISION_TIMEOUT_SECONDS overrides both', () => {
+      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: undefined }, 'hermes')).toBe(1800);
+      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: undefined }, 'molecule')).toBe(600);
+      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: 90 }, 'hermes')).toBe(90);
+    });
+
+    it('C166 C168 a stuck workspace fails with the runtime and timeout in the event; a young or hermes one is spared', async () => {
+      const stuck = await running('s-stuck');
+      const young = await running('s-young');
+      const hermes = await running('s-hermes', { runtime: 'hermes' });
+      for (const w of [stuck, young, hermes]) await setStatus(t.db, w.id, Status.Provisioning);
+      await age(stuck.id, 11);
+      await age(young.id, 9);
+      await age(hermes.id, 11);
+      expect(await provisionTimeoutSweep(t.deps, t.db)).toBe(1);
+      const row = (await getWorkspace(t.db, stuck.id))!;
+      expect(row.status).toBe(Status.Failed);
+      expect(row.last_sample_error).toMatch(/never registered within 600 s/);
+      expect((await eventsOf(t, stuck.id)).at(-1)).toEqual({
+        event_type: 'WORKSPACE_PROVISION_FAILED',
+        payload: { error: row.last_sample_error, timeout_secs: 600, runtime: 'molecule', source: 'provision_timeout_sweep' },
+      });
+      expect((await getWorkspace(t.db, young.id))!.status).toBe(Status.Provisioning);
+      expect((await getWorkspace(t.db, hermes.id))!.status).toBe(Status.Provisioning);
+      await age(hermes.id, 31);
+      expect(await provisionTimeoutSweep(t.deps, t.db)).toBe(1);
+      expect((await getWorkspace(t.db, hermes.id))!.status).toBe(Status.Failed);
+      // Running it again changes nothing (level-triggered, idempotent).
+      expect(await provisionTimeoutSweep(t.deps, t.db)).toBe(0);
+    });
+  });
+
+  describe('health', () => {
+    it('C177 a dead instance goes offline with an event and is restarted; backoff stops a second restart at once', async () => {
+      const ws = await running('s-dead');
+      await setStatus(t.db, ws.id, Status.Online);
+      fake.states.set('s-dead', { state: 'stopped' });
+      const backoff = new RestartBackoff();
+      const startsBefore = fake.calls.start.filter((n) => n === 's-dead').length;
+      expect(await healthSweep(t.deps, t.db, backoff)).toMatchObject({ offline: 1, restarted: 1 });
+      const types = (await eventsOf(t, ws.id)).map((e) => e.event_type);
+      expect(types.slice(-2)).toEqual(['WORKSPACE_OFFLINE', 'WORKSPACE_PROVISIONING']);
+      await expect.poll(() => fake.calls.start.filter((n) => n === 's-dead').length).toBe(startsBefore + 1);
+      // Still dead and offline: the backoff holds the next restart back.
+      await setStatus(t.db, ws.id, Status.Offline);
+      expect(await healthSweep(t.deps, t.db, backoff)).toMatchObject({ offline: 0, restarted: 0 });
+      fake.states.delete('s-dead');
+    });
+
+    it('C099 an unknown answer from the backend leaves the workspace as it is', async () => {
+      const ws = await running('s-unknown');
+      await setStatus(t.db, ws.id, Status.Online);
+      fake.states.set('s-unknown', { state: 'unknown', error: new Error('daemon timeout') });
+      await healthSweep(t.deps, t.db, new RestartBackoff());
+      expect((await getWorkspace(t.db, ws.id))!.status).toBe(Status.Online);
+      fake.states.delete('s-unknown');
+    });
+
+    it('external workspaces are never touched by the health sweep', async () => {
+      const ext = await createExternal(t, { name: 's-ext' });
+      await setStatus(t.db, ext.id, Status.Online);
+      await t.db.query(`UPDATE workspaces SET instance_id = 'x' WHERE id = $1`, [ext.id]);
+      fake.states.set('s-ext', { state: 'stopped' });
+      await healthSweep(t.deps, t.db, new RestartBackoff());
+      expect((await getWorkspace(t.db, ext.id))!.status).toBe(Status.Online);
+    });
+  });
+
+  describe('orphans', () => {
+    it('C171 C172 C175 reaps instances of removed or unknown workspaces and ignores junk names', async () => {
+      const live = await running('s-live');
+      const gone = await running('s-gone');
+      await t.app.inject({ method: 'DELETE', url: `/workspaces/${gone.id}`, headers: t.admin });
+      const ghost = '0f0f0f0f-0000-4000-8000-000000000001';
+      fake.managed.push(live.id, gone.id, ghost, 'my-ws-tool', 'abc%', '_');
+      const { reaped } = await orphanSweep(t.deps, t.db);
+      expect(reaped.sort()).toEqual([gone.id, ghost].sort());
+      expect(fake.calls.removeVolumes).toContain(ghost);
+      fake.managed.length = 0;
+    });
+
+    it('C174 a failed stop keeps the volume for the next pass', async () => {
+      const ws = await running('s-stuck-stop');
+      await t.app.inject({ method: 'DELETE', url: `/workspaces/${ws.id}`, headers: t.admin });
+      fake.failStop.add('s-stuck-stop');
+      fake.managed.push(ws.id);
+      const removedBefore = fake.calls.removeVolumes.filter((n) => n === 's-stuck-stop').length;
+      expect((await orphanSweep(t.deps, t.db)).reaped).toEqual([]);
+      expect(fake.calls.removeVolumes.filter((n) => n === 's-stuck-stop').length).toBe(removedBefore);
+      fake.failStop.delete('s-stuck-stop');
+      expect((await orphanSweep(t.deps, t.db)).reaped).toEqual([ws.id]);
+      fake.managed.length = 0;
+    });
+
+    it('C175 only uuid-shaped names are workspace ids', () => {
+      expect(isLikelyWorkspaceId('0f0f0f0f-0000-4000-8000-000000000001')).toBe(true);
+      for (const bad of ['my-ws-tool', 'ws-0f0f0f0f', '%', '0f0f0f0f-0000-4000-8000-00000000000_', '']) expect(isLikelyWorkspaceId(bad)).toBe(false);
+    });
+  });
+
+  describe('supervisor', () => {
+    it('C179 a pass that throws is logged and the loop keeps running', async () => {
+      const sup = new Supervisor(t.db, createLogger({ level: 'silent', pretty: false }));
+      let n = 0;
+      const loop = {
+        name: 'flaky',
+        intervalMs: 60_000,
+        tick: async () => {
+          n++;
+          if (n === 1) throw new Error('boom');
+        },
+      };
+      await sup.runOnce(loop);
+      await sup.runOnce(loop);
+      expect(sup.status.get('flaky')).toMatchObject({ runs: 1, errors: 1 });
+      expect(n).toBe(2);
+      await sup.stop();
+    });
+  });
+});

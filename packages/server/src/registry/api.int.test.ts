@@ -1,0 +1,3 @@
+import { registryApiSuite } from './api.suite.js';
+
+registryApiSuite('postgres');

@@ -1,0 +1,228 @@
+import {
+  EXTERNAL_RUNTIME,
+  Status,
+  type DiscoverResponse,
+  type HeartbeatBody,
+  type HeartbeatResponse,
+  type Peer,
+  type RegisterBody,
+  type RegisterResponse,
+  type UpdateCardBody,
+  type WorkspaceStatus,
+} from '@molecule/contracts';
+import { generateToken } from '../auth/tokens.js';
+import type { Config } from '../config.js';
+import type { Db } from '../db/port.js';
+import type { Broadcaster } from '../events/broadcaster.js';
+import { canCommunicate } from '../hierarchy/access.js';
+import { badRequest, forbidden, HttpError, notFound } from '../http/errors.js';
+import type { LivenessStore } from '../liveness/port.js';
+import type { Logger } from '../log.js';
+import { checkAgentUrl, type AgentUrlPolicy } from '../ssrf/agent-url.js';
+import { getWorkspace, type WorkspaceRow } from '../workspaces/repo.js';
+import { removedError } from '../workspaces/service.js';
+import { beatSignals, nextStatuses, resolveDeliveryMode } from './evaluate.js';
+import { HeartbeatWriter } from './heartbeat-writer.js';
+import type { RuntimeOverrides } from './overrides.js';
+import { recordedEvent, type RecordedEventColumns } from './recorded-event.js';
+import { applyRegister, listPeers, updateAgentCard, type HeartbeatWrite } from './repo.js';
+
+export interface RegistryDeps {
+  db: Db;
+  broadcaster: Broadcaster;
+  log: Logger;
+  liveness: LivenessStore;
+  runtimeOverrides: RuntimeOverrides;
+  agentUrlPolicy: AgentUrlPolicy;
+  config: Pick<Config, 'livenessTtlSeconds'>;
+  /** Coalesces concurrent beats into shared statements (the routes pass one); without it each beat is written alone. */
+  heartbeatWriter?: HeartbeatWriter;
+}
+
+/** The message for a rejected agent URL (C220); the reason itself goes to the log only. */
+export const URL_NOT_ROUTABLE = 'workspace URL is not publicly routable';
+
+/** Statuses in which a workspace's agent answers at its URL. */
+const REACHABLE: readonly WorkspaceStatus[] = [Status.Online, Status.Degraded];
+
+/**
+ * `POST /registry/register` for an authenticated agent (the route has matched the bearer to
+ * `body.id`). Never creates a workspace: unknown is 404, removed is 410 and nothing changes
+ * (C013). Resolves the delivery mode (C008), requires and checks the URL for push (C009, C012),
+ * then upserts in one statement: offline, provisioning and awaiting_agent become online (C011,
+ * C024). Always answers the inbound secret, minting it if missing (C007). No token is minted: the
+ * caller already holds one.
+ */
+export async function register(deps: RegistryDeps, body: RegisterBody): Promise<RegisterResponse> {
+  const row = await getWorkspace(deps.db, body.id);
+  if (!row) throw notFound('workspace not found');
+  if (row.status === Status.Removed) throw removedError(row);
+
+  const deliveryMode = resolveDeliveryMode(body.delivery_mode, row.delivery_mode, row.runtime);
+  const url = body.url.trim();
+  if (deliveryMode === 'push' && url === '') {
+    throw badRequest('url is required for push delivery; send the agent URL, or delivery_mode "poll"');
+  }
+  if (url !== '' && !isProvisionerUrl(row, url)) await requireSafeUrl(deps, row.id, url);
+
+  const out = await applyRegister(deps.db, {
+    id: row.id,
+    url,
+    agentCard: body.agent_card,
+    deliveryMode,
+    newInboundSecret: generateToken('inbound'),
+  });
+  if (!out) throw await missingOrRemoved(deps.db, row.id);
+
+  await refreshLiveness(deps, row.id);
+  await publishRecorded(deps, row.id, out);
+  return { status: 'registered', delivery_mode: out.delivery_mode, platform_inbound_secret: out.platform_inbound_secret };
+}
+
+/**
+ * `POST /registry/heartbeat` for an authenticated agent: O(1) statements. One statement (shared
+ * with concurrent beats through the HeartbeatWriter) records the beat, applies the status evaluation under the row lock (C020-C025) and records a status event
+ * only on a transition (C023); then liveness is refreshed, the runtime overrides are stored (C005),
+ * WORKSPACE_HEARTBEAT goes out on every beat (C003) and TASK_UPDATED when current_task changed
+ * (C004). Answers the inbound secret (C006). Unknown is 404, removed is 410 and nothing changes.
+ * `token`, when given, is the caller's bearer, checked together with the beat: 401 when it is not a
+ * live workspace token, 403 when it belongs to another workspace. Omit it for a caller already
+ * authenticated.
+ */
+export async function heartbeat(deps: RegistryDeps, body: HeartbeatBody, token?: string): Promise<HeartbeatResponse> {
+  const id = body.workspace_id;
+  const signals = beatSignals(body);
+  const degradedPayload = signals.wedged
+    ? { runtime_state: body.runtime_state, sample_error: body.sample_error }
+    : { error_rate: body.error_rate, sample_error: body.sample_error };
+  const write: HeartbeatWrite = {
+    id,
+    next: nextStatuses(signals),
+    errorRate: body.error_rate,
+    activeTasks: body.active_tasks,
+    currentTask: body.current_task,
+    sampleError: body.sample_error,
+    newInboundSecret: generateToken('inbound'),
+    degradedPayload,
+  };
+  const out = await (deps.heartbeatWriter ?? new HeartbeatWriter(deps.db)).write(write, token);
+  if (!out) throw await missingOrRemoved(deps.db, id);
+
+  deps.runtimeOverrides.applyHeartbeat(id, body.runtime_metadata);
+  const announce = async () => {
+    await publishRecorded(deps, id, out);
+    if (out.old_current_task !== body.current_task) {
+      await deps.broadcaster.broadcastOnly('TASK_UPDATED', id, { current_task: body.current_task, active_tasks: body.active_tasks });
+    }
+    await deps.broadcaster.broadcastOnly('WORKSPACE_HEARTBEAT', id, {
+      active_tasks: body.active_tasks,
+      uptime_seconds: body.uptime_seconds,
+      error_rate: body.error_rate,
+      // Other replicas fill their runtime-overrides cache from this (see assembleDeps).
+      ...(body.runtime_metadata ? { runtime_metadata: body.runtime_metadata } : {}),
+    });
+  };
+  await Promise.all([refreshLiveness(deps, id), announce()]);
+  return { status: 'ok', platform_inbound_secret: out.platform_inbound_secret };
+}
+
+/** Publishes the event a registry statement recorded along with its change (see recorded-event.ts). */
+async function publishRecorded(deps: RegistryDeps, id: string, row: RecordedEventColumns): Promise<void> {
+  const event = recordedEvent(id, row);
+  if (event) await deps.broadcaster.publish([event]);
+}
+
+/** `POST /registry/update-card`: replaces the agent card and records AGENT_CARD_UPDATED. */
+export async function updateCard(deps: RegistryDeps, body: UpdateCardBody): Promise<void> {
+  if (!(await updateAgentCard(deps.db, body.workspace_id, body.agent_card))) throw await missingOrRemoved(deps.db, body.workspace_id);
+  await deps.broadcaster.recordAndBroadcast('AGENT_CARD_UPDATED', body.workspace_id, { agent_card: body.agent_card });
+}
+
+/**
+ * `GET /registry/discover/:id`: the URL at which `callerId` may reach `targetId`. The hierarchy
+ * rule decides (403 otherwise, unknown and removed targets included, so this is no existence
+ * oracle). 503 when the target is not running or has no URL the platform would dial itself
+ * (checked again here, C221: DNS may have changed since register).
+ */
+export async function discover(deps: RegistryDeps, callerId: string, targetId: string): Promise<DiscoverResponse> {
+  const decision = await canCommunicate(deps.db, callerId, targetId);
+  if (!decision.allowed) throw forbidden('not authorized to discover this workspace');
+  const target = await getWorkspace(deps.db, targetId);
+  if (!target) throw notFound('workspace not found');
+  if (!REACHABLE.includes(target.status)) throw new HttpError(503, 'workspace not available', undefined, { status: target.status });
+  if (target.url === '') throw new HttpError(503, 'workspace has no URL (it receives messages by polling)', undefined, { status: target.status });
+  const check = await checkAgentUrl(target.url, deps.agentUrlPolicy);
+  if (!check.ok) {
+    deps.log.warn({ workspace_id: targetId, caller_id: callerId, reason: check.reason, detail: check.detail }, 'discovered URL failed the safety check');
+    throw new HttpError(503, 'workspace URL failed safety check');
+  }
+  return { id: target.id, url: target.url, name: target.name };
+}
+
+/**
+ * `GET /registry/:id/peers`: parent, siblings and children, removed ones excluded (C225). `q`
+ * filters name or role, case-insensitively, after the read (C226); blank means no filter.
+ */
+export async function peers(deps: Pick<RegistryDeps, 'db'>, id: string, q: string | undefined): Promise<Peer[]> {
+  const me = await getWorkspace(deps.db, id);
+  if (!me) throw notFound('workspace not found');
+  if (me.status === Status.Removed) throw removedError(me);
+  const needle = (q ?? '').trim().toLowerCase();
+  const rows = await listPeers(deps.db, id);
+  return rows
+    .filter((r) => needle === '' || r.name.toLowerCase().includes(needle) || (r.role ?? '').toLowerCase().includes(needle))
+    .map((r) => ({
+      id: r.id,
+      name: r.name,
+      role: r.role && r.role.length > 0 ? r.role : null,
+      tier: r.tier,
+      status: r.status,
+      url: r.url,
+      parent_id: r.parent_id,
+      active_tasks: r.active_tasks,
+      agent_card: r.agent_card ?? null,
+      relation: r.relation,
+    }));
+}
+
+/**
+ * A managed workspace re-announcing the URL its provisioner recorded: the platform chose that
+ * address itself (a loopback port of the process backend), so it is not an agent-supplied target.
+ */
+function isProvisionerUrl(row: WorkspaceRow, url: string): boolean {
+  return row.runtime !== EXTERNAL_RUNTIME && row.url !== '' && row.url === url;
+}
+
+async function requireSafeUrl(deps: RegistryDeps, workspaceId: string, url: string): Promise<void> {
+  const check = await checkAgentUrl(url, deps.agentUrlPolicy);
+  if (check.ok) return;
+  deps.log.warn({ workspace_id: workspaceId, reason: check.reason, detail: check.detail }, 'register: agent URL rejected');
+  switch (check.reason) {
+    case 'blocked':
+    case 'private':
+      throw badRequest(URL_NOT_ROUTABLE);
+    case 'unresolvable':
+      throw badRequest('workspace URL host could not be resolved');
+    default:
+      throw badRequest('workspace URL must be an http(s) URL without credentials');
+  }
+}
+
+/**
+ * Refreshes the workspace's liveness deadline. Fail-open: the beat is already recorded, and a
+ * workspace whose deadline was not refreshed is at worst flipped offline and recovered by its next
+ * beat; the health sweep reconciles the rest.
+ */
+async function refreshLiveness(deps: RegistryDeps, id: string): Promise<void> {
+  try {
+    await deps.liveness.touch(id, deps.config.livenessTtlSeconds * 1000);
+  } catch (err) {
+    deps.log.error({ err, workspace_id: id }, 'liveness refresh failed');
+  }
+}
+
+/** The error for a write that matched no row: 404 when it never existed, 410 when it was removed. */
+async function missingOrRemoved(db: Db, id: string): Promise<HttpError> {
+  const row = await getWorkspace(db, id);
+  return row ? removedError(row) : notFound('workspace not found');
+}

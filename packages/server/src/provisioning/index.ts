@@ -10,6 +10,23 @@ import { ProcessBackend } from './process/backend.js';
 export const DEFAULT_AGENT_BIN = fileURLToPath(new URL('../../../runtime/dist/main.js', import.meta.url));
 
 /**
+ * What to do when a local agent process exits on its own. One that dies before registering would
+ * otherwise sit in `provisioning` until the timeout sweep, so it fails at once. One that had
+ * registered (a beat after it started) was killed later: that is the health sweep's job, even if a
+ * restart has meanwhile set the row back to `provisioning`.
+ */
+export function agentExitHandler(deps: Pick<AppDeps, 'db' | 'broadcaster' | 'log'>) {
+  return (id: string, code: number | null, _signal: NodeJS.Signals | null, startedAt: Date): Promise<void> => {
+    return (async () => {
+      const ws = await getWorkspace(deps.db, id);
+      if (ws?.status !== Status.Provisioning) return;
+      if (ws.last_heartbeat_at && new Date(ws.last_heartbeat_at) >= startedAt) return;
+      await markProvisionFailed(deps, id, `the agent process exited before it registered (exit code ${code ?? 'none'}); see the platform log`);
+    })().catch((err: unknown) => deps.log.error({ err, workspace_id: id }, 'could not record the agent exit'));
+  };
+}
+
+/**
  * The backend adapters this build wires, keyed by name; `selectProvisioner` picks the configured
  * one. Only the configured backend is constructed.
  */
@@ -20,14 +37,7 @@ export function createProvisioners(deps: Pick<AppDeps, 'config' | 'db' | 'broadc
       dataDir: deps.config.dataDir,
       agentBin: opts.agentBin ?? DEFAULT_AGENT_BIN,
       log: deps.log,
-      onExit: (id, code) => {
-        // An agent that dies before registering would otherwise sit in `provisioning` until a sweep.
-        void (async () => {
-          const ws = await getWorkspace(deps.db, id);
-          if (ws?.status !== Status.Provisioning) return;
-          await markProvisionFailed(deps, id, `the agent process exited before it registered (exit code ${code ?? 'none'}); see the platform log`);
-        })().catch((err: unknown) => deps.log.error({ err, workspace_id: id }, 'could not record the agent exit'));
-      },
+      onExit: agentExitHandler(deps),
     });
   }
   return out;

@@ -11,8 +11,11 @@ export interface ProcessBackendOptions {
   /** The `molecule-agent` entry point (a JS file run with this Node binary). */
   agentBin: string;
   log: Logger;
-  /** Called when an agent process exits on its own (not through `stop`). */
-  onExit?: (workspaceId: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  /**
+   * Called when the current agent process of a workspace exits on its own (not through `stop`, and
+   * not a process a newer start replaced). `startedAt` is when that process was spawned.
+   */
+  onExit?: (workspaceId: string, code: number | null, signal: NodeJS.Signals | null, startedAt: Date) => void | Promise<void>;
   /** How long `stop` waits after SIGTERM before SIGKILL. */
   stopGraceMs?: number;
 }
@@ -82,12 +85,14 @@ export class ProcessBackend implements Provisioner {
         child.once('error', reject);
       });
       const pid = child.pid!;
+      const startedAt = new Date();
       this.children.set(ws.id, child);
       child.once('exit', (code, sig) => {
-        if (this.children.get(ws.id) === child) this.children.delete(ws.id);
-        if (this.stopping.has(child)) return;
+        const current = this.children.get(ws.id) === child;
+        if (current) this.children.delete(ws.id);
+        if (!current || this.stopping.has(child)) return;
         this.opts.log.warn({ workspace_id: ws.id, code, signal: sig }, 'agent process exited');
-        this.opts.onExit?.(ws.id, code, sig);
+        void this.opts.onExit?.(ws.id, code, sig, startedAt);
       });
       await writeFile(path.join(dir, 'agent.pid'), `${pid}\n`, { mode: 0o600 });
       return { instanceId: `process:${pid}` };

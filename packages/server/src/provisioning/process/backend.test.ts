@@ -42,7 +42,7 @@ describe('process backend', () => {
       agentBin,
       log: createLogger({ level: 'silent', pretty: false }),
       stopGraceMs: 2000,
-      onExit: (id, code) => exits.push({ id, code }),
+      onExit: (id, code) => void exits.push({ id, code }),
     });
     process.env.MOLECULE_TEST_LEAK = 'server-secret';
   });

@@ -24,7 +24,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { freshDb } from '../packages/server/src/test-support/harness.js';
 import { freePort } from '../packages/server/src/test-support/net.js';
-import { intEnv, latency, launch, platformEnv, print, printTable, ROOT, sleep, stopAll, waitForHealth, type Env, type Proc } from './support.js';
+import { intEnv, launchPlatform, runBench, latency, launch, print, printTable, ROOT, sleep, type Env, type Proc } from './support.js';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const BARE_SERVER = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
@@ -173,23 +173,7 @@ async function api(base: string, method: string, url: string, headers: Record<st
 
 /** Starts the built server with `extra` env, then creates and registers the agents. */
 async function startPlatform(extra: Env): Promise<Platform> {
-  const port = await freePort();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-bench-hb-'));
-  const base = `http://127.0.0.1:${port}`;
-  const proc = launch(
-    process.execPath,
-    [SERVER_BIN],
-    platformEnv({
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_TOKEN,
-      MOLECULE_DATA_DIR: dataDir,
-      MOLECULE_PROVISIONER: 'none',
-      LOG_LEVEL: 'warn',
-      ...extra,
-    }),
-  );
-  await waitForHealth(base, proc);
+  const { proc, base, dataDir } = await launchPlatform(ADMIN_TOKEN, extra, 'molecule-bench-hb-');
   const agents: Agent[] = [];
   const t0 = performance.now();
   await pool(
@@ -363,11 +347,4 @@ async function main(): Promise<void> {
   print('latency percentiles have 1 ms resolution (autocannon); "<1 ms" is a 0 bucket');
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await stopAll();
-}
+await runBench(main);

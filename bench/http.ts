@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { freshDb } from '../packages/server/src/test-support/harness.js';
 import { freePort } from '../packages/server/src/test-support/net.js';
-import { intEnv, latency, launch, ms, platformEnv, print, printTable, ROOT, sleep, stopAll, waitForHealth, type Env, type Proc } from './support.js';
+import { intEnv, launchPlatform, runBench, latency, launch, ms, platformEnv, print, printTable, ROOT, sleep, waitForHealth, type Env, type Proc } from './support.js';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const CLI_BIN = path.join(ROOT, 'packages/cli/dist/main.js');
@@ -104,23 +104,7 @@ interface Platform {
 }
 
 async function startPlatform(extra: Env): Promise<Platform> {
-  const port = await freePort();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-bench-data-'));
-  const base = `http://127.0.0.1:${port}`;
-  const proc = launch(
-    process.execPath,
-    [SERVER_BIN],
-    platformEnv({
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_TOKEN,
-      MOLECULE_DATA_DIR: dataDir,
-      MOLECULE_PROVISIONER: 'none',
-      LOG_LEVEL: 'warn',
-      ...extra,
-    }),
-  );
-  await waitForHealth(base, proc);
+  const { proc, base, dataDir } = await launchPlatform(ADMIN_TOKEN, extra, 'molecule-bench-data-');
   const created = await fetch(`${base}/workspaces`, {
     method: 'POST',
     headers: { ...AUTH, 'content-type': 'application/json' },
@@ -257,11 +241,4 @@ async function main(): Promise<void> {
   print('latency percentiles have 1 ms resolution (autocannon); "<1 ms" is a 0 bucket');
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await stopAll();
-}
+await runBench(main);

@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../packages/server/src/test-support/net.js';
-import { intEnv, launch, ms, platformEnv, print, printTable, ROOT, sleep, stopAll, waitForHealth } from './support.js';
+import { intEnv, launchPlatform, runBench, launch, ms, platformEnv, print, printTable, ROOT, sleep, waitForHealth } from './support.js';
 
 const SERIAL = intEnv('BENCH_SERIAL', 10);
 const BURST = intEnv('BENCH_BURST', 100);
@@ -67,16 +67,8 @@ async function main(): Promise<void> {
   for (let i = 0; i < 3; i++) baseline.push(await agentBaseline());
   const floor = pct(baseline, 50);
 
-  const port = await freePort();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-bench-provision-'));
-  const base = `http://127.0.0.1:${port}`;
-  const server = launch(
-    process.execPath,
-    [path.join(ROOT, 'packages/server/dist/bin.js')],
-    platformEnv({ PORT: String(port), ADMIN_TOKEN, MOLECULE_DATA_DIR: dataDir, MOLECULE_PROVISIONER: 'process', LOG_LEVEL: 'warn' }),
-  );
+  const { proc: server, base, dataDir } = await launchPlatform(ADMIN_TOKEN, { MOLECULE_PROVISIONER: 'process' }, 'molecule-bench-provision-');
   try {
-    await waitForHealth(base, server);
     const serial: number[] = [];
     for (let i = 0; i < SERIAL; i++) {
       const t0 = performance.now();
@@ -114,11 +106,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await stopAll();
-}
+await runBench(main);

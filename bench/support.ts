@@ -4,6 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../packages/server/src/test-support/net.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -113,4 +117,42 @@ export function printTable(headers: string[], rows: string[][]): void {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   print(pad(headers, widths));
   for (const r of rows) print(pad(r, widths));
+}
+
+/** The built server as a child process on a free port and a fresh data dir, answering /health. */
+export async function launchPlatform(
+  adminToken: string,
+  extra: Env,
+  dataDirPrefix = 'molecule-bench-data-',
+): Promise<{ proc: Proc; base: string; dataDir: string }> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), dataDirPrefix));
+  const base = `http://127.0.0.1:${port}`;
+  const proc = launch(
+    process.execPath,
+    [path.join(ROOT, 'packages/server/dist/bin.js')],
+    platformEnv({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_TOKEN: adminToken,
+      MOLECULE_DATA_DIR: dataDir,
+      MOLECULE_PROVISIONER: 'none',
+      LOG_LEVEL: 'warn',
+      ...extra,
+    }),
+  );
+  await waitForHealth(base, proc);
+  return { proc, base, dataDir };
+}
+
+/** Runs a bench's main: a failure is printed and sets the exit code; children are always stopped. */
+export async function runBench(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (err) {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  } finally {
+    await stopAll();
+  }
 }

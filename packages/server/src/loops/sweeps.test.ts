@@ -1,32 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
 import { createLogger } from '../log.js';
-import { createExternal, createWs, eventsOf } from '../test-support/api.js';
-import { fakeProvisioner } from '../test-support/fake-provisioner.js';
-import { startTestApp, type TestApp } from '../test-support/harness.js';
+import { createExternal, eventsOf } from '../test-support/api.js';
+import { onlineWorkspace, startWithFakeBackend, type FakeBackend } from '../test-support/fake-provisioner.js';
+import { type TestApp } from '../test-support/harness.js';
 import { getWorkspace, setStatus } from '../workspaces/repo.js';
 import { Supervisor } from './supervisor.js';
 import { healthSweep, isLikelyWorkspaceId, orphanSweep, provisionTimeoutSeconds, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
 
 describe('background sweeps', () => {
   let t: TestApp;
-  let fake: ReturnType<typeof fakeProvisioner>;
+  let fake: FakeBackend;
   beforeAll(async () => {
-    fake = fakeProvisioner();
-    t = await startTestApp({
-      config: { provisioner: 'docker' },
-      tweak: (deps) => {
-        deps.provisioners = { docker: fake.prov };
-      },
-    });
+    ({ t, fake } = await startWithFakeBackend());
   });
   afterAll(async () => t.close());
 
-  const running = async (name: string, extra: Record<string, unknown> = {}) => {
-    const ws = await createWs(t, { name, ...extra });
-    await expect.poll(async () => (await getWorkspace(t.db, ws.id))!.instance_id).not.toBeNull();
-    return ws;
-  };
+  const running = (name: string, extra: Record<string, unknown> = {}) => onlineWorkspace(t, name, extra);
   const age = (id: string, minutes: number) =>
     t.db.query(`UPDATE workspaces SET updated_at = now() - make_interval(mins => $2) WHERE id = $1`, [id, minutes]);
 

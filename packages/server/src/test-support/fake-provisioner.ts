@@ -1,4 +1,9 @@
+import { expect } from 'vitest';
+import { Status } from '@molecule/contracts';
 import type { Provisioner, RunningState, StartSpec } from '../provisioning/port.js';
+import { getWorkspace, setStatus } from '../workspaces/repo.js';
+import { createWs } from './api.js';
+import { startTestApp, type TestApp, type TestAppOptions } from './harness.js';
 
 /** A test backend: records calls, and fails or hangs on demand per workspace name. */
 export function fakeProvisioner() {
@@ -41,4 +46,27 @@ export function fakeProvisioner() {
     },
   };
   return { prov, calls, specs, failStart, failStop, hangStop, gates, states, managed };
+}
+
+export type FakeBackend = ReturnType<typeof fakeProvisioner>;
+
+/** An app whose configured backend is the fake one (see `fakeProvisioner`). */
+export async function startWithFakeBackend(opts: Omit<TestAppOptions, 'tweak' | 'config'> & { config?: TestAppOptions['config'] } = {}) {
+  const fake = fakeProvisioner();
+  const t = await startTestApp({
+    ...opts,
+    config: { provisioner: 'docker', ...opts.config },
+    tweak: (deps) => {
+      deps.provisioners = { docker: fake.prov };
+    },
+  });
+  return { t, fake };
+}
+
+/** A workspace the fake backend has started, then marked online as if its agent had registered. */
+export async function onlineWorkspace(t: TestApp, name: string, extra: Record<string, unknown> = {}): Promise<{ id: string }> {
+  const ws = await createWs(t, { name, ...extra });
+  await expect.poll(async () => (await getWorkspace(t.db, ws.id))!.instance_id).not.toBeNull();
+  await setStatus(t.db, ws.id, Status.Online);
+  return ws;
 }

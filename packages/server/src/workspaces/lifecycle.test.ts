@@ -2,35 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
 import { validateWorkspaceToken } from '../auth/repo.js';
 import { bearer, createExternal, createWs, deferred, eventsOf } from '../test-support/api.js';
-import { fakeProvisioner } from '../test-support/fake-provisioner.js';
+import { onlineWorkspace, startWithFakeBackend, type FakeBackend } from '../test-support/fake-provisioner.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
 import { getWorkspace, setStatus } from './repo.js';
 import { RestartCoalescer } from './restart-coalescer.js';
 
 describe('workspace lifecycle', () => {
   let t: TestApp;
-  let fake: ReturnType<typeof fakeProvisioner>;
+  let fake: FakeBackend;
   beforeAll(async () => {
-    fake = fakeProvisioner();
-    t = await startTestApp({
-      config: { provisioner: 'docker' },
-      tweak: (deps) => {
-        deps.provisioners = { docker: fake.prov };
-      },
-    });
+    ({ t, fake } = await startWithFakeBackend());
   });
   afterAll(async () => t.close());
 
   const post = (id: string, action: string, query = '') =>
     t.app.inject({ method: 'POST', url: `/workspaces/${id}/${action}${query}`, headers: t.admin });
   const status = async (id: string) => (await getWorkspace(t.db, id))!.status;
-  /** A workspace the fake backend has started, then marked online as if its agent registered. */
-  const running = async (name: string) => {
-    const ws = await createWs(t, { name });
-    await expect.poll(async () => (await getWorkspace(t.db, ws.id))!.instance_id).not.toBeNull();
-    await setStatus(t.db, ws.id, Status.Online);
-    return ws;
-  };
+  const running = (name: string) => onlineWorkspace(t, name);
   const starts = (name: string) => fake.calls.start.filter((n) => n === name).length;
 
   it('C144 restart answers at once with provisioning, then stops and starts again in that order', async () => {

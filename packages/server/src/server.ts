@@ -95,7 +95,7 @@ export function assembleDeps(parts: {
   };
   // Read deps at cycle time: provisioners are wired after this function returns.
   deps.restarts = new RestartCoalescer(
-    (id) => restartCycle({ ...deps, backend: deps.config.provisioner })(id),
+    (id, opts) => restartCycle({ ...deps, backend: deps.config.provisioner })(id, opts),
     (id, err) => parts.log.error({ err, workspace_id: id }, 'restart cycle failed'),
   );
   return deps;

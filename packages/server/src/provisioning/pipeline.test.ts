@@ -65,20 +65,20 @@ describe('provisioning pipeline', () => {
     const ws = await createWs(t, { name: 'p-secrets' });
     await started('p-secrets');
     const first = specOf('p-secrets');
-    const token = first.files['.auth_token']!;
+    const token = first.secretFiles['.auth_token']!;
     expect(await validateWorkspaceToken(t.db, token)).toMatchObject({ workspaceId: ws.id });
     const row = await settled(ws.id);
-    expect(row.platform_inbound_secret).toBe(first.files['.platform_inbound_secret']);
+    expect(row.platform_inbound_secret).toBe(first.secretFiles['.platform_inbound_secret']);
     expect(row.instance_id).toBe(`inst-${ws.id}`);
 
     // A re-provision rotates both and revokes the old token.
     const { runPipeline } = await import('./pipeline.js');
     await runPipeline({ ...t.deps, backend: 'docker' }, fake.prov, row);
     const second = fake.specs.filter((s) => s.workspace.name === 'p-secrets').at(-1)!;
-    expect(second.files['.auth_token']).not.toBe(token);
+    expect(second.secretFiles['.auth_token']).not.toBe(token);
     expect(await validateWorkspaceToken(t.db, token)).toBeNull();
-    expect(await validateWorkspaceToken(t.db, second.files['.auth_token']!)).toMatchObject({ workspaceId: ws.id });
-    expect((await getWorkspace(t.db, ws.id))!.platform_inbound_secret).toBe(second.files['.platform_inbound_secret']);
+    expect(await validateWorkspaceToken(t.db, second.secretFiles['.auth_token']!)).toMatchObject({ workspaceId: ws.id });
+    expect((await getWorkspace(t.db, ws.id))!.platform_inbound_secret).toBe(second.secretFiles['.platform_inbound_secret']);
   });
 
   it('C115 PARENT_ID and MODEL are set only when the workspace has them', async () => {
@@ -95,7 +95,7 @@ describe('provisioning pipeline', () => {
   it('without a template the agent gets a minimal echo config', async () => {
     await createWs(t, { name: 'p-plain' });
     await started('p-plain');
-    expect(specOf('p-plain').files['config.yaml']).toMatch(/adapter: echo/);
+    expect(specOf('p-plain').templateFiles['config.yaml']).toMatch(/adapter: echo/);
   });
 
   it('an unknown template is a 400 before anything is created', async () => {

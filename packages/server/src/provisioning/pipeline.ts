@@ -72,7 +72,7 @@ export async function markProvisionFailed(
 export async function provisionWorkspaceAuto(
   deps: ProvisioningDeps,
   ws: WorkspaceRow,
-  opts: { wait?: boolean } = {},
+  opts: { wait?: boolean; applyTemplate?: boolean } = {},
 ): Promise<boolean> {
   if (ws.runtime === EXTERNAL_RUNTIME) return false;
   const prov = selectProvisioner(deps);
@@ -80,7 +80,7 @@ export async function provisionWorkspaceAuto(
     await markProvisionFailed(deps, ws.id, noBackendMessage(deps.backend));
     return false;
   }
-  const run = deps.provisionSlots.run(() => runPipeline(deps, prov, ws));
+  const run = deps.provisionSlots.run(() => runPipeline(deps, prov, ws, { applyTemplate: opts.applyTemplate ?? false }));
   if (opts.wait) await run;
   return true;
 }
@@ -108,7 +108,12 @@ export function agentEnv(ws: WorkspaceRow, platformUrl: string): Record<string, 
  * The shared pipeline every start runs (C112): prepare the files and env, mint the secrets, start
  * on the backend, record the instance. Never throws: failures are recorded on the workspace.
  */
-export async function runPipeline(deps: ProvisioningDeps, prov: Provisioner, ws: WorkspaceRow): Promise<void> {
+export async function runPipeline(
+  deps: ProvisioningDeps,
+  prov: Provisioner,
+  ws: WorkspaceRow,
+  opts: { applyTemplate: boolean } = { applyTemplate: false },
+): Promise<void> {
   deps.log.info({ workspace_id: ws.id, backend: prov.backend }, 'provisioning started');
   try {
     let files: Record<string, string>;
@@ -121,7 +126,9 @@ export async function runPipeline(deps: ProvisioningDeps, prov: Provisioner, ws:
     const spec: StartSpec = {
       workspace: ws,
       env: agentEnv(ws, deps.platformUrl()),
-      files: { ...files, '.auth_token': secrets.token, '.platform_inbound_secret': secrets.inboundSecret },
+      secretFiles: { '.auth_token': secrets.token, '.platform_inbound_secret': secrets.inboundSecret },
+      templateFiles: files,
+      applyTemplate: opts.applyTemplate,
     };
     let started: { instanceId: string; url?: string };
     try {

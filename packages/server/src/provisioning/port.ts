@@ -13,11 +13,15 @@ export interface StartSpec {
   workspace: WorkspaceRow;
   /** Environment for the agent: WORKSPACE_ID, PLATFORM_URL, MODEL, PARENT_ID (only when set)... */
   env: Record<string, string>;
+  /** Credentials for the agent's configs dir (`/configs` in a container), written on every start. */
+  secretFiles: Record<string, string>;
   /**
-   * Files for the agent's configs dir (`/configs` in a container): the fresh auth token, the
-   * inbound secret and the template's files. Paths are relative; values are file contents.
+   * The template's files (relative paths -> contents). Written on a first start, when the configs
+   * hold no config.yaml (an emptied volume, C129), or when `applyTemplate` asks for it (C130);
+   * otherwise the agent keeps the configs it has, edits included.
    */
-  files: Record<string, string>;
+  templateFiles: Record<string, string>;
+  applyTemplate: boolean;
 }
 
 /**

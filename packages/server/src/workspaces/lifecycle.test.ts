@@ -55,6 +55,19 @@ describe('workspace lifecycle', () => {
     expect(starts('l-coalesce')).toBe(3);
   });
 
+  it('C130 restart keeps the agent configs unless apply_template=true asks for the template again', async () => {
+    const ws = await running('l-template');
+    const lastSpec = () => fake.specs.filter((x) => x.workspace.name === 'l-template').at(-1)!;
+    expect((await post(ws.id, 'restart')).statusCode).toBe(200);
+    await expect.poll(() => starts('l-template')).toBe(2);
+    expect(lastSpec().applyTemplate).toBe(false);
+    await setStatus(t.db, ws.id, Status.Online);
+    expect((await post(ws.id, 'restart', '?apply_template=true')).statusCode).toBe(200);
+    await expect.poll(() => starts('l-template')).toBe(3);
+    expect(lastSpec().applyTemplate).toBe(true);
+    expect((await post(ws.id, 'restart', '?apply_template=maybe')).statusCode).toBe(400);
+  });
+
   it('C145 restarting an external workspace is a 200 no-op: no write, no event, the token stays valid', async () => {
     const ext = await createExternal(t, { name: 'l-ext' });
     const before = await getWorkspace(t.db, ext.id);
@@ -181,6 +194,21 @@ describe('restart coalescer', () => {
     expect(c.size).toBe(0);
     await c.request('w');
     expect(calls).toBe(2);
+  });
+
+  it('C130 a request folded into a pending cycle keeps its apply_template', async () => {
+    const seen: boolean[] = [];
+    const gate = deferred();
+    const c = new RestartCoalescer(async (_id, opts) => {
+      seen.push(opts.applyTemplate ?? false);
+      if (seen.length === 1) await gate.promise;
+    }, () => {});
+    const first = c.request('w');
+    void c.request('w');
+    void c.request('w', { applyTemplate: true });
+    gate.resolve();
+    await first;
+    expect(seen).toEqual([false, true]);
   });
 
   it('C159 forgetting a workspace drops its state; forgetting an unknown one is a no-op', async () => {

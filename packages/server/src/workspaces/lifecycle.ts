@@ -3,6 +3,7 @@ import type { Queryable } from '../db/port.js';
 import { conflict, HttpError, notFound } from '../http/errors.js';
 import { provisionWorkspaceAuto, selectProvisioner, stopWorkspace } from '../provisioning/pipeline.js';
 import { getWorkspace, loadSubtree, type WorkspaceRow } from './repo.js';
+import type { RestartOptions } from './restart-coalescer.js';
 import { removedError, type WorkspaceDeps } from './service.js';
 
 /** Bound on a background stop during restart, pause or hibernate. */
@@ -11,15 +12,15 @@ export const LIFECYCLE_STOP_TIMEOUT_MS = 30_000;
 export type LifecycleDeps = WorkspaceDeps;
 
 /** One restart cycle: stop on the backend, then provision again through the single entry point. */
-export function restartCycle(deps: WorkspaceDeps): (id: string) => Promise<void> {
-  return async (id) => {
+export function restartCycle(deps: WorkspaceDeps): (id: string, opts: RestartOptions) => Promise<void> {
+  return async (id, opts) => {
     const ws = await getWorkspace(deps.db, id);
     if (!ws || ws.status === Status.Removed || ws.runtime === EXTERNAL_RUNTIME) return;
     const stopped = await stopWorkspace(deps, ws, AbortSignal.timeout(LIFECYCLE_STOP_TIMEOUT_MS), { removeVolumes: false });
     if (!stopped.ok) deps.log.warn({ workspace_id: id }, 'restart: stop failed; provisioning anyway');
     const fresh = await getWorkspace(deps.db, id);
     if (!fresh || fresh.status !== Status.Provisioning) return; // paused or removed meanwhile
-    await provisionWorkspaceAuto(deps, fresh, { wait: true });
+    await provisionWorkspaceAuto(deps, fresh, { wait: true, applyTemplate: opts.applyTemplate ?? false });
   };
 }
 
@@ -71,7 +72,11 @@ const RESTARTABLE: readonly WorkspaceStatus[] = [Status.Online, Status.Degraded,
  * the new start run in the background, coalesced (C148). External workspaces are a 200 no-op that
  * writes nothing and keeps the token valid (C145). Without a backend: 503 (C149).
  */
-export async function restartWorkspace(deps: LifecycleDeps, id: string): Promise<{ status: string; message?: string }> {
+export async function restartWorkspace(
+  deps: LifecycleDeps,
+  id: string,
+  opts: RestartOptions = {},
+): Promise<{ status: string; message?: string }> {
   const ws = await loadLive(deps, id);
   if (ws.runtime === EXTERNAL_RUNTIME) {
     return { status: ws.status, message: 'external workspaces run outside the platform: restart the agent yourself; its token stays valid' };
@@ -83,7 +88,7 @@ export async function restartWorkspace(deps: LifecycleDeps, id: string): Promise
   );
   if (!moved) throw conflict(`a ${ws.status} workspace cannot be restarted; use resume`);
   await deps.broadcaster.publish([moved.event]);
-  void deps.restarts.request(id);
+  void deps.restarts.request(id, opts);
   return { status: Status.Provisioning };
 }
 

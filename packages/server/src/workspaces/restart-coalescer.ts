@@ -1,35 +1,50 @@
+export interface RestartOptions {
+  /** Rewrite the configs from the workspace's template, discarding edits (C130). */
+  applyTemplate?: boolean;
+}
+
 /**
  * Restarts coalesced per workspace (C148): one cycle runs at a time; requests that arrive meanwhile
  * fold into one more cycle after it. A cycle that throws clears its state, so the next request
  * starts fresh.
  */
 export class RestartCoalescer {
-  private readonly state = new Map<string, { pending: boolean }>();
+  private readonly state = new Map<string, { pending: boolean; applyTemplate: boolean }>();
 
-  constructor(private readonly cycle: (id: string) => Promise<void>, private readonly onError: (id: string, err: unknown) => void) {}
+  constructor(
+    private readonly cycle: (id: string, opts: RestartOptions) => Promise<void>,
+    private readonly onError: (id: string, err: unknown) => void,
+  ) {}
 
-  /** Schedules a cycle; resolves when the cycle it joined (or started) has finished. */
-  request(id: string): Promise<void> {
+  /**
+   * Schedules a cycle; a request folded into a pending cycle adds its options to it (any request
+   * for the template wins). Resolves when the cycle it started has finished.
+   */
+  request(id: string, opts: RestartOptions = {}): Promise<void> {
     const s = this.state.get(id);
     if (s) {
       s.pending = true;
+      s.applyTemplate ||= opts.applyTemplate ?? false;
       return Promise.resolve();
     }
-    this.state.set(id, { pending: false });
-    return this.loop(id);
+    this.state.set(id, { pending: false, applyTemplate: false });
+    return this.loop(id, { applyTemplate: opts.applyTemplate ?? false });
   }
 
-  private async loop(id: string): Promise<void> {
+  private async loop(id: string, first: RestartOptions): Promise<void> {
+    let opts = first;
     try {
       for (;;) {
         try {
-          await this.cycle(id);
+          await this.cycle(id, opts);
         } catch (err) {
           this.onError(id, err);
         }
         const s = this.state.get(id);
         if (!s?.pending) break;
+        opts = { applyTemplate: s.applyTemplate };
         s.pending = false;
+        s.applyTemplate = false;
       }
     } finally {
       this.state.delete(id);

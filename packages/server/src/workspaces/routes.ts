@@ -134,13 +134,14 @@ export function registerWorkspaceRoutes(
       schema: {
         summary: 'Restart a workspace',
         description:
-          'Answers once the workspace is `provisioning`; the stop and the new start run in the background, coalesced per workspace. External workspaces: a no-op that keeps the token valid.',
+          'Answers once the workspace is `provisioning`; the stop and the new start run in the background, coalesced per workspace. The agent keeps its configs (edits included) unless apply_template=true rewrites them from its template; emptied configs are restored from it anyway. External workspaces: a no-op that keeps the token valid.',
         tags: ['lifecycle'],
         params: IdParams,
+        querystring: z.object({ apply_template: boolQuery }),
         response: { 200: z.object({ status: z.string(), message: z.string().optional() }), ...lifecycleErrors },
       },
     },
-    async (req) => restartWorkspace(deps, req.params.id),
+    async (req) => restartWorkspace(deps, req.params.id, { applyTemplate: req.query.apply_template }),
   );
 
   app.post(

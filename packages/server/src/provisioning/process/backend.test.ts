@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,10 +27,12 @@ describe('process backend', () => {
   const exits: { id: string; code: number | null }[] = [];
   const ws = (name: string): WorkspaceRow =>
     ({ id: crypto.randomUUID(), name, status: Status.Provisioning, runtime: 'molecule' }) as WorkspaceRow;
-  const spec = (w: WorkspaceRow, env: Record<string, string> = {}) => ({
+  const spec = (w: WorkspaceRow, env: Record<string, string> = {}, applyTemplate = false) => ({
     workspace: w,
     env: { WORKSPACE_ID: w.id, PLATFORM_URL: 'http://127.0.0.1:1', ...env },
-    files: { 'config.yaml': 'name: x\nadapter: echo\n', '.auth_token': 'mol_ws_secret', '.platform_inbound_secret': 'mol_in_secret', 'skills/a.md': '# a' },
+    secretFiles: { '.auth_token': 'mol_ws_secret', '.platform_inbound_secret': 'mol_in_secret' },
+    templateFiles: { 'config.yaml': 'name: x\nadapter: echo\n', 'skills/a.md': '# a' },
+    applyTemplate,
   });
 
   beforeAll(async () => {
@@ -106,9 +108,30 @@ describe('process backend', () => {
     expect(await backend.logs(w, 100)).toBe('');
   });
 
+  it('C129 C130 a restart keeps edited configs, restores emptied ones, and apply_template rewrites them', async () => {
+    const w = ws('p6');
+    const configs = path.join(backend.dirOf(w.id), 'configs');
+    const config = path.join(configs, 'config.yaml');
+    await backend.start(spec(w), AbortSignal.timeout(10_000));
+    await writeFile(config, 'name: edited\nadapter: echo\n');
+    await writeFile(path.join(configs, 'notes.md'), 'mine');
+    await backend.start({ ...spec(w), secretFiles: { '.auth_token': 'mol_ws_rotated', '.platform_inbound_secret': 'mol_in_rotated' } }, AbortSignal.timeout(10_000));
+    expect(await readFile(config, 'utf8')).toBe('name: edited\nadapter: echo\n');
+    expect(await readFile(path.join(configs, '.auth_token'), 'utf8')).toBe('mol_ws_rotated');
+    await rm(config);
+    await backend.start(spec(w), AbortSignal.timeout(10_000));
+    expect(await readFile(config, 'utf8')).toBe('name: x\nadapter: echo\n');
+    await writeFile(config, 'name: edited again\n');
+    await backend.start(spec(w, {}, true), AbortSignal.timeout(10_000));
+    expect(await readFile(config, 'utf8')).toBe('name: x\nadapter: echo\n');
+    await expect(stat(path.join(configs, 'notes.md'))).rejects.toThrow(/ENOENT/);
+    expect((await stat(path.join(configs, '.auth_token'))).mode & 0o777).toBe(0o600);
+    await backend.stop(w, AbortSignal.timeout(10_000));
+  });
+
   it('refuses template files that would escape the configs dir', async () => {
     const w = ws('p5');
-    await expect(backend.start({ ...spec(w), files: { '../../evil': 'x' } }, AbortSignal.timeout(10_000))).rejects.toThrow(/escapes/);
+    await expect(backend.start({ ...spec(w), templateFiles: { '../../evil': 'x' } }, AbortSignal.timeout(10_000))).rejects.toThrow(/escapes/);
     expect(await backend.isRunning(w)).toEqual({ state: 'stopped' });
   });
 });

@@ -52,10 +52,19 @@ export class ProcessBackend implements Provisioner {
     await this.stop(ws, signal);
     const dir = this.dirOf(ws.id);
     const dirs = { configs: path.join(dir, 'configs'), workspace: path.join(dir, 'workspace'), home: path.join(dir, 'home') };
+    for (const [rel] of Object.entries(spec.templateFiles)) {
+      if (!path.resolve(dirs.configs, rel).startsWith(dirs.configs + path.sep)) throw new Error(`template file escapes the configs dir: ${rel}`);
+    }
+    // The configs persist across restarts (edits included) unless the template is applied again.
+    if (spec.applyTemplate) await rm(dirs.configs, { recursive: true, force: true });
     for (const d of Object.values(dirs)) await mkdir(d, { recursive: true, mode: 0o700 });
-    for (const [rel, content] of Object.entries(spec.files)) {
+    const hasConfig = await stat(path.join(dirs.configs, 'config.yaml')).then(
+      (st) => st.isFile(),
+      () => false,
+    );
+    const files = { ...(hasConfig ? {} : spec.templateFiles), ...spec.secretFiles };
+    for (const [rel, content] of Object.entries(files)) {
       const target = path.resolve(dirs.configs, rel);
-      if (!target.startsWith(dirs.configs + path.sep)) throw new Error(`template file escapes the configs dir: ${rel}`);
       await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
       await writeFile(target, content, { mode: SECRET_FILES.has(rel) ? 0o600 : 0o644 });
       if (SECRET_FILES.has(rel)) await chmod(target, 0o600);

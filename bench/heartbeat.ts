@@ -30,9 +30,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { freshDb } from '../packages/server/src/test-support/harness.js';
 import { freePort } from '../packages/server/src/test-support/net.js';
-import { intEnv, launchPlatform, runBench, latency, launch, print, printTable, ROOT, sleep, type Env, type Proc } from './support.js';
+import { withBenchPostgres, intEnv, launchPlatform, runBench, latency, launch, print, printTable, ROOT, sleep, type Env, type Proc } from './support.js';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const BARE_SERVER = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
@@ -293,23 +292,14 @@ async function main(): Promise<void> {
   print();
 
   const groups: Group[] = [];
-  const pgBase = process.env.TEST_DATABASE_URL;
-  if (pgBase) {
-    const db = await freshDb('postgres');
-    try {
-      const redis = process.env.TEST_REDIS_URL;
-      const env = { DATABASE_URL: db.url!, ...(redis ? { REDIS_URL: redis } : {}) };
-      const before = await countUpdates(db.url!).catch(() => 0);
-      const g = await benchGroup(redis ? 'PostgreSQL + Redis (bus and liveness)' : 'PostgreSQL', env, () => servicePids(db.url!, redis));
-      const after = await countUpdates(db.url!).catch(() => 0);
-      print(`  workspaces rows updated in PostgreSQL during the group (warm-ups included): ${after - before}`);
-      groups.push(g);
-    } finally {
-      await db.drop();
-    }
-  } else {
-    print('TEST_DATABASE_URL is not set: skipping the PostgreSQL target (scripts/bench.sh starts one)');
-  }
+  const pgGroup = await withBenchPostgres(async ({ url, redisUrl, env }) => {
+    const before = await countUpdates(url).catch(() => 0);
+    const g = await benchGroup(redisUrl ? 'PostgreSQL + Redis (bus and liveness)' : 'PostgreSQL', env, () => servicePids(url, redisUrl));
+    const after = await countUpdates(url).catch(() => 0);
+    print(`  workspaces rows updated in PostgreSQL during the group (warm-ups included): ${after - before}`);
+    return g;
+  });
+  if (pgGroup) groups.push(pgGroup);
   groups.push(await benchGroup('PGlite (embedded default)', {}));
   print();
 

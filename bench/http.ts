@@ -32,9 +32,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { freshDb } from '../packages/server/src/test-support/harness.js';
 import { freePort } from '../packages/server/src/test-support/net.js';
-import { intEnv, launchPlatform, runBench, latency, launch, ms, platformEnv, print, printTable, ROOT, sleep, waitForHealth, type Env, type Proc } from './support.js';
+import { withBenchPostgres, intEnv, launchPlatform, runBench, latency, launch, ms, platformEnv, print, printTable, ROOT, sleep, waitForHealth, type Env, type Proc } from './support.js';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const CLI_BIN = path.join(ROOT, 'packages/cli/dist/main.js');
@@ -205,20 +204,10 @@ async function main(): Promise<void> {
 
   if (only === 'cold') return;
   const groups: Group[] = [];
-  const pgBase = process.env.TEST_DATABASE_URL;
-  if (pgBase) {
-    // The test harness's per-suite database: created on that server, dropped afterwards.
-    const db = await freshDb('postgres');
-    try {
-      const redis = process.env.TEST_REDIS_URL;
-      const env = { DATABASE_URL: db.url!, ...(redis ? { REDIS_URL: redis } : {}) };
-      groups.push(await benchGroup(redis ? 'PostgreSQL (+ Redis bus)' : 'PostgreSQL', 'molecule server', env, db.url));
-    } finally {
-      await db.drop();
-    }
-  } else {
-    print('TEST_DATABASE_URL is not set: skipping the PostgreSQL target (scripts/bench.sh starts one)');
-  }
+  const pg = await withBenchPostgres(({ url, redisUrl, env }) =>
+    benchGroup(redisUrl ? 'PostgreSQL (+ Redis bus)' : 'PostgreSQL', 'molecule server', env, url),
+  );
+  if (pg) groups.push(pg);
   groups.push(await benchGroup('PGlite (embedded default)', 'molecule server', {}));
 
   print(`throughput: GET /workspaces/:id with the admin bearer (${groups[0]!.bodyBytes} byte JSON answer)`);

@@ -8,6 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../packages/server/src/test-support/net.js';
+import { freshDb } from '../packages/server/src/test-support/harness.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -154,5 +155,27 @@ export async function runBench(main: () => Promise<void>): Promise<void> {
     process.exitCode = 1;
   } finally {
     await stopAll();
+  }
+}
+
+/**
+ * Runs `fn` against a fresh database on the PostgreSQL server TEST_DATABASE_URL names (with Redis
+ * when TEST_REDIS_URL is set), dropped afterwards. Without TEST_DATABASE_URL it says so and
+ * returns undefined (scripts/bench.sh starts both services).
+ */
+export async function withBenchPostgres<T>(
+  fn: (pg: { url: string; redisUrl: string | undefined; env: Env }) => Promise<T>,
+): Promise<T | undefined> {
+  if (!process.env.TEST_DATABASE_URL) {
+    print('TEST_DATABASE_URL is not set: skipping the PostgreSQL target (scripts/bench.sh starts one)');
+    return undefined;
+  }
+  const db = await freshDb('postgres');
+  try {
+    const url = db.url!;
+    const redisUrl = process.env.TEST_REDIS_URL;
+    return await fn({ url, redisUrl, env: { DATABASE_URL: url, ...(redisUrl ? { REDIS_URL: redisUrl } : {}) } });
+  } finally {
+    await db.drop();
   }
 }

@@ -1,14 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './adapter.js';
-import { conversation } from './adapter-llm.js';
+import { conversation, type LlmAdapterOptions } from './adapter-llm.js';
 
-export interface AnthropicAdapterOptions {
-  apiKey: string;
-  baseUrl: string | undefined;
-  model: string;
-  systemPrompt: string | undefined;
-  maxTokens: number;
-}
+export type AnthropicAdapterOptions = LlmAdapterOptions;
 
 /**
  * Anthropic's Messages API through the official client, streaming: each text delta is a reply

@@ -51,3 +51,12 @@ export function conversation(input: AdapterInput): Turn[] {
 export function modelName(model: string, provider: 'openai' | 'anthropic'): string {
   return model.startsWith(`${provider}:`) ? model.slice(provider.length + 1) : model;
 }
+
+/** What both LLM adapters are built from. `apiKey` is empty for keyless OpenAI-compatible endpoints. */
+export interface LlmAdapterOptions {
+  apiKey: string;
+  baseUrl: string | undefined;
+  model: string;
+  systemPrompt: string | undefined;
+  maxTokens: number;
+}

@@ -1,15 +1,8 @@
 import OpenAI from 'openai';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './adapter.js';
-import { conversation } from './adapter-llm.js';
+import { conversation, type LlmAdapterOptions } from './adapter-llm.js';
 
-export interface OpenAIAdapterOptions {
-  /** Empty for keyless OpenAI-compatible endpoints (a local Ollama or vLLM). */
-  apiKey: string;
-  baseUrl: string | undefined;
-  model: string;
-  systemPrompt: string | undefined;
-  maxTokens: number;
-}
+export type OpenAIAdapterOptions = LlmAdapterOptions;
 
 /**
  * Any OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, vLLM, OpenRouter...) through the

@@ -2,7 +2,7 @@ import type { RuntimeCapability } from '@molecule/contracts';
 import { DEFAULT_MODELS, type AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import { EchoAdapter } from './adapter-echo.js';
-import { modelName } from './adapter-llm.js';
+import { modelName, type LlmAdapterOptions } from './adapter-llm.js';
 import { ScriptAdapter } from './adapter-script.js';
 
 /** One file attached to the incoming message. */
@@ -65,25 +65,18 @@ export async function createAdapter(config: Pick<AgentConfig, 'workspace' | 'llm
       return new EchoAdapter();
     case 'script':
       return new ScriptAdapter(ws.script ?? []);
-    case 'openai': {
-      const { OpenAIAdapter } = await import('./adapter-openai.js');
-      return new OpenAIAdapter({
-        apiKey: llm.openaiApiKey ?? '',
-        baseUrl: llm.openaiBaseUrl ?? ws.base_url,
-        model: modelName(ws.model ?? DEFAULT_MODELS.openai, 'openai'),
-        systemPrompt: ws.system_prompt,
-        maxTokens: ws.max_tokens,
-      });
-    }
+    case 'openai':
     case 'anthropic': {
-      const { AnthropicAdapter } = await import('./adapter-anthropic.js');
-      return new AnthropicAdapter({
-        apiKey: llm.anthropicApiKey ?? '',
-        baseUrl: llm.anthropicBaseUrl ?? ws.base_url,
-        model: modelName(ws.model ?? DEFAULT_MODELS.anthropic, 'anthropic'),
+      const provider = ws.adapter;
+      const opts: LlmAdapterOptions = {
+        apiKey: (provider === 'openai' ? llm.openaiApiKey : llm.anthropicApiKey) ?? '',
+        baseUrl: (provider === 'openai' ? llm.openaiBaseUrl : llm.anthropicBaseUrl) ?? ws.base_url,
+        model: modelName(ws.model ?? DEFAULT_MODELS[provider], provider),
         systemPrompt: ws.system_prompt,
         maxTokens: ws.max_tokens,
-      });
+      };
+      if (provider === 'openai') return new (await import('./adapter-openai.js')).OpenAIAdapter(opts);
+      return new (await import('./adapter-anthropic.js')).AnthropicAdapter(opts);
     }
   }
 }

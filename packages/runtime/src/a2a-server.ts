@@ -10,15 +10,10 @@ import {
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { TASK_SLOT_STATE_KEY } from './executor.js';
 import type { Logger } from './log.js';
-import { normalizeA2ARequest, type A2ADialect, type JsonRpcId, type NormalizedA2ARequest } from './normalize.js';
+import { A2A_BUSY_CODE, normalizeA2ARequest, type A2ADialect, type JsonRpcId, type NormalizedA2ARequest } from '@molecule/contracts';
 import type { TaskSlot, TaskTracker } from './tasks.js';
 
-/**
- * JSON-RPC error code of the busy answer: the agent already runs max_concurrent_tasks tasks. Sent
- * with HTTP 503 and Retry-After; `error.data` is `{busy: true, retry_after_ms, active_tasks,
- * max_concurrent_tasks}`. Outside the codes A2A defines (-32001..-32009).
- */
-export const A2A_BUSY_CODE = -32050;
+export { A2A_BUSY_CODE };
 export const DEFAULT_BUSY_RETRY_AFTER_MS = 2000;
 /** Inline file parts make bodies large; the platform proxy caps what it forwards anyway. */
 export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024;

@@ -16,7 +16,6 @@ export {
   type ConfigIssue,
 } from './config.js';
 export { A2A_BUSY_CODE, DEFAULT_BUSY_RETRY_AFTER_MS, busyResponse } from './a2a-server.js';
-export { normalizeA2ARequest, type NormalizeResult, type NormalizedA2ARequest, type A2ADialect } from './normalize.js';
 export { createAdapter, type Adapter, type AdapterInput, type AdapterContext, type AdapterEvent } from './adapter.js';
 export { buildAgentCard } from './card.js';
 export { PlatformClient, type RegisterState } from './platform.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeA2ARequest, type NormalizedA2ARequest } from './normalize.js';
+import { normalizeA2ARequest, type NormalizedA2ARequest } from './a2a.js';
 
 const rpc = (method: string, params: unknown, id: unknown = 1) => ({ jsonrpc: '2.0', id, method, params });
 

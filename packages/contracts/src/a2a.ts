@@ -1,5 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { isLegacyJsonRpcMethod, isV1JsonRpcMethod } from '@a2a-js/sdk/compat/v0_3';
+
+/**
+ * JSON-RPC error code of an agent's busy answer: it already runs max_concurrent_tasks tasks. Sent
+ * with HTTP 503 and Retry-After; `error.data` is `{busy: true, retry_after_ms, active_tasks,
+ * max_concurrent_tasks}`. Outside the codes A2A defines (-32001..-32009). The platform proxy
+ * queues a message refused this way (it never started work, so a later delivery is not a repeat).
+ */
+export const A2A_BUSY_CODE = -32050;
 
 /**
  * Which SDK transport handler answers: `v0.3` (slash method names: `message/send`...; v0.2 senders
@@ -132,7 +139,7 @@ function normalizeMessage(raw: unknown, dialect: A2ADialect): Obj {
   else if (role === 'agent' || role === 'ROLE_AGENT' || role === 2) agent = true;
   else throw new Invalid(`${f}.role`, 'params.message.role must be "user" or "agent"');
 
-  if (msg.messageId === undefined || msg.messageId === null || msg.messageId === '') msg.messageId = randomUUID();
+  if (msg.messageId === undefined || msg.messageId === null || msg.messageId === '') msg.messageId = globalThis.crypto.randomUUID();
   else if (typeof msg.messageId !== 'string') throw new Invalid(`${f}.messageId`, 'params.message.messageId must be a string');
 
   if (dialect === 'v0.3') {

@@ -240,3 +240,26 @@ function normalizeConfiguration(raw: unknown, dialect: A2ADialect): unknown {
   }
   return c;
 }
+
+/** Life of a queued A2A message (table a2a_queue; the CHECK there lists the same values). */
+export const QUEUE_STATUSES = ['queued', 'dispatched', 'completed', 'failed', 'dropped', 'expired'] as const;
+export type QueueStatus = (typeof QUEUE_STATUSES)[number];
+export const QueueStatus = {
+  Queued: 'queued',
+  Dispatched: 'dispatched',
+  Completed: 'completed',
+  Failed: 'failed',
+  Dropped: 'dropped',
+  Expired: 'expired',
+} as const satisfies Record<string, QueueStatus>;
+
+/** Life of a delegation (table delegations). */
+export const DELEGATION_STATUSES = ['pending', 'dispatched', 'queued', 'completed', 'failed'] as const;
+export type DelegationStatus = (typeof DELEGATION_STATUSES)[number];
+export const DelegationStatus = {
+  Pending: 'pending',
+  Dispatched: 'dispatched',
+  Queued: 'queued',
+  Completed: 'completed',
+  Failed: 'failed',
+} as const satisfies Record<string, DelegationStatus>;

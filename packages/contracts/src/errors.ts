@@ -15,6 +15,12 @@ export const ERROR_CODES = [
   'rate_limited',
   'platform_unavailable',
   'internal',
+  'budget_exceeded',
+  'agent_busy',
+  'agent_unavailable',
+  'agent_unreachable',
+  'agent_timeout',
+  'agent_error',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

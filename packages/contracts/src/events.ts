@@ -18,6 +18,14 @@ export const EVENT_TYPES = [
   'TOKEN_REVOKED',
   'TASK_UPDATED',
   'AGENT_CARD_UPDATED',
+  'ACTIVITY_LOGGED',
+  'AGENT_MESSAGE',
+  'A2A_RESPONSE',
+  'A2A_QUEUED',
+  'DELEGATION_SENT',
+  'DELEGATION_STATUS',
+  'DELEGATION_COMPLETE',
+  'DELEGATION_FAILED',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

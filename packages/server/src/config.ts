@@ -39,6 +39,8 @@ export interface Config {
   provisionConcurrency: number;
   /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
   provisionTimeoutSeconds: number | undefined;
+  /** An A2A dispatch is cancelled after this long without any event from its target (C039, C041). */
+  a2aIdleTimeoutSeconds: number;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -64,6 +66,7 @@ export const DEFAULTS = {
   // Agents beat every 20-30 s (C014): 90 s tolerates two missed beats before a workspace goes offline.
   livenessTtlSeconds: 90,
   provisionConcurrency: 3,
+  a2aIdleTimeoutSeconds: 300,
 } as const;
 
 /** "0" means effectively unlimited (C123). */
@@ -148,6 +151,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     platformUrl: url('MOLECULE_PLATFORM_URL', ['http:', 'https:']),
     templatesDir: str('MOLECULE_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_TEMPLATES_DIR')!),
     provisionTimeoutSeconds: str('PROVISION_TIMEOUT_SECONDS') === undefined ? undefined : int('PROVISION_TIMEOUT_SECONDS', 600, 1, 7 * 24 * 3600),
+    a2aIdleTimeoutSeconds: int('A2A_IDLE_TIMEOUT_SECONDS', DEFAULTS.a2aIdleTimeoutSeconds, 1, 24 * 3600),
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
       int('MOLECULE_PROVISION_CONCURRENCY', DEFAULTS.provisionConcurrency, 0, UNLIMITED_PROVISIONS),
     ),
@@ -187,6 +191,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     templates_dir: config.templatesDir ?? 'built-in',
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     provision_timeout_seconds: config.provisionTimeoutSeconds ?? 'per runtime (600, hermes 1800)',
+    a2a_idle_timeout_seconds: config.a2aIdleTimeoutSeconds,
   };
 }
 

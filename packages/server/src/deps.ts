@@ -1,3 +1,4 @@
+import type { A2AServices } from './a2a/index.js';
 import type { Config, ProvisionerBackend } from './config.js';
 import type { Db } from './db/port.js';
 import type { EventBus } from './events/bus.js';
@@ -39,4 +40,6 @@ export interface AppDeps {
   restarts: RestartCoalescer;
   /** Runs the background loops; `startServer` starts it. */
   loops: Supervisor;
+  /** The A2A proxy's shared machinery: outbound pools, idle timers, the queue drain. */
+  a2a: A2AServices;
 }

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Redis as RedisClient } from 'ioredis';
+import { createA2AServices, type A2AServices } from './a2a/index.js';
+import { completeQueuedDelegation } from './a2a/delegation.js';
 import { resolveAdminToken } from './auth/admin-token.js';
 import { describeConfig, type Config, type ConfigWarning } from './config.js';
 import { openDb } from './db/index.js';
@@ -92,7 +94,14 @@ export function assembleDeps(parts: {
     agentUrlPolicy: agentUrlPolicy(parts.config.env),
     restarts: undefined as unknown as RestartCoalescer,
     loops: new Supervisor(parts.db, parts.log),
+    a2a: undefined as unknown as A2AServices,
   };
+  deps.a2a = createA2AServices({
+    deps: () => deps,
+    bus: parts.bus,
+    log: parts.log,
+    onDelivered: (item, status, body) => completeQueuedDelegation(deps, item, status, body),
+  });
   // Read deps at cycle time: provisioners are wired after this function returns.
   deps.restarts = new RestartCoalescer(
     (id, opts) => restartCycle({ ...deps, backend: deps.config.provisioner })(id, opts),
@@ -145,6 +154,7 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     const processBackend = deps.provisioners.process;
     if (processBackend instanceof ProcessBackend) closers.unshift(() => processBackend.stopAll());
     closers.unshift(() => deps.loops.stop());
+    closers.unshift(() => deps.a2a.close());
     const app = await buildApp(deps, redis ? { redis } : {});
     closers.unshift(() => app.close());
     await app.listen({ port: config.port, host: config.host });

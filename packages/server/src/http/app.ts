@@ -14,6 +14,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { responseSerializerCompiler } from './serializer.js';
 import type { AppDeps } from '../deps.js';
+import { registerA2ARoutes } from '../a2a/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -137,7 +138,8 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     registerWebSocketRoute(child, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
   });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
-  registerRegistryRoutes(app, { ...deps, ...authDeps(deps) });
+  registerRegistryRoutes(app, { ...deps, ...authDeps(deps), onFreeSlot: (id) => deps.a2a.freed(id) });
+  registerA2ARoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }
 

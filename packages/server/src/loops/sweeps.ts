@@ -3,7 +3,7 @@ import type { AppDeps } from '../deps.js';
 import type { Queryable } from '../db/port.js';
 import { selectProvisioner, stopWorkspace } from '../provisioning/pipeline.js';
 import type { WorkspaceRow } from '../workspaces/repo.js';
-import { restartWorkspace } from '../workspaces/lifecycle.js';
+import { markOffline, restartWorkspace } from '../workspaces/lifecycle.js';
 
 type SweepDeps = AppDeps;
 const backendOf = (deps: SweepDeps) => selectProvisioner({ backend: deps.config.provisioner, provisioners: deps.provisioners });
@@ -97,16 +97,7 @@ export async function healthSweep(deps: SweepDeps, q: Queryable, backoff: Restar
       deps.log.warn({ workspace_id: ws.id, err: state.error }, 'health sweep: backend could not tell whether the workspace runs; leaving it');
       continue;
     }
-    if (ws.status !== Status.Offline) {
-      const upd = await q.query(
-        `UPDATE workspaces SET status = $2, url = '', updated_at = now() WHERE id = $1 AND status = ANY($3::text[]::workspace_status[])`,
-        [ws.id, Status.Offline, [Status.Online, Status.Degraded]],
-      );
-      if (upd.rowCount > 0) {
-        offline++;
-        await deps.broadcaster.recordAndBroadcast('WORKSPACE_OFFLINE', ws.id, { reason: 'instance_not_running' });
-      }
-    }
+    if (ws.status !== Status.Offline && (await markOffline({ db: q, broadcaster: deps.broadcaster }, ws.id, 'instance_not_running'))) offline++;
     if (!backoff.allow(ws.id)) continue;
     try {
       await restartWorkspace({ ...deps, backend: deps.config.provisioner }, ws.id);

@@ -99,6 +99,7 @@ export interface HeartbeatOutcome extends RecordedEventColumns {
   status: WorkspaceStatus;
   old_current_task: string;
   platform_inbound_secret: string;
+  max_concurrent_tasks: number;
 }
 
 /** Statuses whose last_sample_error is the agent's own report; a failed row keeps its failure message (C026). */
@@ -136,7 +137,7 @@ export async function applyHeartbeats(q: Queryable, beats: readonly HeartbeatWri
          updated_at = now()
        FROM old JOIN b ON b.id = old.id
        WHERE w.id = old.id
-       RETURNING w.id, old.status AS old_status, w.status, old.current_task AS old_current_task, w.platform_inbound_secret, b.degraded
+       RETURNING w.id, old.status AS old_status, w.status, old.current_task AS old_current_task, w.platform_inbound_secret, w.max_concurrent_tasks, b.degraded
      ), ev AS (
        INSERT INTO structure_events (event_type, workspace_id, payload)
        SELECT CASE WHEN upd.status = $12::workspace_status THEN $13 ELSE $14 END,
@@ -147,7 +148,7 @@ export async function applyHeartbeats(q: Queryable, beats: readonly HeartbeatWri
          FROM upd WHERE upd.status <> upd.old_status
        RETURNING id, workspace_id, event_type, payload, created_at
      )
-     SELECT upd.id, upd.old_status, upd.status, upd.old_current_task, upd.platform_inbound_secret, ${EVENT_COLUMNS}
+     SELECT upd.id, upd.old_status, upd.status, upd.old_current_task, upd.platform_inbound_secret, upd.max_concurrent_tasks, ${EVENT_COLUMNS}
        FROM upd LEFT JOIN ev ON ev.workspace_id = upd.id`,
     [
       col((b) => b.id),

@@ -37,6 +37,8 @@ export interface RegistryDeps {
   config: Pick<Config, 'livenessTtlSeconds'>;
   /** Coalesces concurrent beats into shared statements (the routes pass one); without it each beat is written alone. */
   heartbeatWriter?: HeartbeatWriter;
+  /** Told about every beat with a free task slot: queued messages for that workspace may go now (C060). */
+  onFreeSlot?: (workspaceId: string) => void;
 }
 
 /** The message for a rejected agent URL (C220); the reason itself goes to the log only. */
@@ -109,6 +111,7 @@ export async function heartbeat(deps: RegistryDeps, body: HeartbeatBody, token?:
   if (!out) throw await missingOrRemoved(deps.db, id);
 
   deps.runtimeOverrides.applyHeartbeat(id, body.runtime_metadata);
+  if (body.active_tasks < out.max_concurrent_tasks) deps.onFreeSlot?.(id);
   const announce = async () => {
     await publishRecorded(deps, id, out);
     if (out.old_current_task !== body.current_task) {

@@ -131,6 +131,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     admin: { authorization: `Bearer ${adminToken}` },
     async close() {
       await app.close();
+      await deps.a2a.close();
       await bus.close();
       await t.drop();
     },

@@ -178,6 +178,36 @@ export async function hibernateWorkspace(deps: LifecycleDeps, id: string, force:
   return { status: 'hibernated' };
 }
 
+/**
+ * Records that a workspace's instance is gone: `online`/`degraded` -> `offline` with its URL
+ * cleared and WORKSPACE_OFFLINE. Returns false when the row was in another status (nothing written).
+ */
+export async function markOffline(deps: { db: Queryable; broadcaster: LifecycleDeps['broadcaster'] }, id: string, reason: string): Promise<boolean> {
+  const upd = await deps.db.query(
+    `UPDATE workspaces SET status = $2, url = '', updated_at = now() WHERE id = $1 AND status = ANY($3::text[]::workspace_status[])`,
+    [id, Status.Offline, [Status.Online, Status.Degraded]],
+  );
+  if (upd.rowCount === 0) return false;
+  await deps.broadcaster.recordAndBroadcast('WORKSPACE_OFFLINE', id, { reason });
+  return true;
+}
+
+/**
+ * "Is this agent dead?" after a dead-looking answer (C047, C048): asks the backend. Definitively
+ * not running -> offline, a restart in the background, and true. Running, unknown (C099), external,
+ * removed, or no backend -> false, nothing changed.
+ */
+export async function markInstanceDead(deps: LifecycleDeps, id: string, reason: string): Promise<boolean> {
+  const prov = selectProvisioner(deps);
+  const ws = await getWorkspace(deps.db, id);
+  if (!prov || !ws || ws.runtime === EXTERNAL_RUNTIME || ws.status === Status.Removed) return false;
+  const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));
+  if (state.state !== 'stopped') return false;
+  await markOffline(deps, id, reason);
+  void restartWorkspace(deps, id).catch((err: unknown) => deps.log.warn({ err, workspace_id: id }, 'automatic restart refused'));
+  return true;
+}
+
 function ALL_BUT(excluded: readonly WorkspaceStatus[]): WorkspaceStatus[] {
   return (Object.values(Status) as WorkspaceStatus[]).filter((s) => !excluded.includes(s));
 }

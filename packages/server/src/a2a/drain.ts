@@ -1,0 +1,129 @@
+import { normalizeA2ARequest, Status } from '@molecule/contracts';
+import type { AppDeps } from '../deps.js';
+import { getWorkspace, toView } from '../workspaces/repo.js';
+import { dispatchTo, type Delivery } from './proxy.js';
+import { claimNext, completeItem, failItem, releaseItem, type QueueRow } from './queue-repo.js';
+
+/** Called after a queued item was delivered (delegations complete through this, C067). */
+export type DeliveredHook = (item: QueueRow, status: number, body: unknown) => Promise<void>;
+
+const DELIVERABLE = new Set<string>([Status.Online, Status.Degraded]);
+
+/**
+ * Delivers queued A2A messages. `kick(id)` starts a pass for one target; a pass takes items
+ * oldest first (highest priority first) and keeps up to the target's max_concurrent_tasks
+ * deliveries in flight from this replica, stopping at the first busy refusal. Kicks come from the
+ * moment the target frees up (a proxied exchange with it ended), from its heartbeats (C060) and
+ * from a periodic sweep. Items are claimed with SKIP LOCKED, so replicas never deliver one twice.
+ */
+export class QueueDrainer {
+  readonly #inFlight = new Map<string, number>();
+  readonly #pumping = new Set<string>();
+  readonly #again = new Set<string>();
+  /** Targets believed to have queued items: a heartbeat only costs a drain pass for these. */
+  readonly #hinted = new Set<string>();
+  #closed = false;
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly deps: () => AppDeps,
+    private readonly onDelivered: DeliveredHook,
+  ) {}
+
+  /** Some replica queued a message for `workspaceId` (A2A_QUEUED on the bus, or the periodic sweep). */
+  hint(workspaceId: string): void {
+    this.#hinted.add(workspaceId);
+  }
+
+  /** The target reported a free task slot (heartbeat): drain if it has queued items. */
+  freeSlot(workspaceId: string): void {
+    if (this.#hinted.has(workspaceId)) this.kick(workspaceId);
+  }
+
+  kick(workspaceId: string): void {
+    if (this.#closed) return;
+    if (this.#pumping.has(workspaceId)) {
+      this.#again.add(workspaceId);
+      return;
+    }
+    this.#track(this.#pump(workspaceId));
+  }
+
+  /** Resolves when no pass or delivery of this replica is running. */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  /** Stops taking items and waits for the deliveries in flight (shutdown). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.idle();
+  }
+
+  #track(p: Promise<void>): void {
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  async #pump(workspaceId: string): Promise<void> {
+    const deps = this.deps();
+    this.#pumping.add(workspaceId);
+    try {
+      do {
+        this.#again.delete(workspaceId);
+        const row = await getWorkspace(deps.db, workspaceId);
+        if (!row || row.status === Status.Removed) return;
+        if (!DELIVERABLE.has(row.status) || row.url === '') return;
+        const limit = Math.max(1, row.max_concurrent_tasks);
+        while (!this.#closed && (this.#inFlight.get(workspaceId) ?? 0) < limit) {
+          const item = await claimNext(deps.db, workspaceId);
+          if (!item) {
+            if (!this.#inFlight.has(workspaceId)) this.#hinted.delete(workspaceId);
+            break;
+          }
+          this.#inFlight.set(workspaceId, (this.#inFlight.get(workspaceId) ?? 0) + 1);
+          this.#track(
+            this.#deliver(deps, toView(row), item)
+              .catch((err: unknown) => deps.log.error({ err, workspace_id: workspaceId, queue_id: item.id }, 'queue delivery crashed'))
+              .finally(() => {
+                const n = (this.#inFlight.get(workspaceId) ?? 1) - 1;
+                if (n <= 0) this.#inFlight.delete(workspaceId);
+                else this.#inFlight.set(workspaceId, n);
+              }),
+          );
+        }
+      } while (this.#again.has(workspaceId) && !this.#closed);
+    } catch (err) {
+      deps.log.error({ err, workspace_id: workspaceId }, 'queue drain pass failed');
+    } finally {
+      this.#pumping.delete(workspaceId);
+    }
+  }
+
+  async #deliver(deps: AppDeps, target: ReturnType<typeof toView>, item: QueueRow): Promise<void> {
+    const normalized = normalizeA2ARequest(item.body);
+    if (!normalized.ok) {
+      await failItem(deps.db, item.id, `the queued request is no longer valid: ${normalized.error.message}`);
+      return;
+    }
+    let delivery: Delivery | undefined;
+    await dispatchTo(deps, target, item.caller_id, normalized.value, { allowQueue: false }, (d) => (delivery = d));
+    const d = delivery ?? { outcome: 'failed' as const, error: 'no outcome', retryable: false };
+    switch (d.outcome) {
+      case 'delivered': {
+        const done = await completeItem(deps.db, item.id, d.status, d.body);
+        if (done) await this.onDelivered(done, d.status, d.body);
+        this.kick(target.id); // a slot is free again: the next item may go
+        return;
+      }
+      case 'busy':
+        // Not an attempt: the agent refused before starting. The next kick retries.
+        await releaseItem(deps.db, item.id, { countAttempt: false });
+        return;
+      case 'failed':
+        if (d.retryable) await releaseItem(deps.db, item.id, { countAttempt: true, error: d.error });
+        else await failItem(deps.db, item.id, d.error);
+        return;
+    }
+  }
+}

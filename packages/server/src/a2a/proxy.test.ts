@@ -1,0 +1,433 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { QueueStatus, Status } from '@molecule/contracts';
+import { mintWorkspaceToken } from '../auth/repo.js';
+import { bearer, createWs, json } from '../test-support/api.js';
+import { startFakeAgent, type FakeAgent } from '../test-support/fake-agent.js';
+import { startWithFakeBackend, type FakeBackend } from '../test-support/fake-provisioner.js';
+import type { TestApp } from '../test-support/harness.js';
+import { freePort } from '../test-support/net.js';
+import { setStatus } from '../workspaces/repo.js';
+import { CeilingTimeoutError, classifyDispatchError, IdleTimeoutError, UnsafeAgentUrlError } from './dispatch.js';
+import { DEAD_AGENT_STATUSES, expiresInSeconds, isBusyAnswer } from './proxy.js';
+
+type Row = Record<string, unknown>;
+
+const send = (text: string, extra: Row = {}) => ({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'message/send',
+  params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text }] }, ...extra },
+});
+
+describe('A2A proxy', () => {
+  let t: TestApp;
+  let fake: FakeBackend;
+  let agent: FakeAgent;
+
+  beforeAll(async () => {
+    ({ t, fake } = await startWithFakeBackend());
+  });
+  afterAll(async () => t.close());
+  afterEach(async () => agent?.close());
+
+  /** An online workspace whose agent is a fresh fake agent. */
+  async function online(name: string, extra: Row = {}, agentOpts: { slots?: number } = {}) {
+    agent = await startFakeAgent(agentOpts);
+    const ws = await createWs(t, { name, ...extra });
+    await expect.poll(async () => (await t.db.query<{ instance_id: string | null }>('SELECT instance_id FROM workspaces WHERE id = $1', [ws.id])).rows[0]!.instance_id).not.toBeNull();
+    await setStatus(t.db, ws.id, Status.Online);
+    await t.db.query('UPDATE workspaces SET url = $2 WHERE id = $1', [ws.id, agent.url]);
+    t.deps.workspaceCache.invalidate(ws.id);
+    return ws;
+  }
+
+  const post = (id: string, payload: unknown, headers: Record<string, string> = t.admin) =>
+    t.app.inject({ method: 'POST', url: `/workspaces/${id}/a2a`, headers: { ...json, ...headers }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+
+  const activity = async (id: string) =>
+    (await t.db.query<Row>('SELECT activity_type, source_id, target_id, method, status, error_detail FROM activity_logs WHERE workspace_id = $1 ORDER BY created_at, id', [id])).rows;
+  const queueRows = async (id: string) => (await t.db.query<Row>('SELECT * FROM a2a_queue WHERE workspace_id = $1 ORDER BY created_at', [id])).rows;
+  const replyText = (body: string) => (JSON.parse(body) as { result: { status: { message: { parts: { text: string }[] } } } }).result.status.message.parts[0]!.text;
+
+  it('C051 forwards message/send from the user to the agent and passes its answer through, writing a2a_receive', async () => {
+    const ws = await online('p-basic');
+    const r = await post(ws.id, send('hi'));
+    expect(r.statusCode, r.body).toBe(200);
+    expect(replyText(r.body)).toBe('echo: hi');
+    expect(agent.received).toHaveLength(1);
+    await expect.poll(() => activity(ws.id)).toEqual([expect.objectContaining({ activity_type: 'a2a_receive', source_id: null, target_id: ws.id, method: 'message/send', status: 'ok' })]);
+  });
+
+  it('C054 a v0.2 string content becomes parts, content is removed and a messageId is filled', async () => {
+    const ws = await online('p-v02');
+    const r = await post(ws.id, { jsonrpc: '2.0', id: 7, method: 'message/send', params: { message: { role: 'user', content: 'old style' } } });
+    expect(r.statusCode, r.body).toBe(200);
+    const msg = (agent.received[0]!.body.params as { message: Row }).message;
+    expect(msg.parts).toEqual([{ kind: 'text', text: 'old style' }]);
+    expect(msg).not.toHaveProperty('content');
+    expect(typeof msg.messageId).toBe('string');
+  });
+
+  it('C056 a body without the JSON-RPC envelope is wrapped and delivered', async () => {
+    const ws = await online('p-bare');
+    const r = await post(ws.id, { method: 'message/send', params: { message: { role: 'user', parts: [{ kind: 'text', text: 'bare ☃' }] } } });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(replyText(r.body)).toBe('echo: bare ☃');
+    expect(agent.received[0]!.body.jsonrpc).toBe('2.0');
+  });
+
+  describe('bad input: 400 with a JSON-RPC error, nothing dispatched', () => {
+    const cases: [string, unknown, number, string | undefined][] = [
+      ['C055 content that is a number', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user', content: 42 } } }, -32602, 'params.message.content'],
+      ['C055 content that is a boolean', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user', content: true } } }, -32602, 'params.message.content'],
+      ['C055 a message with neither content nor parts', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user' } } }, -32602, 'params.message.parts'],
+      ['no method', { jsonrpc: '2.0', id: 1, params: {} }, -32600, 'method'],
+      ['an unknown method', { jsonrpc: '2.0', id: 1, method: 'rm -rf', params: {} }, -32601, 'method'],
+      ['params that are not an object', { jsonrpc: '2.0', id: 1, method: 'message/send', params: [1] }, -32602, 'params'],
+      ['a JSON array', [1, 2], -32600, undefined],
+    ];
+    it.each(cases)('%s', async (_name, payload, code, field) => {
+      const ws = await online(`p-bad-${code}-${field ?? 'x'}`);
+      const r = await post(ws.id, payload);
+      expect(r.statusCode).toBe(400);
+      const body = r.json<{ jsonrpc: string; error: { code: number; data?: { field?: string } } }>();
+      expect(body.jsonrpc).toBe('2.0');
+      expect(body.error.code).toBe(code);
+      if (field) expect(body.error.data?.field).toBe(field);
+      expect(agent.received).toHaveLength(0);
+      expect(await activity(ws.id)).toEqual([]);
+    });
+
+    it('C056 truncated, non-JSON, empty and whitespace-only bodies', async () => {
+      const ws = await online('p-nonjson');
+      for (const payload of ['{"jsonrpc":"2.0","method":"message/se', 'hello', '', '   ']) {
+        const r = await post(ws.id, payload);
+        expect(r.statusCode, JSON.stringify(payload)).toBe(400);
+        expect(r.json<{ error: { code: number } }>().error.code).toBeLessThan(-32000);
+      }
+      expect(agent.received).toHaveLength(0);
+    });
+
+    it('a wrong content type is 415 and an oversize body 413', async () => {
+      const ws = await online('p-ctype');
+      const r1 = await t.app.inject({ method: 'POST', url: `/workspaces/${ws.id}/a2a`, headers: { ...t.admin, 'content-type': 'text/plain' }, payload: JSON.stringify(send('x')) });
+      expect(r1.statusCode).toBe(415);
+      const r2 = await post(ws.id, send('x'.repeat(1024 * 1024 + 10)));
+      expect(r2.statusCode).toBe(413);
+      expect(agent.received).toHaveLength(0);
+    });
+  });
+
+  describe('caller identity and access', () => {
+    it('no credential, an unknown bearer or a revoked one: 401 and nothing dispatched', async () => {
+      const ws = await online('p-auth');
+      const other = await createWs(t, { name: 'p-auth-other' });
+      const tok = await mintWorkspaceToken(t.db, other.id);
+      await t.db.query('UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = $1', [other.id]);
+      for (const headers of [{}, bearer('mol_ws_not-a-real-token-000000000000'), bearer(tok.token)]) {
+        expect((await post(ws.id, send('x'), headers)).statusCode).toBe(401);
+      }
+      expect(agent.received).toHaveLength(0);
+    });
+
+    it('C057 a workspace bearer is the caller; X-Workspace-ID must agree with it; the admin cannot claim one', async () => {
+      const parent = await createWs(t, { name: 'p-parent' });
+      const child = await online('p-child', { parent_id: parent.id });
+      const tok = (await mintWorkspaceToken(t.db, parent.id)).token;
+      const ok = await post(child.id, send('from parent'), bearer(tok));
+      expect(ok.statusCode, ok.body).toBe(200);
+      await expect.poll(() => activity(parent.id)).toEqual([expect.objectContaining({ activity_type: 'a2a_send', source_id: parent.id, target_id: child.id })]);
+      expect(await activity(child.id)).toEqual([expect.objectContaining({ activity_type: 'a2a_receive', source_id: parent.id })]);
+
+      expect((await post(child.id, send('x'), { ...bearer(tok), 'x-workspace-id': child.id })).statusCode).toBe(403);
+      expect((await post(child.id, send('x'), { ...t.admin, 'x-workspace-id': parent.id })).statusCode).toBe(403);
+      expect((await post(child.id, send('x'), { ...t.admin, 'x-workspace-id': 'system:cron' })).statusCode).toBe(403);
+      expect(agent.received).toHaveLength(1);
+    });
+
+    it('the hierarchy rule: an unrelated workspace gets 403 and nothing is sent', async () => {
+      const a = await createWs(t, { name: 'p-tree-a' });
+      const b = await createWs(t, { name: 'p-tree-b' });
+      const a1 = await createWs(t, { name: 'p-a1', parent_id: a.id });
+      const b1 = await online('p-b1', { parent_id: b.id });
+      const tok = (await mintWorkspaceToken(t.db, a1.id)).token;
+      const r = await post(b1.id, send('x'), bearer(tok));
+      expect(r.statusCode).toBe(403);
+      expect(agent.received).toHaveLength(0);
+    });
+
+    it('unknown target 404, removed target 410, malformed id 400', async () => {
+      expect((await post(randomUUID(), send('x'))).statusCode).toBe(404);
+      const ws = await online('p-removed');
+      await setStatus(t.db, ws.id, Status.Removed);
+      t.deps.workspaceCache.invalidate(ws.id);
+      expect((await post(ws.id, send('x'))).statusCode).toBe(410);
+      expect((await post('not-a-uuid', send('x'))).statusCode).toBe(400);
+      expect(agent.received).toHaveLength(0);
+    });
+  });
+
+  it('budget: over the monthly limit is 402; reported usage counts toward it', async () => {
+    const ws = await online('p-budget', { budget_limit: 1 });
+    agent.next({ kind: 'usage', input: 1000, output: 1000 }); // 3000 + 15000 micro-USD = 1.8 cents
+    expect((await post(ws.id, send('spend'))).statusCode).toBe(200);
+    await expect.poll(async () => (await post(ws.id, send('again'))).statusCode).toBe(402);
+    expect(agent.received).toHaveLength(1);
+  });
+
+  it('C052 a poll-mode target: recorded, answered queued, nothing dialled', async () => {
+    const ws = await online('p-poll');
+    await t.db.query(`UPDATE workspaces SET delivery_mode = 'poll', url = 'http://169.254.169.254/' WHERE id = $1`, [ws.id]);
+    t.deps.workspaceCache.invalidate(ws.id);
+    const r = await post(ws.id, send('for later'));
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ status: 'queued', delivery_mode: 'poll', method: 'message/send' });
+    await expect.poll(() => activity(ws.id)).toEqual([expect.objectContaining({ activity_type: 'a2a_receive', method: 'message/send', status: 'queued' })]);
+  });
+
+  it('C050 the URL is checked again at dispatch: a metadata address is never dialled', async () => {
+    const ws = await online('p-ssrf');
+    await t.db.query(`UPDATE workspaces SET url = 'http://169.254.169.254/latest' WHERE id = $1`, [ws.id]);
+    t.deps.workspaceCache.invalidate(ws.id);
+    const r = await post(ws.id, send('x'));
+    expect(r.statusCode).toBe(502);
+    expect(r.json()).toMatchObject({ error: 'workspace URL is not publicly routable' });
+  });
+
+  it('C050 a hostname is checked at connect time too: it resolving to a blocked range is refused', async () => {
+    const ws = await online('p-rebind');
+    let calls = 0;
+    const policy = t.deps.agentUrlPolicy;
+    // First answer passes the pre-check; the connect-time lookup then sees the rebound address.
+    t.deps.agentUrlPolicy = { ...policy, resolve: async () => (calls++ === 0 ? ['127.0.0.1'] : ['169.254.169.254']) };
+    try {
+      await t.db.query('UPDATE workspaces SET url = $2 WHERE id = $1', [ws.id, `http://agent.test:${agent.port}`]);
+      t.deps.workspaceCache.invalidate(ws.id);
+      const r = await post(ws.id, send('x'));
+      expect(r.statusCode).toBe(502);
+      expect(agent.received).toHaveLength(0);
+    } finally {
+      t.deps.agentUrlPolicy = policy;
+    }
+  });
+
+  describe('busy agents and the queue', () => {
+    it('C044 C058 C063 a busy answer is queued (202), delivered exactly once when the agent frees up, and its status shows the answer', async () => {
+      const ws = await online('p-busy', {}, { slots: 1 });
+      agent.next({ kind: 'hold' });
+      const first = post(ws.id, send('long task'));
+      await expect.poll(() => agent.held).toBe(1);
+      const msg = send('queued one');
+      const r = await post(ws.id, msg);
+      expect(r.statusCode, r.body).toBe(202);
+      const { queue_id, queued } = r.json<{ queue_id: string; queued: boolean }>();
+      expect(queued).toBe(true);
+      // The same message again (a client retry): the same queue item, no second row.
+      const again = await post(ws.id, msg);
+      expect(again.statusCode).toBe(202);
+      expect(again.json<{ queue_id: string }>().queue_id).toBe(queue_id);
+      expect(await queueRows(ws.id)).toHaveLength(1);
+
+      agent.release();
+      expect((await first).statusCode).toBe(200);
+      await expect.poll(async () => (await queueRows(ws.id))[0]!.status).toBe(QueueStatus.Completed);
+      const deliveries = agent.received.filter((x) => !x.busy && (x.body.params as { message: { parts: { text: string }[] } }).message.parts[0]!.text === 'queued one');
+      expect(deliveries).toHaveLength(1);
+      // The retry was answered from the queue, not sent again.
+      expect(agent.received.filter((x) => (x.body.params as { message: { messageId: string } }).message.messageId === msg.params.message.messageId).length).toBeLessThanOrEqual(3);
+
+      const status = await t.app.inject({ method: 'GET', url: `/workspaces/${ws.id}/a2a/queue/${queue_id}`, headers: t.admin });
+      expect(status.statusCode).toBe(200);
+      expect(status.json()).toMatchObject({ id: queue_id, status: 'completed', attempts: 0, response_status: 200 });
+      expect(replyText(JSON.stringify(status.json<{ response_body: unknown }>().response_body))).toBe('echo: queued one');
+    });
+
+    it('C060 a heartbeat with a free slot drains the queue', async () => {
+      const ws = await online('p-beat', {}, { slots: 0 });
+      const r = await post(ws.id, send('waits for a beat'));
+      expect(r.statusCode).toBe(202);
+      agent.setSlots(1);
+      const tok = (await mintWorkspaceToken(t.db, ws.id)).token;
+      const beat = await t.app.inject({ method: 'POST', url: '/registry/heartbeat', headers: { ...json, ...bearer(tok) }, payload: { workspace_id: ws.id, active_tasks: 0, error_rate: 0 } });
+      expect(beat.statusCode, beat.body).toBe(200);
+      await expect.poll(async () => (await queueRows(ws.id))[0]!.status).toBe(QueueStatus.Completed);
+    });
+
+    it('C061 C062 an item past its expires_in_seconds is never delivered', async () => {
+      const ws = await online('p-expiry', {}, { slots: 0 });
+      const r = await post(ws.id, send('short-lived', { expires_in_seconds: 1 }));
+      expect(r.statusCode).toBe(202);
+      expect((await queueRows(ws.id))[0]!.expires_at).not.toBeNull();
+      await t.db.query(`UPDATE a2a_queue SET expires_at = now() - interval '1 second' WHERE workspace_id = $1`, [ws.id]);
+      await t.deps.a2a.drainer.idle();
+      agent.setSlots(5);
+      const before = agent.received.length;
+      t.deps.a2a.drainer.hint(ws.id);
+      t.deps.a2a.drainer.kick(ws.id);
+      await t.deps.a2a.drainer.idle();
+      expect(agent.received.length).toBe(before);
+      expect((await queueRows(ws.id))[0]!.status).toBe(QueueStatus.Queued);
+    });
+
+    it('C061 expires_in_seconds: only a positive integer sets an expiry', () => {
+      expect(expiresInSeconds({ expires_in_seconds: 30 })).toBe(30);
+      for (const v of [0, -5, 1.5, '30', null, true, undefined]) expect(expiresInSeconds({ expires_in_seconds: v })).toBeUndefined();
+      expect(expiresInSeconds({})).toBeUndefined();
+    });
+
+    it('C045 a native-session agent gets 503 + Retry-After and no queue row', async () => {
+      const ws = await online('p-native', {}, { slots: 0 });
+      t.deps.runtimeOverrides.setCapabilities(ws.id, { session: true });
+      const r = await post(ws.id, send('x'));
+      expect(r.statusCode).toBe(503);
+      expect(r.headers['retry-after']).toBe('30');
+      expect(r.json()).toMatchObject({ busy: true, native_session: true });
+      expect(await queueRows(ws.id)).toEqual([]);
+      await expect.poll(() => activity(ws.id)).toEqual([expect.objectContaining({ status: 'busy' })]);
+    });
+
+    it('C064 queue lookup: no bearer 401; the caller, the target and admin see it; anyone else and unknown ids get 404', async () => {
+      const parent = await createWs(t, { name: 'p-q-parent' });
+      const ws = await online('p-q', { parent_id: parent.id }, { slots: 0 });
+      const callerTok = (await mintWorkspaceToken(t.db, parent.id)).token;
+      const targetTok = (await mintWorkspaceToken(t.db, ws.id)).token;
+      const stranger = await createWs(t, { name: 'p-q-stranger' });
+      const strangerTok = (await mintWorkspaceToken(t.db, stranger.id)).token;
+      const r = await post(ws.id, send('x'), bearer(callerTok));
+      const { queue_id } = r.json<{ queue_id: string }>();
+      const get = (headers: Record<string, string>, id = queue_id, path = ws.id) => t.app.inject({ method: 'GET', url: `/workspaces/${path}/a2a/queue/${id}`, headers });
+      expect((await get({})).statusCode).toBe(401);
+      expect((await get(bearer(callerTok))).statusCode).toBe(200);
+      expect((await get(bearer(targetTok))).statusCode).toBe(200);
+      expect((await get(t.admin)).statusCode).toBe(200);
+      expect((await get(bearer(strangerTok))).statusCode).toBe(404);
+      expect((await get(t.admin, randomUUID())).statusCode).toBe(404);
+      expect((await get(t.admin, queue_id, stranger.id)).statusCode).toBe(404);
+    });
+
+    it('admin drop of stale items', async () => {
+      const ws = await online('p-drop', {}, { slots: 0 });
+      await post(ws.id, send('old'));
+      await t.deps.a2a.drainer.idle();
+      await t.db.query(`UPDATE a2a_queue SET created_at = now() - interval '2 hours' WHERE workspace_id = $1`, [ws.id]);
+      const bad = await t.app.inject({ method: 'POST', url: '/admin/a2a-queue/drop-stale', headers: { ...t.admin, ...json }, payload: { older_than_seconds: -1 } });
+      expect(bad.statusCode).toBe(400);
+      const r = await t.app.inject({ method: 'POST', url: '/admin/a2a-queue/drop-stale', headers: { ...t.admin, ...json }, payload: { older_than_seconds: 3600, workspace_id: ws.id } });
+      expect(r.json()).toEqual({ dropped: 1 });
+      expect((await queueRows(ws.id))[0]!.status).toBe(QueueStatus.Dropped);
+    });
+  });
+
+  describe('dead agents', () => {
+    it('C046 which upstream statuses may mean a dead agent', () => {
+      for (const s of [502, 503, 504, 521, 522, 523, 524]) expect(DEAD_AGENT_STATUSES.has(s)).toBe(true);
+      for (const s of [200, 400, 404, 500, 520, 525]) expect(DEAD_AGENT_STATUSES.has(s)).toBe(false);
+    });
+
+    it('C047 C048 a 502 from an agent the backend says is stopped: offline, restart, 503 restarting with Retry-After 15', async () => {
+      const ws = await online('p-dead');
+      fake.states.set('p-dead', { state: 'stopped' });
+      agent.next({ kind: 'status', status: 502, body: 'bad gateway' });
+      const starts = fake.calls.start.length;
+      const r = await post(ws.id, send('x'));
+      expect(r.statusCode).toBe(503);
+      expect(r.headers['retry-after']).toBe('15');
+      expect(r.json()).toMatchObject({ restarting: true });
+      await expect.poll(() => fake.calls.start.length).toBeGreaterThan(starts);
+    });
+
+    it('C047 the same status from a running agent passes through unchanged, its body replaced when not JSON-RPC', async () => {
+      const ws = await online('p-alive');
+      agent.next({ kind: 'status', status: 504, body: '<html>stack trace at /srv/secret.py</html>', contentType: 'text/html' });
+      const r = await post(ws.id, send('x'));
+      expect(r.statusCode).toBe(504);
+      expect(r.body).not.toContain('secret');
+      expect(r.json()).toMatchObject({ error: 'agent answered HTTP 504' });
+    });
+
+    it('C059 an agent that cannot be reached and is not running: structured 503, never an opaque 502', async () => {
+      const ws = await online('p-gone');
+      await t.db.query('UPDATE workspaces SET url = $2 WHERE id = $1', [ws.id, `http://127.0.0.1:${await freePort()}`]);
+      t.deps.workspaceCache.invalidate(ws.id);
+      fake.states.set('p-gone', { state: 'stopped' });
+      const r = await post(ws.id, send('x'));
+      expect(r.statusCode).toBe(503);
+      expect(r.json()).toMatchObject({ restarting: true });
+    });
+
+    it('an unreachable agent the backend cannot judge: 502 with a safe message', async () => {
+      const ws = await online('p-unknown');
+      await t.db.query('UPDATE workspaces SET url = $2 WHERE id = $1', [ws.id, `http://127.0.0.1:${await freePort()}`]);
+      t.deps.workspaceCache.invalidate(ws.id);
+      fake.states.set('p-unknown', { state: 'unknown', error: new Error('docker daemon timeout at /var/run/docker.sock') });
+      const r = await post(ws.id, send('x'));
+      expect(r.statusCode).toBe(502);
+      expect(r.body).not.toContain('docker.sock');
+    });
+  });
+
+  describe('timeouts', () => {
+    it('C040 C041 the per-workspace idle timeout cancels a silent agent (504)', async () => {
+      const ws = await online('p-idle');
+      t.deps.runtimeOverrides.setIdleTimeout(ws.id, 1);
+      agent.next({ kind: 'hang' });
+      const r = await post(ws.id, send('x'));
+      expect(r.statusCode).toBe(504);
+      expect(r.json()).toMatchObject({ code: 'agent_timeout' });
+    });
+
+    it('C041 any event of the target resets the idle clock', async () => {
+      const ws = await online('p-idle-reset');
+      t.deps.runtimeOverrides.setIdleTimeout(ws.id, 1);
+      agent.next({ kind: 'hold' });
+      const pending = post(ws.id, send('x'));
+      const beats = setInterval(() => void t.deps.broadcaster.broadcastOnly('WORKSPACE_HEARTBEAT', ws.id, {}), 300);
+      try {
+        await new Promise((r) => setTimeout(r, 2000));
+        agent.release();
+        expect((await pending).statusCode).toBe(200);
+      } finally {
+        clearInterval(beats);
+      }
+    });
+
+    it('C043 failures are classified by type and code, through wrapping, never by message text', () => {
+      expect(classifyDispatchError(new Error('outer', { cause: new IdleTimeoutError(5) }))).toBe('idle_timeout');
+      expect(classifyDispatchError(new CeilingTimeoutError(1800))).toBe('ceiling');
+      expect(classifyDispatchError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe('unreachable');
+      expect(classifyDispatchError(new Error('wrap', { cause: Object.assign(new Error('y'), { code: 'ECONNRESET' }) }))).toBe('connection_lost');
+      expect(classifyDispatchError(new UnsafeAgentUrlError('blocked'))).toBe('unsafe_url');
+      expect(classifyDispatchError(new Error('context deadline exceeded ECONNREFUSED idle'))).toBe('other');
+      expect(isBusyAnswer({ error: { code: -32050 } })).toBe(true);
+      expect(isBusyAnswer({ error: { code: -32000, data: { busy: true } } })).toBe(true);
+      expect(isBusyAnswer({ error: { code: -32000, message: 'busy' } })).toBe(false);
+    });
+  });
+
+  it('message/stream is passed through as SSE', async () => {
+    const ws = await online('p-stream');
+    agent.next({ kind: 'stream', chunks: ['{"a":1}', '{"b":2}'] });
+    const r = await post(ws.id, { ...send('x'), method: 'message/stream' });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toContain('text/event-stream');
+    expect(r.body).toBe('data: {"a":1}\n\ndata: {"b":2}\n\n');
+  });
+
+  it('an answer over 10 MiB is refused with 502', async () => {
+    const ws = await online('p-huge');
+    agent.next({ kind: 'huge', bytes: 10 * 1024 * 1024 + 100 });
+    const r = await post(ws.id, send('x'));
+    expect(r.statusCode).toBe(502);
+    expect(r.json()).toMatchObject({ error: 'failed to read agent response' });
+  });
+
+  it('a workspace with no URL yet: 503 with Retry-After, nothing dialled', async () => {
+    const ws = await online('p-nourl');
+    await t.db.query(`UPDATE workspaces SET url = '' WHERE id = $1`, [ws.id]);
+    t.deps.workspaceCache.invalidate(ws.id);
+    const r = await post(ws.id, send('x'));
+    expect(r.statusCode).toBe(503);
+    expect(r.headers['retry-after']).toBe('15');
+  });
+});

@@ -1,0 +1,297 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { DELEGATION_STATUSES, ErrorBody, QUEUE_STATUSES } from '@molecule/contracts';
+import { requireAdmin, requireWorkspaceAccess, resolvePrincipal, type AuthDeps, type Principal } from '../auth/principal.js';
+import type { AppDeps } from '../deps.js';
+import { forbidden, notFound, unauthorized } from '../http/errors.js';
+import type { App } from '../http/types.js';
+import { IdParams } from '../workspaces/routes.js';
+import { delegate, listDelegations, recordDelegation, updateDelegation, type DelegationRow } from './delegation.js';
+import { proxyA2A, rpcError, type Caller, type ProxyResult } from './proxy.js';
+import { dropStale, getItem, type QueueRow } from './queue-repo.js';
+
+/** Largest A2A request the proxy accepts. */
+export const A2A_BODY_LIMIT_BYTES = 1024 * 1024;
+/** Caller ids upstream reserves for its own internal callers; nobody may claim them over HTTP. */
+const RESERVED_CALLER_PREFIXES = ['webhook:', 'system:', 'test:', 'channel:'];
+
+/**
+ * Who is sending (C057): a workspace bearer makes that workspace the caller, and an
+ * `X-Workspace-ID` header, if sent, must name the same workspace. The admin token, an org token or
+ * the canvas session act as the user and may not claim a workspace identity. No credential, or an
+ * unknown, revoked or removed-workspace bearer, is 401 and nothing is dispatched.
+ */
+export function callerOf(principal: Principal | null, header: string | string[] | undefined): Caller {
+  if (!principal) throw unauthorized('A2A needs a credential: a workspace token, an org token, the admin token or a canvas session');
+  const claimed = Array.isArray(header) ? header[0] : header;
+  if (claimed !== undefined && claimed !== '' && RESERVED_CALLER_PREFIXES.some((p) => claimed.startsWith(p))) throw forbidden('invalid caller ID');
+  if (principal.kind === 'workspace') {
+    if (claimed !== undefined && claimed !== '' && claimed !== principal.workspaceId) throw forbidden('X-Workspace-ID does not match the bearer token');
+    return { kind: 'workspace', id: principal.workspaceId };
+  }
+  if (claimed !== undefined && claimed !== '') throw forbidden("X-Workspace-ID needs that workspace's own token");
+  return { kind: 'user', label: principal.label };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    a2aCaller?: Caller;
+  }
+}
+
+function send(reply: FastifyReply, r: ProxyResult): FastifyReply {
+  reply.code(r.status);
+  switch (r.kind) {
+    case 'json':
+      for (const [k, v] of Object.entries(r.headers ?? {})) reply.header(k, v);
+      return reply.type('application/json').send(JSON.stringify(r.body));
+    case 'raw':
+      return reply.type(r.contentType).send(r.body);
+    case 'stream':
+      reply.header('cache-control', 'no-cache');
+      return reply.type(r.contentType).send(r.body);
+  }
+}
+
+const QueueItemView = z.object({
+  id: z.string(),
+  workspace_id: z.string(),
+  caller_id: z.string().nullable(),
+  message_id: z.string(),
+  method: z.string(),
+  status: z.enum(QUEUE_STATUSES),
+  attempts: z.number().int(),
+  last_error: z.string().nullable(),
+  delegation_id: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  dispatched_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  response_status: z.number().int().nullable(),
+  response_body: z.unknown().optional(),
+});
+
+const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+
+function queueView(r: QueueRow): z.infer<typeof QueueItemView> {
+  return {
+    id: r.id,
+    workspace_id: r.workspace_id,
+    caller_id: r.caller_id,
+    message_id: r.message_id,
+    method: r.method,
+    status: r.status,
+    attempts: r.attempts,
+    last_error: r.last_error,
+    delegation_id: r.delegation_id,
+    created_at: iso(r.created_at)!,
+    updated_at: iso(r.updated_at)!,
+    dispatched_at: iso(r.dispatched_at),
+    completed_at: iso(r.completed_at),
+    expires_at: iso(r.expires_at),
+    response_status: r.response_status,
+    ...(r.response_body !== null && r.response_body !== undefined ? { response_body: r.response_body } : {}),
+  };
+}
+
+const DelegationView = z.object({
+  delegation_id: z.string(),
+  source_id: z.string(),
+  target_id: z.string(),
+  task: z.string(),
+  status: z.enum(DELEGATION_STATUSES),
+  queue_id: z.string().nullable(),
+  response_preview: z.string().optional(),
+  error: z.string().optional(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+function delegationView(d: DelegationRow, full = false): z.infer<typeof DelegationView> {
+  return {
+    delegation_id: d.id,
+    source_id: d.source_id,
+    target_id: d.target_id,
+    task: d.task,
+    status: d.status,
+    queue_id: d.queue_id,
+    ...(d.response_text !== null ? { response_preview: full ? d.response_text : d.response_text.slice(0, 300) } : {}),
+    ...(d.error !== null ? { error: d.error } : {}),
+    created_at: iso(d.created_at)!,
+    updated_at: iso(d.updated_at)!,
+  };
+}
+
+const DelegateBody = z
+  .object({
+    target_id: z.uuid({ error: 'target_id must be a valid UUID' }),
+    task: z.string().trim().min(1, 'task is required').max(100_000, 'task is longer than 100000 characters'),
+    idempotency_key: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
+export function registerA2ARoutes(app: App, deps: AppDeps & AuthDeps): void {
+  // The proxy reads the body itself: any JSON (bare method/params included), answered with
+  // JSON-RPC errors, so it gets its own context with a raw JSON parser.
+  void app.register(async (plain) => {
+    const child = plain.withTypeProvider<ZodTypeProvider>();
+    child.removeAllContentTypeParsers();
+    child.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: A2A_BODY_LIMIT_BYTES }, (_req, body, done) => done(null, body));
+    child.post(
+      '/workspaces/:id/a2a',
+      {
+        bodyLimit: A2A_BODY_LIMIT_BYTES,
+        onRequest: async (req: FastifyRequest) => {
+          req.a2aCaller = callerOf(await resolvePrincipal(deps, req), req.headers['x-workspace-id']);
+        },
+        schema: {
+          summary: 'Send an A2A JSON-RPC request to a workspace agent',
+          description:
+            'Forwards `message/send`, `message/stream` (SSE), `tasks/get`... to the agent (v0.2, v0.3 and v1 shapes). A busy agent: 202 `{queued, queue_id}`; a dead one: 503 `{restarting}` with Retry-After; a poll-mode agent: 200 `{status:"queued", delivery_mode:"poll"}`. Bad JSON-RPC: 400 with a JSON-RPC error naming the field.',
+          tags: ['a2a'],
+          params: IdParams,
+        },
+      },
+      async (req, reply) => {
+        const raw = req.body as Buffer | undefined;
+        const text = raw?.toString('utf8') ?? '';
+        if (text.trim() === '') return send(reply, rpcError(null, -32600, 'empty request body'));
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          return send(reply, rpcError(null, -32700, 'parse error: the body is not valid JSON'));
+        }
+        return send(reply, await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body }));
+      },
+    );
+  });
+
+  app.get(
+    '/workspaces/:id/a2a/queue/:queue_id',
+    {
+      schema: {
+        summary: 'Status of a queued A2A message',
+        description: 'For the caller that queued it, the target, or an admin/org credential. Any other credential, or an unknown id, gets 404 (ids cannot be probed).',
+        tags: ['a2a'],
+        params: IdParams.extend({ queue_id: z.uuid({ error: 'invalid queue ID' }) }),
+        response: { 200: QueueItemView, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req) => {
+      const p = await resolvePrincipal(deps, req);
+      if (!p) throw unauthorized('auth required');
+      const item = await getItem(deps.db, req.params.queue_id);
+      const path = req.params.id;
+      const belongs = item !== undefined && (item.workspace_id === path || item.caller_id === path);
+      const allowed = p.kind === 'admin' || (item !== undefined && (p.workspaceId === item.workspace_id || p.workspaceId === item.caller_id));
+      // Every refusal looks like "not found" (C064).
+      if (!item || !belongs || !allowed) throw notFound('queue item not found');
+      return queueView(item);
+    },
+  );
+
+  app.post(
+    '/admin/a2a-queue/drop-stale',
+    {
+      preHandler: requireAdmin(deps),
+      schema: {
+        summary: 'Drop queued A2A messages older than a threshold',
+        tags: ['admin'],
+        body: z
+          .object({
+            older_than_seconds: z.number().int().min(60).max(365 * 24 * 3600).default(3600),
+            workspace_id: z.uuid({ error: 'invalid workspace ID' }).optional(),
+          })
+          .strict()
+          .default({ older_than_seconds: 3600 }),
+        response: { 200: z.object({ dropped: z.number().int() }), 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req) => ({ dropped: await dropStale(deps.db, req.body.older_than_seconds, req.body.workspace_id) }),
+  );
+
+  const own = requireWorkspaceAccess(deps);
+  const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 503: ErrorBody };
+
+  app.post(
+    '/workspaces/:id/delegate',
+    {
+      preHandler: own,
+      schema: {
+        summary: 'Delegate a task to another workspace',
+        description:
+          'Sends `task` to `target_id` as this workspace (the hierarchy rule applies). Async by default: 202 at once, then DELEGATION_* events. `?wait=true` answers when the delegation completed, failed or was queued. The delegation id is the A2A messageId.',
+        tags: ['a2a'],
+        params: IdParams,
+        querystring: z.object({ wait: z.enum(['true', 'false']).optional() }),
+        body: DelegateBody,
+        response: { 200: DelegationView.extend({ idempotent_hit: z.boolean().optional() }), 202: DelegationView, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const wait = req.query.wait === 'true';
+      const out = await delegate(deps, req.params.id, req.body, { wait });
+      if (out.idempotentHit) return reply.code(200).send({ ...delegationView(out.row), idempotent_hit: true });
+      return reply.code(wait ? 200 : 202).send(delegationView(out.row, wait));
+    },
+  );
+
+  app.get(
+    '/workspaces/:id/delegations',
+    {
+      preHandler: own,
+      schema: {
+        summary: "This workspace's delegations, newest first",
+        tags: ['a2a'],
+        params: IdParams,
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        response: { 200: z.array(DelegationView), ...errors },
+      },
+    },
+    async (req) => (await listDelegations(deps, req.params.id, req.query.limit)).map((d) => delegationView(d)),
+  );
+
+  app.post(
+    '/workspaces/:id/delegations/record',
+    {
+      preHandler: own,
+      schema: {
+        summary: 'Record a delegation the agent sent directly over A2A',
+        tags: ['a2a'],
+        params: IdParams,
+        body: z
+          .object({ target_id: z.uuid({ error: 'target_id must be a valid UUID' }), task: z.string().min(1).max(100_000), delegation_id: z.uuid({ error: 'delegation_id must be a valid UUID' }) })
+          .strict(),
+        response: { 202: z.object({ delegation_id: z.string(), status: z.literal('recorded') }), ...errors },
+      },
+    },
+    async (req, reply) => {
+      const row = await recordDelegation(deps, req.params.id, req.body);
+      return reply.code(202).send({ delegation_id: row.id, status: 'recorded' as const });
+    },
+  );
+
+  app.post(
+    '/workspaces/:id/delegations/:delegation_id/update',
+    {
+      preHandler: own,
+      schema: {
+        summary: 'Report the outcome of a recorded delegation',
+        tags: ['a2a'],
+        params: IdParams.extend({ delegation_id: z.uuid({ error: 'invalid delegation ID' }) }),
+        body: z
+          .object({ status: z.enum(['completed', 'failed']), error: z.string().max(10_000).optional(), response_preview: z.string().max(100_000).optional() })
+          .strict(),
+        response: { 200: DelegationView, ...errors },
+      },
+    },
+    async (req) => {
+      const row = await updateDelegation(deps, req.params.id, req.params.delegation_id, req.body);
+      if (!row) throw notFound('delegation not found');
+      return delegationView(row);
+    },
+  );
+}

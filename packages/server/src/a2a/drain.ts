@@ -1,8 +1,9 @@
 import { normalizeA2ARequest, Status } from '@molecule/contracts';
+import type { Queryable } from '../db/port.js';
 import type { AppDeps } from '../deps.js';
 import { getWorkspace, toView } from '../workspaces/repo.js';
-import { dispatchTo, type Delivery } from './proxy.js';
-import { claimNext, completeItem, failItem, releaseItem, type QueueRow } from './queue-repo.js';
+import { AGENT_CALL_CEILING_SECONDS, dispatchTo, type Delivery } from './proxy.js';
+import { claimNext, completeItem, failItem, queueHousekeeping, releaseItem, targetsWithQueued, type QueueRow } from './queue-repo.js';
 
 /** Called after a queued item was delivered (delegations complete through this, C067). */
 export type DeliveredHook = (item: QueueRow, status: number, body: unknown) => Promise<void>;
@@ -126,4 +127,22 @@ export class QueueDrainer {
         return;
     }
   }
+}
+
+/** Finished queue items are kept this long (their answers readable, their messageIds deduplicated). */
+export const QUEUE_RETENTION_SECONDS = 24 * 3600;
+
+/**
+ * The periodic queue pass (a safety net under the event-driven drain): expires, fails stuck
+ * deliveries, purges old items, and starts a drain for every target with deliverable items, in
+ * case a heartbeat or a kick was missed (another replica died mid-pass, a bus message was lost).
+ */
+export async function queueSweep(deps: AppDeps, q: Queryable): Promise<{ kicked: number }> {
+  await queueHousekeeping(q, AGENT_CALL_CEILING_SECONDS + 5 * 60, QUEUE_RETENTION_SECONDS);
+  const targets = await targetsWithQueued(q);
+  for (const id of targets) {
+    deps.a2a.drainer.hint(id);
+    deps.a2a.drainer.kick(id);
+  }
+  return { kicked: targets.length };
 }

@@ -9,6 +9,7 @@ import type { TestApp } from '../test-support/harness.js';
 import { freePort } from '../test-support/net.js';
 import { setStatus } from '../workspaces/repo.js';
 import { CeilingTimeoutError, classifyDispatchError, IdleTimeoutError, UnsafeAgentUrlError } from './dispatch.js';
+import { queueSweep } from './drain.js';
 import { DEAD_AGENT_STATUSES, expiresInSeconds, isBusyAnswer } from './proxy.js';
 
 type Row = Record<string, unknown>;
@@ -304,6 +305,22 @@ describe('A2A proxy', () => {
       expect((await get(bearer(strangerTok))).statusCode).toBe(404);
       expect((await get(t.admin, randomUUID())).statusCode).toBe(404);
       expect((await get(t.admin, queue_id, stranger.id)).statusCode).toBe(404);
+    });
+
+    it('the periodic sweep: expired items expire, an interrupted delivery fails instead of being resent, the rest drain', async () => {
+      const ws = await online('p-sweep', {}, { slots: 0 });
+      for (const text of ['expires', 'interrupted', 'drains']) await post(ws.id, send(text));
+      await t.deps.a2a.drainer.idle();
+      const ids = Object.fromEntries((await queueRows(ws.id)).map((r) => [(r.body as { params: { message: { parts: { text: string }[] } } }).params.message.parts[0]!.text, r.id as string]));
+      await t.db.query(`UPDATE a2a_queue SET expires_at = now() - interval '1 second' WHERE id = $1`, [ids.expires]);
+      await t.db.query(`UPDATE a2a_queue SET status = 'dispatched', dispatched_at = now() - interval '2 hours' WHERE id = $1`, [ids.interrupted]);
+      agent.setSlots(5);
+      expect(await queueSweep(t.deps, t.db)).toEqual({ kicked: 1 });
+      await t.deps.a2a.drainer.idle();
+      const by = Object.fromEntries((await queueRows(ws.id)).map((r) => [r.id as string, r.status]));
+      expect(by[ids.expires!]).toBe(QueueStatus.Expired);
+      expect(by[ids.interrupted!]).toBe(QueueStatus.Failed);
+      expect(by[ids.drains!]).toBe(QueueStatus.Completed);
     });
 
     it('admin drop of stale items', async () => {

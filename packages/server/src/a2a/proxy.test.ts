@@ -439,6 +439,26 @@ describe('A2A proxy', () => {
     expect(r.json()).toMatchObject({ error: 'failed to read agent response' });
   });
 
+  it('the agent card route points every endpoint at the proxy, for credentialed callers the hierarchy allows', async () => {
+    const ws = await online('p-card');
+    const url = `/workspaces/${ws.id}/a2a/agent-card`;
+    expect((await t.app.inject({ method: 'GET', url, headers: t.admin })).statusCode).toBe(404); // no card registered yet
+    const card = { name: 'c', url: agent.url, supportedInterfaces: [{ url: agent.url, protocolBinding: 'JSONRPC' }], additionalInterfaces: [{ url: agent.url, transport: 'JSONRPC' }] };
+    await t.db.query('UPDATE workspaces SET agent_card = $2 WHERE id = $1', [ws.id, JSON.stringify(card)]);
+    const r = await t.app.inject({ method: 'GET', url, headers: t.admin });
+    expect(r.statusCode).toBe(200);
+    const proxied = `http://localhost:80/workspaces/${ws.id}/a2a`;
+    expect(r.json()).toEqual({ name: 'c', url: proxied, supportedInterfaces: [{ url: proxied, protocolBinding: 'JSONRPC' }], additionalInterfaces: [{ url: proxied, transport: 'JSONRPC' }] });
+    expect(r.body).not.toContain(agent.url);
+    expect((await t.app.inject({ method: 'GET', url })).statusCode).toBe(401);
+    const a = await createWs(t, { name: 'p-card-a' });
+    const a1 = await createWs(t, { name: 'p-card-a1', parent_id: a.id });
+    const tok = (await mintWorkspaceToken(t.db, a1.id)).token;
+    const other = await createWs(t, { name: 'p-card-other' });
+    await t.db.query('UPDATE workspaces SET parent_id = $2 WHERE id = $1', [ws.id, other.id]);
+    expect((await t.app.inject({ method: 'GET', url, headers: bearer(tok) })).statusCode).toBe(403);
+  });
+
   it('a workspace with no URL yet: 503 with Retry-After, nothing dialled', async () => {
     const ws = await online('p-nourl');
     await t.db.query(`UPDATE workspaces SET url = '' WHERE id = $1`, [ws.id]);

@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { DELEGATION_STATUSES, ErrorBody, QUEUE_STATUSES } from '@molecule/contracts';
+import { DELEGATION_STATUSES, ErrorBody, QUEUE_STATUSES, Status } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, resolvePrincipal, type AuthDeps, type Principal } from '../auth/principal.js';
 import type { AppDeps } from '../deps.js';
-import { forbidden, notFound, unauthorized } from '../http/errors.js';
+import { forbidden, gone, notFound, unauthorized } from '../http/errors.js';
+import { getWorkspace } from '../workspaces/repo.js';
+import { canCommunicate } from '../hierarchy/access.js';
 import type { App } from '../http/types.js';
 import { IdParams } from '../workspaces/routes.js';
 import { delegate, listDelegations, recordDelegation, updateDelegation, type DelegationRow } from './delegation.js';
@@ -132,6 +134,25 @@ const DelegateBody = z
   })
   .strict();
 
+/** Any credential at all (admin, org, session, or any live workspace token). */
+function requireCredential(deps: AuthDeps) {
+  return async (req: FastifyRequest) => {
+    const p = await resolvePrincipal(deps, req);
+    if (!p) throw unauthorized('auth required');
+    req.principal = p;
+  };
+}
+
+/** A copy of an agent card whose endpoint URLs (v1 `supportedInterfaces`, v0.3 `url` and `additionalInterfaces`) all point at `endpoint`. */
+export function proxiedCard(card: Record<string, unknown>, endpoint: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...card };
+  const retarget = (list: unknown) => (Array.isArray(list) ? list.map((i: unknown) => (typeof i === 'object' && i !== null ? { ...i, url: endpoint } : i)) : list);
+  if ('url' in out) out.url = endpoint;
+  if ('supportedInterfaces' in out) out.supportedInterfaces = retarget(out.supportedInterfaces);
+  if ('additionalInterfaces' in out) out.additionalInterfaces = retarget(out.additionalInterfaces);
+  return out;
+}
+
 export function registerA2ARoutes(app: App, deps: AppDeps & AuthDeps): void {
   // The proxy reads the body itself: any JSON (bare method/params included), answered with
   // JSON-RPC errors, so it gets its own context with a raw JSON parser.
@@ -168,6 +189,31 @@ export function registerA2ARoutes(app: App, deps: AppDeps & AuthDeps): void {
       },
     );
   });
+
+  app.get(
+    '/workspaces/:id/a2a/agent-card',
+    {
+      preHandler: requireCredential(deps),
+      schema: {
+        summary: "The workspace agent's card, pointing at this proxy",
+        description:
+          'The card the agent registered, with every endpoint URL replaced by `<platform>/workspaces/:id/a2a`, so A2A clients (e.g. `@a2a-js/sdk`) talk to the agent through the proxy with their platform credential. 404 until the agent has registered a card.',
+        tags: ['a2a'],
+        params: IdParams,
+        response: { 200: z.record(z.string(), z.unknown()), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 410: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req) => {
+      const ws = await getWorkspace(deps.db, req.params.id);
+      if (!ws) throw notFound('workspace not found');
+      if (ws.status === Status.Removed) throw gone('workspace was removed');
+      const p = req.principal!;
+      if (p.kind === 'workspace' && !(await canCommunicate(deps.db, p.workspaceId, ws.id)).allowed) throw forbidden('workspaces cannot communicate per hierarchy rules');
+      if (typeof ws.agent_card !== 'object' || ws.agent_card === null) throw notFound('the agent has not registered a card yet');
+      const base = deps.config.externalPlatformUrl ?? `${req.protocol}://${req.host}`;
+      return proxiedCard(ws.agent_card as Record<string, unknown>, `${base}/workspaces/${ws.id}/a2a`);
+    },
+  );
 
   app.get(
     '/workspaces/:id/a2a/queue/:queue_id',

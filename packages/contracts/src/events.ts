@@ -18,6 +18,9 @@ export const EVENT_TYPES = [
   'TOKEN_REVOKED',
   'TASK_UPDATED',
   'AGENT_CARD_UPDATED',
+  'ACTIVITY_LOGGED',
+  'AGENT_MESSAGE',
+  'DELEGATION_COMPLETE',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -4,3 +4,4 @@ export * from './events.js';
 export * from './errors.js';
 export * from './defaults.js';
 export * from './registry.js';
+export * from './activity.js';

@@ -39,6 +39,10 @@ export interface Config {
   provisionConcurrency: number;
   /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
   provisionTimeoutSeconds: number | undefined;
+  /** Activity rows older than this many days are purged (upstream ACTIVITY_RETENTION_DAYS). */
+  activityRetentionDays: number;
+  /** How often the activity purge runs. */
+  activityCleanupIntervalHours: number;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -64,6 +68,8 @@ export const DEFAULTS = {
   // Agents beat every 20-30 s (C014): 90 s tolerates two missed beats before a workspace goes offline.
   livenessTtlSeconds: 90,
   provisionConcurrency: 3,
+  activityRetentionDays: 7,
+  activityCleanupIntervalHours: 6,
 } as const;
 
 /** "0" means effectively unlimited (C123). */
@@ -151,6 +157,8 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
       int('MOLECULE_PROVISION_CONCURRENCY', DEFAULTS.provisionConcurrency, 0, UNLIMITED_PROVISIONS),
     ),
+    activityRetentionDays: int('ACTIVITY_RETENTION_DAYS', DEFAULTS.activityRetentionDays, 1, 3650),
+    activityCleanupIntervalHours: int('ACTIVITY_CLEANUP_INTERVAL_HOURS', DEFAULTS.activityCleanupIntervalHours, 1, 168),
   };
   if (config.adminToken !== undefined && config.adminToken.length < 16) {
     warn('ADMIN_TOKEN', '<redacted>', 'unchanged', 'shorter than 16 characters; use a long random value');
@@ -187,6 +195,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     templates_dir: config.templatesDir ?? 'built-in',
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     provision_timeout_seconds: config.provisionTimeoutSeconds ?? 'per runtime (600, hermes 1800)',
+    activity_retention_days: config.activityRetentionDays,
+    activity_cleanup_interval_hours: config.activityCleanupIntervalHours,
   };
 }
 

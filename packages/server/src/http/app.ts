@@ -14,6 +14,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { responseSerializerCompiler } from './serializer.js';
 import type { AppDeps } from '../deps.js';
+import { registerActivityRoutes } from '../activity/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -138,6 +139,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
   registerRegistryRoutes(app, { ...deps, ...authDeps(deps) });
+  registerActivityRoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }
 

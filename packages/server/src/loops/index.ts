@@ -1,3 +1,4 @@
+import { purgeExpiredActivity } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
 import type { LoopSpec } from './supervisor.js';
 import { healthSweep, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
@@ -9,5 +10,13 @@ export function platformLoops(deps: AppDeps): LoopSpec[] {
     { name: 'health-sweep', intervalMs: 30_000, tick: async (q) => void (await healthSweep(deps, q, backoff)) },
     { name: 'provision-timeout-sweep', intervalMs: 30_000, tick: async (q) => void (await provisionTimeoutSweep(deps, q)) },
     { name: 'orphan-sweeper', intervalMs: 60_000, tick: async (q) => void (await orphanSweep(deps, q)) },
+    {
+      name: 'activity-retention',
+      intervalMs: deps.config.activityCleanupIntervalHours * 3_600_000,
+      tick: async (q) => {
+        const purged = await purgeExpiredActivity(q, { retentionDays: deps.config.activityRetentionDays });
+        if (purged > 0) deps.log.info({ purged, retention_days: deps.config.activityRetentionDays }, 'activity retention: old rows purged');
+      },
+    },
   ];
 }

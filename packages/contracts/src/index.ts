@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './defaults.js';
 export * from './registry.js';
 export * from './a2a.js';
+export * from './activity.js';

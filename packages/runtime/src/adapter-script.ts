@@ -9,7 +9,8 @@ export class ScriptedFailure extends Error {
 
 /**
  * Plays a scripted conversation: the first rule whose `match` finds the input text runs its steps
- * (`reply` text, with `{{input}}` replaced by the input; `delay_ms`; `fail`). For demos and for
+ * (`reply` text, with `{{input}}` replaced by the input; `delay_ms`; `fail`; `tool`, a tool
+ * use the agent reports to the platform). For demos and for
  * tests that need slow, failing or multi-chunk agents. Delays end early when the task is canceled.
  */
 export class ScriptAdapter implements Adapter {
@@ -32,6 +33,15 @@ export class ScriptAdapter implements Adapter {
         replied = true;
       } else if ('delay_ms' in step) {
         await sleep(step.delay_ms, undefined, { signal: ctx.signal });
+      } else if ('tool' in step) {
+        const { name, input: toolInput, output, error } = step.tool;
+        yield {
+          type: 'tool',
+          name,
+          ...(toolInput !== undefined ? { input: toolInput.replaceAll('{{input}}', input.text) } : {}),
+          ...(output !== undefined ? { output } : {}),
+          ...(error !== undefined ? { error } : {}),
+        };
       } else {
         throw new ScriptedFailure(step.fail || 'scripted failure');
       }

@@ -34,8 +34,21 @@ export interface AdapterContext {
   log: Logger;
 }
 
-/** A piece of the reply; the reply is the concatenation of every `text` event, in order. */
-export type AdapterEvent = { type: 'text'; text: string };
+/** A tool the adapter used during a turn; the agent reports each one to the platform's activity log (C037). */
+export interface ToolUse {
+  name: string;
+  input?: string;
+  output?: string;
+  /** Set when the tool failed. */
+  error?: string;
+  durationMs?: number;
+}
+
+/**
+ * What an adapter streams: `text` is a piece of the reply (the reply is the concatenation of every
+ * `text` event, in order); `tool` records a tool use and adds nothing to the reply.
+ */
+export type AdapterEvent = { type: 'text'; text: string } | ({ type: 'tool' } & ToolUse);
 
 /**
  * What every adapter implements. `run` either streams events (each `text` event becomes an

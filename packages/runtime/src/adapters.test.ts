@@ -10,7 +10,7 @@ const ctx = (signal = new AbortController().signal): AdapterContext => ({ signal
 async function collect(it: AsyncIterable<AdapterEvent> | Promise<string>): Promise<string[]> {
   if (!(Symbol.asyncIterator in it)) return [await it];
   const out: string[] = [];
-  for await (const ev of it) out.push(ev.text);
+  for await (const ev of it) if (ev.type === 'text') out.push(ev.text);
   return out;
 }
 
@@ -36,10 +36,26 @@ describe('script adapter', () => {
     const seen: string[] = [];
     await expect(
       (async () => {
-        for await (const ev of s.run(input('x'), ctx()) as AsyncIterable<AdapterEvent>) seen.push(ev.text);
+        for await (const ev of s.run(input('x'), ctx()) as AsyncIterable<AdapterEvent>) if (ev.type === 'text') seen.push(ev.text);
       })(),
     ).rejects.toThrow('scripted failure');
     expect(seen).toEqual(['partial']);
+  });
+
+  it('C037 plays tool steps as tool events ({{input}} substituted) that add nothing to the reply', async () => {
+    const s = new ScriptAdapter([
+      {
+        match: undefined,
+        steps: [{ tool: { name: 'Read', input: 'open {{input}}', output: '# Title' } }, { tool: { name: 'Bash', error: 'exit 2' } }, { reply: 'done' }],
+      },
+    ]);
+    const events: AdapterEvent[] = [];
+    for await (const ev of s.run(input('README.md'), ctx()) as AsyncIterable<AdapterEvent>) events.push(ev);
+    expect(events).toEqual([
+      { type: 'tool', name: 'Read', input: 'open README.md', output: '# Title' },
+      { type: 'tool', name: 'Bash', error: 'exit 2' },
+      { type: 'text', text: 'done' },
+    ]);
   });
 
   it('fails when no rule matches', async () => {

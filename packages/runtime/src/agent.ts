@@ -65,7 +65,9 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
   const log = (opts.logger ?? createLogger({ level: config.logLevel })).child({ workspace_id: config.workspaceId });
   const adapter = opts.adapter ?? (await createAdapter(config));
   const tracker = new TaskTracker(config.workspace.max_concurrent_tasks);
-  const executor = new AdapterExecutor(adapter, tracker, log);
+  // Tool uses are reported to the platform; a standalone agent (no platform client) reports nothing.
+  let platform: PlatformClient | undefined;
+  const executor = new AdapterExecutor(adapter, tracker, log, (use) => void platform?.reportToolUse(use));
   const startedAt = Date.now();
 
   // The card carries the agent's URL, known only once it listens: until then the routes answer 503.
@@ -84,7 +86,6 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
   const card = buildAgentCard(config.workspace, url);
   live.current = { handler: new DefaultRequestHandler(card.core, new InMemoryTaskStore(), executor), card: card.json };
 
-  let platform: PlatformClient | undefined;
   if (config.platformUrl && config.workspaceId && config.token) {
     const workspaceId = config.workspaceId;
     platform = new PlatformClient({

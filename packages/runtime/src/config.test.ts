@@ -191,6 +191,10 @@ describe('config: config.yaml', () => {
     expect((await loadConfig({ MOLECULE_CONFIGS_DIR: inline })).workspace.script).toEqual([
       { match: undefined, steps: [{ reply: 'hi' }, { delay_ms: 5 }] },
     ]);
+    const tools = await configsDir('adapter: script\nscript:\n  - tool: { name: Read, input: a.md, output: x }\n  - reply: ok\n');
+    expect((await loadConfig({ MOLECULE_CONFIGS_DIR: tools })).workspace.script).toEqual([
+      { match: undefined, steps: [{ tool: { name: 'Read', input: 'a.md', output: 'x' } }, { reply: 'ok' }] },
+    ]);
     const fromFile = await configsDir('adapter: script\nscript_file: demo.yaml\n', {
       'demo.yaml': '- match: "^fail"\n  steps: [{ fail: nope }]\n- steps: [{ reply: ok }]\n',
     });
@@ -216,6 +220,8 @@ describe('config: config.yaml', () => {
     ['adapter: script\nscript: []\n', 'config.yaml script'],
     ['adapter: script\nscript:\n  - reply: a\n    fail: b\n', 'config.yaml script.0'],
     ['adapter: script\nscript:\n  - delay_ms: -1\n', 'config.yaml script.0.delay_ms'],
+    ['adapter: script\nscript:\n  - tool: { input: x }\n', 'config.yaml script.0.tool.name'],
+    ['adapter: script\nscript:\n  - tool: { name: Read, shell: true }\n', 'config.yaml script.0.tool'],
     ['adapter: script\nscript:\n  - match: "("\n    steps: [{ reply: x }]\n', 'config.yaml script.0.match'],
     ['adapter: script\nscript_file: missing.yaml\n', 'config.yaml script_file'],
     ['- just\n- a list\n', 'config.yaml'],

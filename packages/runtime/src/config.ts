@@ -35,8 +35,15 @@ export const DEFAULTS = {
   maxTokens: 4096,
 } as const;
 
+/** A tool use a `script` step plays (reported as an agent_log activity row, C037). */
+export interface ScriptTool {
+  name: string;
+  input?: string;
+  output?: string;
+  error?: string;
+}
 /** One step of a `script` adapter run. */
-export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string };
+export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string } | { tool: ScriptTool };
 /** A script rule: the first rule whose `match` (a regular expression) finds the input text runs. */
 export interface ScriptRule {
   match: string | undefined;
@@ -162,9 +169,13 @@ const StepSchema = z
     reply: z.string().optional(),
     delay_ms: z.number().int().min(0).max(3_600_000).optional(),
     fail: z.string().optional(),
+    tool: z
+      .object({ name: z.string().min(1).max(256), input: z.string().optional(), output: z.string().optional(), error: z.string().optional() })
+      .strict()
+      .optional(),
   })
   .strict()
-  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail' });
+  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool' });
 
 const RuleSchema = z
   .object({
@@ -202,6 +213,7 @@ export function parseScript(raw: unknown, field: string): { rules?: ScriptRule[]
 function toStep(s: z.infer<typeof StepSchema>): ScriptStep {
   if (s.reply !== undefined) return { reply: s.reply };
   if (s.delay_ms !== undefined) return { delay_ms: s.delay_ms };
+  if (s.tool !== undefined) return { tool: s.tool };
   return { fail: s.fail ?? '' };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Role, TaskState, type Message, type Part } from '@a2a-js/sdk';
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
-import type { Adapter, AdapterEvent, AdapterInput } from './adapter.js';
+import type { Adapter, AdapterEvent, AdapterInput, ToolUse } from './adapter.js';
 import type { Logger } from './log.js';
 import type { TaskSlot, TaskTracker } from './tasks.js';
 
@@ -79,6 +79,8 @@ export class AdapterExecutor implements AgentExecutor {
     private readonly adapter: Adapter,
     private readonly tracker: TaskTracker,
     private readonly log: Logger,
+    /** Told about each tool use (the agent reports it to the platform); must not throw. */
+    private readonly onToolUse?: (use: ToolUse, taskId: string) => void,
   ) {}
 
   execute = async (rc: RequestContext, bus: ExecutionEventBus): Promise<void> => {
@@ -121,7 +123,17 @@ export class AdapterExecutor implements AgentExecutor {
       let chunks = 0;
       for await (const ev of eventsOf(this.adapter.run(input, { signal: task.abort.signal, log: this.log.child({ task_id: taskId }) }))) {
         if (task.canceled) break;
-        if (ev.type !== 'text' || ev.text === '') continue;
+        if (ev.type === 'tool') {
+          const { type: _type, ...use } = ev;
+          try {
+            this.onToolUse?.(use, taskId);
+          } catch (err) {
+            // Telemetry never fails the task.
+            this.log.warn({ task_id: taskId, err }, 'could not hand a tool use over for reporting');
+          }
+          continue;
+        }
+        if (ev.text === '') continue;
         reply += ev.text;
         artifact(ev.text, chunks++ > 0, false);
       }

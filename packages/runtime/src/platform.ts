@@ -1,5 +1,13 @@
 import path from 'node:path';
-import { HeartbeatResponse, RegisterResponse, type HeartbeatBody, type RegisterBody } from '@molecule/contracts';
+import {
+  HeartbeatResponse,
+  isSelfActivity,
+  RegisterResponse,
+  type ActivityReportBody,
+  type HeartbeatBody,
+  type RegisterBody,
+} from '@molecule/contracts';
+import type { ToolUse } from './adapter.js';
 import { AUTH_TOKEN_FILE, INBOUND_SECRET_FILE, type AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import { readSecretFile, writeSecretFileAtomic } from './secret-file.js';
@@ -48,12 +56,13 @@ export class PlatformClient {
   private token: string;
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private inflight: AbortController | undefined;
+  private readonly inflight = new Set<AbortController>();
   private wake: (() => void) | undefined;
   private rejections = 0;
   private beatFailures = 0;
   private persistedSecret: string | undefined;
   private secretWriteFailures = 0;
+  private reportFailures = 0;
 
   constructor(private readonly opts: PlatformClientOptions) {
     this.token = opts.token;
@@ -70,7 +79,7 @@ export class PlatformClient {
   /** Stops registering and heartbeating; an in-flight request is aborted. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.inflight?.abort(new Error('agent stopping'));
+    for (const ac of this.inflight) ac.abort(new Error('agent stopping'));
     this.wake?.();
     await this.loop;
     if (this.state === 'pending') this.state = 'stopped';
@@ -216,9 +225,43 @@ export class PlatformClient {
     }
   }
 
+  /**
+   * Reports one activity entry about this agent to the platform (`POST /workspaces/:id/activity`).
+   * Rows about the agent's own actions target the workspace itself (C037). Never throws: a failed
+   * report is logged (the first, then every 50th) and answered false; the agent's work goes on.
+   */
+  async reportActivity(report: ActivityReportBody): Promise<boolean> {
+    if (this.stopped) return false;
+    const body = isSelfActivity(report.activity_type) && !report.target_id ? { ...report, target_id: this.opts.workspaceId } : report;
+    let failure: string;
+    try {
+      const r = await this.post(`/workspaces/${encodeURIComponent(this.opts.workspaceId)}/activity`, body);
+      if (r.status >= 200 && r.status < 300) {
+        this.reportFailures = 0;
+        return true;
+      }
+      failure = `HTTP ${r.status}: ${errorText(r.json)}`;
+    } catch (err) {
+      if (this.stopped) return false;
+      failure = (err as Error).message;
+    }
+    this.reportFailures++;
+    const loud = this.reportFailures === 1 || this.reportFailures % 50 === 0;
+    this.log[loud ? 'warn' : 'debug'](
+      { reason: failure, failed_reports: this.reportFailures, activity_type: report.activity_type },
+      'could not report activity to the platform',
+    );
+    return false;
+  }
+
+  /** Reports a tool use as an agent_log row (upstream's trace previews: input 500, output 300 characters). */
+  reportToolUse(use: ToolUse): Promise<boolean> {
+    return this.reportActivity(toolUseReport(use));
+  }
+
   private async post(pathname: string, body: unknown): Promise<{ status: number; json: unknown }> {
     const ac = new AbortController();
-    this.inflight = ac;
+    this.inflight.add(ac);
     const timer = setTimeout(() => ac.abort(new Error(`no answer within ${this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS} ms`)), this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     try {
       const res = await fetch(`${this.opts.platformUrl}${pathname}`, {
@@ -241,7 +284,7 @@ export class PlatformClient {
       throw new Error(cause?.code ?? cause?.message ?? (err as Error).message);
     } finally {
       clearTimeout(timer);
-      if (this.inflight === ac) this.inflight = undefined;
+      this.inflight.delete(ac);
     }
   }
 
@@ -261,4 +304,20 @@ export class PlatformClient {
 function errorText(json: unknown): string {
   if (typeof json === 'object' && json !== null && typeof (json as { error?: unknown }).error === 'string') return (json as { error: string }).error;
   return '';
+}
+
+const preview = (s: string, max: number) => (s.length > max ? `${s.slice(0, max)}…` : s);
+
+/** The agent_log row for one tool use. */
+export function toolUseReport(use: ToolUse): ActivityReportBody {
+  return {
+    activity_type: 'agent_log',
+    method: preview(use.name, 256),
+    summary: use.input ? `${preview(use.name, 256)}: ${preview(use.input, 200)}` : use.name,
+    status: use.error ? 'error' : 'ok',
+    ...(use.error ? { error_detail: preview(use.error, 2000) } : {}),
+    ...(use.durationMs !== undefined ? { duration_ms: Math.max(0, Math.round(use.durationMs)) } : {}),
+    request_body: { tool: use.name, ...(use.input !== undefined ? { input: preview(use.input, 500) } : {}) },
+    ...(use.output !== undefined ? { response_body: { output: preview(use.output, 300) } } : {}),
+  };
 }

@@ -40,10 +40,22 @@ describe('config', () => {
     ['MOLECULE_PROVISIONER', 'kubernetes', DEFAULTS.provisioner],
     ['MOLECULE_ENV', 'staging', DEFAULTS.env],
     ['MOLECULE_BODY_LIMIT_BYTES', '1mb', DEFAULTS.bodyLimitBytes],
+    ['ACTIVITY_RETENTION_DAYS', '0', DEFAULTS.activityRetentionDays],
+    ['ACTIVITY_RETENTION_DAYS', '7d', DEFAULTS.activityRetentionDays],
+    ['ACTIVITY_RETENTION_DAYS', '-1', DEFAULTS.activityRetentionDays],
+    ['ACTIVITY_CLEANUP_INTERVAL_HOURS', '1.5', DEFAULTS.activityCleanupIntervalHours],
+    ['ACTIVITY_CLEANUP_INTERVAL_HOURS', '0', DEFAULTS.activityCleanupIntervalHours],
   ])('a bad %s=%s names the variable, the value and the default applied, then uses the default', (name, value, def) => {
     const { config, warnings } = loadConfig({ [name]: value });
     expect(warnings).toEqual([expect.objectContaining({ variable: name, value, applied: String(def) })]);
     expect(Object.values(config)).toContain(def);
+  });
+
+  it('activity retention: 7 days purged every 6 hours by default; valid values are taken', () => {
+    expect(loadConfig({}).config).toMatchObject({ activityRetentionDays: 7, activityCleanupIntervalHours: 6 });
+    const { config, warnings } = loadConfig({ ACTIVITY_RETENTION_DAYS: '30', ACTIVITY_CLEANUP_INTERVAL_HOURS: '1' });
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({ activityRetentionDays: 30, activityCleanupIntervalHours: 1 });
   });
 
   it('a malformed DATABASE_URL is rejected without echoing its password', () => {

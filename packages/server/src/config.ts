@@ -41,6 +41,10 @@ export interface Config {
   provisionTimeoutSeconds: number | undefined;
   /** An A2A dispatch is cancelled after this long without any event from its target (C039, C041). */
   a2aIdleTimeoutSeconds: number;
+  /** Activity rows older than this many days are purged (upstream ACTIVITY_RETENTION_DAYS). */
+  activityRetentionDays: number;
+  /** How often the activity purge runs. */
+  activityCleanupIntervalHours: number;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -67,6 +71,8 @@ export const DEFAULTS = {
   livenessTtlSeconds: 90,
   provisionConcurrency: 3,
   a2aIdleTimeoutSeconds: 300,
+  activityRetentionDays: 7,
+  activityCleanupIntervalHours: 6,
 } as const;
 
 /** "0" means effectively unlimited (C123). */
@@ -155,6 +161,8 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
       int('MOLECULE_PROVISION_CONCURRENCY', DEFAULTS.provisionConcurrency, 0, UNLIMITED_PROVISIONS),
     ),
+    activityRetentionDays: int('ACTIVITY_RETENTION_DAYS', DEFAULTS.activityRetentionDays, 1, 3650),
+    activityCleanupIntervalHours: int('ACTIVITY_CLEANUP_INTERVAL_HOURS', DEFAULTS.activityCleanupIntervalHours, 1, 168),
   };
   if (config.adminToken !== undefined && config.adminToken.length < 16) {
     warn('ADMIN_TOKEN', '<redacted>', 'unchanged', 'shorter than 16 characters; use a long random value');
@@ -192,6 +200,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     provision_timeout_seconds: config.provisionTimeoutSeconds ?? 'per runtime (600, hermes 1800)',
     a2a_idle_timeout_seconds: config.a2aIdleTimeoutSeconds,
+    activity_retention_days: config.activityRetentionDays,
+    activity_cleanup_interval_hours: config.activityCleanupIntervalHours,
   };
 }
 

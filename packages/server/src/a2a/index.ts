@@ -1,7 +1,7 @@
 import type { AppDeps } from '../deps.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
-import { insertActivities, type ActivityWrite } from './activity-rows.js';
+import { recordActivities, type ActivityInsert } from '../activity/service.js';
 import { A2ADispatcher } from './dispatch.js';
 import { QueueDrainer, type DeliveredHook } from './drain.js';
 import { WorkspaceActivity } from './idle.js';
@@ -12,7 +12,7 @@ export interface A2AServices {
   activity: WorkspaceActivity;
   drainer: QueueDrainer;
   /** Writes activity rows off the response path; a failure is logged, never surfaced to the caller. */
-  record(rows: ActivityWrite[]): void;
+  record(rows: ActivityInsert[]): void;
   /** An exchange with the workspace ended: a slot may be free for its queued messages. */
   freed(workspaceId: string): void;
   close(): Promise<void>;
@@ -37,7 +37,8 @@ export function createA2AServices(parts: {
     activity,
     drainer,
     record(rows) {
-      const p = insertActivities(parts.deps().db, rows).catch((err: unknown) => parts.log.error({ err }, 'could not write A2A activity rows'));
+      const d = parts.deps();
+      const p = recordActivities(d, rows).then(() => undefined).catch((err: unknown) => parts.log.error({ err }, 'could not write A2A activity rows'));
       writes.add(p);
       void p.finally(() => writes.delete(p));
     },

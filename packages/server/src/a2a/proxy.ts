@@ -8,7 +8,7 @@ import { classifyDispatchError, readCapped, type DispatchFailure } from './dispa
 import { dispatchTimer } from './idle.js';
 import { enqueue, findByMessage } from './queue-repo.js';
 import { addSpend, monthlySpendCents, usageOf } from './spend.js';
-import type { ActivityWrite } from './activity-rows.js';
+import type { ActivityInsert } from '../activity/service.js';
 
 /** Agent-to-agent dispatches end after this long whatever happens (C042); user calls have no ceiling. */
 export const AGENT_CALL_CEILING_SECONDS = 30 * 60;
@@ -393,7 +393,7 @@ function summaryOf(method: string, target: Target, status: string, error?: strin
   return error ? `${method} to ${target.name} failed: ${error}` : `${method} -> ${target.name} (${status})`;
 }
 
-function receiveRow(target: Target, callerId: string | null, rpc: NormalizedA2ARequest, o: { status: string; summary: string }): ActivityWrite {
+function receiveRow(target: Target, callerId: string | null, rpc: NormalizedA2ARequest, o: { status: string; summary: string }): ActivityInsert {
   return {
     workspace_id: target.id,
     activity_type: 'a2a_receive',
@@ -412,7 +412,7 @@ function exchangeRows(
   callerId: string | null,
   rpc: NormalizedA2ARequest,
   o: { status: string; responseBody: unknown; durationMs: number; error?: string },
-): ActivityWrite[] {
+): ActivityInsert[] {
   const base = {
     source_id: callerId,
     target_id: target.id,
@@ -424,7 +424,7 @@ function exchangeRows(
     status: o.status,
     ...(o.error ? { error_detail: o.error } : {}),
   };
-  const rows: ActivityWrite[] = [{ workspace_id: target.id, activity_type: 'a2a_receive', ...base }];
+  const rows: ActivityInsert[] = [{ workspace_id: target.id, activity_type: 'a2a_receive', ...base }];
   if (callerId !== null && callerId !== target.id) rows.push({ workspace_id: callerId, activity_type: 'a2a_send', ...base });
   return rows;
 }

@@ -15,7 +15,9 @@ import {
 import { responseSerializerCompiler } from './serializer.js';
 import type { AppDeps } from '../deps.js';
 import { registerA2ARoutes } from '../a2a/routes.js';
+import { registerActivityRoutes } from '../activity/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
+import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
@@ -139,7 +141,9 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
   registerRegistryRoutes(app, { ...deps, ...authDeps(deps), onFreeSlot: (id) => deps.a2a.freed(id) });
+  registerActivityRoutes(app, { ...deps, ...authDeps(deps) });
   registerA2ARoutes(app, { ...deps, ...authDeps(deps) });
+  registerMcpRoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }
 

@@ -1,3 +1,4 @@
+import { purgeExpiredActivity } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
 import type { LoopSpec } from './supervisor.js';
 import { queueSweep } from '../a2a/drain.js';
@@ -11,5 +12,13 @@ export function platformLoops(deps: AppDeps): LoopSpec[] {
     { name: 'provision-timeout-sweep', intervalMs: 30_000, tick: async (q) => void (await provisionTimeoutSweep(deps, q)) },
     { name: 'orphan-sweeper', intervalMs: 60_000, tick: async (q) => void (await orphanSweep(deps, q)) },
     { name: 'a2a-queue', intervalMs: 5_000, tick: async (q) => void (await queueSweep(deps, q)) },
+    {
+      name: 'activity-retention',
+      intervalMs: deps.config.activityCleanupIntervalHours * 3_600_000,
+      tick: async (q) => {
+        const purged = await purgeExpiredActivity(q, { retentionDays: deps.config.activityRetentionDays });
+        if (purged > 0) deps.log.info({ purged, retention_days: deps.config.activityRetentionDays }, 'activity retention: old rows purged');
+      },
+    },
   ];
 }

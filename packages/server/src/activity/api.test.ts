@@ -1,0 +1,3 @@
+import { activityApiSuite } from './api.suite.js';
+
+activityApiSuite('pglite');

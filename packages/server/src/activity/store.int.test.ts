@@ -1,0 +1,3 @@
+import { activityStoreSuite } from './store.suite.js';
+
+activityStoreSuite('postgres');

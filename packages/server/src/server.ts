@@ -28,7 +28,7 @@ import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
 import { agentUrlPolicy } from './ssrf/agent-url.js';
 import { platformLoops } from './loops/index.js';
 import { Supervisor } from './loops/supervisor.js';
-import { createWorkspaceCache } from './workspaces/cache.js';
+import { createWorkspaceCache, invalidateFor } from './workspaces/cache.js';
 import { restartCycle } from './workspaces/lifecycle.js';
 import { RestartCoalescer } from './workspaces/restart-coalescer.js';
 import { DELETE_CLEANUP_TIMEOUT_MS } from './workspaces/service.js';
@@ -57,11 +57,11 @@ export function assembleDeps(parts: {
   const metrics = createMetrics({ defaultMetrics: parts.defaultMetrics ?? true });
   const workspaceCache = createWorkspaceCache(parts.config.workspaceCacheTtlMs);
   // Other replicas' changes arrive on the bus; this replica's own are invalidated before publishing.
-  parts.bus.subscribe((e) => workspaceCache.invalidate(e.workspace_id));
+  parts.bus.subscribe((e) => invalidateFor(workspaceCache, e));
   const broadcaster = createBroadcaster({
     db: parts.db,
     bus: parts.bus,
-    onPublishing: (e) => workspaceCache.invalidate(e.workspace_id),
+    onPublishing: (e) => invalidateFor(workspaceCache, e),
     onPublished: (e) => metrics.events.labels(e.type).inc(),
     onPublishError: (err, e) => {
       metrics.eventPublishErrors.labels(e.type).inc();

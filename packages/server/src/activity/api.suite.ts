@@ -419,6 +419,14 @@ export function activityApiSuite(kind: DbKind): void {
       });
     });
 
+    it('/openapi.json documents the three routes and the list filters', async () => {
+      const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      expect(doc.paths['/workspaces/{id}/activity']).toHaveProperty(['post']);
+      expect(doc.paths['/workspaces/{id}/notify']).toHaveProperty(['post']);
+      const params = doc.paths['/workspaces/{id}/activity'].get.parameters.map((p: { name: string }) => p.name);
+      expect(params).toEqual(expect.arrayContaining(['type', 'source', 'limit', 'since_secs', 'since_id', 'peer_id', 'before_ts']));
+    });
+
     describe('POST /workspaces/:id/notify', () => {
       const attachment = { uri: 'workspace:/workspace/.molecule/chat-uploads/1-report.pdf', name: 'report.pdf', mimeType: 'application/pdf', size: 2048 };
 

@@ -8,7 +8,7 @@ import {
   type NotifyBody,
   type WorkspaceView,
 } from '@molecule/contracts';
-import type { Db, Queryable } from '../db/port.js';
+import type { Queryable } from '../db/port.js';
 import type { Broadcaster } from '../events/broadcaster.js';
 import { badRequest, forbidden, gone, notFound } from '../http/errors.js';
 import type { Logger } from '../log.js';
@@ -35,7 +35,6 @@ export interface ActivityDeps {
 
 /** What the routes need on top: the workspace lookup and a log for best-effort writes. */
 export interface ActivityRouteDeps extends ActivityDeps {
-  db: Db;
   log: Logger;
   workspaceCache?: WorkspaceCache;
 }
@@ -61,7 +60,7 @@ export function activityLoggedPayload(row: ActivityRow): Record<string, unknown>
  * emits one ACTIVITY_LOGGED per row on its workspace's stream. Returns the stored rows in order.
  * A database failure throws before anything is emitted; callers decide whether that is fatal.
  * The A2A proxy writes both sides of an exchange (caller's a2a_send, target's a2a_receive) with one
- * call.
+ * call. Pass the database, not an open transaction: the events go out as soon as the INSERT returns.
  */
 export async function recordActivities(deps: ActivityDeps, rows: readonly ActivityInsert[]): Promise<ActivityRow[]> {
   const stored = await insertActivities(deps.db, rows);

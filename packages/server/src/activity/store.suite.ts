@@ -16,7 +16,7 @@ export function activityStoreSuite(kind: DbKind): void {
     let t: TestApp;
     const seen: PlatformEvent[] = [];
     beforeAll(async () => {
-      t = await startTestApp({ kind, config: { activityRetentionDays: 3, activityCleanupIntervalHours: 2 } });
+      t = await startTestApp({ kind, config: { activityRetentionDays: 3, activityCleanupIntervalHours: 2, workspaceCacheTtlMs: 60_000 } });
       t.bus.subscribe((e) => void seen.push(e));
     });
     afterAll(async () => t.close());
@@ -64,6 +64,19 @@ export function activityStoreSuite(kind: DbKind): void {
         ).rejects.toThrow(/foreign key/);
         expect(await countOf(w.id)).toBe(0);
         expect(logged(w.id)).toEqual([]);
+      });
+
+      it('activity events leave the cached workspace view alone; a change to the workspace still refreshes it', async () => {
+        const w = await createExternal(t, { name: 'cached' });
+        const name = async () => (await t.app.inject({ method: 'GET', url: `/workspaces/${w.id}`, headers: t.admin })).json().name;
+        expect(await name()).toBe('cached');
+        // Changed behind the cache's back: only an invalidation can reveal it.
+        await t.db.query('UPDATE workspaces SET name = $2 WHERE id = $1', [w.id, 'renamed']);
+        await recordActivity(t.deps, { workspace_id: w.id, activity_type: 'a2a_receive' });
+        await t.deps.broadcaster.broadcastOnly('AGENT_MESSAGE', w.id, { message: 'hi' });
+        expect(await name()).toBe('cached');
+        await t.deps.broadcaster.broadcastOnly('WORKSPACE_HEARTBEAT', w.id, {});
+        expect(await name()).toBe('renamed');
       });
 
       it('an empty batch writes and announces nothing', async () => {

@@ -1,4 +1,4 @@
-import type { WorkspaceView } from '@molecule/contracts';
+import type { EventType, PlatformEvent, WorkspaceView } from '@molecule/contracts';
 
 /**
  * A short-lived read cache for single-workspace reads (the client view, so a hit costs no
@@ -51,4 +51,15 @@ export function createWorkspaceCache(ttlMs: number, now: () => number = () => pe
       return entries.size;
     },
   };
+}
+
+/**
+ * Events that never change a workspace row. They leave its cached view alone: ACTIVITY_LOGGED comes
+ * with every A2A exchange and would otherwise empty the cache of every busy workspace.
+ */
+const VIEW_NEUTRAL_EVENTS: ReadonlySet<EventType> = new Set<EventType>(['ACTIVITY_LOGGED', 'AGENT_MESSAGE', 'DELEGATION_COMPLETE']);
+
+/** Drops the cached view of the event's workspace, unless the event cannot have changed it. */
+export function invalidateFor(cache: WorkspaceCache, event: PlatformEvent): void {
+  if (!VIEW_NEUTRAL_EVENTS.has(event.type)) cache.invalidate(event.workspace_id);
 }

@@ -58,6 +58,9 @@ export const TierInput = z.union([
   z.enum(['T1', 'T2', 'T3', 'T4']).transform((t) => Number(t.slice(1))),
 ]) as z.ZodType<number>;
 
+/** Minutes without A2A traffic after which the workspace is hibernated; null: never (the default). */
+export const HibernationIdleMinutes = z.number().int().min(1).max(525_600).nullable();
+
 export const CreateWorkspaceBody = z.strictObject({
   name: WorkspaceName,
   role: WorkspaceRole.optional(),
@@ -73,6 +76,7 @@ export const CreateWorkspaceBody = z.strictObject({
   budget_limit: z.number().int().min(0).nullable().optional(),
   max_concurrent_tasks: z.number().int().min(0).max(1000).optional(),
   delivery_mode: z.enum(DELIVERY_MODES).optional(),
+  hibernation_idle_minutes: HibernationIdleMinutes.optional(),
 });
 export type CreateWorkspaceBody = z.infer<typeof CreateWorkspaceBody>;
 
@@ -81,8 +85,9 @@ export const UpdateWorkspaceBody = z
     name: WorkspaceName.optional(),
     role: WorkspaceRole.nullable().optional(),
     parent_id: z.uuid().nullable().optional(),
+    hibernation_idle_minutes: HibernationIdleMinutes.optional(),
   })
-  .refine((b) => Object.keys(b).length > 0, 'body must set at least one of name, role, parent_id');
+  .refine((b) => Object.keys(b).length > 0, 'body must set at least one of name, role, parent_id, hibernation_idle_minutes');
 export type UpdateWorkspaceBody = z.infer<typeof UpdateWorkspaceBody>;
 
 /** The workspace as every API answer shows it. Secrets (inbound secret, token hashes) never appear. */
@@ -106,6 +111,7 @@ export const WorkspaceView = z.object({
   last_sample_error: z.string(),
   last_heartbeat_at: z.string().nullable(),
   budget_limit: z.number().int().nullable(),
+  hibernation_idle_minutes: z.number().int().nullable(),
   instance_id: z.string().nullable(),
   runtime_image_digest: z.string().nullable(),
   created_at: z.string(),

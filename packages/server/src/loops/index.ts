@@ -2,7 +2,7 @@ import { purgeExpiredActivity } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
 import type { LoopSpec } from './supervisor.js';
 import { queueSweep } from '../a2a/drain.js';
-import { healthSweep, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
+import { healthSweep, hibernationSweep, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
 
 /** The reconciling loops the server runs (C179), each under the supervisor's advisory lock. */
 export function platformLoops(deps: AppDeps): LoopSpec[] {
@@ -11,6 +11,7 @@ export function platformLoops(deps: AppDeps): LoopSpec[] {
     { name: 'health-sweep', intervalMs: 30_000, tick: async (q) => void (await healthSweep(deps, q, backoff)) },
     { name: 'provision-timeout-sweep', intervalMs: 30_000, tick: async (q) => void (await provisionTimeoutSweep(deps, q)) },
     { name: 'orphan-sweeper', intervalMs: 60_000, tick: async (q) => void (await orphanSweep(deps, q)) },
+    { name: 'hibernation-sweep', intervalMs: 60_000, tick: async (q) => void (await hibernationSweep(deps, q)) },
     { name: 'a2a-queue', intervalMs: 5_000, tick: async (q) => void (await queueSweep(deps, q)) },
     {
       name: 'activity-retention',

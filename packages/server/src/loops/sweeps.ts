@@ -3,7 +3,7 @@ import type { AppDeps } from '../deps.js';
 import type { Queryable } from '../db/port.js';
 import { selectProvisioner, stopWorkspace } from '../provisioning/pipeline.js';
 import type { WorkspaceRow } from '../workspaces/repo.js';
-import { markOffline, restartWorkspace } from '../workspaces/lifecycle.js';
+import { hibernateWorkspace, markOffline, restartWorkspace } from '../workspaces/lifecycle.js';
 
 type SweepDeps = AppDeps;
 const backendOf = (deps: SweepDeps) => selectProvisioner({ backend: deps.config.provisioner, provisioners: deps.provisioners });
@@ -133,4 +133,42 @@ export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reap
     }
   }
   return { reaped };
+}
+
+/** Activity that counts as use for hibernation: A2A traffic in either direction. */
+const A2A_ACTIVITY: readonly string[] = ['a2a_receive', 'a2a_send'];
+/** Events that restart the idle clock: the workspace (re)started or woke up. */
+const AWAKE_EVENTS: readonly string[] = ['WORKSPACE_ONLINE', 'WORKSPACE_PROVISIONING'];
+
+/**
+ * Hibernation sweep: an online or degraded managed workspace with `hibernation_idle_minutes` set,
+ * no active task, and no A2A traffic (sent or received) for that long since it last came up, is
+ * hibernated. Idle is measured by A2A activity, not heartbeat age: a healthy idle agent beats
+ * forever (upstream's monitor never fired for that reason). A workspace that turned busy meanwhile
+ * is left alone by the hibernate claim itself.
+ */
+export async function hibernationSweep(deps: SweepDeps, q: Queryable): Promise<{ hibernated: string[] }> {
+  if (!backendOf(deps)) return { hibernated: [] };
+  const r = await q.query<{ id: string }>(
+    `SELECT w.id FROM workspaces w
+      WHERE w.hibernation_idle_minutes IS NOT NULL
+        AND w.status = ANY($1::text[]::workspace_status[]) AND w.active_tasks = 0 AND w.runtime <> $2
+        AND GREATEST(
+              (SELECT max(a.created_at) FROM activity_logs a WHERE a.workspace_id = w.id AND a.activity_type = ANY($3::text[])),
+              (SELECT max(e.created_at) FROM structure_events e WHERE e.workspace_id = w.id AND e.event_type = ANY($4::text[])),
+              w.created_at
+            ) < now() - make_interval(mins => w.hibernation_idle_minutes)`,
+    [[Status.Online, Status.Degraded], EXTERNAL_RUNTIME, A2A_ACTIVITY, AWAKE_EVENTS],
+  );
+  const hibernated: string[] = [];
+  for (const { id } of r.rows) {
+    try {
+      await hibernateWorkspace({ ...deps, backend: deps.config.provisioner }, id, false);
+      hibernated.push(id);
+      deps.log.info({ workspace_id: id }, 'hibernation sweep: idle workspace hibernated');
+    } catch (err) {
+      deps.log.warn({ workspace_id: id, err }, 'hibernation sweep: workspace not hibernated');
+    }
+  }
+  return { hibernated };
 }

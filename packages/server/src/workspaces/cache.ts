@@ -57,7 +57,16 @@ export function createWorkspaceCache(ttlMs: number, now: () => number = () => pe
  * Events that never change a workspace row. They leave its cached view alone: ACTIVITY_LOGGED comes
  * with every A2A exchange and would otherwise empty the cache of every busy workspace.
  */
-const VIEW_NEUTRAL_EVENTS: ReadonlySet<EventType> = new Set<EventType>(['ACTIVITY_LOGGED', 'AGENT_MESSAGE', 'DELEGATION_COMPLETE']);
+const VIEW_NEUTRAL_EVENTS: ReadonlySet<EventType> = new Set<EventType>([
+  'ACTIVITY_LOGGED',
+  'AGENT_MESSAGE',
+  'A2A_RESPONSE',
+  'A2A_QUEUED',
+  'DELEGATION_SENT',
+  'DELEGATION_STATUS',
+  'DELEGATION_COMPLETE',
+  'DELEGATION_FAILED',
+]);
 
 /** Drops the cached view of the event's workspace, unless the event cannot have changed it. */
 export function invalidateFor(cache: WorkspaceCache, event: PlatformEvent): void {

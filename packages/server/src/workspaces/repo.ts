@@ -22,6 +22,7 @@ export interface WorkspaceRow {
   active_tasks: number;
   max_concurrent_tasks: number;
   budget_limit: number | null;
+  hibernation_idle_minutes: number | null;
   instance_id: string | null;
   runtime_image_digest: string | null;
   platform_inbound_secret: string | null;
@@ -53,6 +54,7 @@ export function toView(r: WorkspaceRow): WorkspaceView {
     last_sample_error: r.last_sample_error,
     last_heartbeat_at: iso(r.last_heartbeat_at),
     budget_limit: r.budget_limit,
+    hibernation_idle_minutes: r.hibernation_idle_minutes,
     instance_id: r.instance_id,
     runtime_image_digest: r.runtime_image_digest,
     created_at: iso(r.created_at)!,
@@ -73,6 +75,7 @@ export interface NewWorkspace {
   delivery_mode: 'push' | 'poll';
   budget_limit: number | null;
   max_concurrent_tasks: number;
+  hibernation_idle_minutes: number | null;
 }
 
 /**
@@ -82,10 +85,10 @@ export interface NewWorkspace {
 export async function insertWorkspace(q: Queryable, w: NewWorkspace): Promise<WorkspaceRow> {
   const r = await q.query<WorkspaceRow>(
     `INSERT INTO workspaces
-       (name, role, parent_id, runtime, template, model, tier, status, delivery_mode, budget_limit, max_concurrent_tasks)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       (name, role, parent_id, runtime, template, model, tier, status, delivery_mode, budget_limit, max_concurrent_tasks, hibernation_idle_minutes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      RETURNING *`,
-    [w.name, w.role, w.parent_id, w.runtime, w.template, w.model, w.tier, w.status, w.delivery_mode, w.budget_limit, w.max_concurrent_tasks],
+    [w.name, w.role, w.parent_id, w.runtime, w.template, w.model, w.tier, w.status, w.delivery_mode, w.budget_limit, w.max_concurrent_tasks, w.hibernation_idle_minutes],
   );
   return r.rows[0]!;
 }
@@ -126,13 +129,14 @@ export async function setStatus(
 export async function updateFields(
   q: Queryable,
   id: string,
-  fields: { name?: string; role?: string | null; parent_id?: string | null },
+  fields: { name?: string; role?: string | null; parent_id?: string | null; hibernation_idle_minutes?: number | null },
 ): Promise<WorkspaceRow | undefined> {
   const r = await q.query<WorkspaceRow>(
     `UPDATE workspaces SET
         name = CASE WHEN $2 THEN $3 ELSE name END,
         role = CASE WHEN $4 THEN $5 ELSE role END,
         parent_id = CASE WHEN $6 THEN $7::uuid ELSE parent_id END,
+        hibernation_idle_minutes = CASE WHEN $9 THEN $10::integer ELSE hibernation_idle_minutes END,
         updated_at = now()
       WHERE id = $1 AND status <> $8
       RETURNING *`,
@@ -145,6 +149,8 @@ export async function updateFields(
       fields.parent_id !== undefined,
       fields.parent_id ?? null,
       Status.Removed,
+      fields.hibernation_idle_minutes !== undefined,
+      fields.hibernation_idle_minutes ?? null,
     ],
   );
   return r.rows[0];

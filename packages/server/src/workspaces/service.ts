@@ -77,6 +77,7 @@ export async function createWorkspace(
       delivery_mode: body.delivery_mode ?? (external ? 'poll' : 'push'),
       budget_limit: body.budget_limit ?? null,
       max_concurrent_tasks: body.max_concurrent_tasks || DEFAULT_MAX_CONCURRENT_TASKS,
+      hibernation_idle_minutes: body.hibernation_idle_minutes ?? null,
     });
     const created = { name: row.name, tier: row.tier, runtime: row.runtime, parent_id: row.parent_id };
     events.push(await deps.broadcaster.record(q, 'WORKSPACE_CREATED', row.id, created));

@@ -10,6 +10,7 @@ import { freePort } from '../test-support/net.js';
 import { setStatus } from '../workspaces/repo.js';
 import { CeilingTimeoutError, classifyDispatchError, IdleTimeoutError, UnsafeAgentUrlError } from './dispatch.js';
 import { queueSweep } from './drain.js';
+import { loadA2ACorpus } from '../../../contracts/src/test-support/a2a-corpus.js';
 import { DEAD_AGENT_STATUSES, expiresInSeconds, isBusyAnswer } from './proxy.js';
 
 type Row = Record<string, unknown>;
@@ -76,6 +77,24 @@ describe('A2A proxy', () => {
     expect(r.statusCode, r.body).toBe(200);
     expect(replyText(r.body)).toBe('echo: bare ☃');
     expect(agent.received[0]!.body.jsonrpc).toBe('2.0');
+  });
+
+  describe('the A2A corpus replayed through the proxy', () => {
+    const cases = loadA2ACorpus();
+    it.each(cases.map((c) => [c.name, c] as const))('C051 C055 %s', async (_name, c) => {
+      const ws = await online(`corpus-${c.version}`);
+      const r = await post(ws.id, c.body);
+      if (c.expect.ok) {
+        expect(r.statusCode, r.body).toBe(200);
+        expect(agent.received).toHaveLength(1);
+        const msg = (agent.received[0]!.body.params as { message?: { parts?: { text?: string }[] } }).message;
+        if (c.expect.text !== undefined) expect((msg?.parts ?? []).map((p) => p.text ?? '').join('')).toBe(c.expect.text);
+      } else {
+        expect(r.statusCode).toBe(400);
+        expect(r.json<{ error: { code: number; data: { field: string } } }>().error).toMatchObject({ code: c.expect.code, data: { field: c.expect.field } });
+        expect(agent.received).toHaveLength(0);
+      }
+    });
   });
 
   describe('bad input: 400 with a JSON-RPC error, nothing dispatched', () => {

@@ -121,13 +121,20 @@ export async function healthSweep(deps: SweepDeps, q: Queryable, backoff: Restar
 /**
  * Orphan sweep (C170-C174): instances or volumes the backend manages whose workspace is removed
  * (pass 1) or has no row at all (pass 2) are stopped and their volumes removed; a failed stop keeps
- * the volume for the next pass. Names that do not look like workspace ids never reach SQL.
+ * the volume for the next pass. Names that do not look like workspace ids never reach SQL. Pass 3
+ * revokes stale tokens (`staleTokenSweep`, C176).
  */
-export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reaped: string[] }> {
+export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reaped: string[]; tokensRevoked: string[] }> {
+  const reaped = await reapOrphans(deps, q);
+  const tokensRevoked = await staleTokenSweep(deps, q);
+  return { reaped, tokensRevoked };
+}
+
+async function reapOrphans(deps: SweepDeps, q: Queryable): Promise<string[]> {
   const prov = backendOf(deps);
-  if (!prov?.listManaged) return { reaped: [] };
+  if (!prov?.listManaged) return [];
   const ids = (await prov.listManaged()).filter(isLikelyWorkspaceId);
-  if (ids.length === 0) return { reaped: [] };
+  if (ids.length === 0) return [];
   const r = await q.query<WorkspaceRow>('SELECT * FROM workspaces WHERE id = ANY($1::uuid[])', [ids]);
   const rows = new Map(r.rows.map((w) => [w.id, w]));
   const reaped: string[] = [];
@@ -141,5 +148,55 @@ export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reap
       deps.log.info({ workspace_id: id, reason: row ? 'removed' : 'no_row' }, 'orphan sweeper: reaped');
     }
   }
-  return { reaped };
+  return reaped;
+}
+
+/** Tokens minted this recently are never stale: their instance may still be starting (C176). */
+export const STALE_TOKEN_GRACE_SECONDS = 5 * 60;
+
+/**
+ * The statuses whose tokens the stale-token sweep may revoke: the instance is meant to run (or its
+ * start failed). Not `provisioning` (its agent may still be booting; the provision-timeout sweep owns
+ * it), not `paused`/`hibernating`/`hibernated` (stopped on purpose; the next start mints fresh tokens
+ * anyway), not `removed` (revoked at delete), not `awaiting_agent` (external only).
+ */
+const STALE_TOKEN_STATUSES: readonly WorkspaceStatus[] = [Status.Online, Status.Degraded, Status.Offline, Status.Failed];
+
+/**
+ * Stale-token sweep (C176): a managed workspace whose backend says its instance is definitively not
+ * running keeps no live credential: its tokens older than the 5-minute grace are revoked (the next
+ * start mints a new one). `unknown` never revokes (fail-safe: a backend blip must not cut agents
+ * off). External workspaces are never touched: they have no instance by design, and their token is
+ * their off-host agent's only credential. Returns the ids of the workspaces whose tokens went.
+ */
+export async function staleTokenSweep(deps: SweepDeps, q: Queryable): Promise<string[]> {
+  const prov = backendOf(deps);
+  if (!prov) return [];
+  const params = [STALE_TOKEN_STATUSES, EXTERNAL_RUNTIME, STALE_TOKEN_GRACE_SECONDS];
+  const r = await q.query<WorkspaceRow>(
+    `SELECT w.* FROM workspaces w
+      WHERE w.status = ANY($1::text[]::workspace_status[]) AND w.runtime <> $2
+        AND EXISTS (SELECT 1 FROM workspace_auth_tokens t
+                     WHERE t.workspace_id = w.id AND t.revoked_at IS NULL AND t.created_at < now() - make_interval(secs => $3))`,
+    params,
+  );
+  const revoked: string[] = [];
+  for (const ws of r.rows) {
+    const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));
+    if (state.state !== 'stopped') continue;
+    // Re-checked in the statement: the workspace may have been restarted or paused since it was read.
+    const upd = await q.query(
+      `UPDATE workspace_auth_tokens t SET revoked_at = now()
+        WHERE t.workspace_id = $4 AND t.revoked_at IS NULL AND t.created_at < now() - make_interval(secs => $3)
+          AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = $4 AND w.status = ANY($1::text[]::workspace_status[]) AND w.runtime <> $2)`,
+      [...params, ws.id],
+    );
+    if (upd.rowCount === 0) continue;
+    revoked.push(ws.id);
+    deps.log.warn(
+      { workspace_id: ws.id, tokens_revoked: upd.rowCount },
+      `Orphan sweeper: revoking stale tokens for workspace ${ws.id} (no live container; volume likely wiped)`,
+    );
+  }
+  return revoked;
 }

@@ -9,7 +9,8 @@ import { onlineWorkspace, startWithFakeBackend, type FakeBackend } from '../test
 import { type TestApp } from '../test-support/harness.js';
 import { getWorkspace, setStatus } from '../workspaces/repo.js';
 import { Supervisor } from './supervisor.js';
-import { healthSweep, isLikelyWorkspaceId, orphanSweep, provisionTimeoutSeconds, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
+import { provisionTimeoutFor } from '../provisioning/timeout.js';
+import { healthSweep, isLikelyWorkspaceId, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
 
 describe('background sweeps', () => {
   let t: TestApp;
@@ -25,9 +26,11 @@ describe('background sweeps', () => {
 
   describe('provision timeout', () => {
     it('C165 C166 hermes gets 30 min, everything else 10 min, and PROVISION_TIMEOUT_SECONDS overrides both', () => {
-      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: undefined }, 'hermes')).toBe(1800);
-      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: undefined }, 'molecule')).toBe(600);
-      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: 90 }, 'hermes')).toBe(90);
+      const none = { byName: new Map(), maxTimeoutByRuntime: new Map() };
+      const of = (provisionTimeoutSeconds: number | undefined, runtime: string) => provisionTimeoutFor({ provisionTimeoutSeconds }, none, { runtime, template: null }).seconds;
+      expect(of(undefined, 'hermes')).toBe(1800);
+      expect(of(undefined, 'molecule')).toBe(600);
+      expect(of(90, 'hermes')).toBe(90);
     });
 
     it('C166 C168 a stuck workspace fails with the runtime and timeout in the event; a young or hermes one is spared', async () => {

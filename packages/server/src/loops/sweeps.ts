@@ -2,20 +2,12 @@ import { EXTERNAL_RUNTIME, Status, type WorkspaceStatus } from '@molecule/contra
 import type { AppDeps } from '../deps.js';
 import type { Queryable } from '../db/port.js';
 import { selectProvisioner, stopWorkspace } from '../provisioning/pipeline.js';
+import { provisionTimeoutFor } from '../provisioning/timeout.js';
 import type { WorkspaceRow } from '../workspaces/repo.js';
 import { restartWorkspace } from '../workspaces/lifecycle.js';
 
 type SweepDeps = AppDeps;
 const backendOf = (deps: SweepDeps) => selectProvisioner({ backend: deps.config.provisioner, provisioners: deps.provisioners });
-
-/** The default provisioning deadline, and runtimes that are known to take longer (C165, C166). */
-export const DEFAULT_PROVISION_TIMEOUT_SECONDS = 600;
-const RUNTIME_PROVISION_TIMEOUT_SECONDS: Record<string, number> = { hermes: 1800 };
-
-/** The one answer to "how long may this runtime stay provisioning" (C165, C169). */
-export function provisionTimeoutSeconds(config: Pick<AppDeps['config'], 'provisionTimeoutSeconds'>, runtime: string): number {
-  return config.provisionTimeoutSeconds ?? RUNTIME_PROVISION_TIMEOUT_SECONDS[runtime] ?? DEFAULT_PROVISION_TIMEOUT_SECONDS;
-}
 
 /** Container and folder names reach SQL only if they look like workspace ids (C175). */
 export function isLikelyWorkspaceId(s: string): boolean {
@@ -23,19 +15,22 @@ export function isLikelyWorkspaceId(s: string): boolean {
 }
 
 /**
- * Provision-timeout sweep (C165-C168): a workspace still `provisioning` past its runtime's deadline
+ * Provision-timeout sweep (C165-C168): a workspace still `provisioning` past its deadline
+ * (`provisionTimeoutFor`: env, else its template's declaration, else its runtime's default, C167)
  * becomes `failed` with a message saying the agent never registered, and the event carries the
  * runtime and the timeout. Each flip is guarded on the row not having moved since it was read.
  */
 export async function provisionTimeoutSweep(deps: SweepDeps, q: Queryable): Promise<number> {
-  const r = await q.query<{ id: string; runtime: string; age_sec: number; updated_at: Date }>(
-    `SELECT id, runtime, EXTRACT(EPOCH FROM now() - updated_at)::float8 AS age_sec, updated_at
+  const r = await q.query<{ id: string; runtime: string; template: string | null; age_sec: number; updated_at: Date }>(
+    `SELECT id, runtime, template, EXTRACT(EPOCH FROM now() - updated_at)::float8 AS age_sec, updated_at
        FROM workspaces WHERE status = $1`,
     [Status.Provisioning],
   );
+  if (r.rows.length === 0) return 0;
+  const catalog = await deps.templateManifests.catalog(deps.templatesDir);
   let flipped = 0;
   for (const row of r.rows) {
-    const timeout = provisionTimeoutSeconds(deps.config, row.runtime);
+    const timeout = provisionTimeoutFor(deps.config, catalog, row).seconds;
     if (row.age_sec <= timeout) continue;
     const message = `the agent started but never registered within ${timeout} s; check its log, then restart the workspace`;
     const upd = await q.query(

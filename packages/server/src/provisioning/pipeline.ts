@@ -6,6 +6,7 @@ import type { ProvisionerBackend } from '../config.js';
 import type { Db, Queryable } from '../db/port.js';
 import type { Broadcaster } from '../events/broadcaster.js';
 import type { Logger } from '../log.js';
+import { checkAgentUrl, type AgentUrlPolicy } from '../ssrf/agent-url.js';
 import { setStatus, type WorkspaceRow } from '../workspaces/repo.js';
 import type { Provisioner, StartSpec } from './port.js';
 import type { Semaphore } from './semaphore.js';
@@ -24,6 +25,8 @@ export interface ProvisioningDeps {
   templatesDir: string;
   /** Bounds concurrent provisions (MOLECULE_PROVISION_CONCURRENCY, C123). */
   provisionSlots: Semaphore;
+  /** What an instance URL reported by a backend may point at. */
+  agentUrlPolicy: AgentUrlPolicy;
 }
 
 /** Canned failure messages: what users see. Details go to the log only (C117). */
@@ -140,7 +143,7 @@ export async function runPipeline(
     await deps.db.query(
       `UPDATE workspaces SET instance_id = $2, url = COALESCE($3, url), updated_at = now()
         WHERE id = $1 AND status <> $4`,
-      [ws.id, started.instanceId, started.url ?? null, Status.Removed],
+      [ws.id, started.instanceId, (await backendUrl(deps, ws.id, started.url)) ?? null, Status.Removed],
     );
     deps.log.info({ workspace_id: ws.id, instance_id: started.instanceId }, 'workspace started; waiting for the agent to register');
   } catch (err) {
@@ -149,6 +152,19 @@ export async function runPipeline(
       deps.log.error({ workspace_id: ws.id, err: e }, 'could not record the provisioning failure'),
     );
   }
+}
+
+/**
+ * A URL a backend reported for a new instance (a remote control plane's answer), kept only if the
+ * agent-URL policy allows it: a recorded URL is one the agent may re-announce without a check, so it
+ * must pass the same one. A refused URL is dropped (logged); the agent registers its own.
+ */
+async function backendUrl(deps: Pick<ProvisioningDeps, 'agentUrlPolicy' | 'log'>, id: string, url: string | undefined): Promise<string | undefined> {
+  if (url === undefined) return undefined;
+  const check = await checkAgentUrl(url, deps.agentUrlPolicy);
+  if (check.ok) return url;
+  deps.log.warn({ workspace_id: id, reason: check.reason, detail: check.detail }, 'backend reported an instance URL the agent-URL policy refuses; not recording it');
+  return undefined;
 }
 
 export interface StopOutcome {

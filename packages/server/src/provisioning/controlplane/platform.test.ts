@@ -104,6 +104,19 @@ describe('the platform on the control-plane backend', () => {
     expect(lines.some((l) => l.workspace_id === ws.id && /control plane provision/.test(JSON.stringify(l.err)))).toBe(true);
   });
 
+  it('an instance URL the control plane reports is recorded only when the agent-URL policy allows it', async () => {
+    cp.fail('provision', { status: 201, body: '{"instance_id":"i-url-ok","url":"http://127.0.0.1:9/"}' });
+    const ok = await createWs(t, { name: 'cp-url-ok' });
+    await expect.poll(async () => (await row(ok.id)).instance_id).toBe('i-url-ok');
+    expect((await row(ok.id)).url).toBe('http://127.0.0.1:9/');
+    cp.fail('provision', { status: 201, body: '{"instance_id":"i-url-metadata","url":"http://169.254.169.254/latest/"}' });
+    const metadata = await createWs(t, { name: 'cp-url-metadata' });
+    await expect.poll(async () => (await row(metadata.id)).instance_id).toBe('i-url-metadata');
+    expect((await row(metadata.id)).url).toBe('');
+    expect((await row(metadata.id)).status).toBe(Status.Provisioning);
+    expect(lines.some((l) => l.workspace_id === metadata.id && l.reason === 'blocked')).toBe(true);
+  });
+
   it('C105 C116 with CP_URL unset every start fails with the canned message; the typed error is logged', async () => {
     const logged: Record<string, unknown>[] = [];
     const u = await startTestApp({

@@ -117,6 +117,12 @@ export const WorkspaceView = z.object({
   created_at: z.string(),
   updated_at: z.string(),
   removed_at: z.string().nullable(),
+  /**
+   * How long the workspace may stay provisioning before it is marked failed, when its template
+   * declares it (`runtime_config.provision_timeout_seconds` x 1000) or the operator set
+   * PROVISION_TIMEOUT_SECONDS; absent when the built-in per-runtime default applies (C162).
+   */
+  provision_timeout_ms: z.number().int().positive().optional(),
 });
 export type WorkspaceView = z.infer<typeof WorkspaceView>;
 

@@ -70,6 +70,38 @@ describe('config', () => {
     for (const secret of ['super-secret-admin-token', 'pw123', 'pw456']) expect(text).not.toContain(secret);
   });
 
+  it('reads the control plane settings, accepting the upstream variable names too', () => {
+    const { config, warnings } = loadConfig({
+      MOLECULE_PROVISIONER: 'controlplane',
+      CP_URL: 'https://cp.example.com',
+      MOLECULE_CP_SHARED_SECRET: 'cp-secret-value',
+      MOLECULE_ORG_ID: 'org-7',
+    });
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({ controlPlaneUrl: 'https://cp.example.com', controlPlaneToken: 'cp-secret-value', orgId: 'org-7' });
+    expect(loadConfig({ CP_PROVISION_URL: 'http://cp-a:9000', MOLECULE_CP_URL: 'http://cp-b' }).config.controlPlaneUrl).toBe('http://cp-a:9000');
+    expect(loadConfig({ MOLECULE_CP_URL: 'http://cp-b' }).config.controlPlaneUrl).toBe('http://cp-b');
+    expect(loadConfig({ PROVISION_SHARED_SECRET: 'old-name' }).config.controlPlaneToken).toBe('old-name');
+    // Nothing defaults to a hosted control plane.
+    expect(loadConfig({}).config.controlPlaneUrl).toBeUndefined();
+  });
+
+  it('a bad CP_URL is refused without echoing credentials, and controlplane without a URL warns', () => {
+    const bad = loadConfig({ CP_URL: 'ftp://u:pw789@cp' });
+    expect(bad.config.controlPlaneUrl).toBeUndefined();
+    expect(bad.warnings).toEqual([expect.objectContaining({ variable: 'CP_URL', applied: 'unset' })]);
+    expect(JSON.stringify(bad.warnings)).not.toContain('pw789');
+    const missing = loadConfig({ MOLECULE_PROVISIONER: 'controlplane' });
+    expect(missing.warnings).toEqual([expect.objectContaining({ variable: 'CP_URL', applied: 'unset', reason: expect.stringMatching(/every workspace start will fail/) })]);
+  });
+
+  it('the logged configuration never contains the control plane token', () => {
+    const { config } = loadConfig({ CP_URL: 'https://user:pw321@cp.example.com', MOLECULE_CP_SHARED_SECRET: 'cp-token-xyz' });
+    const text = JSON.stringify(describeConfig(config));
+    for (const secret of ['cp-token-xyz', 'pw321']) expect(text).not.toContain(secret);
+    expect(describeConfig(config)).toMatchObject({ control_plane_token: 'set' });
+  });
+
   it('knows loopback hosts', () => {
     for (const h of ['127.0.0.1', 'localhost', '::1', '[::1]', '127.1.2.3']) expect(isLoopbackHost(h)).toBe(true);
     for (const h of ['0.0.0.0', '::', '10.0.0.1', 'example.com']) expect(isLoopbackHost(h)).toBe(false);

@@ -45,6 +45,12 @@ export interface Config {
   activityRetentionDays: number;
   /** How often the activity purge runs. */
   activityCleanupIntervalHours: number;
+  /** The control plane that runs instances when MOLECULE_PROVISIONER=controlplane. */
+  controlPlaneUrl: string | undefined;
+  /** Bearer token for the control plane's `/cp/workspaces` calls; never logged. */
+  controlPlaneToken: string | undefined;
+  /** This platform's org id, sent to the control plane as `org_id` when set. */
+  orgId: string | undefined;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -137,6 +143,12 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     }
   };
 
+  /** The first of several names (the current one, then upstream's) that is set. */
+  const firstSet = (...names: string[]): string | undefined => names.find((n) => str(n) !== undefined);
+
+  const cpUrlVar = firstSet('CP_URL', 'CP_PROVISION_URL', 'MOLECULE_CP_URL');
+  const cpTokenVar = firstSet('MOLECULE_CP_SHARED_SECRET', 'PROVISION_SHARED_SECRET');
+
   const config: Config = {
     port: int('PORT', DEFAULTS.port, 0, 65535),
     host: str('HOST') ?? DEFAULTS.host,
@@ -163,7 +175,13 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     ),
     activityRetentionDays: int('ACTIVITY_RETENTION_DAYS', DEFAULTS.activityRetentionDays, 1, 3650),
     activityCleanupIntervalHours: int('ACTIVITY_CLEANUP_INTERVAL_HOURS', DEFAULTS.activityCleanupIntervalHours, 1, 168),
+    controlPlaneUrl: cpUrlVar === undefined ? undefined : url(cpUrlVar, ['http:', 'https:']),
+    controlPlaneToken: cpTokenVar === undefined ? undefined : str(cpTokenVar),
+    orgId: str('MOLECULE_ORG_ID'),
   };
+  if (config.provisioner === 'controlplane' && config.controlPlaneUrl === undefined) {
+    warn('CP_URL', '', 'unset', 'MOLECULE_PROVISIONER=controlplane needs the control plane URL; every workspace start will fail until it is set');
+  }
   if (config.adminToken !== undefined && config.adminToken.length < 16) {
     warn('ADMIN_TOKEN', '<redacted>', 'unchanged', 'shorter than 16 characters; use a long random value');
   }
@@ -198,10 +216,13 @@ export function describeConfig(config: Config): Record<string, unknown> {
     platform_url_for_agents: config.platformUrl ?? 'derived from the listen address',
     templates_dir: config.templatesDir ?? 'built-in',
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
-    provision_timeout_seconds: config.provisionTimeoutSeconds ?? 'per runtime (600, hermes 1800)',
     a2a_idle_timeout_seconds: config.a2aIdleTimeoutSeconds,
     activity_retention_days: config.activityRetentionDays,
     activity_cleanup_interval_hours: config.activityCleanupIntervalHours,
+    provision_timeout_seconds: config.provisionTimeoutSeconds ?? 'per template or runtime (600, hermes 1800)',
+    control_plane_url: config.controlPlaneUrl ? redactUrl(config.controlPlaneUrl) : 'unset',
+    control_plane_token: config.controlPlaneToken ? 'set' : 'unset',
+    org_id: config.orgId ?? 'unset',
   };
 }
 

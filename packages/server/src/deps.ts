@@ -9,6 +9,7 @@ import type { Supervisor } from './loops/supervisor.js';
 import type { Metrics } from './metrics/metrics.js';
 import type { Provisioner } from './provisioning/port.js';
 import type { Semaphore } from './provisioning/semaphore.js';
+import type { TemplateManifests } from './provisioning/templates.js';
 import type { RuntimeOverrides } from './registry/overrides.js';
 import type { AgentUrlPolicy } from './ssrf/agent-url.js';
 import type { WorkspaceCache } from './workspaces/cache.js';
@@ -29,6 +30,8 @@ export interface AppDeps {
   /** The URL agents use to reach the platform; set once the server listens. */
   platformUrl: () => string;
   templatesDir: string;
+  /** The templates' manifests, cached (provision timeouts, C162). */
+  templateManifests: TemplateManifests;
   provisionSlots: Semaphore;
   /** Register and heartbeat deadlines; expiry flips a quiet workspace offline (C178). */
   liveness: LivenessStore;

@@ -23,7 +23,7 @@ import { createMetrics } from './metrics/metrics.js';
 import { createProvisioners } from './provisioning/index.js';
 import { ProcessBackend } from './provisioning/process/backend.js';
 import { Semaphore } from './provisioning/semaphore.js';
-import { DEFAULT_TEMPLATES_DIR } from './provisioning/templates.js';
+import { DEFAULT_TEMPLATES_DIR, TemplateManifests } from './provisioning/templates.js';
 import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
 import { agentUrlPolicy } from './ssrf/agent-url.js';
 import { platformLoops } from './loops/index.js';
@@ -88,6 +88,7 @@ export function assembleDeps(parts: {
     workspaceCache,
     platformUrl: () => parts.config.platformUrl ?? parts.listenUrl?.() ?? `http://127.0.0.1:${parts.config.port}`,
     templatesDir: parts.config.templatesDir ?? DEFAULT_TEMPLATES_DIR,
+    templateManifests: new TemplateManifests({ log: parts.log }),
     provisionSlots: new Semaphore(parts.config.provisionConcurrency),
     liveness: parts.liveness ?? createMemoryLiveness(),
     runtimeOverrides,

@@ -1,12 +1,16 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
+import { mintWorkspaceToken, validateWorkspaceToken } from '../auth/repo.js';
 import { createLogger } from '../log.js';
 import { createExternal, eventsOf } from '../test-support/api.js';
 import { onlineWorkspace, startWithFakeBackend, type FakeBackend } from '../test-support/fake-provisioner.js';
 import { type TestApp } from '../test-support/harness.js';
 import { getWorkspace, setStatus } from '../workspaces/repo.js';
 import { Supervisor } from './supervisor.js';
-import { healthSweep, isLikelyWorkspaceId, orphanSweep, provisionTimeoutSeconds, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
+import { provisionTimeoutFor } from '../provisioning/timeout.js';
+import { healthSweep, isLikelyWorkspaceId, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
 
 describe('background sweeps', () => {
   let t: TestApp;
@@ -22,9 +26,11 @@ describe('background sweeps', () => {
 
   describe('provision timeout', () => {
     it('C165 C166 hermes gets 30 min, everything else 10 min, and PROVISION_TIMEOUT_SECONDS overrides both', () => {
-      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: undefined }, 'hermes')).toBe(1800);
-      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: undefined }, 'molecule')).toBe(600);
-      expect(provisionTimeoutSeconds({ provisionTimeoutSeconds: 90 }, 'hermes')).toBe(90);
+      const none = { byName: new Map(), maxTimeoutByRuntime: new Map() };
+      const of = (provisionTimeoutSeconds: number | undefined, runtime: string) => provisionTimeoutFor({ provisionTimeoutSeconds }, none, { runtime, template: null }).seconds;
+      expect(of(undefined, 'hermes')).toBe(1800);
+      expect(of(undefined, 'molecule')).toBe(600);
+      expect(of(90, 'hermes')).toBe(90);
     });
 
     it('C166 C168 a stuck workspace fails with the runtime and timeout in the event; a young or hermes one is spared', async () => {
@@ -118,6 +124,90 @@ describe('background sweeps', () => {
     it('C175 only uuid-shaped names are workspace ids', () => {
       expect(isLikelyWorkspaceId('0f0f0f0f-0000-4000-8000-000000000001')).toBe(true);
       for (const bad of ['my-ws-tool', 'ws-0f0f0f0f', '%', '0f0f0f0f-0000-4000-8000-00000000000_', '']) expect(isLikelyWorkspaceId(bad)).toBe(false);
+    });
+  });
+
+  describe('stale tokens', () => {
+    const liveTokens = async (id: string) =>
+      (await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [id])).rows[0]!.n;
+    const ageTokens = (id: string, minutes: number) =>
+      t.db.query(`UPDATE workspace_auth_tokens SET created_at = now() - make_interval(mins => $2) WHERE workspace_id = $1`, [id, minutes]);
+    const sweepLogged = async () => {
+      const lines: Record<string, unknown>[] = [];
+      const log = pino({ level: 'info' }, new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk))), cb()) }));
+      const out = await orphanSweep({ ...t.deps, log }, t.db);
+      return { ...out, lines };
+    };
+
+    it('C176 revokes the tokens of a workspace with no live instance after the 5-minute grace, logging only its id', async () => {
+      const ws = await running('t-gone');
+      await setStatus(t.db, ws.id, Status.Online);
+      fake.states.set('t-gone', { state: 'stopped' });
+      const token = fake.specs.filter((x) => x.workspace.name === 't-gone').at(-1)!.secretFiles['.auth_token']!;
+      await ageTokens(ws.id, 6);
+      const young = await mintWorkspaceToken(t.db, ws.id);
+      const { tokensRevoked, lines } = await sweepLogged();
+      expect(tokensRevoked).toEqual([ws.id]);
+      expect(await validateWorkspaceToken(t.db, token)).toBeNull();
+      // Minted within the grace: spared.
+      expect(await validateWorkspaceToken(t.db, young.token)).toMatchObject({ workspaceId: ws.id });
+      const line = lines.find((l) => l.workspace_id === ws.id)!;
+      expect(line.msg).toBe(`Orphan sweeper: revoking stale tokens for workspace ${ws.id} (no live container; volume likely wiped)`);
+      expect(JSON.stringify(lines)).not.toContain(token);
+      expect(JSON.stringify(lines)).not.toContain(young.token);
+      // Level-triggered: the next pass finds nothing more to do.
+      expect((await orphanSweep(t.deps, t.db)).tokensRevoked).toEqual([]);
+      fake.states.delete('t-gone');
+    });
+
+    it('C176 a token younger than 5 minutes is spared even when the instance is gone', async () => {
+      const ws = await running('t-young');
+      fake.states.set('t-young', { state: 'stopped' });
+      await ageTokens(ws.id, 4);
+      expect((await orphanSweep(t.deps, t.db)).tokensRevoked).not.toContain(ws.id);
+      expect(await liveTokens(ws.id)).toBe(1);
+      fake.states.delete('t-young');
+    });
+
+    it('C176 external workspaces are never swept: they have no instance by design', async () => {
+      const ext = await createExternal(t, { name: 't-ext' });
+      await setStatus(t.db, ext.id, Status.Online);
+      fake.states.set('t-ext', { state: 'stopped' });
+      await ageTokens(ext.id, 60);
+      expect((await orphanSweep(t.deps, t.db)).tokensRevoked).not.toContain(ext.id);
+      expect(await validateWorkspaceToken(t.db, ext.token)).toMatchObject({ workspaceId: ext.id });
+      fake.states.delete('t-ext');
+    });
+
+    it('C176 C099 an unknown or running answer never revokes', async () => {
+      const unknown = await running('t-unknown');
+      const alive = await running('t-alive');
+      fake.states.set('t-unknown', { state: 'unknown', error: new Error('daemon timeout') });
+      for (const w of [unknown, alive]) await ageTokens(w.id, 60);
+      const { tokensRevoked } = await orphanSweep(t.deps, t.db);
+      expect(tokensRevoked).not.toContain(unknown.id);
+      expect(tokensRevoked).not.toContain(alive.id);
+      expect(await liveTokens(unknown.id)).toBe(1);
+      expect(await liveTokens(alive.id)).toBe(1);
+      fake.states.delete('t-unknown');
+    });
+
+    it.each([
+      [Status.Offline, true],
+      [Status.Failed, true],
+      [Status.Degraded, true],
+      [Status.Provisioning, false],
+      [Status.Paused, false],
+      [Status.Hibernated, false],
+    ])('C176 a %s workspace with no instance: tokens revoked = %s', async (status, revoked) => {
+      const name = `t-status-${status}`;
+      const ws = await running(name);
+      await setStatus(t.db, ws.id, status);
+      fake.states.set(name, { state: 'stopped' });
+      await ageTokens(ws.id, 60);
+      expect((await orphanSweep(t.deps, t.db)).tokensRevoked.includes(ws.id)).toBe(revoked);
+      expect(await liveTokens(ws.id)).toBe(revoked ? 0 : 1);
+      fake.states.delete(name);
     });
   });
 

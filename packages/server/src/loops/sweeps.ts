@@ -2,20 +2,12 @@ import { EXTERNAL_RUNTIME, Status, type WorkspaceStatus } from '@molecule/contra
 import type { AppDeps } from '../deps.js';
 import type { Queryable } from '../db/port.js';
 import { selectProvisioner, stopWorkspace } from '../provisioning/pipeline.js';
+import { provisionTimeoutFor } from '../provisioning/timeout.js';
 import type { WorkspaceRow } from '../workspaces/repo.js';
 import { hibernateWorkspace, markOffline, restartWorkspace } from '../workspaces/lifecycle.js';
 
 type SweepDeps = AppDeps;
 const backendOf = (deps: SweepDeps) => selectProvisioner({ backend: deps.config.provisioner, provisioners: deps.provisioners });
-
-/** The default provisioning deadline, and runtimes that are known to take longer (C165, C166). */
-export const DEFAULT_PROVISION_TIMEOUT_SECONDS = 600;
-const RUNTIME_PROVISION_TIMEOUT_SECONDS: Record<string, number> = { hermes: 1800 };
-
-/** The one answer to "how long may this runtime stay provisioning" (C165, C169). */
-export function provisionTimeoutSeconds(config: Pick<AppDeps['config'], 'provisionTimeoutSeconds'>, runtime: string): number {
-  return config.provisionTimeoutSeconds ?? RUNTIME_PROVISION_TIMEOUT_SECONDS[runtime] ?? DEFAULT_PROVISION_TIMEOUT_SECONDS;
-}
 
 /** Container and folder names reach SQL only if they look like workspace ids (C175). */
 export function isLikelyWorkspaceId(s: string): boolean {
@@ -23,19 +15,22 @@ export function isLikelyWorkspaceId(s: string): boolean {
 }
 
 /**
- * Provision-timeout sweep (C165-C168): a workspace still `provisioning` past its runtime's deadline
+ * Provision-timeout sweep (C165-C168): a workspace still `provisioning` past its deadline
+ * (`provisionTimeoutFor`: env, else its template's declaration, else its runtime's default, C167)
  * becomes `failed` with a message saying the agent never registered, and the event carries the
  * runtime and the timeout. Each flip is guarded on the row not having moved since it was read.
  */
 export async function provisionTimeoutSweep(deps: SweepDeps, q: Queryable): Promise<number> {
-  const r = await q.query<{ id: string; runtime: string; age_sec: number; updated_at: Date }>(
-    `SELECT id, runtime, EXTRACT(EPOCH FROM now() - updated_at)::float8 AS age_sec, updated_at
+  const r = await q.query<{ id: string; runtime: string; template: string | null; age_sec: number; updated_at: Date }>(
+    `SELECT id, runtime, template, EXTRACT(EPOCH FROM now() - updated_at)::float8 AS age_sec, updated_at
        FROM workspaces WHERE status = $1`,
     [Status.Provisioning],
   );
+  if (r.rows.length === 0) return 0;
+  const catalog = await deps.templateManifests.catalog(deps.templatesDir);
   let flipped = 0;
   for (const row of r.rows) {
-    const timeout = provisionTimeoutSeconds(deps.config, row.runtime);
+    const timeout = provisionTimeoutFor(deps.config, catalog, row).seconds;
     if (row.age_sec <= timeout) continue;
     const message = `the agent started but never registered within ${timeout} s; check its log, then restart the workspace`;
     const upd = await q.query(
@@ -112,13 +107,20 @@ export async function healthSweep(deps: SweepDeps, q: Queryable, backoff: Restar
 /**
  * Orphan sweep (C170-C174): instances or volumes the backend manages whose workspace is removed
  * (pass 1) or has no row at all (pass 2) are stopped and their volumes removed; a failed stop keeps
- * the volume for the next pass. Names that do not look like workspace ids never reach SQL.
+ * the volume for the next pass. Names that do not look like workspace ids never reach SQL. Pass 3
+ * revokes stale tokens (`staleTokenSweep`, C176).
  */
-export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reaped: string[] }> {
+export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reaped: string[]; tokensRevoked: string[] }> {
+  const reaped = await reapOrphans(deps, q);
+  const tokensRevoked = await staleTokenSweep(deps, q);
+  return { reaped, tokensRevoked };
+}
+
+async function reapOrphans(deps: SweepDeps, q: Queryable): Promise<string[]> {
   const prov = backendOf(deps);
-  if (!prov?.listManaged) return { reaped: [] };
+  if (!prov?.listManaged) return [];
   const ids = (await prov.listManaged()).filter(isLikelyWorkspaceId);
-  if (ids.length === 0) return { reaped: [] };
+  if (ids.length === 0) return [];
   const r = await q.query<WorkspaceRow>('SELECT * FROM workspaces WHERE id = ANY($1::uuid[])', [ids]);
   const rows = new Map(r.rows.map((w) => [w.id, w]));
   const reaped: string[] = [];
@@ -132,7 +134,57 @@ export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reap
       deps.log.info({ workspace_id: id, reason: row ? 'removed' : 'no_row' }, 'orphan sweeper: reaped');
     }
   }
-  return { reaped };
+  return reaped;
+}
+
+/** Tokens minted this recently are never stale: their instance may still be starting (C176). */
+export const STALE_TOKEN_GRACE_SECONDS = 5 * 60;
+
+/**
+ * The statuses whose tokens the stale-token sweep may revoke: the instance is meant to run (or its
+ * start failed). Not `provisioning` (its agent may still be booting; the provision-timeout sweep owns
+ * it), not `paused`/`hibernating`/`hibernated` (stopped on purpose; the next start mints fresh tokens
+ * anyway), not `removed` (revoked at delete), not `awaiting_agent` (external only).
+ */
+const STALE_TOKEN_STATUSES: readonly WorkspaceStatus[] = [Status.Online, Status.Degraded, Status.Offline, Status.Failed];
+
+/**
+ * Stale-token sweep (C176): a managed workspace whose backend says its instance is definitively not
+ * running keeps no live credential: its tokens older than the 5-minute grace are revoked (the next
+ * start mints a new one). `unknown` never revokes (fail-safe: a backend blip must not cut agents
+ * off). External workspaces are never touched: they have no instance by design, and their token is
+ * their off-host agent's only credential. Returns the ids of the workspaces whose tokens went.
+ */
+export async function staleTokenSweep(deps: SweepDeps, q: Queryable): Promise<string[]> {
+  const prov = backendOf(deps);
+  if (!prov) return [];
+  const params = [STALE_TOKEN_STATUSES, EXTERNAL_RUNTIME, STALE_TOKEN_GRACE_SECONDS];
+  const r = await q.query<WorkspaceRow>(
+    `SELECT w.* FROM workspaces w
+      WHERE w.status = ANY($1::text[]::workspace_status[]) AND w.runtime <> $2
+        AND EXISTS (SELECT 1 FROM workspace_auth_tokens t
+                     WHERE t.workspace_id = w.id AND t.revoked_at IS NULL AND t.created_at < now() - make_interval(secs => $3))`,
+    params,
+  );
+  const revoked: string[] = [];
+  for (const ws of r.rows) {
+    const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));
+    if (state.state !== 'stopped') continue;
+    // Re-checked in the statement: the workspace may have been restarted or paused since it was read.
+    const upd = await q.query(
+      `UPDATE workspace_auth_tokens t SET revoked_at = now()
+        WHERE t.workspace_id = $4 AND t.revoked_at IS NULL AND t.created_at < now() - make_interval(secs => $3)
+          AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = $4 AND w.status = ANY($1::text[]::workspace_status[]) AND w.runtime <> $2)`,
+      [...params, ws.id],
+    );
+    if (upd.rowCount === 0) continue;
+    revoked.push(ws.id);
+    deps.log.warn(
+      { workspace_id: ws.id, tokens_revoked: upd.rowCount },
+      `Orphan sweeper: revoking stale tokens for workspace ${ws.id} (no live container; volume likely wiped)`,
+    );
+  }
+  return revoked;
 }
 
 /** Activity that counts as use for hibernation: A2A traffic in either direction. */

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Status } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
 import { getWorkspace } from '../workspaces/repo.js';
+import { ControlPlaneBackend } from './controlplane/backend.js';
 import type { Provisioner } from './port.js';
 import { markProvisionFailed } from './pipeline.js';
 import { ProcessBackend } from './process/backend.js';
@@ -38,6 +39,15 @@ export function createProvisioners(deps: Pick<AppDeps, 'config' | 'db' | 'broadc
       agentBin: opts.agentBin ?? DEFAULT_AGENT_BIN,
       log: deps.log,
       onExit: agentExitHandler(deps),
+    });
+  }
+  if (deps.config.provisioner === 'controlplane') {
+    // Wired even without CP_URL (config warns at boot): each start then fails with a typed error
+    // in the log and a canned message on the workspace, rather than "not in this build".
+    out.controlplane = new ControlPlaneBackend({
+      baseUrl: deps.config.controlPlaneUrl,
+      token: deps.config.controlPlaneToken,
+      orgId: deps.config.orgId,
     });
   }
   return out;

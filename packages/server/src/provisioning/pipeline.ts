@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EXTERNAL_RUNTIME, Status } from '@molecule/contracts';
 import { mintWorkspaceToken } from '../auth/repo.js';
 import { generateToken } from '../auth/tokens.js';
@@ -5,6 +6,7 @@ import type { ProvisionerBackend } from '../config.js';
 import type { Db, Queryable } from '../db/port.js';
 import type { Broadcaster } from '../events/broadcaster.js';
 import type { Logger } from '../log.js';
+import { checkAgentUrl, type AgentUrlPolicy } from '../ssrf/agent-url.js';
 import { setStatus, type WorkspaceRow } from '../workspaces/repo.js';
 import type { Provisioner, StartSpec } from './port.js';
 import type { Semaphore } from './semaphore.js';
@@ -23,6 +25,8 @@ export interface ProvisioningDeps {
   templatesDir: string;
   /** Bounds concurrent provisions (MOLECULE_PROVISION_CONCURRENCY, C123). */
   provisionSlots: Semaphore;
+  /** What an instance URL reported by a backend may point at. */
+  agentUrlPolicy: AgentUrlPolicy;
 }
 
 /** Canned failure messages: what users see. Details go to the log only (C117). */
@@ -139,7 +143,7 @@ export async function runPipeline(
     await deps.db.query(
       `UPDATE workspaces SET instance_id = $2, url = COALESCE($3, url), updated_at = now()
         WHERE id = $1 AND status <> $4`,
-      [ws.id, started.instanceId, started.url ?? null, Status.Removed],
+      [ws.id, started.instanceId, (await backendUrl(deps, ws.id, started.url)) ?? null, Status.Removed],
     );
     deps.log.info({ workspace_id: ws.id, instance_id: started.instanceId }, 'workspace started; waiting for the agent to register');
   } catch (err) {
@@ -150,6 +154,19 @@ export async function runPipeline(
   }
 }
 
+/**
+ * A URL a backend reported for a new instance (a remote control plane's answer), kept only if the
+ * agent-URL policy allows it: a recorded URL is one the agent may re-announce without a check, so it
+ * must pass the same one. A refused URL is dropped (logged); the agent registers its own.
+ */
+async function backendUrl(deps: Pick<ProvisioningDeps, 'agentUrlPolicy' | 'log'>, id: string, url: string | undefined): Promise<string | undefined> {
+  if (url === undefined) return undefined;
+  const check = await checkAgentUrl(url, deps.agentUrlPolicy);
+  if (check.ok) return url;
+  deps.log.warn({ workspace_id: id, reason: check.reason, detail: check.detail }, 'backend reported an instance URL the agent-URL policy refuses; not recording it');
+  return undefined;
+}
+
 export interface StopOutcome {
   id: string;
   ok: boolean;
@@ -158,23 +175,55 @@ export interface StopOutcome {
 /**
  * Stops one workspace on whichever backend runs it (C152), then removes its volumes unless told not
  * to (restart, pause and hibernate keep them); a failed stop skips the volume removal (C156, the
- * orphan sweeper finishes it). External workspaces and workspaces
- * with no backend have nothing to stop. Never throws: the outcome says whether the stop worked.
+ * orphan sweeper finishes it). External workspaces and workspaces with no backend have nothing to
+ * stop. Never throws: the outcome says whether the stop worked.
+ *
+ * `reprovision` marks the stop before a restart, whose caller starts the workspace again whatever
+ * happens here (C146): the stop is retried per the backend's `stopRetry` policy, and when every
+ * attempt failed a structured `LEAK-SUSPECT` line is logged (the old instance may still run beside
+ * the new one). A fired signal ends the retries at once, without waiting, with its own log line and
+ * no LEAK-SUSPECT: a cancelled stop is not evidence of a leak.
  */
 export async function stopWorkspace(
   deps: Pick<ProvisioningDeps, 'backend' | 'provisioners' | 'log'>,
   ws: WorkspaceRow,
   signal: AbortSignal,
-  opts: { removeVolumes?: boolean } = {},
+  opts: { removeVolumes?: boolean; reprovision?: boolean } = {},
 ): Promise<StopOutcome> {
   if (ws.runtime === EXTERNAL_RUNTIME) return { id: ws.id, ok: true };
   const prov = selectProvisioner(deps);
   if (!prov) return { id: ws.id, ok: true };
-  try {
-    await abortable(prov.stop(ws, signal), signal);
-  } catch (err) {
-    deps.log.error({ workspace_id: ws.id, err }, 'stop failed');
+  const attempts = opts.reprovision ? Math.max(1, prov.stopRetry?.attempts ?? 1) : 1;
+  const cancelled = (attempt: number) => {
+    deps.log.warn({ workspace_id: ws.id, instance_id: ws.instance_id, attempt }, 'stop cancelled before it succeeded; not retrying');
     return { id: ws.id, ok: false };
+  };
+  for (let attempt = 1; ; attempt++) {
+    if (signal.aborted) return cancelled(attempt);
+    try {
+      await abortable(prov.stop(ws, signal), signal);
+      break;
+    } catch (err) {
+      if (signal.aborted) return cancelled(attempt);
+      if (attempt >= attempts) {
+        if (opts.reprovision) {
+          deps.log.error(
+            { event: 'LEAK-SUSPECT', workspace_id: ws.id, instance_id: ws.instance_id, backend: prov.backend, attempts, err },
+            `LEAK-SUSPECT: stopping workspace ${ws.id} failed ${attempts} time(s); reprovisioning anyway, its old instance may still be running`,
+          );
+        } else {
+          deps.log.error({ workspace_id: ws.id, err }, 'stop failed');
+        }
+        return { id: ws.id, ok: false };
+      }
+      const waitMs = prov.stopRetry!.backoffMs(attempt);
+      deps.log.warn({ workspace_id: ws.id, attempt, retry_in_ms: waitMs, err }, 'stop failed; retrying');
+      try {
+        await sleep(waitMs, undefined, { signal });
+      } catch {
+        return cancelled(attempt);
+      }
+    }
   }
   if (prov.removeVolumes && (opts.removeVolumes ?? true)) {
     try {
@@ -189,10 +238,11 @@ export async function stopWorkspace(
 
 /** Resolves with `p`, or rejects when `signal` fires first (a backend that ignores its signal). */
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    // `p` is always observed below, so a late failure of an abandoned call is never unhandled.
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     p.then(
       (v) => {
         signal.removeEventListener('abort', onAbort);

@@ -25,12 +25,25 @@ export interface StartSpec {
 }
 
 /**
+ * How a backend wants the stop that precedes a reprovision (restart, auto-restart) retried, for
+ * backends whose stops fail transiently (a remote API). Absent: one attempt.
+ */
+export interface StopRetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** The wait after the n-th failed attempt (n from 1), before the next one. */
+  backoffMs(n: number): number;
+}
+
+/**
  * A backend that runs workspaces (local process, Docker, a control plane). Every call takes an
  * AbortSignal that bounds it. `stop` treats "already gone" as success so stops are safe to retry
  * (C103, C157).
  */
 export interface Provisioner {
   readonly backend: Exclude<ProvisionerBackend, 'none'>;
+  /** Retry policy for the stop before a reprovision (C146); see `StopRetryPolicy`. */
+  readonly stopRetry?: StopRetryPolicy;
   start(spec: StartSpec, signal: AbortSignal): Promise<{ instanceId: string; url?: string }>;
   stop(ws: WorkspaceRow, signal: AbortSignal): Promise<void>;
   isRunning(ws: WorkspaceRow, signal: AbortSignal): Promise<RunningState>;

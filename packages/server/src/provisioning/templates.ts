@@ -1,6 +1,9 @@
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import type { Logger } from '../log.js';
 import type { WorkspaceRow } from '../workspaces/repo.js';
 
 /** The repository's `templates/` folder: one folder per workspace template (config.yaml + files). */
@@ -42,4 +45,106 @@ export async function templateFiles(templatesDir: string, ws: WorkspaceRow): Pro
   };
   await walk(root);
   return out;
+}
+
+/** One template folder's manifest, as far as the platform reads it. */
+export interface TemplateManifest {
+  /** The folder name: what a workspace's `template` names. */
+  name: string;
+  /** `runtime:`, when the manifest declares one. */
+  runtime: string | undefined;
+  /** `runtime_config.provision_timeout_seconds`, when a whole number of seconds in 1..7 days. */
+  provisionTimeoutSeconds: number | undefined;
+}
+
+/** Every template's manifest, with the per-runtime view the provision timeout needs. */
+export interface TemplateCatalog {
+  byName: ReadonlyMap<string, TemplateManifest>;
+  /**
+   * Per runtime, the largest provision timeout any template of that runtime declares: a slow
+   * template's window is never cut short by a fast one's.
+   */
+  maxTimeoutByRuntime: ReadonlyMap<string, number>;
+}
+
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+const MAX_PROVISION_TIMEOUT_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Template manifests (each folder's `config.yaml`), read from disk at most once per `ttlMs` (30 s)
+ * per templates dir, concurrent readers sharing one read. Hot paths (`GET /workspaces`, each sweep
+ * pass) cost a map lookup, and an operator's edit to a template is picked up within the TTL without
+ * a restart. A manifest that cannot be read or parsed, or declares a bad value, is skipped and
+ * logged once; a missing templates dir is an empty catalog. Never rejects.
+ */
+export class TemplateManifests {
+  private readonly cache = new Map<string, { at: number; catalog: Promise<TemplateCatalog> }>();
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly opts: { ttlMs?: number; now?: () => number; log?: Logger } = {}) {}
+
+  catalog(templatesDir: string): Promise<TemplateCatalog> {
+    const now = (this.opts.now ?? Date.now)();
+    const hit = this.cache.get(templatesDir);
+    if (hit && now - hit.at < (this.opts.ttlMs ?? 30_000)) return hit.catalog;
+    const catalog = this.read(templatesDir);
+    this.cache.set(templatesDir, { at: now, catalog });
+    return catalog;
+  }
+
+  private async read(dir: string): Promise<TemplateCatalog> {
+    const byName = new Map<string, TemplateManifest>();
+    const maxTimeoutByRuntime = new Map<string, number>();
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      this.warnOnce(dir, '', 'templates dir unreadable; no template declares a provision timeout', err);
+      return { byName, maxTimeoutByRuntime };
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const manifest = await this.readManifest(dir, e.name);
+      if (!manifest) continue;
+      byName.set(manifest.name, manifest);
+      const { runtime, provisionTimeoutSeconds: secs } = manifest;
+      if (runtime !== undefined && secs !== undefined && secs > (maxTimeoutByRuntime.get(runtime) ?? 0)) maxTimeoutByRuntime.set(runtime, secs);
+    }
+    return { byName, maxTimeoutByRuntime };
+  }
+
+  private async readManifest(dir: string, name: string): Promise<TemplateManifest | undefined> {
+    const file = path.join(dir, name, 'config.yaml');
+    let doc: unknown;
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) return undefined;
+      if (st.size > MAX_MANIFEST_BYTES) throw new Error(`larger than ${MAX_MANIFEST_BYTES} bytes`);
+      doc = parseYaml(await readFile(file, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      this.warnOnce(dir, name, 'template manifest unreadable; skipped', err);
+      return undefined;
+    }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+      this.warnOnce(dir, name, 'template manifest is not a YAML mapping; skipped');
+      return undefined;
+    }
+    const m = doc as { runtime?: unknown; runtime_config?: { provision_timeout_seconds?: unknown } | null };
+    const runtime = typeof m.runtime === 'string' && m.runtime.trim() !== '' ? m.runtime.trim() : undefined;
+    const raw = typeof m.runtime_config === 'object' && m.runtime_config !== null ? m.runtime_config.provision_timeout_seconds : undefined;
+    let provisionTimeoutSeconds: number | undefined;
+    if (raw !== undefined && raw !== null) {
+      if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 && raw <= MAX_PROVISION_TIMEOUT_SECONDS) provisionTimeoutSeconds = raw;
+      else this.warnOnce(dir, name, `runtime_config.provision_timeout_seconds must be a whole number of seconds in 1..${MAX_PROVISION_TIMEOUT_SECONDS}; ignored`);
+    }
+    return { name, runtime, provisionTimeoutSeconds };
+  }
+
+  private warnOnce(dir: string, template: string, message: string, err?: unknown): void {
+    const key = `${dir}\0${template}\0${message}`;
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.opts.log?.warn({ templates_dir: dir, template: template || undefined, err }, message);
+  }
 }

@@ -16,8 +16,9 @@ export function restartCycle(deps: WorkspaceDeps): (id: string, opts: RestartOpt
   return async (id, opts) => {
     const ws = await getWorkspace(deps.db, id);
     if (!ws || ws.status === Status.Removed || ws.runtime === EXTERNAL_RUNTIME) return;
-    const stopped = await stopWorkspace(deps, ws, AbortSignal.timeout(LIFECYCLE_STOP_TIMEOUT_MS), { removeVolumes: false });
-    if (!stopped.ok) deps.log.warn({ workspace_id: id }, 'restart: stop failed; provisioning anyway');
+    // A failed stop does not block the restart: its contract is "make the workspace alive again"
+    // (stopWorkspace retries and flags a possible leak, C146).
+    await stopWorkspace(deps, ws, AbortSignal.timeout(LIFECYCLE_STOP_TIMEOUT_MS), { removeVolumes: false, reprovision: true });
     const fresh = await getWorkspace(deps.db, id);
     if (!fresh || fresh.status !== Status.Provisioning) return; // paused or removed meanwhile
     await provisionWorkspaceAuto(deps, fresh, { wait: true, applyTemplate: opts.applyTemplate ?? false });

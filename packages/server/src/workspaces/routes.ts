@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { CreateWorkspaceBody, ErrorBody, ExternalConnection, Status, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
+import type { Config } from '../config.js';
 import { HttpError, notFound } from '../http/errors.js';
 import type { App } from '../http/types.js';
+import { advertisedProvisionTimeoutMs } from '../provisioning/timeout.js';
+import type { TemplateManifests } from '../provisioning/templates.js';
 import type { WorkspaceCache } from './cache.js';
-import { getWorkspace, listWorkspaces, toView } from './repo.js';
+import { getWorkspace, listWorkspaces, toView, type WorkspaceRow } from './repo.js';
 import { hibernateWorkspace, pauseWorkspace, restartWorkspace, resumeWorkspace } from './lifecycle.js';
 import { createWorkspace, deleteWorkspace, removedError, updateWorkspace, type WorkspaceDeps } from './service.js';
 
@@ -15,10 +18,25 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody 
 
 export function registerWorkspaceRoutes(
   app: App,
-  deps: WorkspaceDeps & AuthDeps & { externalPlatformUrl?: string; workspaceCache: WorkspaceCache },
+  deps: WorkspaceDeps &
+    AuthDeps & {
+      externalPlatformUrl?: string;
+      workspaceCache: WorkspaceCache;
+      config: Pick<Config, 'provisionTimeoutSeconds'>;
+      templateManifests: TemplateManifests;
+    },
 ): void {
   const admin = requireAdmin(deps);
   const wsAccess = requireWorkspaceAccess(deps);
+
+  /** The client view of rows, with `provision_timeout_ms` when one is declared (C162). */
+  const viewer = async (): Promise<(row: WorkspaceRow) => WorkspaceView> => {
+    const catalog = await deps.templateManifests.catalog(deps.templatesDir);
+    return (row) => {
+      const ms = advertisedProvisionTimeoutMs(deps.config, catalog, row);
+      return ms === undefined ? toView(row) : { ...toView(row), provision_timeout_ms: ms };
+    };
+  };
 
   app.post(
     '/workspaces',
@@ -46,12 +64,16 @@ export function registerWorkspaceRoutes(
       onRequest: admin,
       schema: {
         summary: 'List workspaces',
+        description: 'Each workspace carries provision_timeout_ms when its template declares a provision timeout (C162).',
         tags: ['workspaces'],
         querystring: z.object({ include_removed: boolQuery }),
         response: { 200: z.array(WorkspaceView), ...errors },
       },
     },
-    async (req) => (await listWorkspaces(deps.db, req.query.include_removed)).map((r) => toView(r)),
+    async (req) => {
+      const rows = await listWorkspaces(deps.db, req.query.include_removed);
+      return rows.map(await viewer());
+    },
   );
 
   app.get(
@@ -71,7 +93,7 @@ export function registerWorkspaceRoutes(
       const id = req.params.id;
       const view = await deps.workspaceCache.get(id, async () => {
         const row = await getWorkspace(deps.db, id);
-        return row && toView(row);
+        return row && (await viewer())(row);
       });
       if (!view) throw notFound('workspace not found');
       if (view.status === Status.Removed && !req.query.include_removed) throw removedError(view);

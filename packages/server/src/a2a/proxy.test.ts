@@ -290,6 +290,17 @@ describe('A2A proxy', () => {
       expect((await queueRows(ws.id))[0]!.status).toBe(QueueStatus.Queued);
     });
 
+    it('C061 an expires_in_seconds that is not a positive whole number is refused (400), nothing sent or queued', async () => {
+      const ws = await online('p-expiry-bad', {}, { slots: 0 });
+      for (const v of [-5, 0, 1.5, '30', null, true]) {
+        const r = await post(ws.id, send('x', { expires_in_seconds: v }));
+        expect(r.statusCode, String(v)).toBe(400);
+        expect(r.json<{ error: { data: { field: string } } }>().error.data.field).toBe('params.expires_in_seconds');
+      }
+      expect(agent.received).toHaveLength(0);
+      expect(await queueRows(ws.id)).toEqual([]);
+    });
+
     it('C061 expires_in_seconds: only a positive integer sets an expiry', () => {
       expect(expiresInSeconds({ expires_in_seconds: 30 })).toBe(30);
       for (const v of [0, -5, 1.5, '30', null, true, undefined]) expect(expiresInSeconds({ expires_in_seconds: v })).toBeUndefined();

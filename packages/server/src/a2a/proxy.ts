@@ -82,6 +82,11 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
   const normalized = normalizeA2ARequest(req.body);
   if (!normalized.ok) return rpcError(normalized.error.id, normalized.error.code, normalized.error.message, normalized.error.field);
   const rpc = normalized.value;
+  if (rpc.request.params.expires_in_seconds !== undefined && expiresInSeconds(rpc.request.params) === undefined) {
+    // Refused rather than silently ignored (upstream, C061, ignores it): a caller who asked for an
+    // expiry and would not get one should hear about it.
+    return rpcError(rpc.id, -32602, 'params.expires_in_seconds must be a positive whole number of seconds', 'params.expires_in_seconds');
+  }
 
   if (target.delivery_mode === 'poll') {
     // A poll agent fetches its work; nothing is dialled, so there is no URL to check (C052).
@@ -118,7 +123,7 @@ export function messageIdOf(rpc: NormalizedA2ARequest): string | undefined {
   return typeof m?.messageId === 'string' ? m.messageId : undefined;
 }
 
-/** `params.expires_in_seconds` when it is a positive integer; anything else means no expiry (C061). */
+/** `params.expires_in_seconds` when it is a positive integer (C061); undefined otherwise (the proxy refuses a present but invalid value). */
 export function expiresInSeconds(params: Record<string, unknown>): number | undefined {
   const v = params.expires_in_seconds;
   return typeof v === 'number' && Number.isInteger(v) && v > 0 ? Math.min(v, 365 * 24 * 3600) : undefined;

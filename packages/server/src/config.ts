@@ -39,6 +39,14 @@ export interface Config {
   provisionConcurrency: number;
   /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
   provisionTimeoutSeconds: number | undefined;
+  /** The Docker engine the docker backend talks to (DOCKER_HOST: unix://, tcp:// or http(s)://). */
+  dockerHost: string;
+  /** The Docker network workspace containers join: `host`, `bridge`, or a user network's name. */
+  dockerNetwork: string;
+  /** The image the `molecule` runtime (and any runtime without its own image) runs (C135). */
+  runtimeImage: string;
+  /** WORKSPACE_IMAGE_LOCAL_OVERRIDE=1: ignore runtime_image_pins, use the local tags (C134). */
+  imageLocalOverride: boolean;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -64,7 +72,14 @@ export const DEFAULTS = {
   // Agents beat every 20-30 s (C014): 90 s tolerates two missed beats before a workspace goes offline.
   livenessTtlSeconds: 90,
   provisionConcurrency: 3,
+  dockerHost: 'unix:///var/run/docker.sock',
+  dockerNetwork: 'bridge',
+  runtimeImage: 'molecule/agent:latest',
+  imageLocalOverride: false,
 } as const;
+
+/** An image reference: [registry[:port]/]name[:tag][@sha256:digest], lower-case name components. */
+export const IMAGE_REF = /^(?:[A-Za-z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
 
 /** "0" means effectively unlimited (C123). */
 export const UNLIMITED_PROVISIONS = 1 << 20;
@@ -128,6 +143,24 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     }
   };
 
+  const matching = (name: string, re: RegExp, def: string, reason: string): string => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    if (re.test(raw)) return raw;
+    warn(name, raw, def, reason);
+    return def;
+  };
+
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    const lower = raw.toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
+    if (['0', 'false', 'no', 'off'].includes(lower)) return false;
+    warn(name, raw, def, 'expected 1 or 0');
+    return def;
+  };
+
   const config: Config = {
     port: int('PORT', DEFAULTS.port, 0, 65535),
     host: str('HOST') ?? DEFAULTS.host,
@@ -151,6 +184,10 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
       int('MOLECULE_PROVISION_CONCURRENCY', DEFAULTS.provisionConcurrency, 0, UNLIMITED_PROVISIONS),
     ),
+    dockerHost: matching('DOCKER_HOST', /^(unix:\/\/\/.+|(tcp|http|https):\/\/[^/\s]+\/?)$/, DEFAULTS.dockerHost, 'expected unix:///path or tcp://host:port'),
+    dockerNetwork: matching('MOLECULE_DOCKER_NETWORK', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, DEFAULTS.dockerNetwork, 'not a Docker network name'),
+    runtimeImage: matching('MOLECULE_RUNTIME_IMAGE', IMAGE_REF, DEFAULTS.runtimeImage, 'not an image reference'),
+    imageLocalOverride: bool('WORKSPACE_IMAGE_LOCAL_OVERRIDE', DEFAULTS.imageLocalOverride),
   };
   if (config.adminToken !== undefined && config.adminToken.length < 16) {
     warn('ADMIN_TOKEN', '<redacted>', 'unchanged', 'shorter than 16 characters; use a long random value');
@@ -187,6 +224,14 @@ export function describeConfig(config: Config): Record<string, unknown> {
     templates_dir: config.templatesDir ?? 'built-in',
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     provision_timeout_seconds: config.provisionTimeoutSeconds ?? 'per runtime (600, hermes 1800)',
+    ...(config.provisioner === 'docker'
+      ? {
+          docker_host: redactUrl(config.dockerHost),
+          docker_network: config.dockerNetwork,
+          runtime_image: config.runtimeImage,
+          image_local_override: config.imageLocalOverride,
+        }
+      : {}),
   };
 }
 

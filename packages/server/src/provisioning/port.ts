@@ -31,7 +31,8 @@ export interface StartSpec {
  */
 export interface Provisioner {
   readonly backend: Exclude<ProvisionerBackend, 'none'>;
-  start(spec: StartSpec, signal: AbortSignal): Promise<{ instanceId: string; url?: string }>;
+  /** `imageDigest`: the image digest the instance runs, recorded as workspaces.runtime_image_digest (C135). */
+  start(spec: StartSpec, signal: AbortSignal): Promise<{ instanceId: string; url?: string; imageDigest?: string }>;
   stop(ws: WorkspaceRow, signal: AbortSignal): Promise<void>;
   isRunning(ws: WorkspaceRow, signal: AbortSignal): Promise<RunningState>;
   /** Removes the workspace's persistent data; only called after a successful stop (C156). */

@@ -1,11 +1,15 @@
 /**
- * bench/provision: how fast workspaces come alive with the process backend (the embedded default).
+ * bench/provision: how fast workspaces come alive with the process backend (the embedded default),
+ * and with the docker backend beside it when a Docker engine is available (TEST_DOCKER_HOST and
+ * TEST_RUNTIME_IMAGE, which scripts/bench.sh provides as root).
  *
  * 1. Baseline: `molecule-agent` started by hand (standalone, echo adapter) until its /health answers:
  *    the floor for any create -> online.
  * 2. Create -> online, one at a time: POST /workspaces {template: echo} until GET /workspaces/:id says
  *    online (the agent started, registered, and the platform recorded it). Target p50 < 2 s.
  * 3. 100 created at once until all are online. Target < 60 s.
+ * 4. Docker: the runtime image's container alone until /health answers, then create -> online one
+ *    at a time (host networking, as the tests run it). Target p50 < 5 s.
  *
  * The platform runs as a child process (the built server, PGlite, MOLECULE_PROVISIONER=process); the
  * agents are its children. Polling GET /workspaces/:id every 25 ms adds a little load, which the
@@ -15,6 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import Docker from 'dockerode';
+import { dockerClientOptions } from '../packages/server/src/provisioning/docker/network.js';
 import { freePort } from '../packages/server/src/test-support/net.js';
 import { intEnv, launchPlatform, runBench, launch, ms, platformEnv, print, printTable, ROOT, sleep, waitForHealth } from './support.js';
 
@@ -23,6 +29,7 @@ const BURST = intEnv('BENCH_BURST', 100);
 const ADMIN_TOKEN = `bench-${randomBytes(16).toString('hex')}`;
 const HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
 const P50_TARGET_MS = 2000;
+const DOCKER_P50_TARGET_MS = 5000;
 const BURST_TARGET_MS = 60_000;
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
@@ -37,6 +44,65 @@ async function agentBaseline(): Promise<number> {
   } finally {
     await proc.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The runtime image's container alone (host network, standalone agent) until its /health answers. */
+async function containerBaseline(docker: Docker, image: string): Promise<number> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const c = await docker.createContainer({ Image: image, Env: [`PORT=${port}`], HostConfig: { NetworkMode: 'host', Init: true } });
+  try {
+    await c.start();
+    const deadline = t0 + 60_000;
+    for (;;) {
+      const up = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+      if (up) return performance.now() - t0;
+      if (performance.now() > deadline) throw new Error('the runtime container did not answer /health within 60 s');
+      await sleep(10);
+    }
+  } finally {
+    await c.remove({ force: true });
+  }
+}
+
+/** Create -> online, one at a time, `n` times; with `deleteAfter` the workspaces are deleted at the end. */
+async function serialRuns(base: string, n: number, prefix: string, deleteAfter = false): Promise<number[]> {
+  const out: number[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const id = await create(base, `${prefix}-${i}`);
+    ids.push(id);
+    await untilOnline(base, id);
+    out.push(performance.now() - t0);
+  }
+  // Containers outlive the platform process, so the docker runs clean up through the API.
+  if (deleteAfter) for (const id of ids) await fetch(`${base}/workspaces/${id}`, { method: 'DELETE', headers: { authorization: HEADERS.authorization } });
+  return out;
+}
+
+/** The docker backend's figures, or undefined without an engine. */
+async function dockerFigures(): Promise<{ floor: number; serial: number[] } | undefined> {
+  const host = process.env.TEST_DOCKER_HOST;
+  const image = process.env.TEST_RUNTIME_IMAGE;
+  if (!host || !image) {
+    print('TEST_DOCKER_HOST / TEST_RUNTIME_IMAGE are not set: no docker figures (scripts/bench.sh starts an engine as root)');
+    return undefined;
+  }
+  const docker = new Docker(dockerClientOptions(host));
+  const baseline = [];
+  for (let i = 0; i < 3; i++) baseline.push(await containerBaseline(docker, image));
+  const { proc, base, dataDir } = await launchPlatform(
+    ADMIN_TOKEN,
+    { MOLECULE_PROVISIONER: 'docker', DOCKER_HOST: host, MOLECULE_DOCKER_NETWORK: 'host', MOLECULE_RUNTIME_IMAGE: image },
+    'molecule-bench-provision-docker-',
+  );
+  try {
+    return { floor: pct(baseline, 50), serial: await serialRuns(base, SERIAL, 'docker-serial', true) };
+  } finally {
+    await proc.stop();
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 
@@ -62,19 +128,15 @@ async function untilOnline(base: string, id: string, deadlineMs = 60_000): Promi
 }
 
 async function main(): Promise<void> {
-  print(`bench/provision  node ${process.version}, ${os.cpus().length} CPUs, process backend, PGlite`);
+  print(`bench/provision  node ${process.version}, ${os.cpus().length} CPUs, process and docker backends, PGlite`);
   const baseline = [];
   for (let i = 0; i < 3; i++) baseline.push(await agentBaseline());
   const floor = pct(baseline, 50);
 
+  let processFigures: { floor: number; serial: number[]; burst: number } | undefined;
   const { proc: server, base, dataDir } = await launchPlatform(ADMIN_TOKEN, { MOLECULE_PROVISIONER: 'process' }, 'molecule-bench-provision-');
   try {
-    const serial: number[] = [];
-    for (let i = 0; i < SERIAL; i++) {
-      const t0 = performance.now();
-      await untilOnline(base, await create(base, `serial-${i}`));
-      serial.push(performance.now() - t0);
-    }
+    const serial = await serialRuns(base, SERIAL, 'serial');
     const t0 = performance.now();
     const ids = new Set(await Promise.all(Array.from({ length: BURST }, (_, i) => create(base, `burst-${i}`))));
     // One list request every 250 ms watches them all (per-workspace polling would be the load).
@@ -89,21 +151,28 @@ async function main(): Promise<void> {
     }
     const burst = performance.now() - t0;
 
-    printTable(
-      ['measure', 'value', 'vs agent alone'],
-      [
-        ['agent alone: spawn -> /health (p50 of 3)', ms(floor), '1.00x'],
-        [`create -> online, one at a time: p50 (n=${SERIAL})`, ms(pct(serial, 50)), `${(pct(serial, 50) / floor).toFixed(2)}x`],
-        [`create -> online, one at a time: p95 (n=${SERIAL})`, ms(pct(serial, 95)), `${(pct(serial, 95) / floor).toFixed(2)}x`],
-        [`${BURST} created at once -> all online`, ms(burst), ''],
-      ],
-    );
-    print(`create -> online p50 target < ${ms(P50_TARGET_MS)}: ${pct(serial, 50) < P50_TARGET_MS ? 'met' : 'NOT met'}`);
-    print(`${BURST} at once target < ${ms(BURST_TARGET_MS)}: ${burst < BURST_TARGET_MS ? 'met' : 'NOT met'}`);
+    processFigures = { floor, serial, burst };
   } finally {
     await server.stop();
     await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
+  if (!processFigures) throw new Error('no process backend figures');
+  const { floor: pFloor, serial: pSerial, burst } = processFigures;
+  const docker = await dockerFigures();
+  const ratio = (v: number, floor: number) => `${(v / floor).toFixed(2)}x`;
+  const d = (f: (x: NonNullable<typeof docker>) => string) => (docker ? f(docker) : 'n/a');
+  printTable(
+    ['measure', 'process', 'vs alone', 'docker', 'vs alone'],
+    [
+      ['agent alone: spawn -> /health (p50 of 3)', ms(pFloor), '1.00x', d((x) => ms(x.floor)), d(() => '1.00x')],
+      [`create -> online, one at a time: p50 (n=${SERIAL})`, ms(pct(pSerial, 50)), ratio(pct(pSerial, 50), pFloor), d((x) => ms(pct(x.serial, 50))), d((x) => ratio(pct(x.serial, 50), x.floor))],
+      [`create -> online, one at a time: p95 (n=${SERIAL})`, ms(pct(pSerial, 95)), ratio(pct(pSerial, 95), pFloor), d((x) => ms(pct(x.serial, 95))), d((x) => ratio(pct(x.serial, 95), x.floor))],
+      [`${BURST} created at once -> all online`, ms(burst), '', 'not measured', ''],
+    ],
+  );
+  print(`process: create -> online p50 target < ${ms(P50_TARGET_MS)}: ${pct(pSerial, 50) < P50_TARGET_MS ? 'met' : 'NOT met'}`);
+  print(`process: ${BURST} at once target < ${ms(BURST_TARGET_MS)}: ${burst < BURST_TARGET_MS ? 'met' : 'NOT met'}`);
+  if (docker) print(`docker: create -> online p50 target < ${ms(DOCKER_P50_TARGET_MS)}: ${pct(docker.serial, 50) < DOCKER_P50_TARGET_MS ? 'met' : 'NOT met'}`);
 }
 
 await runBench(main);

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# `npm run bench`: builds, starts real PostgreSQL and Redis on loopback (installing them with apt when
-# missing; stopped on exit), then runs the benchmarks in bench/. They print numbers and ratios; they
-# are not tests and do not fail on a missed target. See bench/README.md.
+# `npm run bench`: builds, starts real PostgreSQL and Redis on loopback and, as root, a Docker engine
+# (installing them with apt when missing; stopped on exit), then runs the benchmarks in bench/. They
+# print numbers and ratios; they are not tests and do not fail on a missed target. See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
 
 npm run build --silent
 svc_start
+svc_docker_start
 node --import tsx bench/http.ts "$@"
 node --import tsx bench/heartbeat.ts
 node --import tsx bench/provision.ts

@@ -27,7 +27,7 @@ export type Runtime = (typeof RUNTIMES)[number];
 export const DEFAULT_RUNTIME: Runtime = 'molecule';
 export const EXTERNAL_RUNTIME: Runtime = 'external';
 
-/** Resource tiers: 1 (smallest, uncapped on Docker) .. 4 (largest). */
+/** Resource tiers: 1 (smallest) .. 4 (largest); the Docker backend's limits per tier are in docs/configuration.md. */
 export const TIERS = [1, 2, 3, 4] as const;
 export type Tier = (typeof TIERS)[number];
 export const DEFAULT_TIER: Tier = 2;

@@ -45,6 +45,12 @@ describe('config', () => {
     ['ACTIVITY_RETENTION_DAYS', '-1', DEFAULTS.activityRetentionDays],
     ['ACTIVITY_CLEANUP_INTERVAL_HOURS', '1.5', DEFAULTS.activityCleanupIntervalHours],
     ['ACTIVITY_CLEANUP_INTERVAL_HOURS', '0', DEFAULTS.activityCleanupIntervalHours],
+    ['DOCKER_HOST', 'ftp://engine', DEFAULTS.dockerHost],
+    ['DOCKER_HOST', '/var/run/docker.sock', DEFAULTS.dockerHost],
+    ['MOLECULE_DOCKER_NETWORK', 'my net', DEFAULTS.dockerNetwork],
+    ['MOLECULE_RUNTIME_IMAGE', 'Molecule/Agent:latest', DEFAULTS.runtimeImage],
+    ['MOLECULE_RUNTIME_IMAGE', 'molecule/agent:latest; rm -rf /', DEFAULTS.runtimeImage],
+    ['WORKSPACE_IMAGE_LOCAL_OVERRIDE', 'maybe', DEFAULTS.imageLocalOverride],
   ])('a bad %s=%s names the variable, the value and the default applied, then uses the default', (name, value, def) => {
     const { config, warnings } = loadConfig({ [name]: value });
     expect(warnings).toEqual([expect.objectContaining({ variable: name, value, applied: String(def) })]);
@@ -56,6 +62,23 @@ describe('config', () => {
     const { config, warnings } = loadConfig({ ACTIVITY_RETENTION_DAYS: '30', ACTIVITY_CLEANUP_INTERVAL_HOURS: '1' });
     expect(warnings).toEqual([]);
     expect(config).toMatchObject({ activityRetentionDays: 30, activityCleanupIntervalHours: 1 });
+  });
+
+  it('reads the docker backend settings', () => {
+    const { config, warnings } = loadConfig({
+      DOCKER_HOST: 'tcp://engine:2375',
+      MOLECULE_DOCKER_NETWORK: 'host',
+      MOLECULE_RUNTIME_IMAGE: `registry.local:5000/molecule/agent@sha256:${'a'.repeat(64)}`,
+      WORKSPACE_IMAGE_LOCAL_OVERRIDE: '1',
+    });
+    expect(warnings).toEqual([]);
+    expect(config).toMatchObject({
+      dockerHost: 'tcp://engine:2375',
+      dockerNetwork: 'host',
+      runtimeImage: `registry.local:5000/molecule/agent@sha256:${'a'.repeat(64)}`,
+      imageLocalOverride: true,
+    });
+    expect(loadConfig({}).config).toMatchObject({ dockerHost: 'unix:///var/run/docker.sock', dockerNetwork: 'bridge', runtimeImage: 'molecule/agent:latest', imageLocalOverride: false });
   });
 
   it('a malformed DATABASE_URL is rejected without echoing its password', () => {

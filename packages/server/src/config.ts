@@ -51,6 +51,14 @@ export interface Config {
   controlPlaneToken: string | undefined;
   /** This platform's org id, sent to the control plane as `org_id` when set. */
   orgId: string | undefined;
+  /** The Docker engine the docker backend talks to (DOCKER_HOST: unix://, tcp:// or http(s)://). */
+  dockerHost: string;
+  /** The Docker network workspace containers join: `host`, `bridge`, or a user network's name. */
+  dockerNetwork: string;
+  /** The image the `molecule` runtime (and any runtime without its own image) runs (C135). */
+  runtimeImage: string;
+  /** WORKSPACE_IMAGE_LOCAL_OVERRIDE=1: ignore runtime_image_pins, use the local tags (C134). */
+  imageLocalOverride: boolean;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -79,7 +87,14 @@ export const DEFAULTS = {
   a2aIdleTimeoutSeconds: 300,
   activityRetentionDays: 7,
   activityCleanupIntervalHours: 6,
+  dockerHost: 'unix:///var/run/docker.sock',
+  dockerNetwork: 'bridge',
+  runtimeImage: 'molecule/agent:latest',
+  imageLocalOverride: false,
 } as const;
+
+/** An image reference: [registry[:port]/]name[:tag][@sha256:digest], lower-case name components. */
+export const IMAGE_REF = /^(?:[A-Za-z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
 
 /** "0" means effectively unlimited (C123). */
 export const UNLIMITED_PROVISIONS = 1 << 20;
@@ -148,6 +163,23 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
 
   const cpUrlVar = firstSet('CP_URL', 'CP_PROVISION_URL', 'MOLECULE_CP_URL');
   const cpTokenVar = firstSet('MOLECULE_CP_SHARED_SECRET', 'PROVISION_SHARED_SECRET');
+  const matching = (name: string, re: RegExp, def: string, reason: string): string => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    if (re.test(raw)) return raw;
+    warn(name, raw, def, reason);
+    return def;
+  };
+
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    const lower = raw.toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
+    if (['0', 'false', 'no', 'off'].includes(lower)) return false;
+    warn(name, raw, def, 'expected 1 or 0');
+    return def;
+  };
 
   const config: Config = {
     port: int('PORT', DEFAULTS.port, 0, 65535),
@@ -178,6 +210,10 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     controlPlaneUrl: cpUrlVar === undefined ? undefined : url(cpUrlVar, ['http:', 'https:']),
     controlPlaneToken: cpTokenVar === undefined ? undefined : str(cpTokenVar),
     orgId: str('MOLECULE_ORG_ID'),
+    dockerHost: matching('DOCKER_HOST', /^(unix:\/\/\/.+|(tcp|http|https):\/\/[^/\s]+\/?)$/, DEFAULTS.dockerHost, 'expected unix:///path or tcp://host:port'),
+    dockerNetwork: matching('MOLECULE_DOCKER_NETWORK', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, DEFAULTS.dockerNetwork, 'not a Docker network name'),
+    runtimeImage: matching('MOLECULE_RUNTIME_IMAGE', IMAGE_REF, DEFAULTS.runtimeImage, 'not an image reference'),
+    imageLocalOverride: bool('WORKSPACE_IMAGE_LOCAL_OVERRIDE', DEFAULTS.imageLocalOverride),
   };
   if (config.provisioner === 'controlplane' && config.controlPlaneUrl === undefined) {
     warn('CP_URL', '', 'unset', 'MOLECULE_PROVISIONER=controlplane needs the control plane URL; every workspace start will fail until it is set');
@@ -223,6 +259,14 @@ export function describeConfig(config: Config): Record<string, unknown> {
     control_plane_url: config.controlPlaneUrl ? redactUrl(config.controlPlaneUrl) : 'unset',
     control_plane_token: config.controlPlaneToken ? 'set' : 'unset',
     org_id: config.orgId ?? 'unset',
+    ...(config.provisioner === 'docker'
+      ? {
+          docker_host: redactUrl(config.dockerHost),
+          docker_network: config.dockerNetwork,
+          runtime_image: config.runtimeImage,
+          image_local_override: config.imageLocalOverride,
+        }
+      : {}),
   };
 }
 

@@ -1,10 +1,13 @@
 import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
 import { Status } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
 import { getWorkspace } from '../workspaces/repo.js';
 import { ControlPlaneBackend } from './controlplane/backend.js';
 import type { Provisioner } from './port.js';
 import { markProvisionFailed } from './pipeline.js';
+import { DockerBackend } from './docker/backend.js';
+import { dockerClientOptions } from './docker/network.js';
 import { ProcessBackend } from './process/backend.js';
 
 /** The built `molecule-agent` of this repository (packages/runtime). */
@@ -48,6 +51,23 @@ export function createProvisioners(deps: Pick<AppDeps, 'config' | 'db' | 'broadc
       baseUrl: deps.config.controlPlaneUrl,
       token: deps.config.controlPlaneToken,
       orgId: deps.config.orgId,
+    });
+  }
+  if (deps.config.provisioner === 'docker') {
+    let docker: Docker | undefined;
+    try {
+      docker = new Docker(dockerClientOptions(deps.config.dockerHost));
+    } catch (err) {
+      // Fail-closed per call: the backend is wired but answers NoBackendError (C104).
+      deps.log.error({ err, docker_host: deps.config.dockerHost }, 'could not create the Docker client');
+    }
+    out.docker = new DockerBackend({
+      docker,
+      db: deps.db,
+      log: deps.log,
+      network: deps.config.dockerNetwork,
+      runtimeImage: deps.config.runtimeImage,
+      imageLocalOverride: deps.config.imageLocalOverride,
     });
   }
   return out;

@@ -134,16 +134,16 @@ export async function runPipeline(
       templateFiles: files,
       applyTemplate: opts.applyTemplate,
     };
-    let started: { instanceId: string; url?: string };
+    let started: Awaited<ReturnType<Provisioner['start']>>;
     try {
       started = await prov.start(spec, AbortSignal.timeout(5 * 60_000));
     } catch (err) {
       return await markProvisionFailed(deps, ws.id, PROVISION_FAILED.start, err);
     }
     await deps.db.query(
-      `UPDATE workspaces SET instance_id = $2, url = COALESCE($3, url), updated_at = now()
+      `UPDATE workspaces SET instance_id = $2, url = COALESCE($3, url), runtime_image_digest = COALESCE($5, runtime_image_digest), updated_at = now()
         WHERE id = $1 AND status <> $4`,
-      [ws.id, started.instanceId, (await backendUrl(deps, ws.id, started.url)) ?? null, Status.Removed],
+      [ws.id, started.instanceId, (await backendUrl(deps, ws.id, started.url)) ?? null, Status.Removed, started.imageDigest ?? null],
     );
     deps.log.info({ workspace_id: ws.id, instance_id: started.instanceId }, 'workspace started; waiting for the agent to register');
   } catch (err) {

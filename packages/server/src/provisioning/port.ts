@@ -44,7 +44,8 @@ export interface Provisioner {
   readonly backend: Exclude<ProvisionerBackend, 'none'>;
   /** Retry policy for the stop before a reprovision (C146); see `StopRetryPolicy`. */
   readonly stopRetry?: StopRetryPolicy;
-  start(spec: StartSpec, signal: AbortSignal): Promise<{ instanceId: string; url?: string }>;
+  /** `imageDigest`: the image digest the instance runs, recorded as workspaces.runtime_image_digest (C135). */
+  start(spec: StartSpec, signal: AbortSignal): Promise<{ instanceId: string; url?: string; imageDigest?: string }>;
   stop(ws: WorkspaceRow, signal: AbortSignal): Promise<void>;
   isRunning(ws: WorkspaceRow, signal: AbortSignal): Promise<RunningState>;
   /** Removes the workspace's persistent data; only called after a successful stop (C156). */

@@ -16,10 +16,16 @@ import { assembleDeps } from '../server.js';
 
 export type DbKind = 'pglite' | 'postgres';
 
-/** Reads a service URL that `scripts/test.sh` exports; integration tests fail loudly without it. */
-export function requireServiceUrl(name: 'TEST_DATABASE_URL' | 'TEST_REDIS_URL'): string {
+/**
+ * Reads a service setting that `scripts/test.sh` exports; integration tests fail loudly without it.
+ * TEST_DOCKER_HOST and TEST_RUNTIME_IMAGE need a Docker engine, which needs root (scripts/services.sh).
+ */
+export function requireServiceUrl(name: 'TEST_DATABASE_URL' | 'TEST_REDIS_URL' | 'TEST_DOCKER_HOST' | 'TEST_RUNTIME_IMAGE'): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run integration tests through \`npm test\` (scripts/test.sh starts the services)`);
+  if (!v) {
+    const docker = name === 'TEST_DOCKER_HOST' || name === 'TEST_RUNTIME_IMAGE' ? '; it starts a Docker engine only as root, and its [services] lines say why none started' : '';
+    throw new Error(`${name} is not set: run integration tests through \`npm test\` (scripts/test.sh starts the services${docker})`);
+  }
   return v;
 }
 

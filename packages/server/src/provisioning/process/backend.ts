@@ -3,6 +3,7 @@ import { chmod, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node
 import path from 'node:path';
 import type { Logger } from '../../log.js';
 import type { WorkspaceRow } from '../../workspaces/repo.js';
+import { assertTemplatePaths, configFilesToWrite, passthroughEnv } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
 
 export interface ProcessBackendOptions {
@@ -19,15 +20,6 @@ export interface ProcessBackendOptions {
   /** How long `stop` waits after SIGTERM before SIGKILL. */
   stopGraceMs?: number;
 }
-
-/**
- * Provider settings an operator gave the platform's own environment, passed on to local agents
- * until workspace secrets exist. Nothing else of the server's environment reaches an agent.
- */
-export const AGENT_ENV_PASSTHROUGH = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL'] as const;
-
-/** Files that hold credentials: readable by their owner only. */
-const SECRET_FILES = new Set(['.auth_token', '.platform_inbound_secret']);
 
 /**
  * The embedded default backend: each workspace's agent is a child process of the server, in its own
@@ -52,9 +44,7 @@ export class ProcessBackend implements Provisioner {
     await this.stop(ws, signal);
     const dir = this.dirOf(ws.id);
     const dirs = { configs: path.join(dir, 'configs'), workspace: path.join(dir, 'workspace'), home: path.join(dir, 'home') };
-    for (const [rel] of Object.entries(spec.templateFiles)) {
-      if (!path.resolve(dirs.configs, rel).startsWith(dirs.configs + path.sep)) throw new Error(`template file escapes the configs dir: ${rel}`);
-    }
+    assertTemplatePaths(spec.templateFiles);
     // The configs persist across restarts (edits included) unless the template is applied again.
     if (spec.applyTemplate) await rm(dirs.configs, { recursive: true, force: true });
     for (const d of Object.values(dirs)) await mkdir(d, { recursive: true, mode: 0o700 });
@@ -62,12 +52,11 @@ export class ProcessBackend implements Provisioner {
       (st) => st.isFile(),
       () => false,
     );
-    const files = { ...(hasConfig ? {} : spec.templateFiles), ...spec.secretFiles };
-    for (const [rel, content] of Object.entries(files)) {
-      const target = path.resolve(dirs.configs, rel);
+    for (const f of configFilesToWrite(spec, hasConfig)) {
+      const target = path.resolve(dirs.configs, f.path);
       await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-      await writeFile(target, content, { mode: SECRET_FILES.has(rel) ? 0o600 : 0o644 });
-      if (SECRET_FILES.has(rel)) await chmod(target, 0o600);
+      await writeFile(target, f.content, { mode: f.mode });
+      await chmod(target, f.mode);
     }
     const logFile = await open(path.join(dir, 'agent.log'), 'a', 0o600);
     try {
@@ -75,7 +64,7 @@ export class ProcessBackend implements Provisioner {
       // and the database URL).
       const env: Record<string, string> = {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
-        ...Object.fromEntries(AGENT_ENV_PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
+        ...passthroughEnv(),
         HOME: dirs.home,
         HOST: '127.0.0.1',
         PORT: '0',

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS runtime_image_pins;

@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../packages/server/src/test-support/net.js';
-import { intEnv, launchPlatform, runBench, launch, ms, platformEnv, print, printTable, ROOT, sleep, waitForHealth } from './support.js';
+import { intEnv, launchPlatform, runBench, launch, ms, percentile as pct, platformEnv, print, printTable, ROOT, sleep, waitForHealth } from './support.js';
 
 const SERIAL = intEnv('BENCH_SERIAL', 10);
 const BURST = intEnv('BENCH_BURST', 100);
@@ -24,8 +24,6 @@ const ADMIN_TOKEN = `bench-${randomBytes(16).toString('hex')}`;
 const HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
 const P50_TARGET_MS = 2000;
 const BURST_TARGET_MS = 60_000;
-
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 async function agentBaseline(): Promise<number> {
   const port = await freePort();

@@ -48,7 +48,7 @@ const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'applicat
 const RUN = randomBytes(4).toString('hex');
 
 interface Stats {
-  /** [time, messageId] when a task took a slot, [time] when a slot freed; in order. */
+  /** [epoch ms, messageId] when a task took a slot, [epoch ms] when a slot freed; in order. */
   events: ([number, string] | [number])[];
   completed: string[];
   refused: number;
@@ -61,6 +61,8 @@ interface Sent {
   other: Map<string, number>;
   otherSamples: string[];
   seconds: number;
+  /** Epoch ms of the last answer, on the same clock as the agent's events. */
+  endedAt: number;
 }
 
 function message(i: number): { messageId: string; body: string } {
@@ -78,7 +80,7 @@ function message(i: number): { messageId: string; body: string } {
 
 /** Sends every message through the proxy with CONCURRENCY in flight and sorts the answers. */
 async function sendAll(base: string, workspaceId: string): Promise<Sent> {
-  const out: Sent = { direct: 0, queued: new Set(), other: new Map(), otherSamples: [], seconds: 0 };
+  const out: Sent = { direct: 0, queued: new Set(), other: new Map(), otherSamples: [], seconds: 0, endedAt: 0 };
   const t0 = performance.now();
   await pool(
     Array.from({ length: MESSAGES }, (_, i) => i),
@@ -96,6 +98,7 @@ async function sendAll(base: string, workspaceId: string): Promise<Sent> {
     },
   );
   out.seconds = (performance.now() - t0) / 1000;
+  out.endedAt = performance.timeOrigin + performance.now();
   return out;
 }
 
@@ -104,6 +107,15 @@ type QueueCounts = Partial<Record<QueueStatus, number>>;
 async function queueCounts(c: pg.Client, workspaceId: string): Promise<QueueCounts> {
   const r = await c.query<{ status: QueueStatus; n: number }>('SELECT status, count(*)::int AS n FROM a2a_queue WHERE workspace_id = $1 GROUP BY status', [workspaceId]);
   return Object.fromEntries(r.rows.map((x) => [x.status, x.n]));
+}
+
+/** Queued -> completed, in ms, of every delivered queue item of the target. */
+async function timesInQueue(c: pg.Client, workspaceId: string): Promise<number[]> {
+  const r = await c.query<{ ms: number }>(
+    'SELECT (extract(epoch FROM completed_at - created_at) * 1000)::float8 AS ms FROM a2a_queue WHERE workspace_id = $1 AND status = $2',
+    [workspaceId, QueueStatus.Completed],
+  );
+  return r.rows.map((x) => x.ms);
 }
 
 /** Polls until nothing is queued or being delivered; returns the counts and how long it took. */
@@ -125,19 +137,20 @@ async function untilDrained(c: pg.Client, workspaceId: string): Promise<{ counts
 }
 
 /**
- * Free -> delivery latencies: every task taken is paired with the slot that has been free longest;
- * the gap counts when the task was a queued message (the initial free slots are not counted).
+ * Free -> delivery latencies, as [when, ms]: every task taken is paired with the slot that has been
+ * free longest; the gap counts when the task was a queued message (the initial free slots are not
+ * counted).
  */
-function freeToDelivery(events: Stats['events'], queued: ReadonlySet<string>): number[] {
+function freeToDelivery(events: Stats['events'], queued: ReadonlySet<string>): [number, number][] {
   const free: (number | undefined)[] = Array.from({ length: SLOTS }, () => undefined);
-  const out: number[] = [];
+  const out: [number, number][] = [];
   for (const e of events) {
     if (e.length === 1) {
       free.push(e[0]);
       continue;
     }
     const since = free.shift();
-    if (since !== undefined && queued.has(e[1])) out.push(e[0] - since);
+    if (since !== undefined && queued.has(e[1])) out.push([e[0], e[0] - since]);
   }
   return out;
 }
@@ -185,9 +198,10 @@ async function run(databaseUrl: string, title: string, env: Env): Promise<void> 
     const sent = await sendAll(base, workspaceId);
     print(`  sent in ${sent.seconds.toFixed(1)} s; waiting for the queue to drain (deadline ${DEADLINE_S} s)`);
     const drain = await untilDrained(c, workspaceId);
+    const waited = await timesInQueue(c, workspaceId);
     const stats = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as Stats;
     await agent.stop();
-    report(title, sent, drain, stats);
+    report(title, sent, drain, stats, waited);
   } finally {
     await c.end();
     await proc.stop();
@@ -195,7 +209,7 @@ async function run(databaseUrl: string, title: string, env: Env): Promise<void> 
   }
 }
 
-function report(title: string, sent: Sent, drain: Awaited<ReturnType<typeof untilDrained>>, stats: Stats): void {
+function report(title: string, sent: Sent, drain: Awaited<ReturnType<typeof untilDrained>>, stats: Stats, waited: number[]): void {
   const ids = new Set(Array.from({ length: MESSAGES }, (_, i) => message(i).messageId));
   const ran = new Set(stats.completed);
   const delivered = [...ids].filter((id) => ran.has(id)).length;
@@ -203,8 +217,13 @@ function report(title: string, sent: Sent, drain: Awaited<ReturnType<typeof unti
   const foreign = [...ran].filter((id) => !ids.has(id)).length;
   const n = (s: QueueStatus) => drain.counts[s] ?? 0;
   const queueRows = Object.values(drain.counts).reduce((a, b) => a + b, 0);
-  const lat = freeToDelivery(stats.events, sent.queued);
+  const pairs = freeToDelivery(stats.events, sent.queued);
+  const lat = pairs.map(([, v]) => v);
+  const during = pairs.filter(([t]) => t <= sent.endedAt).map(([, v]) => v);
+  const after = pairs.filter(([t]) => t > sent.endedAt).map(([, v]) => v);
   const f = (v: number) => (Number.isNaN(v) ? 'n/a' : `${v.toFixed(1)} ms`);
+  const sec = (v: number) => (Number.isNaN(v) ? 'n/a' : `${(v / 1000).toFixed(1)} s`);
+  const spread = (xs: number[], fmt = f) => `${fmt(percentile(xs, 50))} / ${fmt(percentile(xs, 90))} / ${fmt(percentile(xs, 99))} / ${fmt(xs.length ? Math.max(...xs) : NaN)}`;
 
   print();
   print(`${title}: ${MESSAGES} messages to a randomly busy agent through the proxy`);
@@ -226,8 +245,10 @@ function report(title: string, sent: Sent, drain: Awaited<ReturnType<typeof unti
       ['busy refusals by the agent (at send / during queue deliveries)', `${stats.refused} (${sent.queued.size} / ${stats.refused - sent.queued.size})`],
       ['send phase', `${sent.seconds.toFixed(1)} s (${(MESSAGES / sent.seconds).toFixed(0)} msg/s answered by the proxy)`],
       ['queue drained after the last send', drain.drained ? `${drain.seconds.toFixed(1)} s` : `NOT drained within ${DEADLINE_S} s`],
-      [`free -> next queued delivery (${lat.length} deliveries): p50`, f(percentile(lat, 50))],
-      ['  p90 / p99 / max', `${f(percentile(lat, 90))} / ${f(percentile(lat, 99))} / ${f(lat.length ? Math.max(...lat) : NaN)}`],
+      [`free -> next queued delivery, p50 / p90 / p99 / max (${lat.length} deliveries)`, spread(lat)],
+      [`  while messages were still being sent (${during.length})`, spread(during)],
+      [`  after the last send: the drain alone (${after.length})`, spread(after)],
+      ['time in the queue (queued -> completed), p50 / p90 / p99 / max', spread(waited, sec)],
     ],
   );
   if (sent.otherSamples.length > 0) print(`other answers, first ${sent.otherSamples.length}: ${sent.otherSamples.join(' | ')}`);

@@ -5,9 +5,10 @@
  * - `POST /` (or `/a2a`) `message/send`: with a free slot, holds it for a random 0..BUSY_TASK_MAX_MS
  *   ms, then answers a v0.3 completed task; with none, HTTP 503 and the JSON-RPC busy error
  *   (A2A_BUSY_CODE, `data.busy: true`), as molecule-agent refuses.
- * - It records, on its own clock, when each task was taken (with its messageId) and when each slot
- *   freed, every messageId it completed, and how many requests it refused; `GET /stats` returns
- *   them. Timestamps come from one process, so "slot freed -> next task arrived" is exact.
+ * - It records when each task was taken (with its messageId) and when each slot freed, every
+ *   messageId it completed, and how many requests it refused; `GET /stats` returns them. Times are
+ *   epoch ms (performance.timeOrigin + performance.now(), comparable with the bench's own) and come
+ *   from one process, so "slot freed -> next task arrived" is exact.
  * - It registers with the platform (push delivery, its own URL) using WORKSPACE_ID, PLATFORM_URL and
  *   MOLECULE_WORKSPACE_TOKEN, then heartbeats every HEARTBEAT_MS with its active task count, as an
  *   agent does (a beat with a free slot also starts a queue drain).
@@ -33,6 +34,7 @@ const completed: string[] = [];
 let refused = 0;
 let inFlight = 0;
 const started = performance.now();
+const now = () => performance.timeOrigin + performance.now();
 
 function answer(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -57,12 +59,12 @@ function onMessage(res: http.ServerResponse, rpc: { id?: unknown; method?: unkno
     return;
   }
   inFlight++;
-  events.push([performance.now(), messageId]);
+  events.push([now(), messageId]);
   setTimeout(() => {
     completed.push(messageId);
     const taskId = randomUUID();
     const contextId = typeof rpc.params?.message?.contextId === 'string' ? rpc.params.message.contextId : randomUUID();
-    events.push([performance.now()]);
+    events.push([now()]);
     inFlight--;
     answer(res, 200, {
       jsonrpc: '2.0',

@@ -23,7 +23,7 @@
  * BENCH_HEARTBEAT_CONNECTIONS, BENCH_DURATION seconds per target (8), BENCH_WARMUP seconds (2).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { freePort } from '../packages/server/src/test-support/net.js';
-import { withBenchPostgres, intEnv, launchPlatform, runBench, latency, launch, print, printTable, ROOT, sleep, type Env, type Proc } from './support.js';
+import { api, cpuProbe, servicePids, withBenchPostgres, intEnv, launchPlatform, pool, runBench, latency, launch, print, printTable, ROOT, sleep, type CpuProbe, type Env, type Proc } from './support.js';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const BARE_SERVER = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
@@ -58,56 +58,6 @@ interface Row {
   requests: number;
   /** CPU time per beat, by process group, when measured. */
   cpuPerBeatUs?: Record<string, number>;
-}
-
-// ---------------------------------------------------------------------------------------------
-// CPU accounting. On a small shared machine the load generator, the server, PostgreSQL and Redis
-// (and whatever else runs) compete for the same cores, so beats/s alone says little about the
-// server. CPU time per beat, per process, says what a beat costs wherever it runs.
-
-const TICKS_PER_S = 100; // USER_HZ on Linux
-
-/** utime + stime of one process, in ms; 0 when it is gone or /proc is unavailable. */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
-  } catch {
-    return 0;
-  }
-}
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** A process and its direct children (a postmaster and its backends), summed. */
-function treeCpuMs(root: number): number {
-  let total = cpuMs(root);
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (Number.isInteger(pid) && parentOf(pid) === root) total += cpuMs(pid);
-  }
-  return total;
-}
-
-/** The processes whose CPU a group's beats are charged to. */
-type CpuProbe = () => Record<string, number>;
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
 
 /** The beat agent `a` sends on its `n`th turn. */
@@ -161,13 +111,6 @@ interface Platform {
   base: string;
   dataDir: string;
   agents: Agent[];
-}
-
-async function api(base: string, method: string, url: string, headers: Record<string, string>, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${base}${url}`, { method, headers, body: JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url} answered ${res.status}: ${text}`);
-  return JSON.parse(text) as Record<string, unknown>;
 }
 
 /** Starts the built server with `extra` env, then creates and registers the agents. */
@@ -237,35 +180,13 @@ async function benchGroup(title: string, extra: Env, services: () => Promise<Rec
     const bare = await benchBare('bare Fastify, no-op POST (same JSON body)', p.agents);
     const since = new Date();
     const pids = { server: p.proc.child.pid!, ...(await services()) };
-    const probe: CpuProbe | undefined = existsSync('/proc/self/stat')
-      ? () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, k === 'postgres' ? treeCpuMs(pid) : cpuMs(pid)]))
-      : undefined;
+    const probe = cpuProbe(pids);
     const server = await beats('molecule server, POST /registry/heartbeat', p.base, p.agents, probe);
     await verify(p, since);
     return { title, rows: [bare, server] };
   } finally {
     await stopPlatform(p);
   }
-}
-
-/** The postmaster (whose backends serve the server) and the redis-server the group uses. */
-async function servicePids(databaseUrl: string, redisUrl: string | undefined): Promise<Record<string, number>> {
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  const backend = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-  const postmaster = parentOf(backend);
-  await c.end();
-  const out: Record<string, number> = {};
-  if (postmaster !== undefined) out.postgres = postmaster;
-  if (redisUrl) {
-    const { Redis } = await import('ioredis');
-    const r = new Redis(redisUrl);
-    const info = await r.info('server');
-    await r.quit();
-    const m = /process_id:(\d+)/.exec(info);
-    if (m) out.redis = Number(m[1]);
-  }
-  return out;
 }
 
 /** The beats the database recorded per second, read from pg_stat (a cross-check of autocannon's count). */

@@ -22,7 +22,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { dockerClientOptions } from '../packages/server/src/provisioning/docker/network.js';
 import { freePort } from '../packages/server/src/test-support/net.js';
-import { intEnv, launchPlatform, runBench, launch, ms, platformEnv, print, printTable, ROOT, sleep, waitForHealth } from './support.js';
+import { intEnv, launchPlatform, runBench, launch, ms, percentile as pct, platformEnv, print, printTable, ROOT, sleep, waitForHealth } from './support.js';
 
 const SERIAL = intEnv('BENCH_SERIAL', 10);
 const BURST = intEnv('BENCH_BURST', 100);
@@ -31,8 +31,6 @@ const HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'appli
 const P50_TARGET_MS = 2000;
 const DOCKER_P50_TARGET_MS = 5000;
 const BURST_TARGET_MS = 60_000;
-
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 async function agentBaseline(): Promise<number> {
   const port = await freePort();

@@ -4,9 +4,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { freePort } from '../packages/server/src/test-support/net.js';
 import { freshDb } from '../packages/server/src/test-support/harness.js';
 
@@ -24,6 +26,31 @@ export function intEnv(name: string, def: number): number {
 
 export const print = (s = '') => void process.stdout.write(`${s}\n`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The `p`th percentile (0-100) of `xs` by the nearest-rank rule; NaN for an empty list. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** One JSON request to the platform; anything but a 2xx throws with the answer. */
+export async function api(base: string, method: string, url: string, headers: Record<string, string>, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${base}${url}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url} answered ${res.status}: ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Child processes: each in its own process group, so `npm start` (npm -> sh -> node) stops whole.
@@ -104,6 +131,75 @@ export async function waitForHealth(base: string, proc: Proc, deadlineMs = 120_0
     await sleep(10);
   }
   throw new Error(`/health at ${base} did not answer 200 within ${deadlineMs} ms:\n${proc.output()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting. On a small shared machine the load generator, the servers, PostgreSQL and Redis
+// (and whatever else runs) compete for the same cores, so requests/s alone says little about the
+// code under test. CPU time per request, per process, says what a request costs wherever it runs.
+
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+/** utime + stime of one process, in ms; 0 when it is gone or /proc is unavailable. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+  } catch {
+    return 0;
+  }
+}
+
+export function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process and its direct children (a postmaster and its backends), summed. */
+export function treeCpuMs(root: number): number {
+  let total = cpuMs(root);
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (Number.isInteger(pid) && parentOf(pid) === root) total += cpuMs(pid);
+  }
+  return total;
+}
+
+/** CPU ms so far of each named process; read before and after a run. */
+export type CpuProbe = () => Record<string, number>;
+
+/**
+ * A probe over named pids (`postgres` is the postmaster, counted with its backends); undefined
+ * where /proc is unavailable.
+ */
+export function cpuProbe(pids: Record<string, number>): CpuProbe | undefined {
+  if (!existsSync('/proc/self/stat')) return undefined;
+  return () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, k === 'postgres' ? treeCpuMs(pid) : cpuMs(pid)]));
+}
+
+/** The postmaster (whose backends serve the server) and the redis-server a group uses. */
+export async function servicePids(databaseUrl: string, redisUrl: string | undefined): Promise<Record<string, number>> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  const backend = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const postmaster = parentOf(backend);
+  await c.end();
+  const out: Record<string, number> = {};
+  if (postmaster !== undefined) out.postgres = postmaster;
+  if (redisUrl) {
+    const { Redis } = await import('ioredis');
+    const r = new Redis(redisUrl);
+    const info = await r.info('server');
+    await r.quit();
+    const m = /process_id:(\d+)/.exec(info);
+    if (m) out.redis = Number(m[1]);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,3 +12,5 @@ svc_docker_start
 node --import tsx bench/http.ts "$@"
 node --import tsx bench/heartbeat.ts
 node --import tsx bench/provision.ts
+node --import tsx bench/a2a-proxy.ts
+node --import tsx bench/a2a-queue.ts

@@ -3,7 +3,10 @@ import type { Queryable } from '../db/port.js';
 import type { AppDeps } from '../deps.js';
 import { getWorkspace, toView } from '../workspaces/repo.js';
 import { AGENT_CALL_CEILING_SECONDS, dispatchTo, type Delivery } from './proxy.js';
-import { claimNext, completeItem, failItem, queueHousekeeping, releaseItem, targetsWithQueued, type QueueRow } from './queue-repo.js';
+import { claimNext, completeItem, failItem, queueHousekeeping, releaseItem, targetsWithItems, targetsWithQueued, type QueueRow } from './queue-repo.js';
+
+/** Finished queue items are kept this long (their answers readable, their messageIds deduplicated). */
+export const QUEUE_RETENTION_SECONDS = 24 * 3600;
 
 /** Called after a queued item was delivered (delegations complete through this, C067). */
 export type DeliveredHook = (item: QueueRow, status: number, body: unknown) => Promise<void>;
@@ -23,6 +26,8 @@ export class QueueDrainer {
   readonly #again = new Set<string>();
   /** Targets believed to have queued items: a heartbeat only costs a drain pass for these. */
   readonly #hinted = new Set<string>();
+  /** When each target last had a message queued (this replica or, through the bus, another). */
+  readonly #queuedAt = new Map<string, number>();
   #closed = false;
   readonly #pending = new Set<Promise<void>>();
 
@@ -34,6 +39,25 @@ export class QueueDrainer {
   /** Some replica queued a message for `workspaceId` (A2A_QUEUED on the bus, or the periodic sweep). */
   hint(workspaceId: string): void {
     this.#hinted.add(workspaceId);
+    this.remember(workspaceId);
+  }
+
+  /** `workspaceId` has queue items (any status) within the retention window. */
+  remember(workspaceId: string): void {
+    this.#queuedAt.set(workspaceId, Date.now());
+  }
+
+  /**
+   * Whether the queue may hold a message for `workspaceId`, so an incoming message must be checked
+   * against it (the idempotency lookup, C058). Targets that never had one skip that query: the
+   * busy path, an A2A_QUEUED event from any replica and the periodic sweep keep this current.
+   */
+  mayHold(workspaceId: string): boolean {
+    const at = this.#queuedAt.get(workspaceId);
+    if (at === undefined) return false;
+    if (Date.now() - at < QUEUE_RETENTION_SECONDS * 1000) return true;
+    this.#queuedAt.delete(workspaceId);
+    return false;
   }
 
   /** The target reported a free task slot (heartbeat): drain if it has queued items. */
@@ -85,11 +109,16 @@ export class QueueDrainer {
           this.#inFlight.set(workspaceId, (this.#inFlight.get(workspaceId) ?? 0) + 1);
           this.#track(
             this.#deliver(deps, toView(row), item)
-              .catch((err: unknown) => deps.log.error({ err, workspace_id: workspaceId, queue_id: item.id }, 'queue delivery crashed'))
-              .finally(() => {
+              .catch((err: unknown) => {
+                deps.log.error({ err, workspace_id: workspaceId, queue_id: item.id }, 'queue delivery crashed');
+                return false;
+              })
+              .then((delivered) => {
                 const n = (this.#inFlight.get(workspaceId) ?? 1) - 1;
                 if (n <= 0) this.#inFlight.delete(workspaceId);
                 else this.#inFlight.set(workspaceId, n);
+                // The slot this delivery held is free again: the next item may go at once.
+                if (delivered) this.kick(workspaceId);
               }),
           );
         }
@@ -101,11 +130,12 @@ export class QueueDrainer {
     }
   }
 
-  async #deliver(deps: AppDeps, target: ReturnType<typeof toView>, item: QueueRow): Promise<void> {
+  /** Delivers one claimed item; true when the agent took it. */
+  async #deliver(deps: AppDeps, target: ReturnType<typeof toView>, item: QueueRow): Promise<boolean> {
     const normalized = normalizeA2ARequest(item.body);
     if (!normalized.ok) {
       await failItem(deps.db, item.id, `the queued request is no longer valid: ${normalized.error.message}`);
-      return;
+      return false;
     }
     let delivery: Delivery | undefined;
     await dispatchTo(deps, target, item.caller_id, normalized.value, { allowQueue: false }, (d) => (delivery = d));
@@ -114,23 +144,20 @@ export class QueueDrainer {
       case 'delivered': {
         const done = await completeItem(deps.db, item.id, d.status, d.body);
         if (done) await this.onDelivered(done, d.status, d.body);
-        this.kick(target.id); // a slot is free again: the next item may go
-        return;
+        return true;
       }
       case 'busy':
         // Not an attempt: the agent refused before starting. The next kick retries.
         await releaseItem(deps.db, item.id, { countAttempt: false });
-        return;
+        return false;
       case 'failed':
         if (d.retryable) await releaseItem(deps.db, item.id, { countAttempt: true, error: d.error });
         else await failItem(deps.db, item.id, d.error);
-        return;
+        return false;
     }
   }
 }
 
-/** Finished queue items are kept this long (their answers readable, their messageIds deduplicated). */
-export const QUEUE_RETENTION_SECONDS = 24 * 3600;
 
 /**
  * The periodic queue pass (a safety net under the event-driven drain): expires, fails stuck
@@ -139,6 +166,7 @@ export const QUEUE_RETENTION_SECONDS = 24 * 3600;
  */
 export async function queueSweep(deps: AppDeps, q: Queryable): Promise<{ kicked: number }> {
   await queueHousekeeping(q, AGENT_CALL_CEILING_SECONDS + 5 * 60, QUEUE_RETENTION_SECONDS);
+  for (const id of await targetsWithItems(q)) deps.a2a.drainer.remember(id);
   const targets = await targetsWithQueued(q);
   for (const id of targets) {
     deps.a2a.drainer.hint(id);

@@ -31,22 +31,44 @@ export function createA2AServices(parts: {
   const unsubscribe = parts.bus.subscribe((e) => {
     if (e.type === 'A2A_QUEUED' && e.workspace_id) drainer.hint(e.workspace_id);
   });
-  const writes = new Set<Promise<void>>();
+  // Activity rows are coalesced: while one INSERT runs, the rows of every exchange that ends
+  // meanwhile wait and go together in the next one (one statement, one commit, for many
+  // exchanges under load; no added wait when idle).
+  let pending: ActivityInsert[] = [];
+  let flushing: Promise<void> | undefined;
+  const flush = async (): Promise<void> => {
+    while (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      try {
+        await recordActivities(parts.deps(), batch);
+      } catch (err) {
+        if (batch.length === 1) {
+          parts.log.error({ err, workspace_id: batch[0]!.workspace_id }, 'could not write an A2A activity row');
+          continue;
+        }
+        // One bad row (a workspace purged meanwhile) must not lose the others: write them one by one.
+        for (const row of batch) {
+          await recordActivities(parts.deps(), [row]).catch((e: unknown) =>
+            parts.log.error({ err: e, workspace_id: row.workspace_id }, 'could not write an A2A activity row'),
+          );
+        }
+      }
+    }
+  };
   return {
     dispatcher,
     activity,
     drainer,
     record(rows) {
-      const d = parts.deps();
-      const p = recordActivities(d, rows).then(() => undefined).catch((err: unknown) => parts.log.error({ err }, 'could not write A2A activity rows'));
-      writes.add(p);
-      void p.finally(() => writes.delete(p));
+      pending.push(...rows);
+      flushing ??= flush().finally(() => (flushing = undefined));
     },
     freed: (id) => drainer.freeSlot(id),
     async close() {
       unsubscribe();
       await drainer.close();
-      await Promise.allSettled([...writes]);
+      await flushing;
       activity.close();
       await dispatcher.close();
     },

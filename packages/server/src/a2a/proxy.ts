@@ -105,7 +105,7 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
  */
 async function alreadyQueued(deps: ProxyDeps, target: Target, rpc: NormalizedA2ARequest): Promise<ProxyResult | undefined> {
   const messageId = rpc.kind === 'other' ? undefined : messageIdOf(rpc);
-  if (messageId === undefined) return undefined;
+  if (messageId === undefined || !deps.a2a.drainer.mayHold(target.id)) return undefined;
   const item = await findByMessage(deps.db, target.id, messageId);
   if (!item) return undefined;
   if (item.status === QueueStatus.Completed && item.response_body !== null) {

@@ -137,6 +137,12 @@ export async function targetsWithQueued(q: Queryable, limit = 500): Promise<stri
   return r.rows.map((x) => x.workspace_id);
 }
 
+/** Targets with any queue item still retained (their messageIds are still deduplicated). */
+export async function targetsWithItems(q: Queryable): Promise<string[]> {
+  const r = await q.query<{ workspace_id: string }>('SELECT DISTINCT workspace_id FROM a2a_queue');
+  return r.rows.map((x) => x.workspace_id);
+}
+
 /**
  * Housekeeping, one pass: queued items past their expiry become `expired`; items stuck in
  * `dispatched` longer than `stuckSeconds` (a replica died mid-delivery) become `failed` rather

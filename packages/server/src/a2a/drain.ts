@@ -42,6 +42,11 @@ export class QueueDrainer {
     this.remember(workspaceId);
   }
 
+  /** Whether messages are believed to wait for `workspaceId` (new ones then queue behind them). */
+  hasQueued(workspaceId: string): boolean {
+    return this.#hinted.has(workspaceId);
+  }
+
   /** `workspaceId` has queue items (any status) within the retention window. */
   remember(workspaceId: string): void {
     this.#queuedAt.set(workspaceId, Date.now());

@@ -263,6 +263,18 @@ describe('A2A proxy', () => {
       expect(replyText(JSON.stringify(status.json<{ response_body: unknown }>().response_body))).toBe('echo: queued one');
     });
 
+    it('first come, first served: while messages wait, a new one queues behind them and they arrive in order', async () => {
+      const ws = await online('p-fifo', {}, { slots: 0 });
+      const texts = ['one', 'two', 'three'];
+      expect((await post(ws.id, send(texts[0]!))).statusCode).toBe(202);
+      await t.deps.a2a.drainer.idle();
+      agent.setSlots(1); // free now, but older messages wait: the next ones must not overtake them
+      for (const x of texts.slice(1)) expect((await post(ws.id, send(x))).statusCode).toBe(202);
+      await expect.poll(async () => (await queueRows(ws.id)).every((r) => r.status === QueueStatus.Completed)).toBe(true);
+      const delivered = agent.received.filter((x) => !x.busy).map((x) => (x.body.params as { message: { parts: { text: string }[] } }).message.parts[0]!.text);
+      expect(delivered).toEqual(texts);
+    });
+
     it('C060 a heartbeat with a free slot drains the queue', async () => {
       const ws = await online('p-beat', {}, { slots: 0 });
       const r = await post(ws.id, send('waits for a beat'));

@@ -96,6 +96,9 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
 
   const known = await alreadyQueued(deps, target, rpc);
   if (known) return known;
+  // First come, first served: while older messages wait for this target, a new one queues behind
+  // them instead of overtaking them whenever a slot happens to be free.
+  if (rpc.kind !== 'other' && deps.a2a.drainer.hasQueued(target.id)) return busyResult(deps, target, callerId, rpc);
   return dispatchTo(deps, target, callerId, rpc, { allowQueue: true });
 }
 

@@ -263,3 +263,18 @@ export const DelegationStatus = {
   Completed: 'completed',
   Failed: 'failed',
 } as const satisfies Record<string, DelegationStatus>;
+
+/**
+ * The platform's tools for agents (`POST /workspaces/:id/mcp`), in the order `tools/list` shows
+ * them. The runtime calls them by these names.
+ */
+export const PLATFORM_TOOLS = [
+  'list_peers',
+  'get_workspace_info',
+  'delegate_task',
+  'delegate_task_async',
+  'check_task_status',
+  'send_message_to_user',
+  'chat_history',
+] as const;
+export type PlatformToolName = (typeof PLATFORM_TOOLS)[number];

@@ -1,4 +1,5 @@
-import type { AdapterInput } from './adapter.js';
+import type { AdapterContext, AdapterInput, ToolUse } from './adapter.js';
+import type { PlatformToolInfo } from './platform-tools.js';
 
 /** How many prior turns from `metadata.history` (sent by the canvas) an LLM adapter replays. */
 export const MAX_HISTORY = 20;
@@ -59,4 +60,66 @@ export interface LlmAdapterOptions {
   model: string;
   systemPrompt: string | undefined;
   maxTokens: number;
+}
+
+/**
+ * Model requests one turn may make while the model keeps calling tools. The last one forbids tool
+ * calls, so the model has to answer with what it has.
+ */
+export const MAX_TOOL_ROUNDS = 8;
+
+/**
+ * The platform tools to offer the model: none when the agent runs standalone. Fail-open: a
+ * platform that cannot list its tools right now leaves the model without them (logged) rather than
+ * failing a turn that may not need them.
+ */
+export async function toolsForModel(ctx: AdapterContext): Promise<PlatformToolInfo[]> {
+  if (!ctx.tools) return [];
+  try {
+    return await ctx.tools.list(ctx.signal);
+  } catch (err) {
+    if (ctx.signal.aborted) throw err;
+    ctx.log.warn({ err }, 'answering without the platform tools: they could not be listed');
+    return [];
+  }
+}
+
+/** The outcome of one tool call the model asked for: what goes back to the model, and the tool use to report (C037). */
+export interface ToolCallOutcome {
+  /** The tool's answer, or why it failed; the model reads it either way. */
+  text: string;
+  isError: boolean;
+  use: ToolUse;
+}
+
+/**
+ * Runs one tool call of the model through the platform tools. `rawArgs` is the model's arguments:
+ * a JSON text (OpenAI) or an object (Anthropic). Bad arguments, a refusing tool or an unreachable
+ * platform come back as an error outcome for the model to read; only an abort throws.
+ */
+export async function runToolCall(ctx: AdapterContext, name: string, rawArgs: unknown): Promise<ToolCallOutcome> {
+  const started = performance.now();
+  const input = typeof rawArgs === 'string' ? rawArgs : JSON.stringify(rawArgs ?? {});
+  const done = (text: string, isError: boolean): ToolCallOutcome => ({
+    text,
+    isError,
+    use: { name, input, ...(isError ? { error: text } : { output: text }), durationMs: performance.now() - started },
+  });
+  let args: unknown = rawArgs ?? {};
+  if (typeof rawArgs === 'string') {
+    try {
+      args = rawArgs.trim() === '' ? {} : JSON.parse(rawArgs);
+    } catch {
+      return done('the tool arguments are not valid JSON', true);
+    }
+  }
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) return done('the tool arguments must be a JSON object', true);
+  if (!ctx.tools) return done('no platform tools are available to this agent', true);
+  try {
+    const r = await ctx.tools.call(name, args as Record<string, unknown>, ctx.signal);
+    return done(r.text, r.isError);
+  } catch (err) {
+    if (ctx.signal.aborted) throw err;
+    return done(err instanceof Error ? err.message : String(err), true);
+  }
 }

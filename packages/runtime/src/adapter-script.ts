@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './adapter.js';
 import type { ScriptRule } from './config.js';
+import { delegateTo } from './delegate.js';
 
 /** The error a `fail` step throws; its message becomes the task's error. */
 export class ScriptedFailure extends Error {
@@ -10,7 +11,8 @@ export class ScriptedFailure extends Error {
 /**
  * Plays a scripted conversation: the first rule whose `match` finds the input text runs its steps
  * (`reply` text, with `{{input}}` replaced by the input; `delay_ms`; `fail`; `tool`, a tool
- * use the agent reports to the platform). For demos and for
+ * use the agent reports to the platform; `delegate`, the task handed to a peer through the
+ * platform tools, whose answer is the reply). For demos, delegating front agents, and
  * tests that need slow, failing or multi-chunk agents. Delays end early when the task is canceled.
  */
 export class ScriptAdapter implements Adapter {
@@ -33,6 +35,9 @@ export class ScriptAdapter implements Adapter {
         replied = true;
       } else if ('delay_ms' in step) {
         await sleep(step.delay_ms, undefined, { signal: ctx.signal });
+      } else if ('delegate' in step) {
+        yield* this.delegate(step.delegate.to, step.delegate.task.replaceAll('{{input}}', input.text), ctx, replied);
+        replied = true;
       } else if ('tool' in step) {
         const { name, input: toolInput, output, error } = step.tool;
         yield {
@@ -46,5 +51,23 @@ export class ScriptAdapter implements Adapter {
         throw new ScriptedFailure(step.fail || 'scripted failure');
       }
     }
+  }
+
+  /** A `delegate` step: the peer's answer is the reply chunk; the call is reported as a tool use (C037). */
+  private async *delegate(to: string, task: string, ctx: AdapterContext, replied: boolean): AsyncIterable<AdapterEvent> {
+    if (!ctx.tools) throw new ScriptedFailure('the delegate step needs the platform tools: this agent runs without a platform (no PLATFORM_URL)');
+    const started = performance.now();
+    const use = { type: 'tool' as const, name: 'delegate_task', input: `${to}: ${task}` };
+    let answer: string;
+    try {
+      ({ answer } = await delegateTo(ctx.tools, to, task, ctx.signal));
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      const error = err instanceof Error ? err.message : String(err);
+      yield { ...use, error, durationMs: performance.now() - started };
+      throw new ScriptedFailure(error);
+    }
+    yield { ...use, output: answer, durationMs: performance.now() - started };
+    yield { type: 'text', text: replied ? `\n${answer}` : answer };
   }
 }

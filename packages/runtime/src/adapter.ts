@@ -1,6 +1,7 @@
 import type { RuntimeCapability } from '@molecule/contracts';
 import { DEFAULT_MODELS, type AgentConfig } from './config.js';
 import type { Logger } from './log.js';
+import type { PlatformTools } from './platform-tools.js';
 import { EchoAdapter } from './adapter-echo.js';
 import { modelName, type LlmAdapterOptions } from './adapter-llm.js';
 import { ScriptAdapter } from './adapter-script.js';
@@ -32,6 +33,8 @@ export interface AdapterContext {
   /** Aborted when the task is canceled or the agent shuts down; adapters stop promptly. */
   signal: AbortSignal;
   log: Logger;
+  /** The platform's agent tools (list_peers, delegate_task...); absent when the agent runs standalone. */
+  tools?: PlatformTools;
 }
 
 /** A tool the adapter used during a turn; the agent reports each one to the platform's activity log (C037). */

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { AdapterContext, AdapterEvent, AdapterInput } from './adapter.js';
 import { createAdapter } from './adapter.js';
 import { ScriptAdapter } from './adapter-script.js';
+import { delegateTo } from './delegate.js';
+import type { PlatformToolResult, PlatformTools } from './platform-tools.js';
 import { captureLogger } from './test-support/agent.js';
 
 const input = (text: string): AdapterInput => ({ text, files: [], data: [], taskId: 't', contextId: 'c', messageId: 'm', metadata: {} });
@@ -69,5 +71,82 @@ describe('script adapter', () => {
     const run = collect(s.run(input('x'), ctx(ac.signal)));
     ac.abort(new Error('canceled'));
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+/** Platform tools in memory: `list_peers` answers `peers`; other tools answer through `answer`. */
+function memoryTools(peers: Record<string, unknown>[], answer: (name: string, args: Record<string, unknown>) => PlatformToolResult) {
+  const calls: { name: string; args: Record<string, unknown> }[] = [];
+  const tools: PlatformTools = {
+    list: async () => [],
+    call: async (name, args) => {
+      calls.push({ name, args });
+      return name === 'list_peers' ? { text: JSON.stringify(peers), isError: false } : answer(name, args);
+    },
+    close: async () => undefined,
+  };
+  return { tools, calls };
+}
+
+const peer = (id: string, name: string, relation: string, role: string | null = null) => ({ id, name, role, relation, status: 'online' });
+
+describe('script adapter: delegate step', () => {
+  const run = async (s: ScriptAdapter, text: string, tools: PlatformTools) => {
+    const events: AdapterEvent[] = [];
+    for await (const ev of s.run(input(text), { ...ctx(), tools }) as AsyncIterable<AdapterEvent>) events.push(ev);
+    return events;
+  };
+
+  it('finds the peer by name or role (a child before a sibling), hands it the task and replies with its answer, reported as a tool use (C037)', async () => {
+    const { tools, calls } = memoryTools([peer('s1', 'Worker', 'sibling'), peer('c1', 'Writer', 'child', 'worker')], (name, args) => ({ text: `done: ${String(args.task)}`, isError: false }));
+    const s = new ScriptAdapter([{ match: undefined, steps: [{ reply: 'asking' }, { delegate: { to: 'worker', task: 'please {{input}}' } }] }]);
+    const events = await run(s, 'summarise', tools);
+    expect(calls.map((c) => c.name)).toEqual(['list_peers', 'delegate_task']);
+    expect(calls[1]!.args).toEqual({ workspace_id: 'c1', task: 'please summarise' });
+    expect(events).toEqual([
+      { type: 'text', text: 'asking' },
+      { type: 'tool', name: 'delegate_task', input: 'worker: please summarise', output: 'done: please summarise', durationMs: expect.any(Number) },
+      { type: 'text', text: '\ndone: please summarise' },
+    ]);
+  });
+
+  it('an id names the peer exactly', async () => {
+    const { tools, calls } = memoryTools([peer('c1', 'A', 'child'), peer('c2', 'B', 'child')], () => ({ text: 'ok', isError: false }));
+    await run(new ScriptAdapter([{ match: undefined, steps: [{ delegate: { to: 'c2', task: '{{input}}' } }] }]), 'x', tools);
+    expect(calls[1]!.args.workspace_id).toBe('c2');
+  });
+
+  it('follows a delegation the platform queued (busy peer) with check_task_status until it completes (C065, C067)', async () => {
+    let checks = 0;
+    const { tools, calls } = memoryTools([peer('c1', 'worker', 'child')], (name) => {
+      if (name === 'delegate_task') return { text: JSON.stringify({ task_id: '0b6f3c1e-9f7e-4d7a-8c55-6f0d7e1b2a3c', status: 'queued', target_id: 'c1' }), isError: false };
+      checks++;
+      return { text: JSON.stringify(checks < 2 ? { task_id: 'x', status: 'queued' } : { task_id: 'x', status: 'completed', result: 'late answer' }), isError: false };
+    });
+    const answer = await delegateTo(tools, 'worker', 'x', new AbortController().signal, { poll: { initialMs: 1, maxMs: 5 } });
+    expect(answer.answer).toBe('late answer');
+    expect(calls.map((c) => c.name)).toEqual(['list_peers', 'delegate_task', 'check_task_status', 'check_task_status']);
+    expect(calls[2]!.args).toEqual({ task_id: '0b6f3c1e-9f7e-4d7a-8c55-6f0d7e1b2a3c' });
+  });
+
+  it.each([
+    ['no peer carries the name', [peer('c1', 'other', 'child')], () => ({ text: 'x', isError: false }), 'no peer named "worker" (peers: other)'],
+    ['two children carry it', [peer('c1', 'worker', 'child'), peer('c2', 'Worker', 'child')], () => ({ text: 'x', isError: false }), '"worker" names several child workspaces (c1, c2); use its id'],
+    ['the platform refuses the delegation', [peer('c1', 'worker', 'child')], () => ({ text: 'access denied', isError: true }), 'delegation to worker failed: access denied'],
+    [
+      'the queued delegation fails',
+      [peer('c1', 'worker', 'child')],
+      (name: string) => ({ text: JSON.stringify(name === 'delegate_task' ? { task_id: 't', status: 'queued' } : { task_id: 't', status: 'failed', error: 'agent crashed' }), isError: false }),
+      'delegation to worker failed: agent crashed',
+    ],
+  ] as const)('fails the task, reporting the failed tool use, when %s', async (_case, peers, answer, message) => {
+    const { tools } = memoryTools([...peers], answer);
+    const s = new ScriptAdapter([{ match: undefined, steps: [{ delegate: { to: 'worker', task: '{{input}}' } }] }]);
+    const events: AdapterEvent[] = [];
+    const done = (async () => {
+      for await (const ev of s.run(input('x'), { ...ctx(), tools }) as AsyncIterable<AdapterEvent>) events.push(ev);
+    })();
+    await expect(done).rejects.toThrow(message);
+    expect(events).toEqual([{ type: 'tool', name: 'delegate_task', input: 'worker: x', error: message, durationMs: expect.any(Number) }]);
   });
 });

@@ -10,6 +10,7 @@ import { buildHeartbeat } from './heartbeat.js';
 import { registerInternalFiles } from './internal-files.js';
 import { createLogger, type Logger } from './log.js';
 import { PlatformClient } from './platform.js';
+import { McpPlatformTools, type PlatformTools } from './platform-tools.js';
 import { TaskTracker } from './tasks.js';
 
 export interface StartAgentOptions {
@@ -32,6 +33,8 @@ export interface RunningAgent {
   tracker: TaskTracker;
   /** Absent when no PLATFORM_URL is configured (standalone). */
   platform: PlatformClient | undefined;
+  /** The platform tools the adapter gets; absent when standalone. */
+  tools: PlatformTools | undefined;
   /**
    * Stops registering/heartbeating, refuses new requests (503), waits up to `graceMs` for running
    * tasks, cancels the rest, and closes the server.
@@ -65,9 +68,11 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
   const log = (opts.logger ?? createLogger({ level: config.logLevel })).child({ workspace_id: config.workspaceId });
   const adapter = opts.adapter ?? (await createAdapter(config));
   const tracker = new TaskTracker(config.workspace.max_concurrent_tasks);
-  // Tool uses are reported to the platform; a standalone agent (no platform client) reports nothing.
+  // Tool uses are reported to the platform; a standalone agent (no platform client) reports nothing
+  // and its adapter gets no platform tools.
   let platform: PlatformClient | undefined;
-  const executor = new AdapterExecutor(adapter, tracker, log, (use) => void platform?.reportToolUse(use));
+  let tools: McpPlatformTools | undefined;
+  const executor = new AdapterExecutor(adapter, tracker, log, { onToolUse: (use) => void platform?.reportToolUse(use), tools: () => tools });
   const startedAt = Date.now();
 
   // The card carries the agent's URL, known only once it listens: until then the routes answer 503.
@@ -102,6 +107,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       log,
     });
     platform.start();
+    tools = new McpPlatformTools({ platformUrl: config.platformUrl, workspaceId, token: platform.tokens, log });
   } else {
     log.info('no PLATFORM_URL: running standalone (no register, no heartbeat)');
   }
@@ -127,8 +133,9 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       await serverClosed;
       clearTimeout(cut);
       await adapter.close?.();
+      await tools?.close();
       log.info('molecule-agent stopped');
     })());
 
-  return { url, port, card: card.json, tracker, platform, close };
+  return { url, port, card: card.json, tracker, platform, tools, close };
 }

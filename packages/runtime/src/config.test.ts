@@ -170,7 +170,7 @@ describe('config: config.yaml', () => {
   it('loads every template the repository ships', async () => {
     const root = fileURLToPath(new URL('../../../templates/', import.meta.url));
     const names = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-    expect(names).toEqual(expect.arrayContaining(['echo', 'assistant']));
+    expect(names).toEqual(expect.arrayContaining(['echo', 'assistant', 'delegator']));
     // LLM templates need a key to start; any key will do for loading.
     for (const name of names) await loadConfig({ MOLECULE_CONFIGS_DIR: path.join(root, name), ANTHROPIC_API_KEY: 'k' });
     expect((await loadConfig({ MOLECULE_CONFIGS_DIR: path.join(root, 'echo') })).workspace).toMatchObject({ name: 'Echo', adapter: 'echo' });
@@ -194,6 +194,10 @@ describe('config: config.yaml', () => {
     const tools = await configsDir('adapter: script\nscript:\n  - tool: { name: Read, input: a.md, output: x }\n  - reply: ok\n');
     expect((await loadConfig({ MOLECULE_CONFIGS_DIR: tools })).workspace.script).toEqual([
       { match: undefined, steps: [{ tool: { name: 'Read', input: 'a.md', output: 'x' } }, { reply: 'ok' }] },
+    ]);
+    const delegating = await configsDir('adapter: script\nscript:\n  - delegate: { to: worker }\n  - delegate: { to: " Writer ", task: "draft {{input}}" }\n');
+    expect((await loadConfig({ MOLECULE_CONFIGS_DIR: delegating })).workspace.script).toEqual([
+      { match: undefined, steps: [{ delegate: { to: 'worker', task: '{{input}}' } }, { delegate: { to: 'Writer', task: 'draft {{input}}' } }] },
     ]);
     const fromFile = await configsDir('adapter: script\nscript_file: demo.yaml\n', {
       'demo.yaml': '- match: "^fail"\n  steps: [{ fail: nope }]\n- steps: [{ reply: ok }]\n',
@@ -222,6 +226,11 @@ describe('config: config.yaml', () => {
     ['adapter: script\nscript:\n  - delay_ms: -1\n', 'config.yaml script.0.delay_ms'],
     ['adapter: script\nscript:\n  - tool: { input: x }\n', 'config.yaml script.0.tool.name'],
     ['adapter: script\nscript:\n  - tool: { name: Read, shell: true }\n', 'config.yaml script.0.tool'],
+    ['adapter: script\nscript:\n  - delegate: { task: x }\n', 'config.yaml script.0.delegate.to'],
+    ['adapter: script\nscript:\n  - delegate: { to: "  " }\n', 'config.yaml script.0.delegate.to'],
+    ['adapter: script\nscript:\n  - delegate: { to: w, task: "" }\n', 'config.yaml script.0.delegate.task'],
+    ['adapter: script\nscript:\n  - delegate: { to: w, via: x }\n', 'config.yaml script.0.delegate'],
+    ['adapter: script\nscript:\n  - delegate: worker\n', 'config.yaml script.0.delegate'],
     ['adapter: script\nscript:\n  - match: "("\n    steps: [{ reply: x }]\n', 'config.yaml script.0.match'],
     ['adapter: script\nscript_file: missing.yaml\n', 'config.yaml script_file'],
     ['- just\n- a list\n', 'config.yaml'],

@@ -42,8 +42,15 @@ export interface ScriptTool {
   output?: string;
   error?: string;
 }
+/** A `script` step that hands the message to a peer through the platform tools. */
+export interface ScriptDelegate {
+  /** The peer's workspace id, name or role. */
+  to: string;
+  /** What to send; `{{input}}` is the message text. */
+  task: string;
+}
 /** One step of a `script` adapter run. */
-export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string } | { tool: ScriptTool };
+export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string } | { tool: ScriptTool } | { delegate: ScriptDelegate };
 /** A script rule: the first rule whose `match` (a regular expression) finds the input text runs. */
 export interface ScriptRule {
   match: string | undefined;
@@ -173,9 +180,13 @@ const StepSchema = z
       .object({ name: z.string().min(1).max(256), input: z.string().optional(), output: z.string().optional(), error: z.string().optional() })
       .strict()
       .optional(),
+    delegate: z
+      .object({ to: z.string().trim().min(1).max(256), task: z.string().min(1).max(100_000).default('{{input}}') })
+      .strict()
+      .optional(),
   })
   .strict()
-  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool' });
+  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool, delegate' });
 
 const RuleSchema = z
   .object({
@@ -214,6 +225,7 @@ function toStep(s: z.infer<typeof StepSchema>): ScriptStep {
   if (s.reply !== undefined) return { reply: s.reply };
   if (s.delay_ms !== undefined) return { delay_ms: s.delay_ms };
   if (s.tool !== undefined) return { tool: s.tool };
+  if (s.delegate !== undefined) return { delegate: s.delegate };
   return { fail: s.fail ?? '' };
 }
 

@@ -3,6 +3,7 @@ import { Role, TaskState, type Message, type Part } from '@a2a-js/sdk';
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
 import type { Adapter, AdapterEvent, AdapterInput, ToolUse } from './adapter.js';
 import type { Logger } from './log.js';
+import type { PlatformTools } from './platform-tools.js';
 import type { TaskSlot, TaskTracker } from './tasks.js';
 
 /** Key in the SDK's ServerCallContext.state under which the HTTP layer hands over the admitted slot. */
@@ -79,8 +80,12 @@ export class AdapterExecutor implements AgentExecutor {
     private readonly adapter: Adapter,
     private readonly tracker: TaskTracker,
     private readonly log: Logger,
-    /** Told about each tool use (the agent reports it to the platform); must not throw. */
-    private readonly onToolUse?: (use: ToolUse, taskId: string) => void,
+    private readonly hooks: {
+      /** Told about each tool use (the agent reports it to the platform); must not throw. */
+      onToolUse?: (use: ToolUse, taskId: string) => void;
+      /** The platform tools handed to the adapter, once the agent has a platform. */
+      tools?: () => PlatformTools | undefined;
+    } = {},
   ) {}
 
   execute = async (rc: RequestContext, bus: ExecutionEventBus): Promise<void> => {
@@ -121,12 +126,14 @@ export class AdapterExecutor implements AgentExecutor {
       status(TaskState.TASK_STATE_WORKING);
       let reply = '';
       let chunks = 0;
-      for await (const ev of eventsOf(this.adapter.run(input, { signal: task.abort.signal, log: this.log.child({ task_id: taskId }) }))) {
+      const tools = this.hooks.tools?.();
+      const ctx = { signal: task.abort.signal, log: this.log.child({ task_id: taskId }), ...(tools ? { tools } : {}) };
+      for await (const ev of eventsOf(this.adapter.run(input, ctx))) {
         if (task.canceled) break;
         if (ev.type === 'tool') {
           const { type: _type, ...use } = ev;
           try {
-            this.onToolUse?.(use, taskId);
+            this.hooks.onToolUse?.(use, taskId);
           } catch (err) {
             // Telemetry never fails the task.
             this.log.warn({ task_id: taskId, err }, 'could not hand a tool use over for reporting');

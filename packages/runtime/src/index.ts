@@ -19,5 +19,14 @@ export { A2A_BUSY_CODE, DEFAULT_BUSY_RETRY_AFTER_MS, busyResponse } from './a2a-
 export { createAdapter, type Adapter, type AdapterInput, type AdapterContext, type AdapterEvent } from './adapter.js';
 export { buildAgentCard } from './card.js';
 export { PlatformClient, type RegisterState } from './platform.js';
+export {
+  McpPlatformTools,
+  PlatformToolsError,
+  type PlatformTools,
+  type PlatformToolInfo,
+  type PlatformToolResult,
+  type TokenSource,
+} from './platform-tools.js';
+export { delegateTo, resolvePeer, DelegationError, type Peer } from './delegate.js';
 export { TaskTracker, type TaskSnapshot } from './tasks.js';
 export { createLogger, type Logger } from './log.js';

@@ -10,6 +10,7 @@ import {
 import type { ToolUse } from './adapter.js';
 import { AUTH_TOKEN_FILE, INBOUND_SECRET_FILE, type AgentConfig } from './config.js';
 import type { Logger } from './log.js';
+import type { TokenSource } from './platform-tools.js';
 import { readSecretFile, writeSecretFileAtomic } from './secret-file.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -67,6 +68,27 @@ export class PlatformClient {
   constructor(private readonly opts: PlatformClientOptions) {
     this.token = opts.token;
   }
+
+  /**
+   * The workspace bearer as every platform call of this agent uses it (registry, activity, the
+   * platform tools): one value, replaced by a register answer or a re-read of the token file.
+   */
+  readonly tokens: TokenSource = {
+    current: () => this.token,
+    reload: async () => {
+      if (this.opts.tokenSource !== 'file') return false;
+      try {
+        const fresh = await readSecretFile(path.join(this.opts.configsDir, AUTH_TOKEN_FILE));
+        if (!fresh || fresh === this.token) return false;
+        this.token = fresh;
+        this.log.info('the workspace token changed on disk; using the new one');
+        return true;
+      } catch (err) {
+        this.log.warn({ err }, 'could not re-read the workspace token');
+        return false;
+      }
+    },
+  };
 
   private get log(): Logger {
     return this.opts.log;
@@ -169,18 +191,8 @@ export class PlatformClient {
 
   private async rejected(status: number): Promise<void> {
     this.rejections++;
-    if ((status === 401 || status === 403) && this.opts.tokenSource === 'file') {
-      // The platform may have re-issued the token into the configs dir: pick it up for the next beat.
-      try {
-        const fresh = await readSecretFile(path.join(this.opts.configsDir, AUTH_TOKEN_FILE));
-        if (fresh && fresh !== this.token) {
-          this.token = fresh;
-          this.log.info('the workspace token changed on disk; using the new one');
-        }
-      } catch (err) {
-        this.log.warn({ err }, 'could not re-read the workspace token');
-      }
-    }
+    // The platform may have re-issued the token into the configs dir: pick it up for the next beat.
+    if (status === 401 || status === 403) await this.tokens.reload();
     const entry = { status, consecutive: this.rejections };
     if (this.rejections === REJECTIONS_BEFORE_ESCALATION) {
       this.log.error(

@@ -9,9 +9,24 @@ export interface LlmRequest {
   aborted: boolean;
 }
 
+/** A tool call the fake model makes; `args` is sent as given when a string (bad JSON on purpose). */
+export interface FakeToolCall {
+  id?: string;
+  name: string;
+  args: Record<string, unknown> | string;
+}
+
+/** One answer of the fake model: text chunks, then tool calls (when any, the answer ends asking for them). */
+export interface FakeTurn {
+  chunks?: string[];
+  toolCalls?: FakeToolCall[];
+}
+
 export interface FakeLlmOptions {
   /** The reply, streamed one chunk per entry. */
   chunks?: string[];
+  /** Answers in order, one per request to an endpoint; the last one repeats. Wins over `chunks`. */
+  turns?: FakeTurn[];
   /** Answer this status with an error body instead of streaming. */
   failWith?: number;
   /** Send the first chunk, then hold the stream open until the client goes away. */
@@ -39,8 +54,10 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}) {
         res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'model not found' } }));
         return;
       }
-      if (rec.path === '/v1/chat/completions') return openai(res, chunks, rec, opts.hang);
-      if (rec.path === '/v1/messages') return anthropic(res, chunks, rec, opts.hang);
+      const nth = requests.filter((r) => r.path === rec.path).length - 1;
+      const turn: FakeTurn = opts.turns ? opts.turns[Math.min(nth, opts.turns.length - 1)]! : { chunks };
+      if (rec.path === '/v1/chat/completions') return openai(res, turn, rec, opts.hang);
+      if (rec.path === '/v1/messages') return anthropic(res, turn, rec, opts.hang);
       res.writeHead(404).end();
     });
   });
@@ -67,23 +84,56 @@ function sse(res: ServerResponse, events: string[], hang: boolean | undefined) {
   res.end();
 }
 
-function openai(res: ServerResponse, chunks: string[], req: LlmRequest, hang?: boolean) {
-  const frame = (delta: Record<string, unknown>, finish: string | null) =>
-    `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: req.body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-  const events = chunks.map((c, i) => frame(i === 0 ? { role: 'assistant', content: c } : { content: c }, null));
-  sse(res, [...events, frame({}, 'stop'), 'data: [DONE]\n\n'], hang);
+const argsText = (c: FakeToolCall) => (typeof c.args === 'string' ? c.args : JSON.stringify(c.args));
+const callId = (c: FakeToolCall, i: number) => c.id ?? `call_${i + 1}`;
+
+/** Splits a text in two pieces, as a model streams arguments in fragments. */
+function halves(text: string): string[] {
+  const mid = Math.ceil(text.length / 2);
+  return text.length < 2 ? [text] : [text.slice(0, mid), text.slice(mid)];
 }
 
-function anthropic(res: ServerResponse, chunks: string[], req: LlmRequest, hang?: boolean) {
+function openai(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: boolean) {
+  const frame = (delta: Record<string, unknown>, finish: string | null) =>
+    `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: req.body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const chunks = turn.chunks ?? [];
+  const calls = turn.toolCalls ?? [];
+  const events = chunks.map((c, i) => frame(i === 0 ? { role: 'assistant', content: c } : { content: c }, null));
+  calls.forEach((c, index) => {
+    const [first = '', ...rest] = halves(argsText(c));
+    events.push(frame({ ...(events.length === 0 ? { role: 'assistant', content: null } : {}), tool_calls: [{ index, id: callId(c, index), type: 'function', function: { name: c.name, arguments: first } }] }, null));
+    for (const piece of rest) events.push(frame({ tool_calls: [{ index, function: { arguments: piece } }] }, null));
+  });
+  sse(res, [...events, frame({}, calls.length > 0 ? 'tool_calls' : 'stop'), 'data: [DONE]\n\n'], hang);
+}
+
+function anthropic(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: boolean) {
   const ev = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  const chunks = turn.chunks ?? [];
+  const calls = turn.toolCalls ?? [];
+  const blocks: string[] = [];
+  if (chunks.length > 0 || calls.length === 0) {
+    blocks.push(
+      ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+      ...chunks.map((text) => ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text } })),
+      ev('content_block_stop', { index: 0 }),
+    );
+  }
+  const offset = blocks.length > 0 ? 1 : 0;
+  calls.forEach((c, i) => {
+    const index = i + offset;
+    blocks.push(
+      ev('content_block_start', { index, content_block: { type: 'tool_use', id: callId(c, i), name: c.name, input: {} } }),
+      ...halves(argsText(c)).map((partial_json) => ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json } })),
+      ev('content_block_stop', { index }),
+    );
+  });
   const events = [
     ev('message_start', {
       message: { id: 'msg_1', type: 'message', role: 'assistant', model: req.body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } },
     }),
-    ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
-    ...chunks.map((text) => ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text } })),
-    ev('content_block_stop', { index: 0 }),
-    ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: chunks.length } }),
+    ...blocks,
+    ev('message_delta', { delta: { stop_reason: calls.length > 0 ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: chunks.length + calls.length } }),
     ev('message_stop', {}),
   ];
   if (hang) {

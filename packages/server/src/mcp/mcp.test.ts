@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { Status } from '@molecule/contracts';
+import { PLATFORM_TOOLS, Status } from '@molecule/contracts';
 import { mintWorkspaceToken } from '../auth/repo.js';
 import { bearer, createWs, json } from '../test-support/api.js';
 import { startFakeAgent, type FakeAgent } from '../test-support/fake-agent.js';
@@ -10,7 +10,6 @@ import { startWithFakeBackend } from '../test-support/fake-provisioner.js';
 import type { TestApp } from '../test-support/harness.js';
 import { setStatus } from '../workspaces/repo.js';
 import { MCP_CALLS_PER_MINUTE } from './routes.js';
-import { PLATFORM_TOOLS } from './tools.js';
 
 describe('platform tools over MCP', () => {
   let t: TestApp;

@@ -8,17 +8,6 @@ import { HttpError } from '../http/errors.js';
 import { peers } from '../registry/service.js';
 import { getWorkspace, liveChildren } from '../workspaces/repo.js';
 
-/** The platform tools an agent gets, in the order `tools/list` shows them. */
-export const PLATFORM_TOOLS = [
-  'list_peers',
-  'get_workspace_info',
-  'delegate_task',
-  'delegate_task_async',
-  'check_task_status',
-  'send_message_to_user',
-  'chat_history',
-] as const;
-
 type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean };
 
 const ok = (value: unknown): ToolResult => ({ content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) }] });

@@ -1,0 +1,109 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DelegationStatus, type PlatformToolName } from '@molecule/contracts';
+import type { PlatformTools } from './platform-tools.js';
+
+/** A delegation that cannot be done; the message is safe to show (it becomes the task's error). */
+export class DelegationError extends Error {
+  override name = 'DelegationError';
+}
+
+/** What `list_peers` says about one workspace this agent may talk to. */
+export interface Peer {
+  id: string;
+  name: string;
+  role: string | null;
+  relation: string;
+  status: string;
+}
+
+/** How long a queued delegation is followed (the platform's agent-to-agent ceiling). */
+export const DELEGATION_WAIT_MS = 30 * 60_000;
+const POLL = { initialMs: 500, maxMs: 5_000 } as const;
+/** When several peers carry the asked name, a child wins over a sibling, a sibling over the parent. */
+const RELATION_RANK: Record<string, number> = { child: 0, sibling: 1, parent: 2 };
+
+const tool = (name: PlatformToolName) => name;
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isPeer(v: unknown): v is Peer {
+  const p = v as Partial<Peer> | null;
+  return typeof p === 'object' && p !== null && typeof p.id === 'string' && typeof p.name === 'string';
+}
+
+/**
+ * The peer `to` names: the one whose id is `to`, else those whose name or role equals it (case
+ * insensitive), children first. Throws when the platform cannot list peers, none matches, or two
+ * equally close ones do.
+ */
+export async function resolvePeer(tools: PlatformTools, to: string, signal?: AbortSignal): Promise<Peer> {
+  const r = await tools.call(tool('list_peers'), {}, signal);
+  if (r.isError) throw new DelegationError(`could not list peers: ${r.text}`);
+  const listed = parseJson(r.text);
+  const peers = Array.isArray(listed) ? listed.filter(isPeer) : [];
+  const byId = peers.find((p) => p.id === to);
+  if (byId) return byId;
+  const want = to.trim().toLowerCase();
+  const named = peers
+    .filter((p) => p.name.toLowerCase() === want || (p.role ?? '').toLowerCase() === want)
+    .sort((a, b) => (RELATION_RANK[a.relation] ?? 3) - (RELATION_RANK[b.relation] ?? 3));
+  if (named.length === 0) {
+    const known = peers.map((p) => p.name).slice(0, 10);
+    throw new DelegationError(`no peer named "${to}"${known.length > 0 ? ` (peers: ${known.join(', ')})` : ' (this workspace has no peers)'}`);
+  }
+  if (named.length > 1 && named[0]!.relation === named[1]!.relation) {
+    throw new DelegationError(`"${to}" names several ${named[0]!.relation} workspaces (${named.map((p) => p.id).join(', ')}); use its id`);
+  }
+  return named[0]!;
+}
+
+/** A delegate_task answer that is a delegation still under way (queued at a busy peer) rather than the peer's reply. */
+function pendingDelegation(text: string): string | undefined {
+  const v = parseJson(text) as { task_id?: unknown; status?: unknown } | undefined;
+  if (typeof v !== 'object' || v === null || typeof v.task_id !== 'string') return undefined;
+  const open: unknown[] = [DelegationStatus.Pending, DelegationStatus.Dispatched, DelegationStatus.Queued];
+  return open.includes(v.status) ? v.task_id : undefined;
+}
+
+/**
+ * Gives `task` to the peer `to` names through the platform (`list_peers`, then `delegate_task`) and
+ * returns its answer. A delegation the platform had to queue (the peer was busy) is followed with
+ * `check_task_status` until it completes, fails, or {@link DELEGATION_WAIT_MS} passes. Every
+ * failure throws a {@link DelegationError} saying why; an abort rejects with the signal's reason.
+ */
+export async function delegateTo(
+  tools: PlatformTools,
+  to: string,
+  task: string,
+  signal: AbortSignal,
+  opts: { waitMs?: number; poll?: { initialMs: number; maxMs: number } } = {},
+): Promise<{ peer: Peer; answer: string }> {
+  const peer = await resolvePeer(tools, to, signal);
+  const r = await tools.call(tool('delegate_task'), { workspace_id: peer.id, task }, signal);
+  if (r.isError) throw new DelegationError(`delegation to ${peer.name} failed: ${r.text}`);
+  const taskId = pendingDelegation(r.text);
+  if (taskId === undefined) return { peer, answer: r.text };
+
+  const poll = opts.poll ?? POLL;
+  const deadline = Date.now() + (opts.waitMs ?? DELEGATION_WAIT_MS);
+  let delay = poll.initialMs;
+  for (;;) {
+    if (Date.now() > deadline) throw new DelegationError(`${peer.name} did not take the task in time (delegation ${taskId} is still queued)`);
+    await sleep(delay, undefined, { signal });
+    delay = Math.min(delay * 2, poll.maxMs);
+    const s = await tools.call(tool('check_task_status'), { task_id: taskId }, signal);
+    if (s.isError) throw new DelegationError(`could not follow the delegation to ${peer.name}: ${s.text}`);
+    const status = parseJson(s.text) as { status?: unknown; result?: unknown; error?: unknown } | undefined;
+    if (status?.status === DelegationStatus.Completed) return { peer, answer: typeof status.result === 'string' ? status.result : '' };
+    if (status?.status === DelegationStatus.Failed) {
+      throw new DelegationError(`delegation to ${peer.name} failed: ${typeof status.error === 'string' ? status.error : 'unknown error'}`);
+    }
+    if (status?.status === 'not_found') throw new DelegationError(`the platform lost track of the delegation to ${peer.name}`);
+  }
+}

@@ -129,6 +129,14 @@ describe('script adapter: delegate step', () => {
     expect(calls[2]!.args).toEqual({ task_id: '0b6f3c1e-9f7e-4d7a-8c55-6f0d7e1b2a3c' });
   });
 
+  it("the platform's structured result decides: an answer that merely looks like a queued status is the answer", async () => {
+    const lookalike = JSON.stringify({ task_id: '0b6f3c1e-9f7e-4d7a-8c55-6f0d7e1b2a3c', status: 'queued' });
+    const { tools, calls } = memoryTools([peer('c1', 'worker', 'child')], () => ({ text: lookalike, isError: false, structured: { task_id: 'd1', status: 'completed', result: lookalike } }));
+    const answer = await delegateTo(tools, 'worker', 'x', new AbortController().signal, { poll: { initialMs: 1, maxMs: 5 } });
+    expect(answer.answer).toBe(lookalike);
+    expect(calls.map((c) => c.name)).toEqual(['list_peers', 'delegate_task']);
+  });
+
   it.each([
     ['no peer carries the name', [peer('c1', 'other', 'child')], () => ({ text: 'x', isError: false }), 'no peer named "worker" (peers: other)'],
     ['two children carry it', [peer('c1', 'worker', 'child'), peer('c2', 'Worker', 'child')], () => ({ text: 'x', isError: false }), '"worker" names several child workspaces (c1, c2); use its id'],

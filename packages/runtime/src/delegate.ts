@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DelegationStatus, type PlatformToolName } from '@molecule/contracts';
-import type { PlatformTools } from './platform-tools.js';
+import type { PlatformToolResult, PlatformTools } from './platform-tools.js';
 
 /** A delegation that cannot be done; the message is safe to show (it becomes the task's error). */
 export class DelegationError extends Error {
@@ -63,9 +63,13 @@ export async function resolvePeer(tools: PlatformTools, to: string, signal?: Abo
   return named[0]!;
 }
 
-/** A delegate_task answer that is a delegation still under way (queued at a busy peer) rather than the peer's reply. */
-function pendingDelegation(text: string): string | undefined {
-  const v = parseJson(text) as { task_id?: unknown; status?: unknown } | undefined;
+/**
+ * A delegate_task answer that is a delegation still under way (queued at a busy peer) rather than
+ * the peer's reply. The platform says so in the structured result; the text is read only from a
+ * platform that sends none.
+ */
+function pendingDelegation(r: PlatformToolResult): string | undefined {
+  const v = (r.structured ?? parseJson(r.text)) as { task_id?: unknown; status?: unknown } | undefined;
   if (typeof v !== 'object' || v === null || typeof v.task_id !== 'string') return undefined;
   const open: unknown[] = [DelegationStatus.Pending, DelegationStatus.Dispatched, DelegationStatus.Queued];
   return open.includes(v.status) ? v.task_id : undefined;
@@ -87,7 +91,7 @@ export async function delegateTo(
   const peer = await resolvePeer(tools, to, signal);
   const r = await tools.call(tool('delegate_task'), { workspace_id: peer.id, task }, signal);
   if (r.isError) throw new DelegationError(`delegation to ${peer.name} failed: ${r.text}`);
-  const taskId = pendingDelegation(r.text);
+  const taskId = pendingDelegation(r);
   if (taskId === undefined) return { peer, answer: r.text };
 
   const poll = opts.poll ?? POLL;

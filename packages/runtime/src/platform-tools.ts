@@ -14,6 +14,8 @@ export interface PlatformToolInfo {
 export interface PlatformToolResult {
   text: string;
   isError: boolean;
+  /** The tool's structured result (MCP `structuredContent`), when it sent one. */
+  structured?: Record<string, unknown>;
 }
 
 /**
@@ -116,7 +118,12 @@ export class McpPlatformTools implements PlatformTools {
       .filter((p) => p.type === 'text' && typeof p.text === 'string')
       .map((p) => p.text as string)
       .join('\n');
-    return { text, isError: result.isError === true };
+    const structured = result.structuredContent;
+    return {
+      text,
+      isError: result.isError === true,
+      ...(typeof structured === 'object' && structured !== null && !Array.isArray(structured) ? { structured: structured as Record<string, unknown> } : {}),
+    };
   }
 
   async close(): Promise<void> {

@@ -61,6 +61,7 @@ describe('platform tools over MCP', () => {
     const r = await call(client, 'delegate_task', { workspace_id: child.id, task: 'look this up' });
     expect(r.isError).toBeFalsy();
     expect(text(r)).toBe('echo: look this up');
+    expect(r.structuredContent).toMatchObject({ status: 'completed', target_id: child.id, result: 'echo: look this up' });
     await expect
       .poll(async () => JSON.parse(text(await call(client, 'chat_history', { peer_id: child.id }))) as { direction: string }[])
       .toEqual([expect.objectContaining({ direction: 'sent', peer_id: child.id, method: 'message/send' })]);

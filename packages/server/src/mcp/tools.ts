@@ -8,7 +8,7 @@ import { HttpError } from '../http/errors.js';
 import { peers } from '../registry/service.js';
 import { getWorkspace, liveChildren } from '../workspaces/repo.js';
 
-type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean };
+type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean; structuredContent?: Record<string, unknown> };
 
 const ok = (value: unknown): ToolResult => ({ content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) }] });
 const fail = (message: string): ToolResult => ({ content: [{ type: 'text', text: message }], isError: true });
@@ -78,7 +78,10 @@ export function platformMcpServer(deps: AppDeps, workspaceId: string): McpServer
       guarded(deps, 'delegate_task', workspaceId, async () => {
         const { row } = await delegate(deps, workspaceId, { target_id: workspace_id, task }, { wait: true });
         if (row.status === 'failed') return fail(`delegation failed: ${row.error ?? 'unknown error'}`);
-        return ok(row.status === 'completed' ? (row.response_text ?? '') : delegationResult(row));
+        // The text is what a model reads (the answer itself); the structured result tells a program
+        // unambiguously whether that is the answer or a delegation still under way.
+        const result = row.status === 'completed' ? ok(row.response_text ?? '') : ok(delegationResult(row));
+        return { ...result, structuredContent: delegationResult(row) };
       }),
   );
 

@@ -183,13 +183,9 @@ export async function dispatchTo(
     onDelivery?.({ outcome: 'failed', error: `workspace has no URL (status ${target.status})`, retryable: true });
     if (target.status === Status.Hibernated) {
       wake(deps, target.id);
-      return json(503, { error: 'workspace is waking from hibernation; retry in ~15 seconds', code: 'agent_unavailable', waking: true, retry_after: RESTART_RETRY_AFTER_SECONDS }, {
-        'retry-after': String(RESTART_RETRY_AFTER_SECONDS),
-      });
+      return unavailable({ error: 'workspace is waking from hibernation; retry in ~15 seconds', waking: true, retry_after: RESTART_RETRY_AFTER_SECONDS });
     }
-    return json(503, { error: `workspace agent is not reachable yet (status ${target.status})`, code: 'agent_unavailable', status: target.status }, {
-      'retry-after': String(RESTART_RETRY_AFTER_SECONDS),
-    });
+    return unavailable({ error: `workspace agent is not reachable yet (status ${target.status})`, status: target.status });
   }
 
   const idle = deps.runtimeOverrides.idleTimeoutSeconds(target.id) ?? deps.config.a2aIdleTimeoutSeconds;
@@ -322,10 +318,13 @@ async function failureResult(deps: ProxyDeps, target: Target, failure: DispatchF
   }
 }
 
+/** The agent cannot take the request now (not registered, waking, restarting): 503 with Retry-After. */
+function unavailable(body: { error: string } & Record<string, unknown>): ProxyResult {
+  return json(503, { ...body, code: 'agent_unavailable' }, { 'retry-after': String(RESTART_RETRY_AFTER_SECONDS) });
+}
+
 function restartingResult(): ProxyResult {
-  return json(503, { error: 'workspace agent unreachable; restart triggered', code: 'agent_unavailable', restarting: true, retry_after: RESTART_RETRY_AFTER_SECONDS }, {
-    'retry-after': String(RESTART_RETRY_AFTER_SECONDS),
-  });
+  return unavailable({ error: 'workspace agent unreachable; restart triggered', restarting: true, retry_after: RESTART_RETRY_AFTER_SECONDS });
 }
 
 /**
@@ -349,18 +348,21 @@ function wake(deps: ProxyDeps, id: string): void {
   );
 }
 
+/** A busy agent and no queue row: the caller retries (Retry-After). */
+function busyRetryLater(extra: { error?: string; native_session?: true } = {}): ProxyResult {
+  return json(503, { error: 'workspace agent busy; retry after a short backoff', code: 'agent_busy', busy: true, retry_after: BUSY_RETRY_AFTER_SECONDS, ...extra }, {
+    'retry-after': String(BUSY_RETRY_AFTER_SECONDS),
+  });
+}
+
 async function busyResult(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest): Promise<ProxyResult> {
   if (deps.runtimeOverrides.hasCapability(target.id, 'session')) {
     // The runtime owns its sessions and retries itself: no queue row (C045).
-    return json(503, { error: 'workspace agent busy; the adapter handles retry (native_session)', code: 'agent_busy', busy: true, retry_after: BUSY_RETRY_AFTER_SECONDS, native_session: true }, {
-      'retry-after': String(BUSY_RETRY_AFTER_SECONDS),
-    });
+    return busyRetryLater({ error: 'workspace agent busy; the adapter handles retry (native_session)', native_session: true });
   }
   const messageId = messageIdOf(rpc);
   if (messageId === undefined) {
-    return json(503, { error: 'workspace agent busy; retry after a short backoff', code: 'agent_busy', busy: true, retry_after: BUSY_RETRY_AFTER_SECONDS }, {
-      'retry-after': String(BUSY_RETRY_AFTER_SECONDS),
-    });
+    return busyRetryLater();
   }
   // Nobody waits on a queued stream: it is delivered as a plain send, its answer kept on the item.
   const body = rpc.kind === 'stream' ? { ...rpc.request, method: rpc.dialect === 'v1' ? 'SendMessage' : 'message/send' } : rpc.request;
@@ -391,9 +393,7 @@ async function busyResult(deps: ProxyDeps, target: Target, callerId: string | nu
     });
   } catch (err) {
     deps.log.error({ err, workspace_id: target.id }, 'could not queue a busy request');
-    return json(503, { error: 'workspace agent busy; retry after a short backoff', code: 'agent_busy', busy: true, retry_after: BUSY_RETRY_AFTER_SECONDS }, {
-      'retry-after': String(BUSY_RETRY_AFTER_SECONDS),
-    });
+    return busyRetryLater();
   }
 }
 

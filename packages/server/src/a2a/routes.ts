@@ -12,6 +12,7 @@ import { IdParams } from '../workspaces/routes.js';
 import { delegate, listDelegations, recordDelegation, updateDelegation, type DelegationRow } from './delegation.js';
 import { proxyA2A, rpcError, type Caller, type ProxyResult } from './proxy.js';
 import { dropStale, getItem, type QueueRow } from './queue-repo.js';
+import { iso } from '../db/time.js';
 
 /** Largest A2A request the proxy accepts. */
 export const A2A_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -75,7 +76,6 @@ const QueueItemView = z.object({
   response_body: z.unknown().optional(),
 });
 
-const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
 
 function queueView(r: QueueRow): z.infer<typeof QueueItemView> {
   return {
@@ -218,6 +218,7 @@ export function registerA2ARoutes(app: App, deps: AppDeps & AuthDeps): void {
   app.get(
     '/workspaces/:id/a2a/queue/:queue_id',
     {
+      preHandler: requireCredential(deps),
       schema: {
         summary: 'Status of a queued A2A message',
         description: 'For the caller that queued it, the target, or an admin/org credential. Any other credential, or an unknown id, gets 404 (ids cannot be probed).',
@@ -227,8 +228,7 @@ export function registerA2ARoutes(app: App, deps: AppDeps & AuthDeps): void {
       },
     },
     async (req) => {
-      const p = await resolvePrincipal(deps, req);
-      if (!p) throw unauthorized('auth required');
+      const p = req.principal!;
       const item = await getItem(deps.db, req.params.queue_id);
       const path = req.params.id;
       const belongs = item !== undefined && (item.workspace_id === path || item.caller_id === path);

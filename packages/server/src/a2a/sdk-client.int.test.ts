@@ -1,35 +1,25 @@
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import { Role } from '@a2a-js/sdk';
-import { Status } from '@molecule/contracts';
-import { loadConfig } from '../config.js';
-import { createLogger } from '../log.js';
-import { startServer, type RunningServer } from '../server.js';
+import type { RunningServer } from '../server.js';
+import { e2eClient, startE2eServer } from '../test-support/e2e.js';
 
 // The official A2A client talks to a real molecule-agent (process backend) through the platform's
 // proxy: the card the platform serves points at the proxy, the client's credential is a platform one.
 describe('@a2a-js/sdk client through the proxy', () => {
   let server: RunningServer;
-  const token = 'sdk-admin-token-0123456789abcdef';
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const c = e2eClient(() => server);
+  const headers = c.admin;
 
   beforeAll(async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-sdk-'));
-    const { config } = loadConfig({ PORT: '0', MOLECULE_DATA_DIR: dir, ADMIN_TOKEN: token, MOLECULE_PROVISIONER: 'process', DATABASE_URL: process.env.TEST_DATABASE_URL });
-    server = await startServer(config, [], createLogger({ level: 'silent', pretty: false }));
+    ({ server } = await startE2eServer({ MOLECULE_PROVISIONER: 'process', DATABASE_URL: process.env.TEST_DATABASE_URL }, 'molecule-sdk-'));
   });
   afterAll(async () => server?.close());
 
   it('sends a message through the proxy and reads the reply; both sides are in the activity log', async () => {
-    const created = await fetch(`${server.url}/workspaces`, { method: 'POST', headers, body: JSON.stringify({ name: `sdk-${randomUUID().slice(0, 6)}`, template: 'echo' }) });
-    expect(created.status).toBe(201);
-    const { id } = (await created.json()) as { id: string };
-    const get = async () => (await (await fetch(`${server.url}/workspaces/${id}`, { headers })).json()) as { status: string };
-    await expect.poll(async () => (await get()).status, { timeout: 60_000, interval: 200 }).toBe(Status.Online);
+    const id = await c.create(`sdk-${randomUUID().slice(0, 6)}`, 'echo');
+    await c.waitOnline(id, 60_000);
 
     const authFetch: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), authorization: headers.authorization } });
     const factory = new ClientFactory(

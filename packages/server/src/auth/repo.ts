@@ -1,6 +1,7 @@
 import { Status } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 import { displayPrefix, generateToken, hashToken } from './tokens.js';
+import { iso } from '../db/time.js';
 
 export interface TokenRow {
   id: string;
@@ -13,7 +14,6 @@ export interface MintedToken extends TokenRow {
   token: string;
 }
 
-const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 const toRow = (r: { id: string; prefix: string; created_at: Date; last_used_at: Date | null }): TokenRow => ({
   id: r.id,
   prefix: r.prefix,

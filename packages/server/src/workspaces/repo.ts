@@ -1,5 +1,6 @@
 import { Status, type WorkspaceStatus, type WorkspaceView } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
+import { iso } from '../db/time.js';
 
 /** A workspace row as stored (secrets included); `toView` strips what clients never see. */
 export interface WorkspaceRow {
@@ -31,7 +32,6 @@ export interface WorkspaceRow {
   removed_at: Date | null;
 }
 
-const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
 
 export function toView(r: WorkspaceRow): WorkspaceView {
   return {

@@ -1,13 +1,9 @@
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
-import { loadConfig } from '../../config.js';
-import { createLogger } from '../../log.js';
-import { healthSweep, orphanSweep, RestartBackoff } from '../../loops/sweeps.js';
-import { startServer, type RunningServer } from '../../server.js';
+import { orphanSweep } from '../../loops/sweeps.js';
+import type { RunningServer } from '../../server.js';
+import { e2eClient, startE2eServer } from '../../test-support/e2e.js';
 import { removeWorkspaceArtifacts, testDocker, unlessGone } from '../../test-support/docker.js';
 import type { WorkspaceRow } from '../../workspaces/repo.js';
 import { DockerBackend } from './backend.js';
@@ -21,62 +17,37 @@ export function dockerE2eSuite(): void {
   describe('docker backend end to end', () => {
     const { docker, host, image } = testDocker();
     let server: RunningServer;
-    const admin = { authorization: 'Bearer e2e-admin-token-0123456789', 'content-type': 'application/json' };
     const made: string[] = [];
+    const c = e2eClient(() => server);
 
     beforeAll(async () => {
-      const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-docker-e2e-'));
-      const { config, warnings } = loadConfig({
-        PORT: '0',
-        MOLECULE_DATA_DIR: dir,
-        ADMIN_TOKEN: admin.authorization.slice(7),
-        MOLECULE_PROVISIONER: 'docker',
-        DOCKER_HOST: host,
-        MOLECULE_DOCKER_NETWORK: 'host',
-        MOLECULE_RUNTIME_IMAGE: image,
-      });
-      expect(warnings).toEqual([]);
-      server = await startServer(config, [], createLogger({ level: 'silent', pretty: false }));
+      const started = await startE2eServer({ MOLECULE_PROVISIONER: 'docker', DOCKER_HOST: host, MOLECULE_DOCKER_NETWORK: 'host', MOLECULE_RUNTIME_IMAGE: image }, 'molecule-docker-e2e-');
+      expect(started.warnings).toEqual([]);
+      server = started.server;
     });
     afterAll(async () => {
       await server?.close();
       for (const id of made) await removeWorkspaceArtifacts(docker, id);
     });
 
-    const get = async (id: string) => (await fetch(`${server.url}/workspaces/${id}`, { headers: admin })).json() as Promise<Record<string, unknown>>;
-    const send = async (url: string, text: string) => {
-      const r = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text }] } } }),
-      });
-      return (await r.json()) as { result?: { status?: { message?: { parts?: { text?: string }[] } }; parts?: { text?: string }[] } };
-    };
-    const replyText = (r: Awaited<ReturnType<typeof send>>) => r.result?.status?.message?.parts?.[0]?.text ?? r.result?.parts?.[0]?.text;
-
     it('creates from the echo template, comes online, answers, recovers from a docker kill, and delete removes container and volume', async () => {
-      const created = await fetch(`${server.url}/workspaces`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'docker-e2e-echo', template: 'echo' }) });
-      expect(created.status).toBe(201);
-      const { id } = (await created.json()) as { id: string };
+      const id = await c.create('docker-e2e-echo', 'echo');
       made.push(id);
-      await expect.poll(async () => (await get(id)).status, { timeout: 60_000, interval: 100 }).toBe(Status.Online);
-      const first = await get(id);
+      await c.waitOnline(id, 60_000);
+      const first = await c.get(id);
       expect(String(first.url)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(first.instance_id).toBe((await docker.getContainer(containerName(id)).inspect()).Id);
       expect(first.runtime_image_digest).toBe((await docker.getImage(image).inspect()).Id);
-      expect(replyText(await send(String(first.url), 'hi'))).toBe('echo: hi');
+      expect(await c.sendDirect(String(first.url), 'hi')).toBe('echo: hi');
 
       await docker.getContainer(String(first.instance_id)).kill();
-      await expect.poll(async () => {
-        await healthSweep(server.deps, server.deps.db, new RestartBackoff());
-        return (await get(id)).status;
-      }, { timeout: 20_000, interval: 200 }).not.toBe(Status.Online);
-      await expect.poll(async () => (await get(id)).status, { timeout: 60_000, interval: 100 }).toBe(Status.Online);
-      const second = await get(id);
+      await c.waitNoticedDead(id, 20_000);
+      await c.waitOnline(id, 60_000);
+      const second = await c.get(id);
       expect(second.instance_id).not.toBe(first.instance_id);
-      expect(replyText(await send(String(second.url), 'again'))).toBe('echo: again');
+      expect(await c.sendDirect(String(second.url), 'again')).toBe('echo: again');
 
-      expect((await fetch(`${server.url}/workspaces/${id}`, { method: 'DELETE', headers: { authorization: admin.authorization } })).status).toBe(200);
+      expect(await c.remove(id)).toBe(200);
       await expect.poll(() => docker.getContainer(containerName(id)).inspect().then(() => 'present', (err: { statusCode?: number }) => err.statusCode), { timeout: 30_000 }).toBe(404);
       await expect.poll(() => docker.getVolume(volumeName(id)).inspect().then(() => 'present', (err: { statusCode?: number }) => err.statusCode), { timeout: 30_000 }).toBe(404);
     }, 180_000); // real containers on a loaded 2-core CI machine

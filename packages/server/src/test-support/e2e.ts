@@ -1,0 +1,66 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
+import { Status } from '@molecule/contracts';
+import { loadConfig, type ConfigWarning } from '../config.js';
+import { createLogger } from '../log.js';
+import { healthSweep, RestartBackoff } from '../loops/sweeps.js';
+import { startServer, type RunningServer } from '../server.js';
+
+export const E2E_ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+
+/**
+ * The platform as users run it (`startServer`: real listener, loops, backend) for end-to-end
+ * tests: a free port, a fresh data dir, the admin token, plus `env`. Returns the warnings the
+ * configuration produced so a test can insist there are none.
+ */
+export async function startE2eServer(env: Record<string, string | undefined>, dataDirPrefix = 'molecule-e2e-'): Promise<{ server: RunningServer; warnings: ConfigWarning[] }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), dataDirPrefix));
+  const { config, warnings } = loadConfig({ PORT: '0', MOLECULE_DATA_DIR: dir, ADMIN_TOKEN: E2E_ADMIN_TOKEN, ...env });
+  const server = await startServer(config, [], createLogger({ level: 'silent', pretty: false }));
+  return { server, warnings };
+}
+
+type Reply = { result?: { status?: { message?: { parts?: { text?: string }[] } }; parts?: { text?: string }[] } };
+
+/** What the end-to-end flows do over HTTP, as the admin, against `server()` (read when called). */
+export function e2eClient(server: () => RunningServer) {
+  const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+  const get = async (id: string) => (await fetch(`${server().url}/workspaces/${id}`, { headers: admin })).json() as Promise<Record<string, unknown>>;
+  return {
+    admin,
+    get,
+    /** Creates a workspace from `template`; the answer's status must be 201. */
+    async create(name: string, template: string): Promise<string> {
+      const created = await fetch(`${server().url}/workspaces`, { method: 'POST', headers: admin, body: JSON.stringify({ name, template }) });
+      expect(created.status).toBe(201);
+      return ((await created.json()) as { id: string }).id;
+    },
+    waitOnline: (id: string, timeout: number) => expect.poll(async () => (await get(id)).status, { timeout, interval: 100 }).toBe(Status.Online),
+    /** Runs the health sweep until the workspace is no longer online (its instance was killed). */
+    waitNoticedDead: (id: string, timeout: number) =>
+      expect
+        .poll(
+          async () => {
+            await healthSweep(server().deps, server().deps.db, new RestartBackoff());
+            return (await get(id)).status;
+          },
+          { timeout, interval: 200 },
+        )
+        .not.toBe(Status.Online),
+    /** `message/send` straight to an agent URL; the reply's first text part. */
+    async sendDirect(url: string, text: string): Promise<string | undefined> {
+      const r = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text }] } } }),
+      });
+      const reply = (await r.json()) as Reply;
+      return reply.result?.status?.message?.parts?.[0]?.text ?? reply.result?.parts?.[0]?.text;
+    },
+    /** DELETE as the admin; the HTTP status. */
+    remove: async (id: string) => (await fetch(`${server().url}/workspaces/${id}`, { method: 'DELETE', headers: { authorization: admin.authorization } })).status,
+  };
+}

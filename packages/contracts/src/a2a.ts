@@ -1,4 +1,4 @@
-import { isLegacyJsonRpcMethod, isV1JsonRpcMethod } from '@a2a-js/sdk/compat/v0_3';
+import { isRecord } from './json.js';
 
 /**
  * JSON-RPC error code of an agent's busy answer: it already runs max_concurrent_tasks tasks. Sent
@@ -42,7 +42,24 @@ const STREAM_METHODS = new Set(['message/stream', 'SendStreamingMessage']);
 const TASK_ID_METHODS = new Set(['tasks/get', 'tasks/cancel', 'tasks/resubscribe', 'GetTask', 'CancelTask', 'SubscribeToTask']);
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = isRecord;
+
+/** The JSON-RPC method names of A2A v0.3 (v0.2 senders use them too), and their v1 names. */
+export const V03_TO_V1_METHODS: Readonly<Record<string, string>> = Object.freeze({
+  'message/send': 'SendMessage',
+  'message/stream': 'SendStreamingMessage',
+  'tasks/get': 'GetTask',
+  'tasks/cancel': 'CancelTask',
+  'tasks/resubscribe': 'SubscribeToTask',
+  'tasks/pushNotificationConfig/set': 'CreateTaskPushNotificationConfig',
+  'tasks/pushNotificationConfig/get': 'GetTaskPushNotificationConfig',
+  'tasks/pushNotificationConfig/list': 'ListTaskPushNotificationConfigs',
+  'tasks/pushNotificationConfig/delete': 'DeleteTaskPushNotificationConfig',
+  'agent/getAuthenticatedExtendedCard': 'GetExtendedAgentCard',
+});
+const V1_METHODS: ReadonlySet<string> = new Set([...Object.values(V03_TO_V1_METHODS), 'ListTasks']);
+const isLegacyJsonRpcMethod = (m: unknown): boolean => typeof m === 'string' && Object.hasOwn(V03_TO_V1_METHODS, m);
+const isV1JsonRpcMethod = (m: unknown): boolean => typeof m === 'string' && V1_METHODS.has(m);
 
 class Invalid extends Error {
   constructor(

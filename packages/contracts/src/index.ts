@@ -6,3 +6,4 @@ export * from './defaults.js';
 export * from './registry.js';
 export * from './a2a.js';
 export * from './activity.js';
+export * from './json.js';

@@ -1,0 +1,35 @@
+/** Small value helpers every package needs once: JSON without exceptions, record checks, A2A part text. */
+
+export type JsonObject = Record<string, unknown>;
+
+/** A plain object (not null, not an array). */
+export function isRecord(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `JSON.parse` of a string or UTF-8 bytes; undefined (never a throw) when it is not JSON. */
+export function parseJson(text: string | Uint8Array): unknown {
+  try {
+    return JSON.parse(typeof text === 'string' ? text : new TextDecoder().decode(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The text of an A2A `parts` array (either dialect: `{kind:"text", text}` or `{text}`; bare strings
+ * too), joined by `separator`. Undefined when `parts` is not an array or holds no text.
+ */
+export function textOfParts(parts: unknown, separator = ''): string | undefined {
+  if (!Array.isArray(parts)) return undefined;
+  const texts: string[] = [];
+  for (const p of parts) {
+    if (typeof p === 'string') texts.push(p);
+    else if (isRecord(p) && typeof p.text === 'string') texts.push(p.text);
+  }
+  return texts.length > 0 ? texts.join(separator) : undefined;
+}
+
+/** pino's levels, in the order they filter; `LOG_LEVEL` and `MOLECULE_LOG_LEVEL` take one of these. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];

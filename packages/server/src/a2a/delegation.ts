@@ -1,6 +1,6 @@
 import { DelegationStatus, type DelegationStatus as DelegationStatusT } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
-import { badRequest } from '../http/errors.js';
+import { invalid } from '../errors.js';
 import { proxyA2A, type ProxyResult } from './proxy.js';
 import type { QueueRow } from './queue-repo.js';
 
@@ -165,7 +165,7 @@ export async function delegate(
   body: DelegateBody,
   opts: { wait: boolean; retryDelayMs?: number },
 ): Promise<{ row: DelegationRow; idempotentHit: boolean; done?: Promise<DelegationRow> }> {
-  if (body.target_id === sourceId) throw badRequest('self-delegation not permitted');
+  if (body.target_id === sourceId) throw invalid('self-delegation not permitted');
   if (body.idempotency_key !== undefined) {
     const existing = (await deps.db.query<DelegationRow>('SELECT * FROM delegations WHERE source_id = $1 AND idempotency_key = $2', [sourceId, body.idempotency_key])).rows[0];
     if (existing && existing.status !== DelegationStatus.Failed) return { row: existing, idempotentHit: true };
@@ -223,7 +223,7 @@ export async function recordDelegation(deps: AppDeps, sourceId: string, body: { 
     [body.delegation_id, sourceId, body.target_id, body.task, DelegationStatus.Dispatched],
   );
   const row = r.rows[0] ?? (await getDelegation(deps, body.delegation_id));
-  if (!row || row.source_id !== sourceId) throw badRequest('delegation_id is already used');
+  if (!row || row.source_id !== sourceId) throw invalid('delegation_id is already used');
   if (r.rows[0]) emit(deps, 'DELEGATION_SENT', sourceId, { delegation_id: row.id, target_id: row.target_id, task_preview: row.task.slice(0, 100) });
   return row;
 }

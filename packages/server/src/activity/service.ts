@@ -10,7 +10,7 @@ import {
 } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 import type { Broadcaster } from '../events/broadcaster.js';
-import { badRequest, forbidden, gone, notFound } from '../http/errors.js';
+import { denied, gone, invalid, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WorkspaceCache } from '../workspaces/cache.js';
 import { getWorkspace, toView } from '../workspaces/repo.js';
@@ -119,7 +119,7 @@ const blankToNull = (s: string | null | undefined) => (s === undefined || s === 
  */
 export async function reportActivity(deps: ActivityRouteDeps, workspaceId: string, body: ActivityReportBody): Promise<ActivityRow> {
   const source = blankToNull(body.source_id);
-  if (source !== null && source !== workspaceId) throw forbidden("source_id must be empty or this workspace's own ID");
+  if (source !== null && source !== workspaceId) throw denied("source_id must be empty or this workspace's own ID");
   await requireLiveWorkspace(deps, workspaceId);
   const target = blankToNull(body.target_id) ?? (isSelfActivity(body.activity_type) ? workspaceId : null);
   return recordActivity(deps, {
@@ -178,9 +178,9 @@ const schemeOf = (uri: string) => /^([a-z][a-z0-9+.-]*:)/i.exec(uri.trim())?.[1]
 /** The one check on notify attachments (C068): every element needs a non-blank uri and name. */
 export function checkAttachments(attachments: readonly NotifyAttachment[]): { uri: string; name: string; mimeType?: string; size?: number }[] {
   return attachments.map((a, i) => {
-    if (!a.uri?.trim() || !a.name?.trim()) throw badRequest(`attachment[${i}]: uri and name are required`);
+    if (!a.uri?.trim() || !a.name?.trim()) throw invalid(`attachment[${i}]: uri and name are required`);
     // The canvas renders the uri as a download link: nothing that runs script or reads local files.
-    if (!ATTACHMENT_SCHEMES.has(schemeOf(a.uri))) throw badRequest(`attachment[${i}]: uri must be a workspace:, http: or https: URI`);
+    if (!ATTACHMENT_SCHEMES.has(schemeOf(a.uri))) throw invalid(`attachment[${i}]: uri must be a workspace:, http: or https: URI`);
     return {
       uri: a.uri,
       name: a.name,

@@ -22,7 +22,7 @@ import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js
 import { registerRegistryRoutes } from '../registry/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
 import { hashToken } from '../auth/tokens.js';
-import { HttpError } from './errors.js';
+import { asHttpError, HttpError } from './errors.js';
 import type { App } from './types.js';
 
 const CANVAS_DIR = new URL('../../../canvas/public/', import.meta.url);
@@ -92,7 +92,8 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof HttpError) return reply.code(err.statusCode).send(err.body());
+    const known = asHttpError(err);
+    if (known) return reply.code(known.statusCode).send(known.body());
     if (hasZodFastifySchemaValidationErrors(err)) {
       const details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? 'invalid' }));
       const first = details[0]!;

@@ -1,8 +1,33 @@
 import type { ErrorCode } from '@molecule/contracts';
+import { DomainError } from '../errors.js';
+
+/** The HTTP status of each domain error code: the one place a code becomes a status. */
+export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
+  invalid_request: 400,
+  invalid_json: 400,
+  payload_too_large: 413,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  gone: 410,
+  conflict: 409,
+  confirmation_required: 409,
+  unprocessable: 422,
+  rate_limited: 429,
+  platform_unavailable: 503,
+  internal: 500,
+  budget_exceeded: 402,
+  agent_busy: 503,
+  agent_unavailable: 503,
+  agent_unreachable: 502,
+  agent_timeout: 504,
+  agent_error: 502,
+};
 
 /**
- * An error whose message is safe to show a client. Anything else that reaches the error handler is
- * logged and answered with a canned 500.
+ * An error the HTTP edge (routes, auth hooks) answers with: a status and a message that is safe to
+ * show a client. Services throw `DomainError` instead; anything else that reaches the error handler
+ * is logged and answered with a canned 500.
  */
 export class HttpError extends Error {
   constructor(
@@ -18,6 +43,11 @@ export class HttpError extends Error {
   body(): Record<string, unknown> {
     return { error: this.message, ...(this.code ? { code: this.code } : {}), ...this.extra };
   }
+
+  /** The answer to a service's refusal. */
+  static of(err: DomainError): HttpError {
+    return new HttpError(HTTP_STATUS_OF[err.code], err.message, err.code, err.details);
+  }
 }
 
 export const badRequest = (msg: string, extra?: Record<string, unknown>) => new HttpError(400, msg, 'invalid_request', extra);
@@ -30,3 +60,10 @@ export const gone = (msg: string, extra?: Record<string, unknown>) => new HttpEr
 /** The datastore failed while checking a credential: never grant, never leak the cause. */
 export const platformUnavailable = () =>
   new HttpError(503, 'platform datastore unavailable, retry shortly', 'platform_unavailable');
+
+/** An HttpError for anything the edge can answer safely (its own errors and services' refusals); undefined otherwise. */
+export function asHttpError(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  if (err instanceof DomainError) return HttpError.of(err);
+  return undefined;
+}

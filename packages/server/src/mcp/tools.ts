@@ -4,7 +4,7 @@ import { NotifyAttachment } from '@molecule/contracts';
 import { notify, parseRfc3339, queryActivity } from '../activity/service.js';
 import { delegate, getDelegation, type DelegationRow } from '../a2a/delegation.js';
 import type { AppDeps } from '../deps.js';
-import { HttpError } from '../http/errors.js';
+import { DomainError } from '../errors.js';
 import { peers } from '../registry/service.js';
 import { getWorkspace, liveChildren } from '../workspaces/repo.js';
 
@@ -22,7 +22,7 @@ async function guarded(deps: AppDeps, tool: string, workspaceId: string, fn: () 
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof HttpError && err.statusCode < 500) return fail(err.message);
+    if (err instanceof DomainError && err.callerFault) return fail(err.message);
     deps.log.error({ err, tool, workspace_id: workspaceId }, 'platform tool failed');
     return fail(`${tool} failed on the platform side; try again later`);
   }

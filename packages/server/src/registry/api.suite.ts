@@ -292,11 +292,11 @@ export function registryApiSuite(kind: DbKind): void {
         const w = await onlineExternal();
         await t.db.query('UPDATE workspaces SET status = $2, removed_at = now() WHERE id = $1', [w.id, Status.Removed]);
         const before = await snapshot(w.id);
-        await expect(register(deps, { id: w.id, url: '', agent_card: CARD })).rejects.toMatchObject({ statusCode: 410 });
-        await expect(heartbeat(deps, HeartbeatBody.parse(beatBody(w.id)))).rejects.toMatchObject({ statusCode: 410 });
+        await expect(register(deps, { id: w.id, url: '', agent_card: CARD })).rejects.toMatchObject({ code: 'gone' });
+        await expect(heartbeat(deps, HeartbeatBody.parse(beatBody(w.id)))).rejects.toMatchObject({ code: 'gone' });
         expect(await snapshot(w.id)).toEqual(before);
-        await expect(register(deps, { id: UNKNOWN_ID, url: '', agent_card: CARD })).rejects.toMatchObject({ statusCode: 404 });
-        await expect(heartbeat(deps, HeartbeatBody.parse(beatBody(UNKNOWN_ID)))).rejects.toMatchObject({ statusCode: 404 });
+        await expect(register(deps, { id: UNKNOWN_ID, url: '', agent_card: CARD })).rejects.toMatchObject({ code: 'not_found' });
+        await expect(heartbeat(deps, HeartbeatBody.parse(beatBody(UNKNOWN_ID)))).rejects.toMatchObject({ code: 'not_found' });
         expect(await getWorkspace(t.db, UNKNOWN_ID)).toBeUndefined();
       });
     });
@@ -605,7 +605,7 @@ export function registryApiSuite(kind: DbKind): void {
         await t.db.query('UPDATE workspaces SET url = $2 WHERE id = $1', [o.b.id, 'http://metadata.attacker.test:8000']);
         const r = await discover(o.a.token, o.b.id);
         expect(r.statusCode).toBe(503);
-        expect(r.json()).toEqual({ error: 'workspace URL failed safety check' });
+        expect(r.json()).toEqual({ error: 'workspace URL failed safety check', code: 'agent_unavailable' });
       });
     });
 

@@ -86,9 +86,9 @@ describe('HeartbeatWriter', () => {
       w.write(beat(agents[6]!.id), 'mol_ws_' + 'x'.repeat(43)),
     ]);
     expect(results[0]).toMatchObject({ status: 'fulfilled', value: { status: Status.Online } });
-    expect(results[1]).toMatchObject({ status: 'rejected', reason: { statusCode: 403 } });
-    expect(results[2]).toMatchObject({ status: 'rejected', reason: { statusCode: 401 } });
-    expect(results[3]).toMatchObject({ status: 'rejected', reason: { statusCode: 401 } });
+    expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'forbidden' } });
+    expect(results[2]).toMatchObject({ status: 'rejected', reason: { code: 'unauthorized' } });
+    expect(results[3]).toMatchObject({ status: 'rejected', reason: { code: 'unauthorized' } });
     expect(await getWorkspace(t.db, victim.id)).toEqual(before);
   });
 
@@ -113,7 +113,7 @@ describe('HeartbeatWriter', () => {
     c.failOn(/workspace_auth_tokens/);
     const errors: unknown[] = [];
     const w = new HeartbeatWriter(c.q, { onDatastoreError: (e) => void errors.push(e) });
-    await expect(w.write(beat(a.id, { errorRate: 0.9 }), a.token)).rejects.toMatchObject({ statusCode: 503, code: 'platform_unavailable' });
+    await expect(w.write(beat(a.id, { errorRate: 0.9 }), a.token)).rejects.toMatchObject({ code: 'platform_unavailable' });
     expect(errors).toHaveLength(1);
     expect(await getWorkspace(t.db, a.id)).toEqual(before);
   });

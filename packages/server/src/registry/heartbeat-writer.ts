@@ -1,6 +1,6 @@
 import { validateWorkspaceTokens } from '../auth/repo.js';
 import type { Queryable } from '../db/port.js';
-import { forbidden, platformUnavailable, unauthorized } from '../http/errors.js';
+import { denied, platformUnavailable, unauthenticated } from '../errors.js';
 import { applyHeartbeats, type HeartbeatOutcome, type HeartbeatWrite } from './repo.js';
 
 interface Pending {
@@ -53,7 +53,7 @@ export class HeartbeatWriter {
   /**
    * Records one beat once `token` (when given) proves to be the beat's workspace's own. Resolves
    * with the outcome, or undefined when the workspace is missing or removed; rejects with the
-   * HttpError of a refused token.
+   * DomainError of a refused token.
    */
   write(beat: HeartbeatWrite, token?: string): Promise<HeartbeatOutcome | undefined> {
     return new Promise((resolve, reject) => {
@@ -143,8 +143,8 @@ export class HeartbeatWriter {
         continue;
       }
       const owner = owners.get(p.token);
-      if (!owner) p.reject(unauthorized('invalid auth token'));
-      else if (owner.workspaceId !== p.beat.id) p.reject(forbidden('token does not belong to this workspace'));
+      if (!owner) p.reject(unauthenticated('invalid auth token'));
+      else if (owner.workspaceId !== p.beat.id) p.reject(denied('token does not belong to this workspace'));
       else accepted.push(p);
     }
     return accepted;

@@ -15,7 +15,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/port.js';
 import type { Broadcaster } from '../events/broadcaster.js';
 import { canCommunicate } from '../hierarchy/access.js';
-import { badRequest, forbidden, HttpError, notFound } from '../http/errors.js';
+import { DomainError, denied, invalid, notFound } from '../errors.js';
 import type { LivenessStore } from '../liveness/port.js';
 import type { Logger } from '../log.js';
 import { checkAgentUrl, type AgentUrlPolicy } from '../ssrf/agent-url.js';
@@ -63,7 +63,7 @@ export async function register(deps: RegistryDeps, body: RegisterBody): Promise<
   const deliveryMode = resolveDeliveryMode(body.delivery_mode, row.delivery_mode, row.runtime);
   const url = body.url.trim();
   if (deliveryMode === 'push' && url === '') {
-    throw badRequest('url is required for push delivery; send the agent URL, or delivery_mode "poll"');
+    throw invalid('url is required for push delivery; send the agent URL, or delivery_mode "poll"');
   }
   if (url !== '' && !isProvisionerUrl(row, url)) await requireSafeUrl(deps, row.id, url);
 
@@ -149,15 +149,15 @@ export async function updateCard(deps: RegistryDeps, body: UpdateCardBody): Prom
  */
 export async function discover(deps: RegistryDeps, callerId: string, targetId: string): Promise<DiscoverResponse> {
   const decision = await canCommunicate(deps.db, callerId, targetId);
-  if (!decision.allowed) throw forbidden('not authorized to discover this workspace');
+  if (!decision.allowed) throw denied('not authorized to discover this workspace');
   const target = await getWorkspace(deps.db, targetId);
   if (!target) throw notFound('workspace not found');
-  if (!REACHABLE.includes(target.status)) throw new HttpError(503, 'workspace not available', undefined, { status: target.status });
-  if (target.url === '') throw new HttpError(503, 'workspace has no URL (it receives messages by polling)', undefined, { status: target.status });
+  if (!REACHABLE.includes(target.status)) throw new DomainError('agent_unavailable', 'workspace not available', { status: target.status });
+  if (target.url === '') throw new DomainError('agent_unavailable', 'workspace has no URL (it receives messages by polling)', { status: target.status });
   const check = await checkAgentUrl(target.url, deps.agentUrlPolicy);
   if (!check.ok) {
     deps.log.warn({ workspace_id: targetId, caller_id: callerId, reason: check.reason, detail: check.detail }, 'discovered URL failed the safety check');
-    throw new HttpError(503, 'workspace URL failed safety check');
+    throw new DomainError('agent_unavailable', 'workspace URL failed safety check');
   }
   return { id: target.id, url: target.url, name: target.name };
 }
@@ -203,11 +203,11 @@ async function requireSafeUrl(deps: RegistryDeps, workspaceId: string, url: stri
   switch (check.reason) {
     case 'blocked':
     case 'private':
-      throw badRequest(URL_NOT_ROUTABLE);
+      throw invalid(URL_NOT_ROUTABLE);
     case 'unresolvable':
-      throw badRequest('workspace URL host could not be resolved');
+      throw invalid('workspace URL host could not be resolved');
     default:
-      throw badRequest('workspace URL must be an http(s) URL without credentials');
+      throw invalid('workspace URL must be an http(s) URL without credentials');
   }
 }
 
@@ -225,7 +225,7 @@ async function refreshLiveness(deps: RegistryDeps, id: string): Promise<void> {
 }
 
 /** The error for a write that matched no row: 404 when it never existed, 410 when it was removed. */
-async function missingOrRemoved(db: Db, id: string): Promise<HttpError> {
+async function missingOrRemoved(db: Db, id: string): Promise<DomainError> {
   const row = await getWorkspace(db, id);
   return row ? removedError(row) : notFound('workspace not found');
 }

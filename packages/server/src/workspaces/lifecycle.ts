@@ -1,6 +1,6 @@
 import { EXTERNAL_RUNTIME, Status, type PlatformEvent, type WorkspaceStatus } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
-import { conflict, HttpError, notFound } from '../http/errors.js';
+import { conflict, notFound, platformUnavailable, unprocessable } from '../errors.js';
 import { provisionWorkspaceAuto, selectProvisioner, stopWorkspace } from '../provisioning/pipeline.js';
 import { getWorkspace, loadSubtree, type WorkspaceRow } from './repo.js';
 import type { RestartOptions } from './restart-coalescer.js';
@@ -66,6 +66,8 @@ async function transition(
   return { row, event: await deps.broadcaster.record(q, event, id, payload(row)) };
 }
 
+const noProvisioner = () => platformUnavailable('no provisioner is configured: set MOLECULE_PROVISIONER');
+
 const RESTARTABLE: readonly WorkspaceStatus[] = [Status.Online, Status.Degraded, Status.Offline, Status.Failed, Status.Provisioning];
 
 /**
@@ -82,7 +84,7 @@ export async function restartWorkspace(
   if (ws.runtime === EXTERNAL_RUNTIME) {
     return { status: ws.status, message: 'external workspaces run outside the platform: restart the agent yourself; its token stays valid' };
   }
-  if (!selectProvisioner(deps)) throw new HttpError(503, 'no provisioner is configured: set MOLECULE_PROVISIONER', 'platform_unavailable');
+  if (!selectProvisioner(deps)) throw noProvisioner();
   await requireNoPausedAncestor(deps.db, ws);
   const moved = await deps.db.tx((q) =>
     transition(q, deps, id, RESTARTABLE, Status.Provisioning, 'WORKSPACE_PROVISIONING', (w) => ({ name: w.name, tier: w.tier, runtime: w.runtime })),
@@ -125,7 +127,7 @@ export async function resumeWorkspace(deps: LifecycleDeps, id: string): Promise<
   await requireNoPausedAncestor(deps.db, ws);
   const targets = (await loadSubtree(deps.db, id)).filter((w) => w.id === id || w.status === Status.Paused);
   if (targets.some((w) => w.runtime !== EXTERNAL_RUNTIME) && !selectProvisioner(deps)) {
-    throw new HttpError(503, 'no provisioner is configured: set MOLECULE_PROVISIONER', 'platform_unavailable');
+    throw noProvisioner();
   }
   const moved = await deps.db.tx(async (q) => {
     const out: { row: WorkspaceRow; event: PlatformEvent }[] = [];
@@ -157,7 +159,7 @@ export async function resumeWorkspace(deps: LifecycleDeps, id: string): Promise<
 export async function hibernateWorkspace(deps: LifecycleDeps, id: string, force: boolean): Promise<{ status: 'hibernated' }> {
   const ws = await loadLive(deps, id);
   if (ws.runtime === EXTERNAL_RUNTIME) {
-    throw new HttpError(422, 'external workspaces run outside the platform and cannot be hibernated; pause it instead', 'unprocessable');
+    throw unprocessable('external workspaces run outside the platform and cannot be hibernated; pause it instead');
   }
   const claimed = await deps.db.query<WorkspaceRow>(
     `UPDATE workspaces SET status = $2, updated_at = now()

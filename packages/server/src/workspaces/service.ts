@@ -11,7 +11,7 @@ import {
 } from '@molecule/contracts';
 import { mintWorkspaceToken, revokeAllWorkspaceTokens } from '../auth/repo.js';
 import { loadChain } from '../hierarchy/access.js';
-import { badRequest, conflict, HttpError, notFound } from '../http/errors.js';
+import { DomainError, conflict, invalid, notFound } from '../errors.js';
 import { provisionWorkspaceAuto, stopWorkspace, type ProvisioningDeps } from '../provisioning/pipeline.js';
 import { templateExists } from '../provisioning/templates.js';
 import type { RestartCoalescer } from './restart-coalescer.js';
@@ -58,7 +58,7 @@ export async function createWorkspace(
 ): Promise<CreateResult> {
   if (body.parent_id) await requireLiveParent(deps, body.parent_id);
   if (body.template && !(await templateExists(deps.templatesDir, body.template))) {
-    throw badRequest(`unknown template "${body.template}"`);
+    throw invalid(`unknown template "${body.template}"`);
   }
   const runtime = body.runtime ?? DEFAULT_RUNTIME;
   const external = runtime === EXTERNAL_RUNTIME;
@@ -116,10 +116,10 @@ export async function updateWorkspace(deps: WorkspaceDeps, id: string, body: Upd
   if (!current) throw notFound('workspace not found');
   if (current.status === Status.Removed) throw removedError(current);
   if (body.parent_id) {
-    if (body.parent_id === id) throw badRequest('a workspace cannot be its own parent');
+    if (body.parent_id === id) throw invalid('a workspace cannot be its own parent');
     await requireLiveParent(deps, body.parent_id);
     const chain = await loadChain(deps.db, body.parent_id);
-    if (chain.some((n) => n.id === id)) throw badRequest('parent_id would create a cycle: it is a descendant of this workspace');
+    if (chain.some((n) => n.id === id)) throw invalid('parent_id would create a cycle: it is a descendant of this workspace');
   }
   const updated = await updateFields(deps.db, id, body);
   if (!updated) throw notFound('workspace not found');
@@ -128,8 +128,8 @@ export async function updateWorkspace(deps: WorkspaceDeps, id: string, body: Upd
 }
 
 /** The 410 body for a removed workspace (C160). */
-export function removedError(row: { id: string; removed_at: Date | string | null }): HttpError {
-  return new HttpError(410, 'workspace removed', 'gone', {
+export function removedError(row: { id: string; removed_at: Date | string | null }): DomainError {
+  return new DomainError('gone', 'workspace removed', {
     id: row.id,
     removed_at: row.removed_at ? new Date(row.removed_at).toISOString() : null,
     hint: 'Regenerate this workspace: create a new one (POST /workspaces); removed workspaces are never revived.',
@@ -160,7 +160,7 @@ export async function deleteWorkspace(
   if (!opts.confirm && root.status !== Status.Removed) {
     const children = await liveChildren(deps.db, id);
     if (children.length > 0) {
-      throw new HttpError(409, 'this workspace has children; repeat with ?confirm=true to delete them too', 'confirmation_required', {
+      throw new DomainError('confirmation_required', 'this workspace has children; repeat with ?confirm=true to delete them too', {
         status: 'confirmation_required',
         children,
         children_count: children.length,

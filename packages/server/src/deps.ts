@@ -1,5 +1,6 @@
 import type { A2AServices } from './a2a/index.js';
-import type { Config, ProvisionerBackend } from './config.js';
+import type { LimitFunction } from 'p-limit';
+import type { Config } from './config.js';
 import type { Db } from './db/port.js';
 import type { EventBus } from './events/bus.js';
 import type { Broadcaster } from './events/broadcaster.js';
@@ -8,14 +9,17 @@ import type { Logger } from './log.js';
 import type { Supervisor } from './loops/supervisor.js';
 import type { Metrics } from './metrics/metrics.js';
 import type { Provisioner } from './provisioning/port.js';
-import type { Semaphore } from './provisioning/semaphore.js';
 import type { TemplateManifests } from './provisioning/templates.js';
 import type { RuntimeOverrides } from './registry/overrides.js';
 import type { AgentUrlPolicy } from './ssrf/agent-url.js';
 import type { WorkspaceCache } from './workspaces/cache.js';
 import type { RestartCoalescer } from './workspaces/restart-coalescer.js';
 
-/** Everything the modules need, built once by `main.ts` (or by a test) and passed down. */
+/**
+ * Everything the modules need, built once by the composition root (`main.ts`, or a test) and passed
+ * down. Each module declares the slice it uses (`Pick<AppDeps, ...>`), so a reader sees what it
+ * can touch. This file holds only the type: every module imports it, none imports `main.ts`.
+ */
 export interface AppDeps {
   config: Config;
   db: Db;
@@ -24,7 +28,8 @@ export interface AppDeps {
   metrics: Metrics;
   log: Logger;
   adminToken: string;
-  provisioners: Partial<Record<ProvisionerBackend, Provisioner>>;
+  /** The one backend that runs workspaces, built by the composition root from MOLECULE_PROVISIONER; undefined for `none`. */
+  provisioner: Provisioner | undefined;
   deleteCleanupTimeoutMs: number;
   workspaceCache: WorkspaceCache;
   /** The URL agents use to reach the platform; set once the server listens. */
@@ -32,7 +37,8 @@ export interface AppDeps {
   templatesDir: string;
   /** The templates' manifests, cached (provision timeouts, C162). */
   templateManifests: TemplateManifests;
-  provisionSlots: Semaphore;
+  /** Bounds concurrent provisions (MOLECULE_PROVISION_CONCURRENCY, C123). */
+  provisionSlots: LimitFunction;
   /** Register and heartbeat deadlines; expiry flips a quiet workspace offline (C178). */
   liveness: LivenessStore;
   /** What each runtime declared in its last heartbeat (C027-C031). */

@@ -1,4 +1,3 @@
 export { loadConfig, type Config } from './config.js';
-export { startServer, type RunningServer } from './server.js';
-export { runMain } from './main.js';
+export { runMain, startServer, type RunningServer } from './main.js';
 export { createLogger } from './log.js';

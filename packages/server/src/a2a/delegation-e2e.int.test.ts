@@ -8,7 +8,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { loopLockKey } from '../loops/supervisor.js';
 import { DEFAULT_TEMPLATES_DIR } from '../provisioning/templates.js';
-import { startServer, type RunningServer } from '../server.js';
+import { startServer, type RunningServer } from '../main.js';
 import { eventually } from '../test-support/api.js';
 import { freshDb, type TestDb } from '../test-support/harness.js';
 import { isAlive } from '../test-support/proc.js';

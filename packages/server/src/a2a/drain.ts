@@ -1,15 +1,28 @@
-import { normalizeA2ARequest, Status } from '@molecule/contracts';
+import { normalizeA2ARequest, Status, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
-import type { AppDeps } from '../deps.js';
-import { getWorkspace, toView } from '../workspaces/repo.js';
-import { AGENT_CALL_CEILING_SECONDS, dispatchTo, type Delivery } from './proxy.js';
+import type { Logger } from '../log.js';
+import { getWorkspace, toView } from '../workspaces/read.js';
+import { deliveryOf, type ProxyOutcome } from './outcome.js';
 import { claimNext, completeItem, failItem, queueHousekeeping, releaseItem, targetsWithItems, targetsWithQueued, type QueueRow } from './queue-repo.js';
 
 /** Finished queue items are kept this long (their answers readable, their messageIds deduplicated). */
 export const QUEUE_RETENTION_SECONDS = 24 * 3600;
 
-/** Called after a queued item was delivered (delegations complete through this, C067). */
-export type DeliveredHook = (item: QueueRow, status: number, body: unknown) => Promise<void>;
+/** Called after a queued item was delivered, with the agent's answer (delegations complete through this, C067). */
+export type DeliveredHook = (item: QueueRow, answer: unknown) => Promise<void>;
+
+/** Sends one queued request to its target as its original caller; a busy refusal comes back as `busy`, never queued again. */
+export type DeliverFn = (target: WorkspaceView, callerId: string | null, rpc: NormalizedA2ARequest) => Promise<ProxyOutcome>;
+
+/** What the drain uses: the queue's rows, the target's row, a way to deliver, and a hook for delivered items. */
+export interface DrainDeps {
+  db: Queryable;
+  log: Logger;
+  deliver: DeliverFn;
+  onDelivered: DeliveredHook;
+  /** Items `dispatched` longer than this are failed by the sweep (the dispatch ceiling plus a margin). */
+  stuckAfterSeconds: number;
+}
 
 const DELIVERABLE = new Set<string>([Status.Online, Status.Degraded]);
 
@@ -31,10 +44,7 @@ export class QueueDrainer {
   #closed = false;
   readonly #pending = new Set<Promise<void>>();
 
-  constructor(
-    private readonly deps: () => AppDeps,
-    private readonly onDelivered: DeliveredHook,
-  ) {}
+  constructor(private readonly deps: DrainDeps) {}
 
   /** Some replica queued a message for `workspaceId` (A2A_QUEUED on the bus, or the periodic sweep). */
   hint(workspaceId: string): void {
@@ -96,7 +106,7 @@ export class QueueDrainer {
   }
 
   async #pump(workspaceId: string): Promise<void> {
-    const deps = this.deps();
+    const deps = this.deps;
     this.#pumping.add(workspaceId);
     try {
       do {
@@ -136,19 +146,17 @@ export class QueueDrainer {
   }
 
   /** Delivers one claimed item; true when the agent took it. */
-  async #deliver(deps: AppDeps, target: ReturnType<typeof toView>, item: QueueRow): Promise<boolean> {
+  async #deliver(deps: DrainDeps, target: WorkspaceView, item: QueueRow): Promise<boolean> {
     const normalized = normalizeA2ARequest(item.body);
     if (!normalized.ok) {
       await failItem(deps.db, item.id, `the queued request is no longer valid: ${normalized.error.message}`);
       return false;
     }
-    let delivery: Delivery | undefined;
-    await dispatchTo(deps, target, item.caller_id, normalized.value, { allowQueue: false }, (d) => (delivery = d));
-    const d = delivery ?? { outcome: 'failed' as const, error: 'no outcome', retryable: false };
+    const d = deliveryOf(await deps.deliver(target, item.caller_id, normalized.value));
     switch (d.outcome) {
       case 'delivered': {
         const done = await completeItem(deps.db, item.id, d.status, d.body);
-        if (done) await this.onDelivered(done, d.status, d.body);
+        if (done) await deps.onDelivered(done, d.body);
         return true;
       }
       case 'busy':
@@ -161,21 +169,20 @@ export class QueueDrainer {
         return false;
     }
   }
-}
 
-
-/**
- * The periodic queue pass (a safety net under the event-driven drain): expires, fails stuck
- * deliveries, purges old items, and starts a drain for every target with deliverable items, in
- * case a heartbeat or a kick was missed (another replica died mid-pass, a bus message was lost).
- */
-export async function queueSweep(deps: AppDeps, q: Queryable): Promise<{ kicked: number }> {
-  await queueHousekeeping(q, AGENT_CALL_CEILING_SECONDS + 5 * 60, QUEUE_RETENTION_SECONDS);
-  for (const id of await targetsWithItems(q)) deps.a2a.drainer.remember(id);
-  const targets = await targetsWithQueued(q);
-  for (const id of targets) {
-    deps.a2a.drainer.hint(id);
-    deps.a2a.drainer.kick(id);
+  /**
+   * The periodic queue pass (a safety net under the event-driven drain): expires, fails stuck
+   * deliveries, purges old items, and starts a drain for every target with deliverable items, in
+   * case a heartbeat or a kick was missed (another replica died mid-pass, a bus message was lost).
+   */
+  async sweep(q: Queryable): Promise<{ kicked: number }> {
+    await queueHousekeeping(q, this.deps.stuckAfterSeconds, QUEUE_RETENTION_SECONDS);
+    for (const id of await targetsWithItems(q)) this.remember(id);
+    const targets = await targetsWithQueued(q);
+    for (const id of targets) {
+      this.hint(id);
+      this.kick(id);
+    }
+    return { kicked: targets.length };
   }
-  return { kicked: targets.length };
 }

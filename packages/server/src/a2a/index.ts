@@ -1,10 +1,11 @@
-import type { AppDeps } from '../deps.js';
+import { recordActivities, type ActivityDeps, type ActivityInsert } from '../activity/service.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
-import { recordActivities, type ActivityInsert } from '../activity/service.js';
+import type { AgentUrlPolicy } from '../ssrf/agent-url.js';
 import { A2ADispatcher } from './dispatch.js';
-import { QueueDrainer, type DeliveredHook } from './drain.js';
+import { QueueDrainer, type DeliveredHook, type DeliverFn } from './drain.js';
 import { WorkspaceActivity } from './idle.js';
+import { AGENT_CALL_CEILING_SECONDS } from './limits.js';
 
 /** The A2A machinery one server process shares: outbound pools, idle timers, the queue drain. */
 export interface A2AServices {
@@ -18,15 +19,27 @@ export interface A2AServices {
   close(): Promise<void>;
 }
 
-export function createA2AServices(parts: {
-  deps: () => AppDeps;
+/**
+ * Builds the shared A2A machinery from what it uses: the activity writer's deps, the bus, the
+ * agent-URL policy (read per request), and the two functions the queue drain calls back (deliver an
+ * item through the proxy, complete what was delivered).
+ */
+export function createA2AServices(parts: ActivityDeps & {
   bus: EventBus;
   log: Logger;
+  agentUrlPolicy: () => AgentUrlPolicy;
+  deliver: DeliverFn;
   onDelivered: DeliveredHook;
 }): A2AServices {
-  const dispatcher = new A2ADispatcher(() => parts.deps().agentUrlPolicy);
+  const dispatcher = new A2ADispatcher(parts.agentUrlPolicy);
   const activity = new WorkspaceActivity(parts.bus);
-  const drainer = new QueueDrainer(parts.deps, parts.onDelivered);
+  const drainer = new QueueDrainer({
+    db: parts.db,
+    log: parts.log,
+    deliver: parts.deliver,
+    onDelivered: parts.onDelivered,
+    stuckAfterSeconds: AGENT_CALL_CEILING_SECONDS + 5 * 60,
+  });
   // Any replica may have queued the message; every replica's drain learns of it.
   const unsubscribe = parts.bus.subscribe((e) => {
     if (e.type === 'A2A_QUEUED' && e.workspace_id) drainer.hint(e.workspace_id);
@@ -41,7 +54,7 @@ export function createA2AServices(parts: {
       const batch = pending;
       pending = [];
       try {
-        await recordActivities(parts.deps(), batch);
+        await recordActivities(parts, batch);
       } catch (err) {
         if (batch.length === 1) {
           parts.log.error({ err, workspace_id: batch[0]!.workspace_id }, 'could not write an A2A activity row');
@@ -49,7 +62,7 @@ export function createA2AServices(parts: {
         }
         // One bad row (a workspace purged meanwhile) must not lose the others: write them one by one.
         for (const row of batch) {
-          await recordActivities(parts.deps(), [row]).catch((e: unknown) =>
+          await recordActivities(parts, [row]).catch((e: unknown) =>
             parts.log.error({ err: e, workspace_id: row.workspace_id }, 'could not write an A2A activity row'),
           );
         }

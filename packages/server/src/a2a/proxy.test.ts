@@ -9,9 +9,9 @@ import type { TestApp } from '../test-support/harness.js';
 import { freePort } from '../test-support/net.js';
 import { setStatus } from '../workspaces/repo.js';
 import { CeilingTimeoutError, classifyDispatchError, IdleTimeoutError, UnsafeAgentUrlError } from './dispatch.js';
-import { queueSweep } from './drain.js';
 import { loadA2ACorpus } from '../../../contracts/src/test-support/a2a-corpus.js';
-import { DEAD_AGENT_STATUSES, expiresInSeconds, isBusyAnswer } from './proxy.js';
+import { DEAD_AGENT_STATUSES } from './limits.js';
+import { expiresInSeconds, isBusyAnswer } from './proxy.js';
 
 type Row = Record<string, unknown>;
 
@@ -357,7 +357,7 @@ describe('A2A proxy', () => {
       await t.db.query(`UPDATE a2a_queue SET expires_at = now() - interval '1 second' WHERE id = $1`, [ids.expires]);
       await t.db.query(`UPDATE a2a_queue SET status = 'dispatched', dispatched_at = now() - interval '2 hours' WHERE id = $1`, [ids.interrupted]);
       agent.setSlots(5);
-      expect(await queueSweep(t.deps, t.db)).toEqual({ kicked: 1 });
+      expect(await t.deps.a2a.drainer.sweep(t.db)).toEqual({ kicked: 1 });
       await t.deps.a2a.drainer.idle();
       const by = Object.fromEntries((await queueRows(ws.id)).map((r) => [r.id as string, r.status]));
       expect(by[ids.expires!]).toBe(QueueStatus.Expired);

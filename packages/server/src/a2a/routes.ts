@@ -1,16 +1,17 @@
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { DELEGATION_STATUSES, ErrorBody, QUEUE_STATUSES, Status } from '@molecule/contracts';
+import { DELEGATION_STATUSES, ErrorBody, isRecord, QUEUE_STATUSES, Status, type A2ARequestError } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, resolvePrincipal, type AuthDeps, type Principal } from '../auth/principal.js';
-import type { AppDeps } from '../deps.js';
 import { forbidden, gone, notFound, unauthorized } from '../http/errors.js';
-import { getWorkspace } from '../workspaces/repo.js';
+import { getWorkspace } from '../workspaces/read.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import type { App } from '../http/types.js';
 import { IdParams } from '../workspaces/routes.js';
-import { delegate, listDelegations, recordDelegation, updateDelegation, type DelegationRow } from './delegation.js';
-import { proxyA2A, rpcError, type Caller, type ProxyResult } from './proxy.js';
+import { delegate, listDelegations, recordDelegation, updateDelegation, type DelegationDeps, type DelegationRow } from './delegation.js';
+import { outcomeError, type ProxyOutcome } from './outcome.js';
+import { proxyA2A, type Caller } from './proxy.js';
 import { dropStale, getItem, type QueueRow } from './queue-repo.js';
 import { iso } from '../db/time.js';
 
@@ -43,14 +44,100 @@ declare module 'fastify' {
   }
 }
 
-function send(reply: FastifyReply, r: ProxyResult): FastifyReply {
+/** How long a caller waits before retrying an agent that is restarting or waking, and a busy one. */
+export const RESTART_RETRY_AFTER_SECONDS = 15;
+export const BUSY_RETRY_AFTER_SECONDS = 30;
+
+/** An HTTP answer of the proxy: a JSON body (raw bytes pass through as they came), or a live stream. */
+type ProxyHttp =
+  | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> }
+  | { kind: 'raw'; status: number; body: Buffer }
+  | { kind: 'stream'; status: number; contentType: string; body: Readable };
+
+const json = (status: number, body: Record<string, unknown>, headers?: Record<string, string>): ProxyHttp => ({ kind: 'json', status, body, ...(headers ? { headers } : {}) });
+
+/** A JSON-RPC error answer to a request refused before dispatch (HTTP 400). */
+function rpcError(e: A2ARequestError): ProxyHttp {
+  return json(400, { jsonrpc: '2.0', id: e.id ?? null, error: { code: e.code, message: e.message, ...(e.field ? { data: { field: e.field } } : {}) } });
+}
+
+/** The agent cannot take the request now (restarting, waking, not up yet): 503 with Retry-After. */
+function unavailable(o: ProxyOutcome, extra: Record<string, unknown>): ProxyHttp {
+  return json(503, { error: outcomeError(o), ...extra, code: 'agent_unavailable' }, { 'retry-after': String(RESTART_RETRY_AFTER_SECONDS) });
+}
+
+/** The one mapping of a proxy outcome to its HTTP answer (status codes, bodies, Retry-After). */
+export function httpOf(o: ProxyOutcome): ProxyHttp {
+  const error = outcomeError(o);
+  switch (o.kind) {
+    case 'answered':
+      return { kind: 'raw', status: o.status, body: o.raw };
+    case 'streaming':
+      return { kind: 'stream', status: o.status, contentType: o.contentType, body: o.body };
+    case 'queued':
+      return o.duplicate
+        ? json(202, { queued: true, queue_id: o.queueId, status: o.queueStatus, message: error })
+        : json(202, { queued: true, queue_id: o.queueId, queue_depth: o.depth, status: o.queueStatus, message: error });
+    case 'poll_queued':
+      return json(200, { status: 'queued', delivery_mode: 'poll', method: o.method });
+    case 'busy':
+      return json(
+        503,
+        { error, code: 'agent_busy', busy: true, retry_after: BUSY_RETRY_AFTER_SECONDS, ...(o.nativeSession ? { native_session: true } : {}) },
+        { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) },
+      );
+    case 'restarting':
+      return unavailable(o, { restarting: true, retry_after: RESTART_RETRY_AFTER_SECONDS });
+    case 'waking':
+      return unavailable(o, { waking: true, retry_after: RESTART_RETRY_AFTER_SECONDS });
+    case 'not_ready':
+      return unavailable(o, { status: o.status });
+    case 'agent_error':
+      // A JSON-RPC error body is the agent's answer to the caller: pass it through. Anything else is
+      // replaced, so an agent's HTML error page or stack trace never reaches the caller.
+      if (isRecord(o.answer) && 'jsonrpc' in o.answer) return { kind: 'raw', status: o.status, body: o.raw };
+      return json(o.status, { error, code: 'agent_error' });
+    case 'failed':
+      if (o.phase === 'read' && (o.failure === 'too_large' || o.failure === 'other')) return json(502, { error, code: 'agent_error', delivery_confirmed: true });
+      switch (o.failure) {
+        case 'idle_timeout':
+        case 'ceiling':
+        case 'headers_timeout':
+          return json(504, { error, code: 'agent_timeout', delivery_confirmed: true });
+        case 'unreachable':
+        case 'connection_lost':
+          return json(502, { error, code: 'agent_unreachable', delivery_confirmed: false });
+        default:
+          return json(502, { error, code: 'agent_unreachable' });
+      }
+    case 'refused':
+      switch (o.reason) {
+        case 'not_found':
+          return json(404, { error, code: 'not_found' });
+        case 'gone':
+          return json(410, { error, code: 'gone' });
+        case 'forbidden':
+          return json(403, { error, code: 'forbidden', reason: o.detail });
+        case 'budget_exceeded':
+          return json(402, { error, code: 'budget_exceeded' });
+      }
+      break;
+    case 'already_handled':
+      return json(409, { error, code: 'conflict', queue_id: o.queueId, status: o.queueStatus });
+    case 'invalid':
+      return rpcError(o.error);
+  }
+  return json(500, { error: 'internal error', code: 'internal' });
+}
+
+function send(reply: FastifyReply, r: ProxyHttp): FastifyReply {
   reply.code(r.status);
   switch (r.kind) {
     case 'json':
       for (const [k, v] of Object.entries(r.headers ?? {})) reply.header(k, v);
       return reply.type('application/json').send(JSON.stringify(r.body));
     case 'raw':
-      return reply.type(r.contentType).send(r.body);
+      return reply.type('application/json').send(r.body);
     case 'stream':
       reply.header('cache-control', 'no-cache');
       return reply.type(r.contentType).send(r.body);
@@ -153,7 +240,7 @@ export function proxiedCard(card: Record<string, unknown>, endpoint: string): Re
   return out;
 }
 
-export function registerA2ARoutes(app: App, deps: AppDeps & AuthDeps): void {
+export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): void {
   // The proxy reads the body itself: any JSON (bare method/params included), answered with
   // JSON-RPC errors, so it gets its own context with a raw JSON parser.
   void app.register(async (plain) => {
@@ -178,14 +265,14 @@ export function registerA2ARoutes(app: App, deps: AppDeps & AuthDeps): void {
       async (req, reply) => {
         const raw = req.body as Buffer | undefined;
         const text = raw?.toString('utf8') ?? '';
-        if (text.trim() === '') return send(reply, rpcError(null, -32600, 'empty request body'));
+        if (text.trim() === '') return send(reply, rpcError({ id: null, code: -32600, message: 'empty request body' }));
         let body: unknown;
         try {
           body = JSON.parse(text);
         } catch {
-          return send(reply, rpcError(null, -32700, 'parse error: the body is not valid JSON'));
+          return send(reply, rpcError({ id: null, code: -32700, message: 'parse error: the body is not valid JSON' }));
         }
-        return send(reply, await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body }));
+        return send(reply, httpOf(await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body })));
       },
     );
   });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import { Role } from '@a2a-js/sdk';
-import type { RunningServer } from '../server.js';
+import type { RunningServer } from '../main.js';
 import { e2eClient, startE2eServer } from '../test-support/e2e.js';
 
 // The official A2A client talks to a real molecule-agent (process backend) through the platform's

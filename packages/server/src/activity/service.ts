@@ -13,8 +13,8 @@ import type { Broadcaster } from '../events/broadcaster.js';
 import { denied, gone, invalid, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WorkspaceCache } from '../workspaces/cache.js';
-import { getWorkspace, toView } from '../workspaces/repo.js';
-import { removedError } from '../workspaces/service.js';
+import { getWorkspace, toView } from '../workspaces/read.js';
+import { removedError } from '../workspaces/errors.js';
 import {
   cursorExists,
   insertActivities,

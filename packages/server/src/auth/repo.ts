@@ -1,4 +1,5 @@
-import { Status } from '@molecule/contracts';
+import { Status, type WorkspaceStatus } from '@molecule/contracts';
+import type { WorkspaceRow } from '../workspaces/read.js';
 import type { Queryable } from '../db/port.js';
 import { displayPrefix, generateToken, hashToken } from './tokens.js';
 import { iso } from '../db/time.js';
@@ -189,4 +190,44 @@ export async function revokeSession(q: Queryable, token: string): Promise<void> 
   await q.query('UPDATE canvas_sessions SET revoked_at = now() WHERE session_hash = $1 AND revoked_at IS NULL', [
     hashToken(token),
   ]);
+}
+
+/** The secret the platform sends to the workspace's agent on inbound calls (C113). */
+export async function storeInboundSecret(q: Queryable, workspaceId: string, secret: string): Promise<void> {
+  await q.query('UPDATE workspaces SET platform_inbound_secret = $2 WHERE id = $1', [workspaceId, secret]);
+}
+
+export interface StaleTokenRule {
+  /** Workspace statuses whose tokens may go stale (the instance is meant to run). */
+  statuses: readonly WorkspaceStatus[];
+  /** The external runtime: its workspaces are never touched. */
+  externalRuntime: string;
+  /** Tokens minted this recently are never stale. */
+  graceSeconds: number;
+}
+
+/** Managed workspaces in the rule's statuses holding a live token older than the grace (C176). */
+export async function workspacesWithAgedTokens(q: Queryable, rule: StaleTokenRule): Promise<WorkspaceRow[]> {
+  const r = await q.query<WorkspaceRow>(
+    `SELECT w.* FROM workspaces w
+      WHERE w.status = ANY($1::text[]::workspace_status[]) AND w.runtime <> $2
+        AND EXISTS (SELECT 1 FROM workspace_auth_tokens t
+                     WHERE t.workspace_id = w.id AND t.revoked_at IS NULL AND t.created_at < now() - make_interval(secs => $3))`,
+    [rule.statuses, rule.externalRuntime, rule.graceSeconds],
+  );
+  return r.rows;
+}
+
+/**
+ * Revokes one workspace's live tokens older than the grace, re-checking the rule in the statement
+ * (the workspace may have been restarted or paused since it was read). Returns how many went.
+ */
+export async function revokeAgedTokens(q: Queryable, workspaceId: string, rule: StaleTokenRule): Promise<number> {
+  const r = await q.query(
+    `UPDATE workspace_auth_tokens t SET revoked_at = now()
+      WHERE t.workspace_id = $4 AND t.revoked_at IS NULL AND t.created_at < now() - make_interval(secs => $3)
+        AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = $4 AND w.status = ANY($1::text[]::workspace_status[]) AND w.runtime <> $2)`,
+    [rule.statuses, rule.externalRuntime, rule.graceSeconds, workspaceId],
+  );
+  return r.rowCount;
 }

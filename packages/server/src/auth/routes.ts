@@ -3,8 +3,8 @@ import { ErrorBody, Status } from '@molecule/contracts';
 import { HttpError, notFound, unauthorized } from '../http/errors.js';
 import type { App } from '../http/types.js';
 import type { Broadcaster } from '../events/broadcaster.js';
-import { getWorkspace } from '../workspaces/repo.js';
-import { removedError } from '../workspaces/service.js';
+import { getWorkspace } from '../workspaces/read.js';
+import { removedError } from '../workspaces/errors.js';
 import { requireAdmin, requireWorkspaceAccess, SESSION_COOKIE, sessionCookieOf, type AuthDeps } from './principal.js';
 import {
   countLiveWorkspaceTokens,

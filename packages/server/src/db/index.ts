@@ -7,6 +7,8 @@ import { createPgliteDb } from './pglite.js';
 import { loadTemplate } from './pglite-template.js';
 import { createPostgresDb } from './postgres.js';
 
+import type { Queryable } from './port.js';
+
 export type { Db, Queryable, QueryResult } from './port.js';
 
 /**
@@ -22,4 +24,9 @@ export async function openDb(
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const template = existsSync(path.join(dir, 'PG_VERSION')) ? undefined : await loadTemplate(opts.templateFile, opts.onTemplateError);
   return createPgliteDb(dir, template ? { loadDataDir: template } : {});
+}
+
+/** One round trip to the database (the health check): resolves when it answers. */
+export async function pingDb(q: Queryable): Promise<void> {
+  await q.query('SELECT 1');
 }

@@ -1,6 +1,7 @@
 import type { EventType, PlatformEvent } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 import type { EventBus } from './bus.js';
+import { insertEvent } from './repo.js';
 
 export type Payload = Record<string, unknown>;
 
@@ -40,12 +41,7 @@ export function createBroadcaster(deps: BroadcasterDeps): Broadcaster {
     }
   };
   const record: Broadcaster['record'] = async (q, type, workspaceId, payload = {}) => {
-    const r = await q.query<{ id: number; created_at: Date }>(
-      `INSERT INTO structure_events (event_type, workspace_id, payload) VALUES ($1, $2, $3)
-       RETURNING id, created_at`,
-      [type, workspaceId, JSON.stringify(payload)],
-    );
-    const row = r.rows[0]!;
+    const row = await insertEvent(q, type, workspaceId, payload);
     return { type, workspace_id: workspaceId, payload, at: new Date(row.created_at).toISOString(), seq: row.id };
   };
   return {

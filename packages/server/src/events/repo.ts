@@ -20,3 +20,13 @@ export async function listEventsAfter(
     seq: row.id,
   }));
 }
+
+/** Persists one event; its id is the event's `seq`. */
+export async function insertEvent(q: Queryable, type: string, workspaceId: string | null, payload: Record<string, unknown>): Promise<{ id: number; created_at: Date }> {
+  const r = await q.query<{ id: number; created_at: Date }>(
+    `INSERT INTO structure_events (event_type, workspace_id, payload) VALUES ($1, $2, $3)
+     RETURNING id, created_at`,
+    [type, workspaceId, JSON.stringify(payload)],
+  );
+  return r.rows[0]!;
+}

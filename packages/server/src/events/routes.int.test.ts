@@ -4,7 +4,7 @@ import type { PlatformEvent } from '@molecule/contracts';
 import { buildApp } from '../http/app.js';
 import type { App } from '../http/types.js';
 import { createLogger } from '../log.js';
-import { assembleDeps } from '../server.js';
+import { assembleDeps } from '../main.js';
 import { migratedDb, requireServiceUrl, testConfig, type TestDb } from '../test-support/harness.js';
 import type { EventBus } from './bus.js';
 import { createRedisBus } from './redis-bus.js';

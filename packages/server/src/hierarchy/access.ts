@@ -1,5 +1,6 @@
 import { Status } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
+import { loadAncestry } from './repo.js';
 
 /** Parent chains longer than this are treated as corrupt and deny access. */
 export const MAX_HIERARCHY_DEPTH = 32;
@@ -62,20 +63,15 @@ export function decideAccess(caller: readonly ChainNode[], target: readonly Chai
   return deny('unrelated');
 }
 
-/** Loads `[self, parent, ...]` for one workspace, capped one past the depth limit. */
+/** Loads `[self, parent, ...]` for one workspace, capped one past the depth limit: the one walk of the parent chain. */
 export async function loadChain(q: Queryable, id: string): Promise<ChainNode[]> {
-  const r = await q.query<{ id: string; parent_id: string | null; removed: boolean; depth: number }>(
-    `WITH RECURSIVE chain AS (
-       SELECT id, parent_id, status, 0 AS depth FROM workspaces WHERE id = $1
-       UNION ALL
-       SELECT w.id, w.parent_id, w.status, c.depth + 1
-         FROM workspaces w JOIN chain c ON w.id = c.parent_id
-        WHERE c.depth < $2
-     )
-     SELECT id, parent_id, status = $3 AS removed, depth FROM chain ORDER BY depth`,
-    [id, MAX_HIERARCHY_DEPTH, Status.Removed],
-  );
-  return r.rows.map(({ id, parent_id, removed }) => ({ id, parent_id, removed }));
+  return (await loadAncestry(q, id, MAX_HIERARCHY_DEPTH)).map(({ id, parent_id, status }) => ({ id, parent_id, removed: status === Status.Removed }));
+}
+
+/** The nearest paused ancestor of a workspace (not itself), if any: a paused subtree is meant to stay down. */
+export async function pausedAncestor(q: Queryable, id: string): Promise<{ id: string; name: string } | undefined> {
+  const up = (await loadAncestry(q, id, MAX_HIERARCHY_DEPTH)).find((n) => n.depth > 0 && n.status === Status.Paused);
+  return up && { id: up.id, name: up.name };
 }
 
 /** The single "may A talk to B" check every caller uses (A2A, discovery, event filtering...). */

@@ -13,6 +13,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { responseSerializerCompiler } from './serializer.js';
+import { pingDb } from '../db/index.js';
 import type { AppDeps } from '../deps.js';
 import { registerA2ARoutes } from '../a2a/routes.js';
 import { registerActivityRoutes } from '../activity/routes.js';
@@ -132,7 +133,6 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerWorkspaceRoutes(app, {
     ...deps,
     ...authDeps(deps),
-    backend: deps.config.provisioner,
     ...(deps.config.externalPlatformUrl ? { externalPlatformUrl: deps.config.externalPlatformUrl } : {}),
   });
   // The WebSocket plugin wraps every route of the context it is registered in; keep it to /ws.
@@ -168,7 +168,7 @@ function registerMetaRoutes(app: App, deps: AppDeps): void {
     },
     async (_req, reply) => {
       try {
-        await withTimeout(deps.db.query('SELECT 1'), 2000);
+        await withTimeout(pingDb(deps.db), 2000);
         return { status: 'ok' as const };
       } catch (err) {
         deps.log.warn({ err }, 'health check: database unreachable');

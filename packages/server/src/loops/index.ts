@@ -1,18 +1,18 @@
 import { purgeExpiredActivity } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
+import type { SweepDeps } from './sweeps.js';
 import type { LoopSpec } from './supervisor.js';
-import { queueSweep } from '../a2a/drain.js';
 import { healthSweep, hibernationSweep, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
 
 /** The reconciling loops the server runs (C179), each under the supervisor's advisory lock. */
-export function platformLoops(deps: AppDeps): LoopSpec[] {
+export function platformLoops(deps: SweepDeps & Pick<AppDeps, 'a2a'>): LoopSpec[] {
   const backoff = new RestartBackoff();
   return [
     { name: 'health-sweep', intervalMs: 30_000, tick: async (q) => void (await healthSweep(deps, q, backoff)) },
     { name: 'provision-timeout-sweep', intervalMs: 30_000, tick: async (q) => void (await provisionTimeoutSweep(deps, q)) },
     { name: 'orphan-sweeper', intervalMs: 60_000, tick: async (q) => void (await orphanSweep(deps, q)) },
     { name: 'hibernation-sweep', intervalMs: 60_000, tick: async (q) => void (await hibernationSweep(deps, q)) },
-    { name: 'a2a-queue', intervalMs: 5_000, tick: async (q) => void (await queueSweep(deps, q)) },
+    { name: 'a2a-queue', intervalMs: 5_000, tick: async (q) => void (await deps.a2a.drainer.sweep(q)) },
     {
       name: 'activity-retention',
       intervalMs: deps.config.activityCleanupIntervalHours * 3_600_000,

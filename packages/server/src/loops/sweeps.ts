@@ -1,13 +1,16 @@
 import { EXTERNAL_RUNTIME, Status, type WorkspaceStatus } from '@molecule/contracts';
-import type { AppDeps } from '../deps.js';
+import { revokeStaleWorkspaceTokens, workspacesWithStaleTokens } from '../auth/credentials.js';
 import type { Queryable } from '../db/port.js';
-import { selectProvisioner, stopWorkspace } from '../provisioning/pipeline.js';
+import type { AppDeps } from '../deps.js';
+import { stopWorkspace } from '../provisioning/pipeline.js';
 import { provisionTimeoutFor } from '../provisioning/timeout.js';
-import type { WorkspaceRow } from '../workspaces/repo.js';
-import { hibernateWorkspace, markOffline, restartWorkspace } from '../workspaces/lifecycle.js';
+import type { LifecycleDeps } from '../workspaces/lifecycle.js';
+import { hibernateWorkspace, restartWorkspace } from '../workspaces/lifecycle.js';
+import { getWorkspaces, idleWorkspacesForHibernation, listManagedWithInstance, listProvisioning, type WorkspaceRow } from '../workspaces/read.js';
+import { failProvisionTimeout, markOffline } from '../workspaces/transitions.js';
 
-type SweepDeps = AppDeps;
-const backendOf = (deps: SweepDeps) => selectProvisioner({ backend: deps.config.provisioner, provisioners: deps.provisioners });
+/** What the sweeps touch: the backend (through the lifecycle and the pipeline) and the provision-timeout sources. */
+export type SweepDeps = LifecycleDeps & Pick<AppDeps, 'templateManifests'>;
 
 /** Container and folder names reach SQL only if they look like workspace ids (C175). */
 export function isLikelyWorkspaceId(s: string): boolean {
@@ -21,31 +24,14 @@ export function isLikelyWorkspaceId(s: string): boolean {
  * runtime and the timeout. Each flip is guarded on the row not having moved since it was read.
  */
 export async function provisionTimeoutSweep(deps: SweepDeps, q: Queryable): Promise<number> {
-  const r = await q.query<{ id: string; runtime: string; template: string | null; age_sec: number; updated_at: Date }>(
-    `SELECT id, runtime, template, EXTRACT(EPOCH FROM now() - updated_at)::float8 AS age_sec, updated_at
-       FROM workspaces WHERE status = $1`,
-    [Status.Provisioning],
-  );
-  if (r.rows.length === 0) return 0;
+  const rows = await listProvisioning(q);
+  if (rows.length === 0) return 0;
   const catalog = await deps.templateManifests.catalog(deps.templatesDir);
   let flipped = 0;
-  for (const row of r.rows) {
+  for (const row of rows) {
     const timeout = provisionTimeoutFor(deps.config, catalog, row).seconds;
     if (row.age_sec <= timeout) continue;
-    const message = `the agent started but never registered within ${timeout} s; check its log, then restart the workspace`;
-    const upd = await q.query(
-      `UPDATE workspaces SET status = $2, last_sample_error = $3, updated_at = now()
-        WHERE id = $1 AND status = $4 AND updated_at = $5`,
-      [row.id, Status.Failed, message, Status.Provisioning, row.updated_at],
-    );
-    if (upd.rowCount === 0) continue;
-    flipped++;
-    await deps.broadcaster.recordAndBroadcast('WORKSPACE_PROVISION_FAILED', row.id, {
-      error: message,
-      timeout_secs: timeout,
-      runtime: row.runtime,
-      source: 'provision_timeout_sweep',
-    });
+    if (await failProvisionTimeout(deps, q, row, timeout)) flipped++;
   }
   return flipped;
 }
@@ -73,16 +59,12 @@ export class RestartBackoff {
  * External workspaces have no instance; liveness expiry handles them.
  */
 export async function healthSweep(deps: SweepDeps, q: Queryable, backoff: RestartBackoff): Promise<{ offline: number; restarted: number }> {
-  const prov = backendOf(deps);
+  const prov = deps.provisioner;
   if (!prov) return { offline: 0, restarted: 0 };
   const watched: WorkspaceStatus[] = [Status.Online, Status.Degraded, Status.Offline];
-  const r = await q.query<WorkspaceRow>(
-    `SELECT * FROM workspaces WHERE status = ANY($1::text[]::workspace_status[]) AND runtime <> $2 AND instance_id IS NOT NULL`,
-    [watched, EXTERNAL_RUNTIME],
-  );
   let offline = 0;
   let restarted = 0;
-  for (const ws of r.rows) {
+  for (const ws of await listManagedWithInstance(q, watched, EXTERNAL_RUNTIME)) {
     const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));
     if (state.state === 'running') {
       if (ws.status !== Status.Offline) backoff.reset(ws.id);
@@ -95,7 +77,7 @@ export async function healthSweep(deps: SweepDeps, q: Queryable, backoff: Restar
     if (ws.status !== Status.Offline && (await markOffline({ db: q, broadcaster: deps.broadcaster }, ws.id, 'instance_not_running'))) offline++;
     if (!backoff.allow(ws.id)) continue;
     try {
-      await restartWorkspace({ ...deps, backend: deps.config.provisioner }, ws.id);
+      await restartWorkspace(deps, ws.id);
       restarted++;
     } catch (err) {
       deps.log.warn({ workspace_id: ws.id, err }, 'health sweep: automatic restart refused');
@@ -117,18 +99,17 @@ export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reap
 }
 
 async function reapOrphans(deps: SweepDeps, q: Queryable): Promise<string[]> {
-  const prov = backendOf(deps);
+  const prov = deps.provisioner;
   if (!prov?.listManaged) return [];
   const ids = (await prov.listManaged()).filter(isLikelyWorkspaceId);
   if (ids.length === 0) return [];
-  const r = await q.query<WorkspaceRow>('SELECT * FROM workspaces WHERE id = ANY($1::uuid[])', [ids]);
-  const rows = new Map(r.rows.map((w) => [w.id, w]));
+  const rows = new Map((await getWorkspaces(q, ids)).map((w) => [w.id, w]));
   const reaped: string[] = [];
   for (const id of ids) {
     const row = rows.get(id);
     if (row && row.status !== Status.Removed) continue;
     const ws = row ?? ({ id, name: id, runtime: 'unknown' } as WorkspaceRow);
-    const out = await stopWorkspace({ backend: deps.config.provisioner, provisioners: deps.provisioners, log: deps.log }, ws, AbortSignal.timeout(30_000));
+    const out = await stopWorkspace(deps, ws, AbortSignal.timeout(30_000));
     if (out.ok) {
       reaped.push(id);
       deps.log.info({ workspace_id: id, reason: row ? 'removed' : 'no_row' }, 'orphan sweeper: reaped');
@@ -156,31 +137,19 @@ const STALE_TOKEN_STATUSES: readonly WorkspaceStatus[] = [Status.Online, Status.
  * their off-host agent's only credential. Returns the ids of the workspaces whose tokens went.
  */
 export async function staleTokenSweep(deps: SweepDeps, q: Queryable): Promise<string[]> {
-  const prov = backendOf(deps);
+  const prov = deps.provisioner;
   if (!prov) return [];
-  const params = [STALE_TOKEN_STATUSES, EXTERNAL_RUNTIME, STALE_TOKEN_GRACE_SECONDS];
-  const r = await q.query<WorkspaceRow>(
-    `SELECT w.* FROM workspaces w
-      WHERE w.status = ANY($1::text[]::workspace_status[]) AND w.runtime <> $2
-        AND EXISTS (SELECT 1 FROM workspace_auth_tokens t
-                     WHERE t.workspace_id = w.id AND t.revoked_at IS NULL AND t.created_at < now() - make_interval(secs => $3))`,
-    params,
-  );
+  const rule = { statuses: STALE_TOKEN_STATUSES, externalRuntime: EXTERNAL_RUNTIME, graceSeconds: STALE_TOKEN_GRACE_SECONDS };
   const revoked: string[] = [];
-  for (const ws of r.rows) {
+  for (const ws of await workspacesWithStaleTokens(q, rule)) {
     const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));
     if (state.state !== 'stopped') continue;
     // Re-checked in the statement: the workspace may have been restarted or paused since it was read.
-    const upd = await q.query(
-      `UPDATE workspace_auth_tokens t SET revoked_at = now()
-        WHERE t.workspace_id = $4 AND t.revoked_at IS NULL AND t.created_at < now() - make_interval(secs => $3)
-          AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = $4 AND w.status = ANY($1::text[]::workspace_status[]) AND w.runtime <> $2)`,
-      [...params, ws.id],
-    );
-    if (upd.rowCount === 0) continue;
+    const count = await revokeStaleWorkspaceTokens(q, ws.id, rule);
+    if (count === 0) continue;
     revoked.push(ws.id);
     deps.log.warn(
-      { workspace_id: ws.id, tokens_revoked: upd.rowCount },
+      { workspace_id: ws.id, tokens_revoked: count },
       `Orphan sweeper: revoking stale tokens for workspace ${ws.id} (no live container; volume likely wiped)`,
     );
   }
@@ -200,22 +169,11 @@ const AWAKE_EVENTS: readonly string[] = ['WORKSPACE_ONLINE', 'WORKSPACE_PROVISIO
  * is left alone by the hibernate claim itself.
  */
 export async function hibernationSweep(deps: SweepDeps, q: Queryable): Promise<{ hibernated: string[] }> {
-  if (!backendOf(deps)) return { hibernated: [] };
-  const r = await q.query<{ id: string }>(
-    `SELECT w.id FROM workspaces w
-      WHERE w.hibernation_idle_minutes IS NOT NULL
-        AND w.status = ANY($1::text[]::workspace_status[]) AND w.active_tasks = 0 AND w.runtime <> $2
-        AND GREATEST(
-              (SELECT max(a.created_at) FROM activity_logs a WHERE a.workspace_id = w.id AND a.activity_type = ANY($3::text[])),
-              (SELECT max(e.created_at) FROM structure_events e WHERE e.workspace_id = w.id AND e.event_type = ANY($4::text[])),
-              w.created_at
-            ) < now() - make_interval(mins => w.hibernation_idle_minutes)`,
-    [[Status.Online, Status.Degraded], EXTERNAL_RUNTIME, A2A_ACTIVITY, AWAKE_EVENTS],
-  );
+  if (!deps.provisioner) return { hibernated: [] };
   const hibernated: string[] = [];
-  for (const { id } of r.rows) {
+  for (const id of await idleWorkspacesForHibernation(q, { externalRuntime: EXTERNAL_RUNTIME, activityTypes: A2A_ACTIVITY, awakeEvents: AWAKE_EVENTS })) {
     try {
-      await hibernateWorkspace({ ...deps, backend: deps.config.provisioner }, id, false);
+      await hibernateWorkspace(deps, id, false);
       hibernated.push(id);
       deps.log.info({ workspace_id: id }, 'hibernation sweep: idle workspace hibernated');
     } catch (err) {

@@ -2,10 +2,9 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { FastifyRequest } from 'fastify';
 import { ErrorBody } from '@molecule/contracts';
 import { requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
-import type { AppDeps } from '../deps.js';
 import type { App } from '../http/types.js';
 import { IdParams } from '../workspaces/routes.js';
-import { platformMcpServer } from './tools.js';
+import { platformMcpServer, type ToolDeps } from './tools.js';
 
 /** Tool calls allowed per credential per minute (one agent loop gone wrong must not flood the platform). */
 export const MCP_CALLS_PER_MINUTE = 120;
@@ -15,7 +14,7 @@ export const MCP_CALLS_PER_MINUTE = 120;
  * HTTP, stateless (a fresh server and transport per request, JSON answers, no session id), so any
  * replica answers any call. The workspace's own token (or an admin credential) is required.
  */
-export function registerMcpRoutes(app: App, deps: AppDeps & AuthDeps): void {
+export function registerMcpRoutes(app: App, deps: ToolDeps & AuthDeps): void {
   const access = requireWorkspaceAccess(deps);
   app.post(
     '/workspaces/:id/mcp',

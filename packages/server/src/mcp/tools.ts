@@ -1,12 +1,11 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { NotifyAttachment } from '@molecule/contracts';
-import { notify, parseRfc3339, queryActivity } from '../activity/service.js';
-import { delegate, getDelegation, type DelegationRow } from '../a2a/delegation.js';
-import type { AppDeps } from '../deps.js';
+import { notify, parseRfc3339, queryActivity, type ActivityRouteDeps } from '../activity/service.js';
+import { delegate, getDelegation, type DelegationDeps, type DelegationRow } from '../a2a/delegation.js';
 import { DomainError } from '../errors.js';
 import { peers } from '../registry/service.js';
-import { getWorkspace, liveChildren } from '../workspaces/repo.js';
+import { getWorkspace, liveChildren } from '../workspaces/read.js';
 
 type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean; structuredContent?: Record<string, unknown> };
 
@@ -18,7 +17,7 @@ const fail = (message: string): ToolResult => ({ content: [{ type: 'text', text:
  * the same safe message, so the model can read why. Anything else is logged and answered with a
  * canned message, never internals.
  */
-async function guarded(deps: AppDeps, tool: string, workspaceId: string, fn: () => Promise<ToolResult>): Promise<ToolResult> {
+async function guarded(deps: Pick<ToolDeps, 'log'>, tool: string, workspaceId: string, fn: () => Promise<ToolResult>): Promise<ToolResult> {
   try {
     return await fn();
   } catch (err) {
@@ -38,13 +37,16 @@ function delegationResult(d: DelegationRow): Record<string, unknown> {
   };
 }
 
+/** What the tools touch: delegations (and the proxy under them), activity and the workspace rows. */
+export type ToolDeps = DelegationDeps & ActivityRouteDeps;
+
 const uuid = (what: string) => z.uuid({ error: `${what} must be a workspace UUID` });
 
 /**
  * An MCP server exposing the platform to one workspace's agent. Every tool acts as that workspace:
  * delegations pass the hierarchy rule, history and messages are its own.
  */
-export function platformMcpServer(deps: AppDeps, workspaceId: string): McpServer {
+export function platformMcpServer(deps: ToolDeps, workspaceId: string): McpServer {
   const server = new McpServer({ name: 'molecule-platform', version: '0.1.0' });
 
   server.registerTool(

@@ -10,7 +10,7 @@ describe('a local agent exiting on its own', () => {
   let t: TestApp;
   beforeAll(async () => {
     const fake = fakeProvisioner();
-    t = await startTestApp({ config: { provisioner: 'docker' }, tweak: (deps) => void (deps.provisioners = { docker: fake.prov }) });
+    t = await startTestApp({ config: { provisioner: 'docker' }, tweak: (deps) => void (deps.provisioner = fake.prov) });
   });
   afterAll(async () => t.close());
 

@@ -2,10 +2,10 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { Status } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
-import { getWorkspace } from '../workspaces/repo.js';
+import { getWorkspace } from '../workspaces/read.js';
+import { markProvisionFailed } from '../workspaces/transitions.js';
 import { ControlPlaneBackend } from './controlplane/backend.js';
 import type { Provisioner } from './port.js';
-import { markProvisionFailed } from './pipeline.js';
 import { DockerBackend } from './docker/backend.js';
 import { dockerClientOptions } from './docker/network.js';
 import { ProcessBackend } from './process/backend.js';
@@ -31,44 +31,44 @@ export function agentExitHandler(deps: Pick<AppDeps, 'db' | 'broadcaster' | 'log
 }
 
 /**
- * The backend adapters this build wires, keyed by name; `selectProvisioner` picks the configured
- * one. Only the configured backend is constructed.
+ * The backend that runs workspaces, from MOLECULE_PROVISIONER: the one place a backend is chosen
+ * (the composition root calls it once). Undefined for `none`.
  */
-export function createProvisioners(deps: Pick<AppDeps, 'config' | 'db' | 'broadcaster' | 'log'>, opts: { agentBin?: string } = {}): AppDeps['provisioners'] {
-  const out: Partial<Record<Provisioner['backend'], Provisioner>> = {};
-  if (deps.config.provisioner === 'process') {
-    out.process = new ProcessBackend({
-      dataDir: deps.config.dataDir,
-      agentBin: opts.agentBin ?? DEFAULT_AGENT_BIN,
-      log: deps.log,
-      onExit: agentExitHandler(deps),
-    });
-  }
-  if (deps.config.provisioner === 'controlplane') {
-    // Wired even without CP_URL (config warns at boot): each start then fails with a typed error
-    // in the log and a canned message on the workspace, rather than "not in this build".
-    out.controlplane = new ControlPlaneBackend({
-      baseUrl: deps.config.controlPlaneUrl,
-      token: deps.config.controlPlaneToken,
-      orgId: deps.config.orgId,
-    });
-  }
-  if (deps.config.provisioner === 'docker') {
-    let docker: Docker | undefined;
-    try {
-      docker = new Docker(dockerClientOptions(deps.config.dockerHost));
-    } catch (err) {
-      // Fail-closed per call: the backend is wired but answers NoBackendError (C104).
-      deps.log.error({ err, docker_host: deps.config.dockerHost }, 'could not create the Docker client');
+export function createProvisioner(deps: Pick<AppDeps, 'config' | 'db' | 'broadcaster' | 'log'>, opts: { agentBin?: string } = {}): Provisioner | undefined {
+  switch (deps.config.provisioner) {
+    case 'none':
+      return undefined;
+    case 'process':
+      return new ProcessBackend({
+        dataDir: deps.config.dataDir,
+        agentBin: opts.agentBin ?? DEFAULT_AGENT_BIN,
+        log: deps.log,
+        onExit: agentExitHandler(deps),
+      });
+    case 'controlplane':
+      // Built even without CP_URL (config warns at boot): each start then fails with a typed error
+      // in the log and a canned message on the workspace, rather than "not in this build".
+      return new ControlPlaneBackend({
+        baseUrl: deps.config.controlPlaneUrl,
+        token: deps.config.controlPlaneToken,
+        orgId: deps.config.orgId,
+      });
+    case 'docker': {
+      let docker: Docker | undefined;
+      try {
+        docker = new Docker(dockerClientOptions(deps.config.dockerHost));
+      } catch (err) {
+        // Fail-closed per call: the backend is wired but answers NoBackendError (C104).
+        deps.log.error({ err, docker_host: deps.config.dockerHost }, 'could not create the Docker client');
+      }
+      return new DockerBackend({
+        docker,
+        db: deps.db,
+        log: deps.log,
+        network: deps.config.dockerNetwork,
+        runtimeImage: deps.config.runtimeImage,
+        imageLocalOverride: deps.config.imageLocalOverride,
+      });
     }
-    out.docker = new DockerBackend({
-      docker,
-      db: deps.db,
-      log: deps.log,
-      network: deps.config.dockerNetwork,
-      runtimeImage: deps.config.runtimeImage,
-      imageLocalOverride: deps.config.imageLocalOverride,
-    });
   }
-  return out;
 }

@@ -10,7 +10,7 @@ import { fakeProvisioner } from '../test-support/fake-provisioner.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
 import { getWorkspace } from '../workspaces/repo.js';
 import { PROVISION_FAILED } from './pipeline.js';
-import { Semaphore } from './semaphore.js';
+import pLimit from 'p-limit';
 
 describe('provisioning pipeline', () => {
   let t: TestApp;
@@ -23,7 +23,7 @@ describe('provisioning pipeline', () => {
     t = await startTestApp({
       config: { provisioner: 'docker', templatesDir: undefined },
       tweak: (deps) => {
-        deps.provisioners = { docker: fake.prov };
+        deps.provisioner = fake.prov;
         deps.platformUrl = () => 'http://platform.test:8080';
         deps.log = pino(
           { level: 'info' },
@@ -73,7 +73,7 @@ describe('provisioning pipeline', () => {
 
     // A re-provision rotates both and revokes the old token.
     const { runPipeline } = await import('./pipeline.js');
-    await runPipeline({ ...t.deps, backend: 'docker' }, fake.prov, row);
+    await runPipeline(t.deps, fake.prov, row);
     const second = fake.specs.filter((s) => s.workspace.name === 'p-secrets').at(-1)!;
     expect(second.secretFiles['.auth_token']).not.toBe(token);
     expect(await validateWorkspaceToken(t.db, token)).toBeNull();
@@ -164,13 +164,13 @@ describe('provision concurrency', () => {
     expect(warnings.some((w) => w.variable === 'MOLECULE_PROVISION_CONCURRENCY')).toBe(warns);
   });
 
-  it('the semaphore never lets more than its limit run at once, and runs every job', async () => {
-    const sem = new Semaphore(2);
+  it('the provision slots (p-limit) never let more than their limit run at once, and run every job', async () => {
+    const sem = pLimit(2);
     let running = 0;
     let peak = 0;
     const done = await Promise.all(
       Array.from({ length: 6 }, (_, i) =>
-        sem.run(async () => {
+        sem(async () => {
           running++;
           peak = Math.max(peak, running);
           await new Promise((r) => setTimeout(r, 5)); // simulated work, not a wait for state
@@ -181,6 +181,6 @@ describe('provision concurrency', () => {
     );
     expect(done).toEqual([0, 1, 2, 3, 4, 5]);
     expect(peak).toBe(2);
-    expect(sem.inFlight).toBe(0);
+    expect(sem.activeCount).toBe(0);
   });
 });

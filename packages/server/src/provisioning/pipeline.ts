@@ -1,33 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EXTERNAL_RUNTIME, Status } from '@molecule/contracts';
-import { mintWorkspaceToken } from '../auth/repo.js';
-import { generateToken } from '../auth/tokens.js';
+import pRetry from 'p-retry';
+import { EXTERNAL_RUNTIME } from '@molecule/contracts';
+import { rotateWorkspaceCredentials } from '../auth/credentials.js';
 import type { ProvisionerBackend } from '../config.js';
-import type { Db, Queryable } from '../db/port.js';
-import type { Broadcaster } from '../events/broadcaster.js';
-import type { Logger } from '../log.js';
-import { checkAgentUrl, type AgentUrlPolicy } from '../ssrf/agent-url.js';
-import { setStatus, type WorkspaceRow } from '../workspaces/repo.js';
+import type { AppDeps } from '../deps.js';
+import { checkAgentUrl } from '../ssrf/agent-url.js';
+import type { WorkspaceRow } from '../workspaces/read.js';
+import { markProvisionFailed, recordStartedInstance } from '../workspaces/transitions.js';
 import type { Provisioner, StartSpec } from './port.js';
-import type { Semaphore } from './semaphore.js';
 import { templateFiles } from './templates.js';
 
-export interface ProvisioningDeps {
-  db: Db;
-  broadcaster: Broadcaster;
-  log: Logger;
-  /** The backend the operator chose (MOLECULE_PROVISIONER). */
-  backend: ProvisionerBackend;
-  /** The adapters this build wires; a configured backend without an adapter cannot provision. */
-  provisioners: Partial<Record<ProvisionerBackend, Provisioner>>;
-  /** The URL agents use to reach the platform (known once the server listens). */
-  platformUrl: () => string;
-  templatesDir: string;
-  /** Bounds concurrent provisions (MOLECULE_PROVISION_CONCURRENCY, C123). */
-  provisionSlots: Semaphore;
-  /** What an instance URL reported by a backend may point at. */
-  agentUrlPolicy: AgentUrlPolicy;
-}
+/**
+ * What provisioning touches: the one backend the composition root built (undefined when
+ * MOLECULE_PROVISIONER=none), the configured name (for messages), the platform URL agents dial,
+ * the templates, the provision slots (C123) and the agent-URL policy; rows change through the
+ * workspaces and auth services.
+ */
+export type ProvisioningDeps = Pick<AppDeps, 'db' | 'broadcaster' | 'log' | 'config' | 'provisioner' | 'platformUrl' | 'templatesDir' | 'provisionSlots' | 'agentUrlPolicy'>;
 
 /** Canned failure messages: what users see. Details go to the log only (C117). */
 export const PROVISION_FAILED = {
@@ -36,35 +25,11 @@ export const PROVISION_FAILED = {
   crashed: 'provisioning crashed unexpectedly; see the platform log for details',
 } as const;
 
-/**
- * Which backend runs workspaces: the single answer every caller uses. Undefined when the configured
- * backend is `none` or has no adapter in this build.
- */
-export function selectProvisioner(deps: Pick<ProvisioningDeps, 'backend' | 'provisioners'>): Provisioner | undefined {
-  if (deps.backend === 'none') return undefined;
-  return deps.provisioners[deps.backend];
-}
-
 /** The canned, actionable message stored on a workspace that no backend can run. */
 export function noBackendMessage(backend: ProvisionerBackend): string {
   return backend === 'none'
     ? 'No provisioner is configured (MOLECULE_PROVISIONER=none). Set MOLECULE_PROVISIONER to process, docker or controlplane and restart the workspace, or create it with runtime "external" and run the agent yourself.'
     : `The "${backend}" provisioner is not available in this build. Set MOLECULE_PROVISIONER to an available backend, or create the workspace with runtime "external" and run the agent yourself.`;
-}
-
-/**
- * Marks a workspace failed with a safe message and records WORKSPACE_PROVISION_FAILED. A removed
- * workspace stays removed (C013). The detail, if any, goes to the log only.
- */
-export async function markProvisionFailed(
-  deps: Pick<ProvisioningDeps, 'db' | 'broadcaster' | 'log'>,
-  id: string,
-  message: string,
-  detail?: unknown,
-): Promise<void> {
-  if (detail !== undefined) deps.log.error({ workspace_id: id, err: detail }, 'provisioning failed');
-  const row = await setStatus(deps.db, id, Status.Failed, message);
-  if (row) await deps.broadcaster.recordAndBroadcast('WORKSPACE_PROVISION_FAILED', id, { error: message });
 }
 
 /**
@@ -79,23 +44,14 @@ export async function provisionWorkspaceAuto(
   opts: { wait?: boolean; applyTemplate?: boolean } = {},
 ): Promise<boolean> {
   if (ws.runtime === EXTERNAL_RUNTIME) return false;
-  const prov = selectProvisioner(deps);
+  const prov = deps.provisioner;
   if (!prov) {
-    await markProvisionFailed(deps, ws.id, noBackendMessage(deps.backend));
+    await markProvisionFailed(deps, ws.id, noBackendMessage(deps.config.provisioner));
     return false;
   }
-  const run = deps.provisionSlots.run(() => runPipeline(deps, prov, ws, { applyTemplate: opts.applyTemplate ?? false }));
+  const run = deps.provisionSlots(() => runPipeline(deps, prov, ws, { applyTemplate: opts.applyTemplate ?? false }));
   if (opts.wait) await run;
   return true;
-}
-
-/** Fresh credentials for one start: all older tokens revoked (C114), a new inbound secret stored (C113). */
-export async function mintWorkspaceSecrets(q: Queryable, workspaceId: string): Promise<{ token: string; inboundSecret: string }> {
-  await q.query('UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = $1 AND revoked_at IS NULL', [workspaceId]);
-  const { token } = await mintWorkspaceToken(q, workspaceId);
-  const inboundSecret = generateToken('inbound');
-  await q.query('UPDATE workspaces SET platform_inbound_secret = $2 WHERE id = $1', [workspaceId, inboundSecret]);
-  return { token, inboundSecret };
 }
 
 /** What the agent process sees: PARENT_ID and MODEL only when set (C115). */
@@ -126,7 +82,7 @@ export async function runPipeline(
     } catch (err) {
       return await markProvisionFailed(deps, ws.id, PROVISION_FAILED.prepare, err);
     }
-    const secrets = await deps.db.tx((q) => mintWorkspaceSecrets(q, ws.id));
+    const secrets = await deps.db.tx((q) => rotateWorkspaceCredentials(q, ws.id));
     const spec: StartSpec = {
       workspace: ws,
       env: agentEnv(ws, deps.platformUrl()),
@@ -140,11 +96,7 @@ export async function runPipeline(
     } catch (err) {
       return await markProvisionFailed(deps, ws.id, PROVISION_FAILED.start, err);
     }
-    await deps.db.query(
-      `UPDATE workspaces SET instance_id = $2, url = COALESCE($3, url), runtime_image_digest = COALESCE($5, runtime_image_digest), updated_at = now()
-        WHERE id = $1 AND status <> $4`,
-      [ws.id, started.instanceId, (await backendUrl(deps, ws.id, started.url)) ?? null, Status.Removed, started.imageDigest ?? null],
-    );
+    await recordStartedInstance(deps.db, ws.id, { instanceId: started.instanceId, url: await backendUrl(deps, ws.id, started.url), imageDigest: started.imageDigest });
     deps.log.info({ workspace_id: ws.id, instance_id: started.instanceId }, 'workspace started; waiting for the agent to register');
   } catch (err) {
     // Anything unexpected (a bug, a database outage mid-pipeline) still ends in `failed` (C121).
@@ -185,45 +137,52 @@ export interface StopOutcome {
  * no LEAK-SUSPECT: a cancelled stop is not evidence of a leak.
  */
 export async function stopWorkspace(
-  deps: Pick<ProvisioningDeps, 'backend' | 'provisioners' | 'log'>,
+  deps: Pick<ProvisioningDeps, 'provisioner' | 'log'>,
   ws: WorkspaceRow,
   signal: AbortSignal,
   opts: { removeVolumes?: boolean; reprovision?: boolean } = {},
 ): Promise<StopOutcome> {
   if (ws.runtime === EXTERNAL_RUNTIME) return { id: ws.id, ok: true };
-  const prov = selectProvisioner(deps);
+  const prov = deps.provisioner;
   if (!prov) return { id: ws.id, ok: true };
   const attempts = opts.reprovision ? Math.max(1, prov.stopRetry?.attempts ?? 1) : 1;
-  const cancelled = (attempt: number) => {
-    deps.log.warn({ workspace_id: ws.id, instance_id: ws.instance_id, attempt }, 'stop cancelled before it succeeded; not retrying');
-    return { id: ws.id, ok: false };
-  };
-  for (let attempt = 1; ; attempt++) {
-    if (signal.aborted) return cancelled(attempt);
-    try {
-      await abortable(prov.stop(ws, signal), signal);
-      break;
-    } catch (err) {
-      if (signal.aborted) return cancelled(attempt);
-      if (attempt >= attempts) {
-        if (opts.reprovision) {
-          deps.log.error(
-            { event: 'LEAK-SUSPECT', workspace_id: ws.id, instance_id: ws.instance_id, backend: prov.backend, attempts, err },
-            `LEAK-SUSPECT: stopping workspace ${ws.id} failed ${attempts} time(s); reprovisioning anyway, its old instance may still be running`,
-          );
-        } else {
-          deps.log.error({ workspace_id: ws.id, err }, 'stop failed');
-        }
-        return { id: ws.id, ok: false };
-      }
-      const waitMs = prov.stopRetry!.backoffMs(attempt);
-      deps.log.warn({ workspace_id: ws.id, attempt, retry_in_ms: waitMs, err }, 'stop failed; retrying');
-      try {
-        await sleep(waitMs, undefined, { signal });
-      } catch {
-        return cancelled(attempt);
-      }
+  let attempt = 1;
+  try {
+    // The wait between attempts is the backend's own policy (p-retry's is a fixed formula), slept in
+    // onFailedAttempt; the signal ends the retries at once, also during a wait.
+    await pRetry(
+      async (n) => {
+        attempt = n;
+        await abortable(prov.stop(ws, signal), signal);
+      },
+      {
+        retries: attempts - 1,
+        minTimeout: 0,
+        randomize: false,
+        signal,
+        shouldRetry: () => !signal.aborted,
+        onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+          if (retriesLeft === 0 || signal.aborted) return;
+          const waitMs = prov.stopRetry!.backoffMs(attemptNumber);
+          deps.log.warn({ workspace_id: ws.id, attempt: attemptNumber, retry_in_ms: waitMs, err: error }, 'stop failed; retrying');
+          await sleep(waitMs, undefined, { signal });
+        },
+      },
+    );
+  } catch (err) {
+    if (signal.aborted) {
+      deps.log.warn({ workspace_id: ws.id, instance_id: ws.instance_id, attempt }, 'stop cancelled before it succeeded; not retrying');
+      return { id: ws.id, ok: false };
     }
+    if (opts.reprovision) {
+      deps.log.error(
+        { event: 'LEAK-SUSPECT', workspace_id: ws.id, instance_id: ws.instance_id, backend: prov.backend, attempts, err },
+        `LEAK-SUSPECT: stopping workspace ${ws.id} failed ${attempts} time(s); reprovisioning anyway, its old instance may still be running`,
+      );
+    } else {
+      deps.log.error({ workspace_id: ws.id, err }, 'stop failed');
+    }
+    return { id: ws.id, ok: false };
   }
   if (prov.removeVolumes && (opts.removeVolumes ?? true)) {
     try {

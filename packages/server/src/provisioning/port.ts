@@ -1,5 +1,5 @@
 import type { ProvisionerBackend } from '../config.js';
-import type { WorkspaceRow } from '../workspaces/repo.js';
+import type { WorkspaceRow } from '../workspaces/read.js';
 
 /**
  * Whether a workspace's instance runs, with three outcomes (C098, C099): `running`, `stopped`

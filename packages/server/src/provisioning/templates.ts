@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { Logger } from '../log.js';
-import type { WorkspaceRow } from '../workspaces/repo.js';
+import type { WorkspaceRow } from '../workspaces/read.js';
 
 /** The repository's `templates/` folder: one folder per workspace template (config.yaml + files). */
 export const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../../../templates/', import.meta.url));

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { WorkspaceRow } from '../workspaces/repo.js';
+import type { WorkspaceRow } from '../workspaces/read.js';
 import type { TemplateCatalog } from './templates.js';
 
 /** The default provisioning deadline, and runtimes known to take longer (C165, C166). */

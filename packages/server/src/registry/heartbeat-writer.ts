@@ -1,4 +1,4 @@
-import { validateWorkspaceTokens } from '../auth/repo.js';
+import { validateWorkspaceTokens } from '../auth/credentials.js';
 import type { Queryable } from '../db/port.js';
 import { denied, platformUnavailable, unauthenticated } from '../errors.js';
 import { applyHeartbeats, type HeartbeatOutcome, type HeartbeatWrite } from './repo.js';

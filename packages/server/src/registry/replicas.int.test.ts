@@ -11,7 +11,7 @@ import type { App } from '../http/types.js';
 import { startLivenessExpiry } from '../liveness/expiry.js';
 import { createRedisLiveness } from '../liveness/redis.js';
 import { createLogger } from '../log.js';
-import { assembleDeps } from '../server.js';
+import { assembleDeps } from '../main.js';
 import { migratedDb, requireServiceUrl, testConfig, type TestDb } from '../test-support/harness.js';
 import { getWorkspace } from '../workspaces/repo.js';
 

@@ -1,6 +1,6 @@
 import { Status, WORKSPACE_STATUSES, type DeliveryMode, type EventType, type PeerRelation, type WorkspaceStatus } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
-import type { WorkspaceRow } from '../workspaces/repo.js';
+import type { WorkspaceRow } from '../workspaces/read.js';
 import { RECOVERABLE_STATUSES } from './evaluate.js';
 import { EVENT_COLUMNS, type RecordedEventColumns } from './recorded-event.js';
 

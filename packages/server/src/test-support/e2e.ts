@@ -7,7 +7,7 @@ import { Status } from '@molecule/contracts';
 import { loadConfig, type ConfigWarning } from '../config.js';
 import { createLogger } from '../log.js';
 import { healthSweep, RestartBackoff } from '../loops/sweeps.js';
-import { startServer, type RunningServer } from '../server.js';
+import { startServer, type RunningServer } from '../main.js';
 
 export const E2E_ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 

@@ -57,7 +57,7 @@ export async function startWithFakeBackend(opts: Omit<TestAppOptions, 'tweak' | 
     ...opts,
     config: { provisioner: 'docker', ...opts.config },
     tweak: (deps) => {
-      deps.provisioners = { docker: fake.prov };
+      deps.provisioner = fake.prov;
     },
   });
   return { t, fake };

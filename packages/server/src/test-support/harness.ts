@@ -12,7 +12,7 @@ import { createMemoryBus } from '../events/memory-bus.js';
 import { buildApp } from '../http/app.js';
 import type { App } from '../http/types.js';
 import { createLogger } from '../log.js';
-import { assembleDeps } from '../server.js';
+import { assembleDeps } from '../main.js';
 
 export type DbKind = 'pglite' | 'postgres';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
 import { canCommunicate } from '../hierarchy/access.js';
-import { markProvisionFailed } from '../provisioning/pipeline.js';
+import { markProvisionFailed } from './transitions.js';
 import { fakeProvisioner } from '../test-support/fake-provisioner.js';
 import { bearer, countRows, createExternal, createWs, eventsOf, json } from '../test-support/api.js';
 import { startTestApp, type DbKind, type TestApp } from '../test-support/harness.js';
@@ -305,7 +305,7 @@ export function workspaceApiSuite(kind: DbKind): void {
         kind,
         config: { provisioner: 'docker' },
         tweak: (deps) => {
-          deps.provisioners = { docker: fake.prov };
+          deps.provisioner = fake.prov;
           deps.deleteCleanupTimeoutMs = 300;
         },
       });

@@ -1,10 +1,13 @@
 import { EXTERNAL_RUNTIME, Status, type PlatformEvent, type WorkspaceStatus } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 import { conflict, notFound, platformUnavailable, unprocessable } from '../errors.js';
-import { provisionWorkspaceAuto, selectProvisioner, stopWorkspace } from '../provisioning/pipeline.js';
-import { getWorkspace, loadSubtree, type WorkspaceRow } from './repo.js';
+import { pausedAncestor } from '../hierarchy/access.js';
+import { provisionWorkspaceAuto, stopWorkspace } from '../provisioning/pipeline.js';
+import { claimForHibernation, getWorkspace, loadSubtree, transitionStatus, type WorkspaceRow } from './repo.js';
 import type { RestartOptions } from './restart-coalescer.js';
-import { removedError, type WorkspaceDeps } from './service.js';
+import { removedError } from './errors.js';
+import type { WorkspaceDeps } from './service.js';
+import { markOffline } from './transitions.js';
 
 /** Bound on a background stop during restart, pause or hibernate. */
 export const LIFECYCLE_STOP_TIMEOUT_MS = 30_000;
@@ -34,16 +37,8 @@ async function loadLive(deps: WorkspaceDeps, id: string): Promise<WorkspaceRow> 
 
 /** A paused ancestor blocks restart and resume: its subtree is meant to stay down. */
 async function requireNoPausedAncestor(q: Queryable, ws: WorkspaceRow): Promise<void> {
-  const r = await q.query<{ name: string }>(
-    `WITH RECURSIVE up AS (
-       SELECT id, parent_id, name, status, 0 AS depth FROM workspaces WHERE id = $1
-       UNION ALL
-       SELECT w.id, w.parent_id, w.name, w.status, up.depth + 1 FROM workspaces w JOIN up ON w.id = up.parent_id WHERE up.depth < 32
-     )
-     SELECT name FROM up WHERE depth > 0 AND status = $2 ORDER BY depth LIMIT 1`,
-    [ws.id, Status.Paused],
-  );
-  if (r.rows[0]) throw conflict(`parent workspace "${r.rows[0].name}" is paused; resume it first`);
+  const paused = await pausedAncestor(q, ws.id);
+  if (paused) throw conflict(`parent workspace "${paused.name}" is paused; resume it first`);
 }
 
 /** Moves one workspace to `to` from one of `from`, clearing its URL, recording `event`. */
@@ -56,12 +51,7 @@ async function transition(
   event: PlatformEvent['type'],
   payload: (ws: WorkspaceRow) => Record<string, unknown>,
 ): Promise<{ row: WorkspaceRow; event: PlatformEvent } | undefined> {
-  const r = await q.query<WorkspaceRow>(
-    `UPDATE workspaces SET status = $2, url = '', updated_at = now()
-      WHERE id = $1 AND status = ANY($3::text[]::workspace_status[]) RETURNING *`,
-    [id, to, from],
-  );
-  const row = r.rows[0];
+  const row = await transitionStatus(q, id, from, to);
   if (!row) return undefined;
   return { row, event: await deps.broadcaster.record(q, event, id, payload(row)) };
 }
@@ -84,7 +74,7 @@ export async function restartWorkspace(
   if (ws.runtime === EXTERNAL_RUNTIME) {
     return { status: ws.status, message: 'external workspaces run outside the platform: restart the agent yourself; its token stays valid' };
   }
-  if (!selectProvisioner(deps)) throw noProvisioner();
+  if (!deps.provisioner) throw noProvisioner();
   await requireNoPausedAncestor(deps.db, ws);
   const moved = await deps.db.tx((q) =>
     transition(q, deps, id, RESTARTABLE, Status.Provisioning, 'WORKSPACE_PROVISIONING', (w) => ({ name: w.name, tier: w.tier, runtime: w.runtime })),
@@ -126,7 +116,7 @@ export async function resumeWorkspace(deps: LifecycleDeps, id: string): Promise<
   if (ws.status !== Status.Paused && ws.status !== Status.Hibernated) throw conflict(`a ${ws.status} workspace cannot be resumed`);
   await requireNoPausedAncestor(deps.db, ws);
   const targets = (await loadSubtree(deps.db, id)).filter((w) => w.id === id || w.status === Status.Paused);
-  if (targets.some((w) => w.runtime !== EXTERNAL_RUNTIME) && !selectProvisioner(deps)) {
+  if (targets.some((w) => w.runtime !== EXTERNAL_RUNTIME) && !deps.provisioner) {
     throw noProvisioner();
   }
   const moved = await deps.db.tx(async (q) => {
@@ -161,12 +151,7 @@ export async function hibernateWorkspace(deps: LifecycleDeps, id: string, force:
   if (ws.runtime === EXTERNAL_RUNTIME) {
     throw unprocessable('external workspaces run outside the platform and cannot be hibernated; pause it instead');
   }
-  const claimed = await deps.db.query<WorkspaceRow>(
-    `UPDATE workspaces SET status = $2, updated_at = now()
-      WHERE id = $1 AND status = ANY($3::text[]::workspace_status[]) AND (active_tasks = 0 OR $4) RETURNING *`,
-    [id, Status.Hibernating, [Status.Online, Status.Degraded], force],
-  );
-  const row = claimed.rows[0];
+  const row = await claimForHibernation(deps.db, id, force);
   if (!row) {
     if ((ws.status === Status.Online || ws.status === Status.Degraded) && ws.active_tasks > 0) {
       throw conflict('workspace has active tasks; use ?force=true to hibernate anyway', { active_tasks: ws.active_tasks });
@@ -182,26 +167,12 @@ export async function hibernateWorkspace(deps: LifecycleDeps, id: string, force:
 }
 
 /**
- * Records that a workspace's instance is gone: `online`/`degraded` -> `offline` with its URL
- * cleared and WORKSPACE_OFFLINE. Returns false when the row was in another status (nothing written).
- */
-export async function markOffline(deps: { db: Queryable; broadcaster: LifecycleDeps['broadcaster'] }, id: string, reason: string): Promise<boolean> {
-  const upd = await deps.db.query(
-    `UPDATE workspaces SET status = $2, url = '', updated_at = now() WHERE id = $1 AND status = ANY($3::text[]::workspace_status[])`,
-    [id, Status.Offline, [Status.Online, Status.Degraded]],
-  );
-  if (upd.rowCount === 0) return false;
-  await deps.broadcaster.recordAndBroadcast('WORKSPACE_OFFLINE', id, { reason });
-  return true;
-}
-
-/**
  * "Is this agent dead?" after a dead-looking answer (C047, C048): asks the backend. Definitively
  * not running -> offline, a restart in the background, and true. Running, unknown (C099), external,
  * removed, or no backend -> false, nothing changed.
  */
 export async function markInstanceDead(deps: LifecycleDeps, id: string, reason: string): Promise<boolean> {
-  const prov = selectProvisioner(deps);
+  const prov = deps.provisioner;
   const ws = await getWorkspace(deps.db, id);
   if (!prov || !ws || ws.runtime === EXTERNAL_RUNTIME || ws.status === Status.Removed) return false;
   const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));

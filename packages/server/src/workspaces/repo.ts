@@ -194,3 +194,99 @@ export async function liveChildren(q: Queryable, id: string): Promise<{ id: stri
   );
   return r.rows;
 }
+
+/** Records what a backend started: its instance id, its URL if it reported one, the image digest it runs (C135). A removed row is left alone. */
+export async function recordInstance(q: Queryable, id: string, started: { instanceId: string; url: string | undefined; imageDigest: string | undefined }): Promise<void> {
+  await q.query(
+    `UPDATE workspaces SET instance_id = $2, url = COALESCE($3, url), runtime_image_digest = COALESCE($5, runtime_image_digest), updated_at = now()
+      WHERE id = $1 AND status <> $4`,
+    [id, started.instanceId, started.url ?? null, Status.Removed, started.imageDigest ?? null],
+  );
+}
+
+/** Moves one workspace to `to` from one of `from`, clearing its URL. Undefined when it was in another status. */
+export async function transitionStatus(q: Queryable, id: string, from: readonly WorkspaceStatus[], to: WorkspaceStatus): Promise<WorkspaceRow | undefined> {
+  const r = await q.query<WorkspaceRow>(
+    `UPDATE workspaces SET status = $2, url = '', updated_at = now()
+      WHERE id = $1 AND status = ANY($3::text[]::workspace_status[]) RETURNING *`,
+    [id, to, from],
+  );
+  return r.rows[0];
+}
+
+/**
+ * Claims an online or degraded workspace as `hibernating` in one statement (two callers cannot both
+ * claim it): only with no active task, unless `force`. Undefined when the claim did not apply.
+ */
+export async function claimForHibernation(q: Queryable, id: string, force: boolean): Promise<WorkspaceRow | undefined> {
+  const r = await q.query<WorkspaceRow>(
+    `UPDATE workspaces SET status = $2, updated_at = now()
+      WHERE id = $1 AND status = ANY($3::text[]::workspace_status[]) AND (active_tasks = 0 OR $4) RETURNING *`,
+    [id, Status.Hibernating, [Status.Online, Status.Degraded], force],
+  );
+  return r.rows[0];
+}
+
+/** `online`/`degraded` -> `offline` with the URL cleared; false when the row was in another status. */
+export async function setOfflineIfLive(q: Queryable, id: string): Promise<boolean> {
+  const r = await q.query(
+    `UPDATE workspaces SET status = $2, url = '', updated_at = now() WHERE id = $1 AND status = ANY($3::text[]::workspace_status[])`,
+    [id, Status.Offline, [Status.Online, Status.Degraded]],
+  );
+  return r.rowCount > 0;
+}
+
+/** Every workspace still `provisioning`, with how long since its row last changed. */
+export async function listProvisioning(q: Queryable): Promise<{ id: string; runtime: string; template: string | null; age_sec: number; updated_at: Date }[]> {
+  const r = await q.query<{ id: string; runtime: string; template: string | null; age_sec: number; updated_at: Date }>(
+    `SELECT id, runtime, template, EXTRACT(EPOCH FROM now() - updated_at)::float8 AS age_sec, updated_at
+       FROM workspaces WHERE status = $1`,
+    [Status.Provisioning],
+  );
+  return r.rows;
+}
+
+/** `provisioning` -> `failed` with `message`, only if the row has not changed since `updatedAt` was read. */
+export async function failProvisioningIfUnchanged(q: Queryable, id: string, updatedAt: Date, message: string): Promise<boolean> {
+  const r = await q.query(
+    `UPDATE workspaces SET status = $2, last_sample_error = $3, updated_at = now()
+      WHERE id = $1 AND status = $4 AND updated_at = $5`,
+    [id, Status.Failed, message, Status.Provisioning, updatedAt],
+  );
+  return r.rowCount > 0;
+}
+
+/** Workspaces in `statuses` that the platform runs (not external) and that have an instance. */
+export async function listManagedWithInstance(q: Queryable, statuses: readonly WorkspaceStatus[], externalRuntime: string): Promise<WorkspaceRow[]> {
+  const r = await q.query<WorkspaceRow>(
+    `SELECT * FROM workspaces WHERE status = ANY($1::text[]::workspace_status[]) AND runtime <> $2 AND instance_id IS NOT NULL`,
+    [statuses, externalRuntime],
+  );
+  return r.rows;
+}
+
+export async function getWorkspaces(q: Queryable, ids: readonly string[]): Promise<WorkspaceRow[]> {
+  return (await q.query<WorkspaceRow>('SELECT * FROM workspaces WHERE id = ANY($1::uuid[])', [ids])).rows;
+}
+
+/**
+ * Online or degraded managed workspaces with `hibernation_idle_minutes` set, no active task, and
+ * none of `activityTypes` activity nor `awakeEvents` event for that long (nor since creation).
+ */
+export async function idleForHibernation(
+  q: Queryable,
+  opts: { externalRuntime: string; activityTypes: readonly string[]; awakeEvents: readonly string[] },
+): Promise<string[]> {
+  const r = await q.query<{ id: string }>(
+    `SELECT w.id FROM workspaces w
+      WHERE w.hibernation_idle_minutes IS NOT NULL
+        AND w.status = ANY($1::text[]::workspace_status[]) AND w.active_tasks = 0 AND w.runtime <> $2
+        AND GREATEST(
+              (SELECT max(a.created_at) FROM activity_logs a WHERE a.workspace_id = w.id AND a.activity_type = ANY($3::text[])),
+              (SELECT max(e.created_at) FROM structure_events e WHERE e.workspace_id = w.id AND e.event_type = ANY($4::text[])),
+              w.created_at
+            ) < now() - make_interval(mins => w.hibernation_idle_minutes)`,
+    [[Status.Online, Status.Degraded], opts.externalRuntime, opts.activityTypes, opts.awakeEvents],
+  );
+  return r.rows.map((x) => x.id);
+}

@@ -9,7 +9,8 @@ import type { TemplateManifests } from '../provisioning/templates.js';
 import type { WorkspaceCache } from './cache.js';
 import { getWorkspace, listWorkspaces, toView, type WorkspaceRow } from './repo.js';
 import { hibernateWorkspace, pauseWorkspace, restartWorkspace, resumeWorkspace } from './lifecycle.js';
-import { createWorkspace, deleteWorkspace, removedError, updateWorkspace, type WorkspaceDeps } from './service.js';
+import { removedError } from './errors.js';
+import { createWorkspace, deleteWorkspace, updateWorkspace, type WorkspaceDeps } from './service.js';
 
 export const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
 const boolQuery = z.enum(['true', 'false']).optional().transform((v) => v === 'true');

@@ -9,12 +9,13 @@ import {
   type PlatformEvent,
   type UpdateWorkspaceBody,
 } from '@molecule/contracts';
-import { mintWorkspaceToken, revokeAllWorkspaceTokens } from '../auth/repo.js';
+import { mintWorkspaceToken, revokeAllWorkspaceTokens } from '../auth/credentials.js';
 import { loadChain } from '../hierarchy/access.js';
 import { DomainError, conflict, invalid, notFound } from '../errors.js';
+import { removedError } from './errors.js';
 import { provisionWorkspaceAuto, stopWorkspace, type ProvisioningDeps } from '../provisioning/pipeline.js';
 import { templateExists } from '../provisioning/templates.js';
-import type { RestartCoalescer } from './restart-coalescer.js';
+import type { AppDeps } from '../deps.js';
 import {
   getWorkspace,
   insertWorkspace,
@@ -26,11 +27,8 @@ import {
   type WorkspaceRow,
 } from './repo.js';
 
-export interface WorkspaceDeps extends ProvisioningDeps {
-  /** Bound on the stop phase of a delete, which runs detached from the request (C155). */
-  deleteCleanupTimeoutMs: number;
-  restarts: RestartCoalescer;
-}
+/** What workspace CRUD and the lifecycle touch: provisioning, the delete bound (C155) and the restart coalescer (C148). */
+export type WorkspaceDeps = ProvisioningDeps & Pick<AppDeps, 'deleteCleanupTimeoutMs' | 'restarts'>;
 
 export const DELETE_CLEANUP_TIMEOUT_MS = 30_000;
 
@@ -125,15 +123,6 @@ export async function updateWorkspace(deps: WorkspaceDeps, id: string, body: Upd
   if (!updated) throw notFound('workspace not found');
   await deps.broadcaster.recordAndBroadcast('WORKSPACE_UPDATED', id, { ...body });
   return updated;
-}
-
-/** The 410 body for a removed workspace (C160). */
-export function removedError(row: { id: string; removed_at: Date | string | null }): DomainError {
-  return new DomainError('gone', 'workspace removed', {
-    id: row.id,
-    removed_at: row.removed_at ? new Date(row.removed_at).toISOString() : null,
-    hint: 'Regenerate this workspace: create a new one (POST /workspaces); removed workspaces are never revived.',
-  });
 }
 
 export type DeleteResult =

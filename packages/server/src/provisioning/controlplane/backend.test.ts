@@ -233,7 +233,7 @@ describe('control-plane backend', () => {
       new ControlPlaneBackend({ baseUrl: cp.url, token: TOKEN, stopRetry: { attempts: 3, backoffMs: (n) => (waits.push(n), backoff) } });
     const depsWith = (prov: ControlPlaneBackend) => {
       const { log, lines } = capturingLogger();
-      return { deps: { backend: 'controlplane' as const, provisioners: { controlplane: prov }, log }, lines };
+      return { deps: { provisioner: prov, log }, lines };
     };
     const terminates = (id: string) => callsFor(id).filter((r) => r.route === 'terminate').length;
     const leakLines = (lines: Record<string, unknown>[]) => lines.filter((l) => l.event === 'LEAK-SUSPECT');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { WorkspaceRow } from '../../workspaces/repo.js';
+import type { WorkspaceRow } from '../../workspaces/read.js';
 import type { Provisioner, RunningState, StartSpec, StopRetryPolicy } from '../port.js';
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../server.js';
+import type { RunningServer } from '../../main.js';
 import { e2eClient, startE2eServer } from '../../test-support/e2e.js';
 import { startFakeControlPlane, type FakeControlPlane } from '../../test-support/fake-control-plane.js';
 import { isAlive } from '../../test-support/proc.js';

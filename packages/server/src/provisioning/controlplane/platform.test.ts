@@ -8,7 +8,7 @@ import { createWs, eventsOf } from '../../test-support/api.js';
 import { startFakeControlPlane, type FakeControlPlane } from '../../test-support/fake-control-plane.js';
 import { startTestApp, type TestApp } from '../../test-support/harness.js';
 import { getWorkspace, setStatus } from '../../workspaces/repo.js';
-import { createProvisioners } from '../index.js';
+import { createProvisioner } from '../index.js';
 import { PROVISION_FAILED } from '../pipeline.js';
 import { ControlPlaneBackend } from './backend.js';
 
@@ -40,7 +40,7 @@ describe('the platform on the control-plane backend', () => {
       tweak: (deps) => {
         deps.log = capture(lines);
         // Milliseconds instead of seconds between stop attempts; the policy itself is tested in backend.test.ts.
-        deps.provisioners = { controlplane: new ControlPlaneBackend({ baseUrl: cp.url, token: TOKEN, stopRetry: { attempts: 3, backoffMs: () => 5 } }) };
+        deps.provisioner = new ControlPlaneBackend({ baseUrl: cp.url, token: TOKEN, stopRetry: { attempts: 3, backoffMs: () => 5 } });
       },
     });
   });
@@ -61,11 +61,10 @@ describe('the platform on the control-plane backend', () => {
     return ws;
   };
 
-  it('createProvisioners wires the control-plane backend from the config: CP_URL and its bearer token', async () => {
-    const provs = createProvisioners(t.deps);
-    expect(provs.controlplane).toBeInstanceOf(ControlPlaneBackend);
-    expect(Object.keys(provs)).toEqual(['controlplane']);
-    const state = await provs.controlplane!.isRunning({ id: crypto.randomUUID(), instance_id: 'i-none' } as never, AbortSignal.timeout(5000));
+  it('createProvisioner wires the control-plane backend from the config: CP_URL and its bearer token', async () => {
+    const prov = createProvisioner(t.deps);
+    expect(prov).toBeInstanceOf(ControlPlaneBackend);
+    const state = await prov!.isRunning({ id: crypto.randomUUID(), instance_id: 'i-none' } as never, AbortSignal.timeout(5000));
     // The fake refuses calls without the token with 401; a 404 (no such workspace) proves the token went along.
     expect(state.state).toBe('unknown');
     expect(cp.requests.at(-1)!.authorization).toBe(`Bearer ${TOKEN}`);
@@ -123,7 +122,7 @@ describe('the platform on the control-plane backend', () => {
       config: { provisioner: 'controlplane', controlPlaneUrl: undefined },
       tweak: (deps) => {
         deps.log = capture(logged);
-        deps.provisioners = createProvisioners(deps);
+        deps.provisioner = createProvisioner(deps);
       },
     });
     try {

@@ -3,7 +3,7 @@ import { pack } from 'tar-stream';
 import type { Queryable } from '../../db/port.js';
 import type { Logger } from '../../log.js';
 import { freePort } from '../../net/free-port.js';
-import type { WorkspaceRow } from '../../workspaces/repo.js';
+import type { WorkspaceRow } from '../../workspaces/read.js';
 import { assertTemplatePaths, configFilesToWrite, passthroughEnv, type ConfigFile } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
 import { imageTagIsMoving, parseImageRef, resolvePinnedImage, selectImage } from './images.js';

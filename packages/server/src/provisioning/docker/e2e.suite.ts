@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
 import { orphanSweep } from '../../loops/sweeps.js';
-import type { RunningServer } from '../../server.js';
+import type { RunningServer } from '../../main.js';
 import { e2eClient, startE2eServer } from '../../test-support/e2e.js';
 import { removeWorkspaceArtifacts, testDocker, unlessGone } from '../../test-support/docker.js';
 import type { WorkspaceRow } from '../../workspaces/repo.js';
@@ -53,7 +53,7 @@ export function dockerE2eSuite(): void {
     }, 180_000); // real containers on a loaded 2-core CI machine
 
     it('C175 the orphan sweeper reaps a managed container and volume with no workspace row, and leaves a container that only contains ws- alone', async () => {
-      const backend = server.deps.provisioners.docker;
+      const backend = server.deps.provisioner;
       expect(backend).toBeInstanceOf(DockerBackend);
       const orphan = { id: randomUUID(), name: 'orphan', runtime: 'molecule', tier: 1, status: Status.Online } as WorkspaceRow;
       made.push(orphan.id);

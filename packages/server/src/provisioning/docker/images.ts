@@ -1,4 +1,5 @@
 import type { Queryable } from '../../db/port.js';
+import { pinnedDigest } from './pins-repo.js';
 
 /** Tags that name whatever was pushed last; anything else counts as pinned (C136). */
 const MOVING_TAGS = new Set(['latest', 'staging', 'main', 'dev', 'edge', 'nightly', 'rolling']);
@@ -50,8 +51,7 @@ export async function resolvePinnedImage(
 ): Promise<string | undefined> {
   if (opts.localOverride) return undefined;
   try {
-    const r = await q.query<{ digest: string }>('SELECT digest FROM runtime_image_pins WHERE template_name = $1', [templateName]);
-    const digest = r.rows[0]?.digest;
+    const digest = await pinnedDigest(q, templateName);
     return digest ? `${imageBase(base)}@sha256:${digest}` : undefined;
   } catch (err) {
     opts.onError?.(err);

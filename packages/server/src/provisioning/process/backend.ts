@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../log.js';
-import type { WorkspaceRow } from '../../workspaces/repo.js';
+import type { WorkspaceRow } from '../../workspaces/read.js';
 import { assertTemplatePaths, configFilesToWrite, passthroughEnv } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
 

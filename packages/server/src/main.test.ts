@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
-import { startServer } from './server.js';
+import { startServer } from './main.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

@@ -251,6 +251,7 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
       '/workspaces/:id/a2a',
       {
         bodyLimit: A2A_BODY_LIMIT_BYTES,
+        config: { access: 'credential' },
         onRequest: async (req: FastifyRequest) => {
           req.a2aCaller = callerOf(await resolvePrincipal(deps, req), req.headers['x-workspace-id']);
         },
@@ -280,7 +281,8 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
   app.get(
     '/workspaces/:id/a2a/agent-card',
     {
-      preHandler: requireCredential(deps),
+      config: { access: 'credential' },
+      onRequest: requireCredential(deps),
       schema: {
         summary: "The workspace agent's card, pointing at this proxy",
         description:
@@ -305,7 +307,8 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
   app.get(
     '/workspaces/:id/a2a/queue/:queue_id',
     {
-      preHandler: requireCredential(deps),
+      config: { access: 'credential' },
+      onRequest: requireCredential(deps),
       schema: {
         summary: 'Status of a queued A2A message',
         description: 'For the caller that queued it, the target, or an admin/org credential. Any other credential, or an unknown id, gets 404 (ids cannot be probed).',
@@ -329,7 +332,8 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
   app.post(
     '/admin/a2a-queue/drop-stale',
     {
-      preHandler: requireAdmin(deps),
+      config: { access: 'admin' },
+      onRequest: requireAdmin(deps),
       schema: {
         summary: 'Drop queued A2A messages older than a threshold',
         tags: ['admin'],
@@ -352,7 +356,8 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
   app.post(
     '/workspaces/:id/delegate',
     {
-      preHandler: own,
+      config: { access: 'workspace' },
+      onRequest: own,
       schema: {
         summary: 'Delegate a task to another workspace',
         description:
@@ -375,7 +380,8 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
   app.get(
     '/workspaces/:id/delegations',
     {
-      preHandler: own,
+      config: { access: 'workspace' },
+      onRequest: own,
       schema: {
         summary: "This workspace's delegations, newest first",
         tags: ['a2a'],
@@ -390,7 +396,8 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
   app.post(
     '/workspaces/:id/delegations/record',
     {
-      preHandler: own,
+      config: { access: 'workspace' },
+      onRequest: own,
       schema: {
         summary: 'Record a delegation the agent sent directly over A2A',
         tags: ['a2a'],
@@ -410,7 +417,8 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
   app.post(
     '/workspaces/:id/delegations/:delegation_id/update',
     {
-      preHandler: own,
+      config: { access: 'workspace' },
+      onRequest: own,
       schema: {
         summary: 'Report the outcome of a recorded delegation',
         tags: ['a2a'],

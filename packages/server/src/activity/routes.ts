@@ -56,6 +56,7 @@ export function registerActivityRoutes(app: App, deps: ActivityRouteDeps & AuthD
   app.post(
     '/workspaces/:id/activity',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'An agent reports an activity entry about itself',
@@ -78,6 +79,7 @@ export function registerActivityRoutes(app: App, deps: ActivityRouteDeps & AuthD
   app.get(
     '/workspaces/:id/activity',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: "A workspace's activity log",
@@ -110,6 +112,7 @@ export function registerActivityRoutes(app: App, deps: ActivityRouteDeps & AuthD
   app.post(
     '/workspaces/:id/notify',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'An agent pushes a chat message (with file attachments) to the user',

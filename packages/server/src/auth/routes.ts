@@ -39,7 +39,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
   app.post(
     '/auth/login',
     {
-      config: { rateLimit: { max: 20, timeWindow: '1 minute' } },
+      config: { access: 'open', rateLimit: { max: 20, timeWindow: '1 minute' } },
       schema: {
         summary: 'Start a canvas session',
         description: 'Exchanges the admin token for an HttpOnly, SameSite=Strict session cookie.',
@@ -65,6 +65,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
   app.post(
     '/auth/logout',
     {
+      config: { access: 'open' },
       schema: { summary: 'End the canvas session', tags: ['auth'], response: { 200: z.object({ status: z.literal('ok') }) } },
     },
     async (req, reply) => {
@@ -78,6 +79,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
   app.get(
     '/workspaces/:id/tokens',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: "List a workspace's live tokens (prefixes only)",
@@ -100,6 +102,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
   app.post(
     '/workspaces/:id/tokens',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'Mint a workspace token (shown once)',
@@ -133,6 +136,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
   app.delete(
     '/workspaces/:id/tokens/:tokenId',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'Revoke a workspace token',
@@ -153,6 +157,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
   app.get(
     '/org/tokens',
     {
+      config: { access: 'admin' },
       onRequest: admin,
       schema: {
         summary: 'List live org tokens (prefixes only)',
@@ -170,7 +175,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
     '/org/tokens',
     {
       onRequest: admin,
-      config: { rateLimit: { max: deps.orgTokenMintPerHour, timeWindow: '1 hour' } },
+      config: { access: 'admin', rateLimit: { max: deps.orgTokenMintPerHour, timeWindow: '1 hour' } },
       schema: {
         summary: 'Mint an org token (full admin; shown once)',
         tags: ['tokens'],
@@ -188,6 +193,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
   app.delete(
     '/org/tokens/:id',
     {
+      config: { access: 'admin' },
       onRequest: admin,
       schema: {
         summary: 'Revoke an org token',

@@ -36,6 +36,7 @@ export function registerWebSocketRoute(app: App, deps: EventRouteDeps): void {
     '/ws',
     {
       websocket: true,
+      config: { access: 'credential' },
       onRequest: async (req) => {
         const p = await resolvePrincipal(deps, req);
         if (!p) throw unauthorized('a credential is required: bearer token or canvas session');
@@ -70,6 +71,7 @@ export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
   app.get(
     '/events',
     {
+      config: { access: 'admin' },
       onRequest: admin,
       schema: {
         summary: 'Replay persisted events after a cursor',
@@ -94,6 +96,7 @@ export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
   app.get(
     '/workspaces/:id/events/stream',
     {
+      config: { access: 'workspace' },
       onRequest: requireWorkspaceAccess(deps),
       schema: {
         summary: "One workspace's live events (Server-Sent Events)",

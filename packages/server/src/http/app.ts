@@ -23,6 +23,7 @@ import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js
 import { registerRegistryRoutes } from '../registry/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
 import { hashToken } from '../auth/tokens.js';
+import { accessClassOf, type AccessClass } from './access.js';
 import { asHttpError, HttpError } from './errors.js';
 import type { App } from './types.js';
 
@@ -41,6 +42,13 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
+  // Every route declares who may call it; one that does not is refused here, before it can serve.
+  const accessTable: RouteAccess[] = [];
+  app.decorate('accessTable', accessTable);
+  app.addHook('onRoute', (route) => {
+    const access = accessClassOf(route);
+    for (const method of [route.method].flat()) accessTable.push({ method, url: route.url, access });
+  });
   app.setSerializerCompiler(responseSerializerCompiler);
   // An empty body with a JSON content type (common from HTTP clients on DELETE or body-less POST)
   // means "no body"; routes that need one say so through their schema. Everything else goes
@@ -160,6 +168,7 @@ function registerMetaRoutes(app: App, deps: AppDeps): void {
   app.get(
     '/health',
     {
+      config: { access: 'open' },
       schema: {
         summary: 'Liveness and database reachability',
         tags: ['meta'],
@@ -178,14 +187,14 @@ function registerMetaRoutes(app: App, deps: AppDeps): void {
   );
   app.get(
     '/buildinfo',
-    { schema: { summary: 'Build identity', tags: ['meta'], response: { 200: z.object({ git_sha: z.string() }) } } },
+    { config: { access: 'open' }, schema: { summary: 'Build identity', tags: ['meta'], response: { 200: z.object({ git_sha: z.string() }) } } },
     async () => ({ git_sha: deps.config.gitSha }),
   );
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['meta'], hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { config: { access: 'open' }, schema: { summary: 'Prometheus metrics', tags: ['meta'], hide: true } }, async (_req, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { access: 'open' }, schema: { hide: true } }, async () => app.swagger());
 
   const pages: Record<string, { file: string; type: string }> = {
     '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
@@ -193,13 +202,24 @@ function registerMetaRoutes(app: App, deps: AppDeps): void {
   };
   for (const [url, { file, type }] of Object.entries(pages)) {
     const body = readFileSync(new URL(file, CANVAS_DIR));
-    app.get(url, { config: { page: true }, schema: { hide: true } }, async (_req, reply) => reply.type(type).send(body));
+    app.get(url, { config: { access: 'open', page: true }, schema: { hide: true } }, async (_req, reply) => reply.type(type).send(body));
   }
+}
+
+/** One registered route and the access class it declared. */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  access: AccessClass;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     page?: boolean;
+  }
+  interface FastifyInstance {
+    /** Every route registered on this app with its declared access class (the auth matrix and docs/security.md read it). */
+    accessTable: RouteAccess[];
   }
 }
 

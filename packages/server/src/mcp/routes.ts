@@ -21,6 +21,7 @@ export function registerMcpRoutes(app: App, deps: ToolDeps & AuthDeps): void {
     {
       preHandler: access,
       config: {
+        access: 'workspace',
         rateLimit: {
           max: MCP_CALLS_PER_MINUTE,
           timeWindow: 60_000,
@@ -58,6 +59,7 @@ export function registerMcpRoutes(app: App, deps: ToolDeps & AuthDeps): void {
     app.route({
       method,
       url: '/workspaces/:id/mcp',
+      config: { access: 'workspace' },
       preHandler: access,
       schema: { hide: true, params: IdParams },
       handler: async (_req, reply) =>

@@ -81,6 +81,7 @@ export function registerRegistryRoutes(app: App, routeDeps: RegistryDeps & AuthD
   app.post(
     '/registry/register',
     {
+      config: { access: 'agent' },
       onRequest: agent,
       schema: {
         summary: 'An agent announces its URL and agent card',
@@ -101,7 +102,11 @@ export function registerRegistryRoutes(app: App, routeDeps: RegistryDeps & AuthD
   app.post(
     '/registry/heartbeat',
     {
+      config: { access: 'agent' },
       onRequest: deferAgentToken(routeDeps),
+      // An invalid body with a deferred bearer checks that bearer alone first, so a caller with a
+      // bad token learns 401, never how its body would have been validated.
+      attachValidation: true,
       schema: {
         summary: 'An agent reports it is alive, with its load and health',
         description:
@@ -113,6 +118,10 @@ export function registerRegistryRoutes(app: App, routeDeps: RegistryDeps & AuthD
       },
     },
     async (req) => {
+      if (req.validationError) {
+        if (req.agentBearer !== undefined) await agent(req);
+        throw req.validationError;
+      }
       // Without a deferred bearer, requireAgentToken has already refused the request.
       if (req.agentBearer === undefined) requireOwn(req, req.body.workspace_id);
       return heartbeat(deps, req.body, req.agentBearer);
@@ -122,6 +131,7 @@ export function registerRegistryRoutes(app: App, routeDeps: RegistryDeps & AuthD
   app.post(
     '/registry/update-card',
     {
+      config: { access: 'agent' },
       onRequest: agent,
       schema: {
         summary: "Replace the workspace's agent card",
@@ -140,6 +150,7 @@ export function registerRegistryRoutes(app: App, routeDeps: RegistryDeps & AuthD
   app.get(
     '/registry/discover/:id',
     {
+      config: { access: 'agent' },
       onRequest: agent,
       schema: {
         summary: 'Resolve the URL of a workspace the caller may talk to',
@@ -164,6 +175,7 @@ export function registerRegistryRoutes(app: App, routeDeps: RegistryDeps & AuthD
   app.get(
     '/registry/:id/peers',
     {
+      config: { access: 'workspace' },
       onRequest: requireWorkspaceAccess(deps),
       schema: {
         summary: "A workspace's parent, siblings and children",

@@ -42,6 +42,7 @@ export function registerWorkspaceRoutes(
   app.post(
     '/workspaces',
     {
+      config: { access: 'admin' },
       onRequest: admin,
       schema: {
         summary: 'Create a workspace',
@@ -62,6 +63,7 @@ export function registerWorkspaceRoutes(
   app.get(
     '/workspaces',
     {
+      config: { access: 'admin' },
       onRequest: admin,
       schema: {
         summary: 'List workspaces',
@@ -80,6 +82,7 @@ export function registerWorkspaceRoutes(
   app.get(
     '/workspaces/:id',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'Get one workspace',
@@ -105,6 +108,7 @@ export function registerWorkspaceRoutes(
   app.patch(
     '/workspaces/:id',
     {
+      config: { access: 'admin' },
       onRequest: admin,
       schema: {
         summary: 'Rename, re-role or re-parent a workspace',
@@ -120,6 +124,7 @@ export function registerWorkspaceRoutes(
   app.delete(
     '/workspaces/:id',
     {
+      config: { access: 'admin' },
       onRequest: admin,
       schema: {
         summary: 'Delete a workspace and its subtree',
@@ -153,6 +158,7 @@ export function registerWorkspaceRoutes(
   app.post(
     '/workspaces/:id/restart',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'Restart a workspace',
@@ -170,6 +176,7 @@ export function registerWorkspaceRoutes(
   app.post(
     '/workspaces/:id/pause',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'Pause a workspace and its subtree',
@@ -184,6 +191,7 @@ export function registerWorkspaceRoutes(
   app.post(
     '/workspaces/:id/resume',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'Resume a paused or hibernated workspace (and its paused descendants)',
@@ -198,6 +206,7 @@ export function registerWorkspaceRoutes(
   app.post(
     '/workspaces/:id/hibernate',
     {
+      config: { access: 'workspace' },
       onRequest: wsAccess,
       schema: {
         summary: 'Hibernate an idle workspace',

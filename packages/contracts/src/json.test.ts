@@ -21,7 +21,8 @@ describe('shared value helpers', () => {
   it('textOfParts joins the text of either dialect and bare strings, and says when there is none', () => {
     expect(textOfParts([{ kind: 'text', text: 'a' }, { text: 'b' }, 'c', { kind: 'file' }])).toBe('abc');
     expect(textOfParts([{ text: 'a' }, { text: 'b' }], '\n')).toBe('a\nb');
-    expect(textOfParts([{ kind: 'data', data: 1 }])).toBeUndefined();
+    expect(textOfParts([{ kind: 'data', data: 1 }, { text: '' }])).toBeUndefined();
+    expect(textOfParts([{ text: 'a' }, { text: '' }, { text: 'b' }], '\n')).toBe('a\nb');
     expect(textOfParts('text')).toBeUndefined();
   });
 });

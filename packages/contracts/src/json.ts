@@ -18,14 +18,14 @@ export function parseJson(text: string | Uint8Array): unknown {
 
 /**
  * The text of an A2A `parts` array (either dialect: `{kind:"text", text}` or `{text}`; bare strings
- * too), joined by `separator`. Undefined when `parts` is not an array or holds no text.
+ * too), joined by `separator`; empty texts are skipped. Undefined when `parts` is not an array or holds no text.
  */
 export function textOfParts(parts: unknown, separator = ''): string | undefined {
   if (!Array.isArray(parts)) return undefined;
   const texts: string[] = [];
   for (const p of parts) {
-    if (typeof p === 'string') texts.push(p);
-    else if (isRecord(p) && typeof p.text === 'string') texts.push(p.text);
+    const text = typeof p === 'string' ? p : isRecord(p) && typeof p.text === 'string' ? p.text : '';
+    if (text !== '') texts.push(text);
   }
   return texts.length > 0 ? texts.join(separator) : undefined;
 }

@@ -2,7 +2,7 @@ import { networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { DefaultRequestHandler, InMemoryTaskStore } from '@a2a-js/sdk/server';
 import { buildA2AApp } from './a2a-server.js';
-import { createAdapter, type Adapter } from './adapter.js';
+import { createAdapter, type Adapter } from './adapters/index.js';
 import { buildAgentCard } from './card.js';
 import type { AgentConfig } from './config.js';
 import { AdapterExecutor } from './executor.js';

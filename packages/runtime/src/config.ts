@@ -1,25 +1,36 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { RUNTIME_CAPABILITIES, type RuntimeCapability } from '@molecule/contracts';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { LOG_LEVELS, type LogLevel } from '@molecule/contracts';
 import { z } from 'zod';
+import {
+  CONFIG_FILE,
+  FILE_DEFAULTS,
+  loadWorkspaceFile,
+  readOptional,
+  type AdapterName,
+  type ConfigIssue,
+  type FileConfig,
+  type WorkspaceConfig,
+} from './config-file.js';
 
-/** The adapters this runtime ships; `config.yaml`'s `adapter` names one of them, or `auto`. */
-export const ADAPTER_NAMES = ['echo', 'script', 'openai', 'anthropic'] as const;
-export type AdapterName = (typeof ADAPTER_NAMES)[number];
-/** `auto` picks anthropic or openai from the model prefix or the keys present. */
-export const ADAPTER_CHOICES = [...ADAPTER_NAMES, 'auto'] as const;
+export {
+  ADAPTER_CHOICES,
+  ADAPTER_NAMES,
+  CONFIG_FILE,
+  DEFAULT_MODELS,
+  parseScript,
+  type AdapterName,
+  type ConfigIssue,
+  type ScriptDelegate,
+  type ScriptRule,
+  type ScriptStep,
+  type ScriptTool,
+  type SkillConfig,
+  type WorkspaceConfig,
+} from './config-file.js';
 
-/** Used when neither MODEL nor config.yaml names a model. */
-export const DEFAULT_MODELS = { openai: 'gpt-4o-mini', anthropic: 'claude-sonnet-4-5' } as const;
+/** What `molecule-agent` reads from its environment, composed with `config.yaml` (config-file.ts) into one AgentConfig. */
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export const CONFIG_FILE = 'config.yaml';
-export const AUTH_TOKEN_FILE = '.auth_token';
-export const INBOUND_SECRET_FILE = '.platform_inbound_secret';
-
+/** Every default: the environment's, then config.yaml's. */
 export const DEFAULTS = {
   host: '127.0.0.1',
   port: 8000,
@@ -28,67 +39,13 @@ export const DEFAULTS = {
   /** C014: the in-container runtime beats well inside the platform's liveness window. */
   heartbeatIntervalSeconds: 20,
   logLevel: 'info' as LogLevel,
-  name: 'Workspace',
-  version: '1.0.0',
-  adapter: 'echo' as AdapterName,
-  maxConcurrentTasks: 1,
-  maxTokens: 4096,
+  ...FILE_DEFAULTS,
 } as const;
 
-/** A tool use a `script` step plays (reported as an agent_log activity row, C037). */
-export interface ScriptTool {
-  name: string;
-  input?: string;
-  output?: string;
-  error?: string;
-}
-/** A `script` step that hands the message to a peer through the platform tools. */
-export interface ScriptDelegate {
-  /** The peer's workspace id, name or role. */
-  to: string;
-  /** What to send; `{{input}}` is the message text. */
-  task: string;
-}
-/** One step of a `script` adapter run. */
-export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string } | { tool: ScriptTool } | { delegate: ScriptDelegate };
-/** A script rule: the first rule whose `match` (a regular expression) finds the input text runs. */
-export interface ScriptRule {
-  match: string | undefined;
-  steps: ScriptStep[];
-}
+export { LOG_LEVELS, type LogLevel };
 
-export interface SkillConfig {
-  id: string;
-  name: string;
-  description: string;
-  tags: string[];
-  examples: string[];
-}
-
-/** `config.yaml`, validated, with MODEL applied. Unknown keys (runtime, tier...) are the platform's. */
-export interface WorkspaceConfig {
-  name: string;
-  description: string;
-  version: string;
-  adapter: AdapterName;
-  model: string | undefined;
-  system_prompt: string | undefined;
-  skills: SkillConfig[];
-  max_concurrent_tasks: number;
-  /** Only the capabilities the file names; the heartbeat fills the rest from the adapter. */
-  capabilities: Partial<Record<RuntimeCapability, boolean>>;
-  /** Absent or 0 means "no override" (C032). */
-  idle_timeout_seconds: number | undefined;
-  /** The script adapter's rules, from `script` or `script_file`. */
-  script: ScriptRule[] | undefined;
-  /** LLM adapters: the API base URL (OPENAI_BASE_URL / ANTHROPIC_BASE_URL override it). */
-  base_url: string | undefined;
-  /** LLM adapters: the reply length cap. */
-  max_tokens: number;
-}
-
-/** config.yaml before `auto` is settled. */
-type FileConfig = Omit<WorkspaceConfig, 'adapter'> & { adapter: (typeof ADAPTER_CHOICES)[number] };
+export const AUTH_TOKEN_FILE = '.auth_token';
+export const INBOUND_SECRET_FILE = '.platform_inbound_secret';
 
 /** Credentials and endpoints of the LLM adapters, from the environment. */
 export interface LlmEnv {
@@ -125,12 +82,6 @@ export interface AgentConfig {
   configFileFound: boolean;
 }
 
-export interface ConfigIssue {
-  /** The variable (`PORT`) or the file field (`config.yaml max_concurrent_tasks`) at fault. */
-  field: string;
-  message: string;
-}
-
 /** A startup error that names every bad field; `molecule-agent` prints it and exits 2. */
 export class ConfigError extends Error {
   constructor(readonly issues: ConfigIssue[]) {
@@ -140,146 +91,6 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
-
-const SkillSchema = z.union([
-  z.string().min(1),
-  z
-    .object({
-      id: z.string().min(1).optional(),
-      name: z.string().min(1),
-      description: z.string().default(''),
-      tags: z.array(z.string()).default([]),
-      examples: z.array(z.string()).default([]),
-    })
-    .strict(),
-]);
-
-const FileSchema = z.object({
-  name: z.string().trim().min(1).default(DEFAULTS.name),
-  description: z.string().default(''),
-  version: z.union([z.string().min(1), z.number()]).transform(String).default(DEFAULTS.version),
-  adapter: z.enum(ADAPTER_CHOICES).default(DEFAULTS.adapter),
-  model: z.string().min(1).optional(),
-  system_prompt: z.string().optional(),
-  skills: z.array(SkillSchema).default([]),
-  max_concurrent_tasks: z.number().int().min(1).max(1000).default(DEFAULTS.maxConcurrentTasks),
-  capabilities: z.unknown().optional(),
-  idle_timeout_seconds: z.number().int().min(0).optional(),
-  script: z.unknown().optional(),
-  script_file: z.string().min(1).optional(),
-  base_url: z.url({ protocol: /^https?$/ }).optional(),
-  max_tokens: z.number().int().min(1).max(1_000_000).default(DEFAULTS.maxTokens),
-});
-
-const StepSchema = z
-  .object({
-    reply: z.string().optional(),
-    delay_ms: z.number().int().min(0).max(3_600_000).optional(),
-    fail: z.string().optional(),
-    tool: z
-      .object({ name: z.string().min(1).max(256), input: z.string().optional(), output: z.string().optional(), error: z.string().optional() })
-      .strict()
-      .optional(),
-    delegate: z
-      .object({ to: z.string().trim().min(1).max(256), task: z.string().min(1).max(100_000).default('{{input}}') })
-      .strict()
-      .optional(),
-  })
-  .strict()
-  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool, delegate' });
-
-const RuleSchema = z
-  .object({
-    match: z
-      .string()
-      .refine(isValidRegex, { message: 'not a valid regular expression' })
-      .optional(),
-    steps: z.array(StepSchema).min(1),
-  })
-  .strict();
-
-function isValidRegex(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A script is either a list of steps (run for every message) or a list of rules
- * (`{match?, steps}`, first match wins). Issues are reported under `field`.
- */
-export function parseScript(raw: unknown, field: string): { rules?: ScriptRule[]; issues: ConfigIssue[] } {
-  const isRuleList = Array.isArray(raw) && raw.some((e) => typeof e === 'object' && e !== null && 'steps' in e);
-  const result = isRuleList ? z.array(RuleSchema).min(1).safeParse(raw) : z.array(StepSchema).min(1).safeParse(raw);
-  if (!result.success) return { issues: zodIssues(result.error, field) };
-  const rules: ScriptRule[] = isRuleList
-    ? (result.data as z.infer<typeof RuleSchema>[]).map((r) => ({ match: r.match, steps: r.steps.map(toStep) }))
-    : [{ match: undefined, steps: (result.data as z.infer<typeof StepSchema>[]).map(toStep) }];
-  return { rules, issues: [] };
-}
-
-function toStep(s: z.infer<typeof StepSchema>): ScriptStep {
-  if (s.reply !== undefined) return { reply: s.reply };
-  if (s.delay_ms !== undefined) return { delay_ms: s.delay_ms };
-  if (s.tool !== undefined) return { tool: s.tool };
-  if (s.delegate !== undefined) return { delegate: s.delegate };
-  return { fail: s.fail ?? '' };
-}
-
-function zodIssues(error: z.ZodError, prefix: string): ConfigIssue[] {
-  return error.issues.map((i) => ({
-    field: [prefix, ...i.path.map(String)].filter(Boolean).join('.').replace(/^(config\.yaml)\./, '$1 '),
-    message: i.message,
-  }));
-}
-
-const KNOWN_CAPABILITIES: readonly string[] = RUNTIME_CAPABILITIES;
-
-/** `capabilities` is a list of names (each declared true) or a map of name -> boolean. */
-function parseCapabilities(raw: unknown, issues: ConfigIssue[]): Partial<Record<RuntimeCapability, boolean>> {
-  const field = `${CONFIG_FILE} capabilities`;
-  const known = `known capabilities: ${RUNTIME_CAPABILITIES.join(', ')}`;
-  const out: Partial<Record<RuntimeCapability, boolean>> = {};
-  if (raw === undefined || raw === null) return out;
-  if (typeof raw !== 'object') {
-    issues.push({ field, message: 'must be a list of capability names or a map of name: true|false' });
-    return out;
-  }
-  const entries: [string, unknown][] = Array.isArray(raw)
-    ? raw.map((name, i) => (typeof name === 'string' ? [name, true] : [`[${i}]`, name]))
-    : Object.entries(raw);
-  for (const [name, value] of entries) {
-    if (!KNOWN_CAPABILITIES.includes(name)) {
-      issues.push({ field: `${field}.${name}`, message: `unknown capability (${known})` });
-    } else if (typeof value !== 'boolean') {
-      issues.push({ field: `${field}.${name}`, message: 'must be true or false' });
-    } else {
-      out[name as RuntimeCapability] = value;
-    }
-  }
-  return out;
-}
-
-function slug(s: string): string {
-  return (
-    s
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, '-')
-      .replace(/^-|-$/g, '') || 'skill'
-  );
-}
-
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 /** Reads the workspace token: the env var wins, then `<configs dir>/.auth_token`. */
 export async function readToken(
@@ -392,89 +203,6 @@ export async function loadConfig(env: Env = process.env): Promise<AgentConfig> {
     llm,
     workspace,
     configFileFound: found,
-  };
-}
-
-async function loadWorkspaceFile(
-  configsDir: string,
-  modelOverride: string | undefined,
-  issues: ConfigIssue[],
-): Promise<{ workspace?: FileConfig; found: boolean }> {
-  const file = path.join(configsDir, CONFIG_FILE);
-  let text: string | undefined;
-  try {
-    text = await readOptional(file);
-  } catch (err) {
-    issues.push({ field: CONFIG_FILE, message: `cannot be read (${(err as Error).message})` });
-    return { found: false };
-  }
-  let raw: unknown = {};
-  if (text !== undefined) {
-    try {
-      raw = parseYaml(text) ?? {};
-    } catch (err) {
-      const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
-      issues.push({ field: CONFIG_FILE, message: `is not valid YAML${where}: ${(err as Error).message.split('\n')[0]}` });
-      return { found: true };
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      issues.push({ field: CONFIG_FILE, message: 'must be a YAML mapping of settings' });
-      return { found: true };
-    }
-  }
-  const parsed = FileSchema.safeParse(raw);
-  // Capabilities are checked even when other fields are bad, so one run reports every problem.
-  const capabilities = parseCapabilities((raw as Record<string, unknown>).capabilities, issues);
-  if (!parsed.success) {
-    issues.push(...zodIssues(parsed.error, CONFIG_FILE));
-    return { found: text !== undefined };
-  }
-  const f = parsed.data;
-
-  let script: ScriptRule[] | undefined;
-  if (f.script !== undefined && f.script_file !== undefined) {
-    issues.push({ field: `${CONFIG_FILE} script_file`, message: 'give either script or script_file, not both' });
-  } else if (f.script !== undefined) {
-    const r = parseScript(f.script, `${CONFIG_FILE} script`);
-    issues.push(...r.issues);
-    script = r.rules;
-  } else if (f.script_file !== undefined) {
-    const scriptPath = path.resolve(configsDir, f.script_file);
-    try {
-      const r = parseScript(parseYaml(await readFile(scriptPath, 'utf8')), `${CONFIG_FILE} script_file (${f.script_file})`);
-      issues.push(...r.issues);
-      script = r.rules;
-    } catch (err) {
-      issues.push({ field: `${CONFIG_FILE} script_file`, message: `cannot be loaded from ${scriptPath} (${(err as Error).message.split('\n')[0]})` });
-    }
-  } else if (f.adapter === 'script') {
-    issues.push({ field: `${CONFIG_FILE} script`, message: 'is required when adapter is script (or give script_file)' });
-  }
-
-
-  const skills: SkillConfig[] = f.skills.map((s) =>
-    typeof s === 'string'
-      ? { id: slug(s), name: s, description: '', tags: [], examples: [] }
-      : { id: s.id ?? slug(s.name), name: s.name, description: s.description, tags: s.tags, examples: s.examples },
-  );
-
-  return {
-    found: text !== undefined,
-    workspace: {
-      name: f.name,
-      description: f.description,
-      version: f.version,
-      adapter: f.adapter,
-      model: modelOverride ?? f.model,
-      system_prompt: f.system_prompt,
-      skills,
-      max_concurrent_tasks: f.max_concurrent_tasks,
-      capabilities,
-      idle_timeout_seconds: f.idle_timeout_seconds || undefined,
-      script,
-      base_url: f.base_url,
-      max_tokens: f.max_tokens,
-    },
   };
 }
 

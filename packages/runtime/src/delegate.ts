@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DelegationStatus, type PlatformToolName } from '@molecule/contracts';
+import { DelegationStatus, parseJson, type PlatformToolName } from '@molecule/contracts';
 import type { PlatformToolResult, PlatformTools } from './platform-tools.js';
 
 /** A delegation that cannot be done; the message is safe to show (it becomes the task's error). */
@@ -23,14 +23,6 @@ const POLL = { initialMs: 500, maxMs: 5_000 } as const;
 const RELATION_RANK: Record<string, number> = { child: 0, sibling: 1, parent: 2 };
 
 const tool = (name: PlatformToolName) => name;
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 function isPeer(v: unknown): v is Peer {
   const p = v as Partial<Peer> | null;

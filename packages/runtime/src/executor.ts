@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Role, TaskState, type Message, type Part } from '@a2a-js/sdk';
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
-import type { Adapter, AdapterEvent, AdapterInput, ToolUse } from './adapter.js';
+import type { Adapter, AdapterEvent, AdapterInput, ToolUse } from './adapters/index.js';
 import type { Logger } from './log.js';
 import type { PlatformTools } from './platform-tools.js';
 import type { TaskSlot, TaskTracker } from './tasks.js';

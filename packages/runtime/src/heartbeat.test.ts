@@ -1,6 +1,6 @@
 import { HeartbeatBody, RUNTIME_CAPABILITIES } from '@molecule/contracts';
 import { describe, expect, it } from 'vitest';
-import type { Adapter } from './adapter.js';
+import type { Adapter } from './adapters/index.js';
 import type { WorkspaceConfig } from './config.js';
 import { buildHeartbeat, runtimeMetadata } from './heartbeat.js';
 import { TaskTracker } from './tasks.js';

@@ -1,5 +1,5 @@
 import { RUNTIME_CAPABILITIES, RUNTIME_STATE_WEDGED, type HeartbeatBody, type RuntimeMetadata } from '@molecule/contracts';
-import type { Adapter } from './adapter.js';
+import type { Adapter } from './adapters/index.js';
 import type { WorkspaceConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { TaskTracker } from './tasks.js';

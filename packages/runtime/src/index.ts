@@ -16,7 +16,7 @@ export {
   type ConfigIssue,
 } from './config.js';
 export { A2A_BUSY_CODE, DEFAULT_BUSY_RETRY_AFTER_MS, busyResponse } from './a2a-server.js';
-export { createAdapter, type Adapter, type AdapterInput, type AdapterContext, type AdapterEvent } from './adapter.js';
+export { createAdapter, type Adapter, type AdapterInput, type AdapterContext, type AdapterEvent } from './adapters/index.js';
 export { buildAgentCard } from './card.js';
 export { PlatformClient, type RegisterState } from './platform.js';
 export {

@@ -5,7 +5,7 @@ import { PLATFORM_TOOLS } from '@molecule/contracts';
 import { createExternal, eventually } from '../../server/src/test-support/api.js';
 import { freePort } from '../../server/src/test-support/net.js';
 import { startTestApp, type TestApp } from '../../server/src/test-support/harness.js';
-import { MAX_TOOL_ROUNDS } from './adapter-llm.js';
+import { MAX_TOOL_ROUNDS } from './adapters/llm.js';
 import { startTestAgent, type Json, type TestAgent } from './test-support/agent.js';
 import { startFakeLlm, type FakeLlm, type FakeTurn } from './test-support/fake-llm.js';
 

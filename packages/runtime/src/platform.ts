@@ -7,7 +7,7 @@ import {
   type HeartbeatBody,
   type RegisterBody,
 } from '@molecule/contracts';
-import type { ToolUse } from './adapter.js';
+import type { ToolUse } from './adapters/index.js';
 import { AUTH_TOKEN_FILE, INBOUND_SECRET_FILE, type AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { TokenSource } from './platform-tools.js';

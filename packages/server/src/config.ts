@@ -1,12 +1,11 @@
 import path from 'node:path';
-import { DEFAULT_DATA_DIR } from '@molecule/contracts';
+import { DEFAULT_DATA_DIR, LOG_LEVELS, type LogLevel } from '@molecule/contracts';
 
 export const PROVISIONER_BACKENDS = ['process', 'docker', 'controlplane', 'none'] as const;
 export type ProvisionerBackend = (typeof PROVISIONER_BACKENDS)[number];
 export const MOLECULE_ENVS = ['development', 'production'] as const;
 export type MoleculeEnv = (typeof MOLECULE_ENVS)[number];
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 
 export interface Config {
   port: number;

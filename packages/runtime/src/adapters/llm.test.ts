@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
-import { conversation, modelName } from './adapter-llm.js';
-import { configsDir, startTestAgent, type Json, type TestAgent } from './test-support/agent.js';
-import { startFakeLlm, type FakeLlm } from './test-support/fake-llm.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { conversation, modelName } from './llm.js';
+import { configsDir, startTestAgent, type Json, type TestAgent } from '../test-support/agent.js';
+import { startFakeLlm, type FakeLlm } from '../test-support/fake-llm.js';
 
 let agents: TestAgent[] = [];
 let llms: FakeLlm[] = [];

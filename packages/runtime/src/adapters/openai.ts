@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
-import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './adapter.js';
-import { conversation, MAX_TOOL_ROUNDS, runToolCall, toolsForModel, type LlmAdapterOptions } from './adapter-llm.js';
+import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './types.js';
+import { conversation, MAX_TOOL_ROUNDS, runToolCall, toolsForModel, type LlmAdapterOptions } from './llm.js';
 
 export type OpenAIAdapterOptions = LlmAdapterOptions;
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './adapter.js';
-import type { ScriptRule } from './config.js';
-import { delegateTo } from './delegate.js';
+import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './types.js';
+import type { ScriptRule } from '../config.js';
+import { delegateTo } from '../delegate.js';
 
 /** The error a `fail` step throws; its message becomes the task's error. */
 export class ScriptedFailure extends Error {

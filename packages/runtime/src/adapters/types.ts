@@ -1,10 +1,6 @@
 import type { RuntimeCapability } from '@molecule/contracts';
-import { DEFAULT_MODELS, type AgentConfig } from './config.js';
-import type { Logger } from './log.js';
-import type { PlatformTools } from './platform-tools.js';
-import { EchoAdapter } from './adapter-echo.js';
-import { modelName, type LlmAdapterOptions } from './adapter-llm.js';
-import { ScriptAdapter } from './adapter-script.js';
+import type { Logger } from '../log.js';
+import type { PlatformTools } from '../platform-tools.js';
 
 /** One file attached to the incoming message. */
 export interface AdapterFile {
@@ -68,31 +64,4 @@ export interface Adapter {
   /** A reason when the adapter knows it is stuck and needs a restart (`runtime_state: wedged`). */
   wedgedReason?(): string | undefined;
   close?(): Promise<void>;
-}
-
-/**
- * The adapter `config.yaml` names (`auto` already settled by loadConfig). The LLM clients load only
- * when an LLM adapter is used: they double an echo agent's start time otherwise.
- */
-export async function createAdapter(config: Pick<AgentConfig, 'workspace' | 'llm'>): Promise<Adapter> {
-  const { workspace: ws, llm } = config;
-  switch (ws.adapter) {
-    case 'echo':
-      return new EchoAdapter();
-    case 'script':
-      return new ScriptAdapter(ws.script ?? []);
-    case 'openai':
-    case 'anthropic': {
-      const provider = ws.adapter;
-      const opts: LlmAdapterOptions = {
-        apiKey: (provider === 'openai' ? llm.openaiApiKey : llm.anthropicApiKey) ?? '',
-        baseUrl: (provider === 'openai' ? llm.openaiBaseUrl : llm.anthropicBaseUrl) ?? ws.base_url,
-        model: modelName(ws.model ?? DEFAULT_MODELS[provider], provider),
-        systemPrompt: ws.system_prompt,
-        maxTokens: ws.max_tokens,
-      };
-      if (provider === 'openai') return new (await import('./adapter-openai.js')).OpenAIAdapter(opts);
-      return new (await import('./adapter-anthropic.js')).AnthropicAdapter(opts);
-    }
-  }
 }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { AdapterContext, AdapterEvent, AdapterInput } from './adapter.js';
-import { createAdapter } from './adapter.js';
-import { ScriptAdapter } from './adapter-script.js';
-import { delegateTo } from './delegate.js';
-import type { PlatformToolResult, PlatformTools } from './platform-tools.js';
-import { captureLogger } from './test-support/agent.js';
+import type { AdapterContext, AdapterEvent, AdapterInput } from './index.js';
+import { createAdapter } from './index.js';
+import { ScriptAdapter } from './script.js';
+import { delegateTo } from '../delegate.js';
+import type { PlatformToolResult, PlatformTools } from '../platform-tools.js';
+import { captureLogger } from '../test-support/agent.js';
 
 const input = (text: string): AdapterInput => ({ text, files: [], data: [], taskId: 't', contextId: 'c', messageId: 'm', metadata: {} });
 const ctx = (signal = new AbortController().signal): AdapterContext => ({ signal, log: captureLogger().logger });

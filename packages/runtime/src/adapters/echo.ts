@@ -1,4 +1,4 @@
-import type { Adapter, AdapterEvent, AdapterInput } from './adapter.js';
+import type { Adapter, AdapterEvent, AdapterInput } from './types.js';
 
 /** Replies "echo: <text>": a deterministic agent for demos, smoke tests and the platform's own tests. */
 export class EchoAdapter implements Adapter {

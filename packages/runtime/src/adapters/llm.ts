@@ -1,5 +1,6 @@
-import type { AdapterContext, AdapterInput, ToolUse } from './adapter.js';
-import type { PlatformToolInfo } from './platform-tools.js';
+import { textOfParts } from '@molecule/contracts';
+import type { AdapterContext, AdapterInput, ToolUse } from './types.js';
+import type { PlatformToolInfo } from '../platform-tools.js';
 
 /** How many prior turns from `metadata.history` (sent by the canvas) an LLM adapter replays. */
 export const MAX_HISTORY = 20;
@@ -7,14 +8,6 @@ export const MAX_HISTORY = 20;
 export interface Turn {
   role: 'user' | 'assistant';
   content: string;
-}
-
-function textOfParts(parts: unknown): string {
-  if (!Array.isArray(parts)) return '';
-  return parts
-    .map((p) => (typeof p === 'string' ? p : typeof p === 'object' && p !== null && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
-    .filter(Boolean)
-    .join('\n');
 }
 
 /**
@@ -29,7 +22,7 @@ export function conversation(input: AdapterInput): Turn[] {
   for (const h of history) {
     if (typeof h !== 'object' || h === null) continue;
     const { role, parts } = h as { role?: unknown; parts?: unknown };
-    const content = textOfParts(parts);
+    const content = textOfParts(parts, '\n') ?? '';
     if (content && (role === 'user' || role === 'agent')) turns.push({ role: role === 'user' ? 'user' : 'assistant', content });
   }
   let text = input.text;

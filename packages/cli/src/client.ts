@@ -1,4 +1,4 @@
-import type { CreateWorkspaceBody, ExternalConnection, WorkspaceView } from '@molecule/contracts';
+import { isRecord, type CreateWorkspaceBody, type ExternalConnection, type WorkspaceView } from '@molecule/contracts';
 
 /** A workspace as `POST /workspaces` answers it; `connection` is present for runtime `external` only. */
 export type CreatedWorkspace = WorkspaceView & { connection?: ExternalConnection };
@@ -125,10 +125,6 @@ export class MoleculeClient {
     }
     return parsed as T;
   }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** undici wraps the system error in `cause` (often an AggregateError for multi-address hosts). */

@@ -156,6 +156,29 @@ describe('architecture seams (the import graph of the production code)', () => {
     expect(rules.httpErrorsOutsideEdge(server)).toEqual([]);
   });
 
+  it('the CLI loads the server only for `molecule up` (a dynamic import), never for its HTTP commands', () => {
+    const cli = graphOf([path.join(PACKAGES, 'cli', 'src')]);
+    const staticServer = cli.files.filter((f) => /^\s*import\s(?!type\b)[^;]*from\s*['"]@molecule\/server['"]/m.test(cli.source.get(f)!));
+    expect(staticServer.map((f) => path.relative(PACKAGES, f))).toEqual([]);
+    expect([...cli.source.values()].some((s) => s.includes("import('@molecule/server')"))).toBe(true);
+  });
+
+  it('declares one version range per dependency across all package.json files', () => {
+    const manifests = ['../package.json', ...readdirSync(PACKAGES).map((p) => `${p}/package.json`)]
+      .map((m) => path.join(PACKAGES, m))
+      .filter((m) => statSync(m, { throwIfNoEntry: false })?.isFile());
+    const ranges = new Map<string, Set<string>>();
+    for (const m of manifests) {
+      const pkg = JSON.parse(readFileSync(m, 'utf8')) as Record<string, Record<string, string> | undefined>;
+      for (const [name, range] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies })) {
+        if (!ranges.has(name)) ranges.set(name, new Set());
+        ranges.get(name)!.add(range);
+      }
+    }
+    expect(manifests.length).toBeGreaterThan(3);
+    expect([...ranges].filter(([, r]) => r.size > 1).map(([n, r]) => `${n}: ${[...r].join(' vs ')}`)).toEqual([]);
+  });
+
   it('the rules catch what they forbid', () => {
     const fake = (files: Record<string, string>): Graph => {
       const abs = Object.keys(files).map((f) => path.join(SERVER_SRC, f));

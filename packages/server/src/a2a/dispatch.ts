@@ -2,6 +2,7 @@ import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors, request } from 'undici';
+import { readCapped } from '../net/read-capped.js';
 import { checkAgentUrl, classifyAddress, type AgentUrlPolicy } from '../ssrf/agent-url.js';
 
 /** Transport limits of the outbound A2A client (C049). There is no overall timeout: long work is bounded by the idle timer. */
@@ -155,18 +156,9 @@ export class A2ADispatcher {
   }
 }
 
-/** Reads a whole body, refusing more than `max` bytes (the stream is destroyed). */
-export async function readCapped(body: Readable, max = MAX_RESPONSE_BYTES): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > max) {
-      body.destroy();
-      throw new ResponseTooLargeError();
-    }
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks, size);
+/** Reads a whole answer, refusing more than `max` bytes (the stream is destroyed): ResponseTooLargeError. */
+export async function readAnswer(body: Readable, max = MAX_RESPONSE_BYTES): Promise<Buffer> {
+  const { bytes, truncated } = await readCapped(body, max);
+  if (truncated) throw new ResponseTooLargeError();
+  return bytes;
 }

@@ -4,7 +4,7 @@ import type { AppDeps } from '../deps.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import { markInstanceDead, resumeWorkspace, type LifecycleDeps } from '../workspaces/lifecycle.js';
 import { getWorkspace, toView } from '../workspaces/read.js';
-import { classifyDispatchError, readCapped } from './dispatch.js';
+import { classifyDispatchError, readAnswer } from './dispatch.js';
 import { dispatchTimer } from './idle.js';
 import { AGENT_CALL_CEILING_SECONDS, DEAD_AGENT_STATUSES } from './limits.js';
 import type { AgentFailure, ProxyOutcome } from './outcome.js';
@@ -174,7 +174,7 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
 
   let raw: Buffer;
   try {
-    raw = await readCapped(res.body);
+    raw = await readAnswer(res.body);
   } catch (err) {
     const failure = classifyDispatchError(err);
     deps.log.warn({ workspace_id: target.id, failure, err }, 'a2a answer could not be read');

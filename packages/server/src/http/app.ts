@@ -14,6 +14,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { responseSerializerCompiler } from './serializer.js';
 import { pingDb } from '../db/index.js';
+import { abortable } from '../net/abortable.js';
 import type { AppDeps } from '../deps.js';
 import { registerA2ARoutes } from '../a2a/routes.js';
 import { registerActivityRoutes } from '../activity/routes.js';
@@ -177,7 +178,7 @@ function registerMetaRoutes(app: App, deps: AppDeps): void {
     },
     async (_req, reply) => {
       try {
-        await withTimeout(pingDb(deps.db), 2000);
+        await abortable(pingDb(deps.db), AbortSignal.timeout(2000));
         return { status: 'ok' as const };
       } catch (err) {
         deps.log.warn({ err }, 'health check: database unreachable');
@@ -221,8 +222,4 @@ declare module 'fastify' {
     /** Every route registered on this app with its declared access class (the auth matrix and docs/security.md read it). */
     accessTable: RouteAccess[];
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref())]);
 }

@@ -4,6 +4,7 @@ import { EXTERNAL_RUNTIME } from '@molecule/contracts';
 import { rotateWorkspaceCredentials } from '../auth/credentials.js';
 import type { ProvisionerBackend } from '../config.js';
 import type { AppDeps } from '../deps.js';
+import { abortable } from '../net/abortable.js';
 import { checkAgentUrl } from '../ssrf/agent-url.js';
 import type { WorkspaceRow } from '../workspaces/read.js';
 import { markProvisionFailed, recordStartedInstance } from '../workspaces/transitions.js';
@@ -193,24 +194,4 @@ export async function stopWorkspace(
     }
   }
   return { id: ws.id, ok: true };
-}
-
-/** Resolves with `p`, or rejects when `signal` fires first (a backend that ignores its signal). */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    // `p` is always observed below, so a late failure of an abandoned call is never unhandled.
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import type { MoleculeEnv } from '../config.js';
+import { abortable } from '../net/abortable.js';
 
 /** Resolves a hostname to every address it has (A and AAAA). */
 export type HostResolver = (hostname: string) => Promise<string[]>;
@@ -126,7 +127,7 @@ export async function checkAgentUrl(raw: string, policy: AgentUrlPolicy): Promis
     addresses = [host];
   } else {
     try {
-      addresses = await withTimeout(policy.resolve(host), policy.resolveTimeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS);
+      addresses = await abortable(policy.resolve(host), AbortSignal.timeout(policy.resolveTimeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS));
     } catch (err) {
       return { ok: false, reason: 'unresolvable', detail: `${host}: ${err instanceof Error ? err.message : String(err)}` };
     }
@@ -138,12 +139,4 @@ export async function checkAgentUrl(raw: string, policy: AgentUrlPolicy): Promis
     if (cls === 'private' && !policy.allowPrivate) return { ok: false, reason: 'private', detail: `${host} -> ${address}` };
   }
   return { ok: true, url, addresses };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`lookup timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

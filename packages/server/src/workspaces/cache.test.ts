@@ -6,14 +6,14 @@ const row = (name: string) => ({ id: 'w1', name }) as WorkspaceView;
 
 describe('workspace read cache', () => {
   it('serves repeated reads from memory until the TTL passes', async () => {
-    let clock = 0;
+    let clock = 5000; // a monotonic clock never reads 0
     const cache = createWorkspaceCache(1000, () => clock);
     let loads = 0;
     const load = async () => row(`v${++loads}`);
     expect((await cache.get('w1', load))!.name).toBe('v1');
-    clock = 999;
+    clock = 5999;
     expect((await cache.get('w1', load))!.name).toBe('v1');
-    clock = 1001;
+    clock = 6001;
     expect((await cache.get('w1', load))!.name).toBe('v2');
     expect(loads).toBe(2);
   });

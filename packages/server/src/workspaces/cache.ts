@@ -1,4 +1,5 @@
 import type { EventType, PlatformEvent, WorkspaceView } from '@molecule/contracts';
+import { LRUCache } from 'lru-cache';
 
 /**
  * A short-lived read cache for single-workspace reads (the client view, so a hit costs no
@@ -16,39 +17,34 @@ export interface WorkspaceCache {
 }
 
 const MAX_ENTRIES = 10_000;
+/** What is cached per id: the view, or no view for a workspace that does not exist (lru-cache stores objects, not `undefined`). */
+type Entry = { row: WorkspaceView | undefined };
+
+type Loader = () => Promise<WorkspaceView | undefined>;
 
 export function createWorkspaceCache(ttlMs: number, now: () => number = () => performance.now()): WorkspaceCache {
-  const entries = new Map<string, { row: WorkspaceView | undefined; expires: number }>();
-  // Bumped on every invalidation; a load that started before a bump must not store its result.
-  // `epoch` covers the rare reset of the generation map itself.
-  const generation = new Map<string, number>();
-  let epoch = 0;
+  // lru-cache's fetch: concurrent reads of one id share one load, and a load whose id is deleted
+  // (invalidated) while it runs is handed to its caller but not stored (ignoreFetchAbort keeps the
+  // answer; the deleted slot is not written).
+  const lru = new LRUCache<string, Entry, Loader>({
+    max: MAX_ENTRIES,
+    ttl: Math.max(ttlMs, 1),
+    // Read the clock on every check (the default caches it for 1 ms).
+    ttlResolution: 0,
+    perf: { now },
+    ignoreFetchAbort: true,
+    fetchMethod: async (_id, _stale, { context }) => ({ row: await context() }),
+  });
   return {
     async get(id, load) {
       if (ttlMs <= 0) return load();
-      const hit = entries.get(id);
-      if (hit && hit.expires > now()) return hit.row;
-      const gen = generation.get(id) ?? 0;
-      const startEpoch = epoch;
-      const row = await load();
-      if (epoch === startEpoch && (generation.get(id) ?? 0) === gen) {
-        if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
-        entries.set(id, { row, expires: now() + ttlMs });
-      }
-      return row;
+      return (await lru.fetch(id, { context: load }))?.row;
     },
     invalidate(id) {
-      if (id === null) return;
-      entries.delete(id);
-      generation.set(id, (generation.get(id) ?? 0) + 1);
-      // Generations only matter while a load is in flight; keep the map from growing forever.
-      if (generation.size > MAX_ENTRIES) {
-        generation.clear();
-        epoch++;
-      }
+      if (id !== null) lru.delete(id);
     },
     get size() {
-      return entries.size;
+      return lru.size;
     },
   };
 }

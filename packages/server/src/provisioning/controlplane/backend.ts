@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readCapped } from '../../net/read-capped.js';
 import type { WorkspaceRow } from '../../workspaces/read.js';
 import type { Provisioner, RunningState, StartSpec, StopRetryPolicy } from '../port.js';
 
@@ -105,7 +106,7 @@ export class ControlPlaneBackend implements Provisioner {
       apply_template: spec.applyTemplate,
     };
     const res = await this.call(ws.id, 'POST', '/cp/workspaces/provision', signal, body);
-    const { bytes, truncated } = await readCapped(res, MAX_ANSWER_BYTES);
+    const { bytes, truncated } = await readBody(res, MAX_ANSWER_BYTES);
     if (!res.ok) throw this.statusError(ws.id, 'provision', res.status, bytes);
     if (truncated) throw new ControlPlaneError(`control plane provision for workspace ${ws.id}: answer larger than ${MAX_ANSWER_BYTES} bytes`, res.status);
     const answer = parseJson(bytes, ProvisionAnswer);
@@ -129,7 +130,7 @@ export class ControlPlaneBackend implements Provisioner {
     const instanceId = ws.instance_id ?? '';
     if (instanceId === '') return;
     const res = await this.call(ws.id, 'DELETE', `/cp/workspaces/${encodeURIComponent(ws.id)}?instance_id=${encodeURIComponent(instanceId)}`, signal);
-    const { bytes } = await readCapped(res, ERROR_EXCERPT_BYTES + 1);
+    const { bytes } = await readBody(res, ERROR_EXCERPT_BYTES + 1);
     if (res.ok || res.status === 404) return;
     throw this.statusError(ws.id, 'terminate', res.status, bytes);
   }
@@ -145,7 +146,7 @@ export class ControlPlaneBackend implements Provisioner {
     if (instanceId === '') return { state: 'stopped' };
     try {
       const res = await this.call(ws.id, 'GET', `/cp/workspaces/${encodeURIComponent(ws.id)}/status?instance_id=${encodeURIComponent(instanceId)}`, signal);
-      const { bytes, truncated } = await readCapped(res, MAX_ANSWER_BYTES);
+      const { bytes, truncated } = await readBody(res, MAX_ANSWER_BYTES);
       if (!res.ok) return { state: 'unknown', error: this.statusError(ws.id, 'status', res.status, bytes) };
       const answer = truncated ? ({ ok: false, reason: 'oversize' } as const) : parseJson(bytes, StatusAnswer);
       if (!answer.ok) {
@@ -180,28 +181,9 @@ export class ControlPlaneBackend implements Provisioner {
   }
 }
 
-/** At most `maxBytes` of a response body, and whether there was more (the rest is not read). */
-export async function readCapped(res: Response, maxBytes: number): Promise<{ bytes: Buffer; truncated: boolean }> {
-  if (!res.body) return { bytes: Buffer.alloc(0), truncated: false };
-  const reader = res.body.getReader();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return { bytes: Buffer.concat(chunks), truncated: false };
-      const room = maxBytes - size;
-      if (value.byteLength > room) {
-        chunks.push(Buffer.from(value.subarray(0, room)));
-        return { bytes: Buffer.concat(chunks), truncated: true };
-      }
-      chunks.push(Buffer.from(value));
-      size += value.byteLength;
-    }
-  } finally {
-    // Releases the connection whether or not the body was read to its end.
-    await reader.cancel().catch(() => undefined);
-  }
+/** At most `maxBytes` of a response body, and whether there was more (the rest is not read; the connection is released). */
+async function readBody(res: Response, maxBytes: number): Promise<{ bytes: Buffer; truncated: boolean }> {
+  return res.body ? readCapped(res.body, maxBytes) : { bytes: Buffer.alloc(0), truncated: false };
 }
 
 /** A body excerpt for an error message: at most 512 bytes (C106). */

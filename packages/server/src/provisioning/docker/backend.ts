@@ -299,7 +299,11 @@ export async function configsArchive(files: ConfigFile[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Docker's multiplexed log stream (8-byte frame headers) as text; plain text passes through. */
+/**
+ * Docker's multiplexed log stream (8-byte frame headers) as text; plain text passes through. Kept
+ * by hand: with follow=false the engine's answer is one Buffer, while dockerode's demuxStream needs
+ * a live stream and would mangle a TTY container's plain text, which this passes through.
+ */
 export function demuxLogs(raw: Buffer | string): string {
   if (typeof raw === 'string') return raw;
   const out: Buffer[] = [];

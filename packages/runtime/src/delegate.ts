@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry, { AbortError } from 'p-retry';
 import { DelegationStatus, parseJson, type PlatformToolName } from '@molecule/contracts';
 import type { PlatformToolResult, PlatformTools } from './platform-tools.js';
 
@@ -67,6 +68,9 @@ function pendingDelegation(r: PlatformToolResult): string | undefined {
   return open.includes(v.status) ? v.task_id : undefined;
 }
 
+/** The delegation is still waiting in the target's queue (p-retry checks again). */
+class StillQueued extends Error {}
+
 /**
  * Gives `task` to the peer `to` names through the platform (`list_peers`, then `delegate_task`) and
  * returns its answer. A delegation the platform had to queue (the peer was busy) is followed with
@@ -87,19 +91,35 @@ export async function delegateTo(
   if (taskId === undefined) return { peer, answer: r.text };
 
   const poll = opts.poll ?? POLL;
-  const deadline = Date.now() + (opts.waitMs ?? DELEGATION_WAIT_MS);
-  let delay = poll.initialMs;
-  for (;;) {
-    if (Date.now() > deadline) throw new DelegationError(`${peer.name} did not take the task in time (delegation ${taskId} is still queued)`);
-    await sleep(delay, undefined, { signal });
-    delay = Math.min(delay * 2, poll.maxMs);
-    const s = await tools.call(tool('check_task_status'), { task_id: taskId }, signal);
-    if (s.isError) throw new DelegationError(`could not follow the delegation to ${peer.name}: ${s.text}`);
-    const status = parseJson(s.text) as { status?: unknown; result?: unknown; error?: unknown } | undefined;
-    if (status?.status === DelegationStatus.Completed) return { peer, answer: typeof status.result === 'string' ? status.result : '' };
-    if (status?.status === DelegationStatus.Failed) {
-      throw new DelegationError(`delegation to ${peer.name} failed: ${typeof status.error === 'string' ? status.error : 'unknown error'}`);
-    }
-    if (status?.status === 'not_found') throw new DelegationError(`the platform lost track of the delegation to ${peer.name}`);
+  // Follow the queued delegation: check after initialMs, then back off (doubling to maxMs) while it
+  // is still queued, until it ends, the wait runs out or the signal fires.
+  await sleep(poll.initialMs, undefined, { signal });
+  try {
+    return await pRetry(
+      async () => {
+        const s = await tools.call(tool('check_task_status'), { task_id: taskId }, signal);
+        if (s.isError) throw new AbortError(new DelegationError(`could not follow the delegation to ${peer.name}: ${s.text}`));
+        const status = parseJson(s.text) as { status?: unknown; result?: unknown; error?: unknown } | undefined;
+        if (status?.status === DelegationStatus.Completed) return { peer, answer: typeof status.result === 'string' ? status.result : '' };
+        if (status?.status === DelegationStatus.Failed) {
+          throw new AbortError(new DelegationError(`delegation to ${peer.name} failed: ${typeof status.error === 'string' ? status.error : 'unknown error'}`));
+        }
+        if (status?.status === 'not_found') throw new AbortError(new DelegationError(`the platform lost track of the delegation to ${peer.name}`));
+        throw new StillQueued();
+      },
+      {
+        retries: Number.POSITIVE_INFINITY,
+        factor: 2,
+        minTimeout: Math.min(poll.initialMs * 2, poll.maxMs),
+        maxTimeout: poll.maxMs,
+        randomize: false,
+        maxRetryTime: opts.waitMs ?? DELEGATION_WAIT_MS,
+        signal,
+        shouldRetry: ({ error }) => error instanceof StillQueued,
+      },
+    );
+  } catch (err) {
+    if (err instanceof StillQueued) throw new DelegationError(`${peer.name} did not take the task in time (delegation ${taskId} is still queued)`);
+    throw err;
   }
 }

@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import pRetry, { AbortError } from 'p-retry';
 import {
   HeartbeatResponse,
   isSelfActivity,
@@ -55,10 +57,12 @@ function retryable(status: number): boolean {
 export class PlatformClient {
   state: RegisterState = 'pending';
   private token: string;
-  private stopped = false;
+  /** Aborted by stop(): ends the retries, the sleeps and every request in flight at once. */
+  private readonly stopping = new AbortController();
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
   private loop: Promise<void> | undefined;
-  private readonly inflight = new Set<AbortController>();
-  private wake: (() => void) | undefined;
   private rejections = 0;
   private beatFailures = 0;
   private persistedSecret: string | undefined;
@@ -100,9 +104,7 @@ export class PlatformClient {
 
   /** Stops registering and heartbeating; an in-flight request is aborted. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const ac of this.inflight) ac.abort(new Error('agent stopping'));
-    this.wake?.();
+    this.stopping.abort(new Error('agent stopping'));
     await this.loop;
     if (this.state === 'pending') this.state = 'stopped';
   }
@@ -127,40 +129,53 @@ export class PlatformClient {
 
   private async registerWithRetry(): Promise<void> {
     const backoff = this.opts.registerBackoff ?? DEFAULT_REGISTER_BACKOFF;
-    let delay = backoff.initialMs;
-    for (let attempt = 1; !this.stopped; attempt++) {
-      let failure: string;
-      try {
-        const r = await this.post('/registry/register', this.opts.registerBody());
-        if (r.status >= 200 && r.status < 300) {
-          const parsed = RegisterResponse.safeParse(r.json);
-          if (!parsed.success) this.log.warn({ issues: parsed.error.issues }, 'unexpected register response shape; using what it holds');
-          const body = (r.json ?? {}) as Record<string, unknown>;
-          await this.persistAuthToken(body.auth_token);
-          await this.persistInboundSecret(body.platform_inbound_secret);
-          this.state = 'registered';
-          this.log.info({ attempt, delivery_mode: body.delivery_mode }, 'registered with the platform');
-          return;
-        }
-        if (!retryable(r.status)) {
-          this.state = 'rejected';
-          const hint = REJECTED.has(r.status)
-            ? 'the platform does not accept this workspace: it was probably removed or its token revoked'
-            : 'the platform refused the registration';
-          this.log.error({ status: r.status, error: errorText(r.json) }, `registration failed for good: ${hint}; heartbeats continue`);
-          return;
-        }
-        failure = `HTTP ${r.status}`;
-      } catch (err) {
-        if (this.stopped) return;
-        failure = (err as Error).message;
-      }
-      const wait = Math.round(delay * (1 + Math.random() * 0.2));
-      const entry = { attempt, retry_in_ms: wait, reason: failure, platform_url: this.opts.platformUrl };
-      if (attempt <= 3 || attempt % 10 === 0) this.log.warn(entry, 'platform not reachable for registration; retrying');
-      else this.log.debug(entry, 'platform not reachable for registration; retrying');
-      await this.sleep(wait);
-      delay = Math.min(delay * 2, backoff.maxMs);
+    try {
+      await pRetry(
+        async (attempt) => {
+          const r = await this.post('/registry/register', this.opts.registerBody());
+          if (r.status >= 200 && r.status < 300) {
+            const parsed = RegisterResponse.safeParse(r.json);
+            if (!parsed.success) this.log.warn({ issues: parsed.error.issues }, 'unexpected register response shape; using what it holds');
+            const body = (r.json ?? {}) as Record<string, unknown>;
+            await this.persistAuthToken(body.auth_token);
+            await this.persistInboundSecret(body.platform_inbound_secret);
+            this.state = 'registered';
+            this.log.info({ attempt, delivery_mode: body.delivery_mode }, 'registered with the platform');
+            return;
+          }
+          if (!retryable(r.status)) {
+            this.state = 'rejected';
+            const hint = REJECTED.has(r.status)
+              ? 'the platform does not accept this workspace: it was probably removed or its token revoked'
+              : 'the platform refused the registration';
+            this.log.error({ status: r.status, error: errorText(r.json) }, `registration failed for good: ${hint}; heartbeats continue`);
+            throw new AbortError(`HTTP ${r.status}`);
+          }
+          throw new Error(`HTTP ${r.status}`);
+        },
+        {
+          // Forever, doubling from initialMs to maxMs with up to 20% jitter, until stop().
+          retries: Number.POSITIVE_INFINITY,
+          factor: 2,
+          minTimeout: backoff.initialMs,
+          maxTimeout: backoff.maxMs,
+          randomize: false,
+          signal: this.stopping.signal,
+          shouldRetry: () => !this.stopped,
+          onFailedAttempt: async ({ error, attemptNumber }) => {
+            if (this.stopped) return;
+            const base = Math.min(backoff.initialMs * 2 ** (attemptNumber - 1), backoff.maxMs);
+            const jitter = Math.round(base * Math.random() * 0.2);
+            const entry = { attempt: attemptNumber, retry_in_ms: base + jitter, reason: error.message, platform_url: this.opts.platformUrl };
+            if (attemptNumber <= 3 || attemptNumber % 10 === 0) this.log.warn(entry, 'platform not reachable for registration; retrying');
+            else this.log.debug(entry, 'platform not reachable for registration; retrying');
+            // The jitter, before p-retry's own (unrandomized) wait of `base`.
+            await this.sleep(jitter);
+          },
+        },
+      );
+    } catch {
+      // Rejected for good (logged above) or stopped: heartbeats go on either way.
     }
   }
 
@@ -272,15 +287,12 @@ export class PlatformClient {
   }
 
   private async post(pathname: string, body: unknown): Promise<{ status: number; json: unknown }> {
-    const ac = new AbortController();
-    this.inflight.add(ac);
-    const timer = setTimeout(() => ac.abort(new Error(`no answer within ${this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS} ms`)), this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     try {
       const res = await fetch(`${this.opts.platformUrl}${pathname}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
         body: JSON.stringify(body),
-        signal: ac.signal,
+        signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)]),
       });
       const text = await res.text();
       let json: unknown;
@@ -291,25 +303,16 @@ export class PlatformClient {
       }
       return { status: res.status, json };
     } catch (err) {
+      if (err instanceof Error && err.name === 'TimeoutError') throw new Error(`no answer within ${this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS} ms`);
       // fetch wraps the cause ("fetch failed"); the cause (ECONNREFUSED...) is what an operator needs.
       const cause = (err as { cause?: { message?: string; code?: string } }).cause;
       throw new Error(cause?.code ?? cause?.message ?? (err as Error).message);
-    } finally {
-      clearTimeout(timer);
-      this.inflight.delete(ac);
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    });
+  /** Waits `ms`, or less when stop() is called. */
+  private async sleep(ms: number): Promise<void> {
+    await delay(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
 }
 

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
+import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import type { Redis } from 'ioredis';
@@ -61,6 +62,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     return parseJson(req, body as string, done);
   });
 
+  await app.register(fastifyStatic, { root: fileURLToPath(CANVAS_DIR), serve: false });
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -197,13 +199,11 @@ function registerMetaRoutes(app: App, deps: AppDeps): void {
   });
   app.get('/openapi.json', { config: { access: 'open' }, schema: { hide: true } }, async () => app.swagger());
 
-  const pages: Record<string, { file: string; type: string }> = {
-    '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-    '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  };
-  for (const [url, { file, type }] of Object.entries(pages)) {
-    const body = readFileSync(new URL(file, CANVAS_DIR));
-    app.get(url, { config: { access: 'open', page: true }, schema: { hide: true } }, async (_req, reply) => reply.type(type).send(body));
+  // The canvas build, served from disk by @fastify/static (content types, ETag, Last-Modified, 304s).
+  // Its own wildcard route is off: each page is a route here, so it declares its access class and
+  // gets the page CSP.
+  for (const [url, file] of [['/', 'index.html'], ['/app.js', 'app.js']] as const) {
+    app.get(url, { config: { access: 'open', page: true }, schema: { hide: true } }, async (_req, reply) => reply.sendFile(file));
   }
 }
 

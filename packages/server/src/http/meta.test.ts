@@ -59,4 +59,14 @@ describe('meta routes', () => {
     expect(api.headers['content-security-policy']).toMatch(/default-src 'none'/);
     expect(api.headers['x-content-type-options']).toBe('nosniff');
   });
+
+  it('serves the canvas files with validators, so a reload answers 304 without a body', async () => {
+    const script = await t.app.inject({ method: 'GET', url: '/app.js' });
+    expect(script.statusCode).toBe(200);
+    expect(script.headers['content-type']).toMatch(/javascript/);
+    expect(script.headers.etag).toBeTruthy();
+    const again = await t.app.inject({ method: 'GET', url: '/app.js', headers: { 'if-none-match': String(script.headers.etag) } });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe('');
+  });
 });

@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 const alias = {
   '@molecule/contracts': fileURLToPath(new URL('./packages/contracts/src/index.ts', import.meta.url)),
+  '@molecule/server/testing': fileURLToPath(new URL('./packages/server/src/test-support/index.ts', import.meta.url)),
   '@molecule/server': fileURLToPath(new URL('./packages/server/src/index.ts', import.meta.url)),
 };
 

@@ -32,8 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { freePort } from '../packages/server/src/test-support/net.js';
-import { createPgliteDb } from '../packages/server/src/db/pglite.js';
+import { createPgliteDb, freePort } from '@molecule/server/testing';
 import {
   api,
   cpuProbe,

@@ -30,8 +30,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { QueueStatus } from '@molecule/contracts';
-import { freePort } from '../packages/server/src/test-support/net.js';
 import { api, intEnv, launch, launchPlatform, percentile, pool, print, printTable, ROOT, runBench, sleep, withBenchPostgres, type Env } from './support.js';
+import { freePort } from '@molecule/server/testing';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const BUSY_AGENT = fileURLToPath(new URL('./busy-agent.ts', import.meta.url));

@@ -30,8 +30,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { freePort } from '../packages/server/src/test-support/net.js';
 import { api, cpuProbe, servicePids, withBenchPostgres, intEnv, launchPlatform, pool, runBench, latency, launch, print, printTable, ROOT, sleep, type CpuProbe, type Env, type Proc } from './support.js';
+import { freePort } from '@molecule/server/testing';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const BARE_SERVER = fileURLToPath(new URL('./bare-server.ts', import.meta.url));

@@ -32,8 +32,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { freePort } from '../packages/server/src/test-support/net.js';
 import { withBenchPostgres, intEnv, launchPlatform, runBench, latency, launch, ms, platformEnv, print, printTable, ROOT, sleep, waitForHealth, type Env, type Proc } from './support.js';
+import { freePort } from '@molecule/server/testing';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
 const CLI_BIN = path.join(ROOT, 'packages/cli/dist/main.js');

@@ -20,9 +20,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { dockerClientOptions } from '../packages/server/src/provisioning/docker/network.js';
-import { freePort } from '../packages/server/src/test-support/net.js';
 import { intEnv, launchPlatform, runBench, launch, ms, percentile as pct, platformEnv, print, printTable, ROOT, sleep, waitForHealth } from './support.js';
+import { dockerClientOptions, freePort } from '@molecule/server/testing';
 
 const SERIAL = intEnv('BENCH_SERIAL', 10);
 const BURST = intEnv('BENCH_BURST', 100);

@@ -9,8 +9,8 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { freePort } from '../packages/server/src/test-support/net.js';
-import { freshDb } from '../packages/server/src/test-support/harness.js';
+import pLimit from 'p-limit';
+import { freePort, freshDb } from '@molecule/server/testing';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -36,12 +36,8 @@ export function percentile(xs: readonly number[], p: number): number {
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
+  const slot = pLimit(limit);
+  await Promise.all(items.map((item) => slot(() => fn(item))));
 }
 
 /** One JSON request to the platform; anything but a 2xx throws with the answer. */

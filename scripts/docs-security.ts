@@ -3,8 +3,7 @@
  * The auth matrix test fails when the checked-in file is stale.
  */
 import { writeFile } from 'node:fs/promises';
-import { renderSecurityDoc } from '../packages/server/src/http/access.js';
-import { startTestApp } from '../packages/server/src/test-support/harness.js';
+import { renderSecurityDoc, startTestApp } from '@molecule/server/testing';
 
 const t = await startTestApp();
 try {

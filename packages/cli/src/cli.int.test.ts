@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../server/src/test-support/net.js';
+import { freePort } from '@molecule/server/testing';
 
 // The built binary, as `npm start` and users run it; scripts/test.sh builds before this project runs.
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));

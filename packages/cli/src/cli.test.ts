@@ -7,7 +7,7 @@ import type { WorkspaceView } from '@molecule/contracts';
 import { createLogger, loadConfig, startServer, type RunningServer } from '@molecule/server';
 import type { CreatedToken, CreatedWorkspace } from './client.js';
 import { runCli } from './program.js';
-import { freePort } from '../../server/src/test-support/net.js';
+import { freePort } from '@molecule/server/testing';
 
 type Env = Record<string, string | undefined>;
 

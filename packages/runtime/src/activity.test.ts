@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PlatformEvent } from '@molecule/contracts';
-import { createExternal } from '../../server/src/test-support/api.js';
-import { startTestApp, type TestApp } from '../../server/src/test-support/harness.js';
 import { startTestAgent, WORKSPACE_ID, type Json, type TestAgent } from './test-support/agent.js';
 import { startFakePlatform, type FakePlatform } from './test-support/fake-platform.js';
+import { type TestApp, createExternal, startTestApp } from '@molecule/server/testing';
 
 const FAST = { heartbeatIntervalMs: 200, registerBackoff: { initialMs: 20, maxMs: 80 }, requestTimeoutMs: 5000 };
 const TOOLING = `

@@ -2,12 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PLATFORM_TOOLS } from '@molecule/contracts';
-import { createExternal, eventually } from '../../server/src/test-support/api.js';
-import { freePort } from '../../server/src/test-support/net.js';
-import { startTestApp, type TestApp } from '../../server/src/test-support/harness.js';
 import { MAX_TOOL_ROUNDS } from './adapters/llm.js';
 import { startTestAgent, type Json, type TestAgent } from './test-support/agent.js';
 import { startFakeLlm, type FakeLlm, type FakeTurn } from './test-support/fake-llm.js';
+import { type TestApp, createExternal, eventually, freePort, startTestApp } from '@molecule/server/testing';
 
 // Agents using the platform's tools against the real platform (PGlite, in-process): a parent
 // workspace whose agent delegates to its "worker" child, a real echo agent.

@@ -2,12 +2,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { freePort } from '../../server/src/test-support/net.js';
 import { AUTH_TOKEN_FILE } from './config.js';
 import { PlatformClient } from './platform.js';
 import { McpPlatformTools, PlatformToolsError, type TokenSource } from './platform-tools.js';
 import { captureLogger, configsDir, startTestAgent, WORKSPACE_ID, type Json } from './test-support/agent.js';
 import { startFakeMcp, type FakeMcp } from './test-support/fake-mcp.js';
+import { freePort } from '@molecule/server/testing';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

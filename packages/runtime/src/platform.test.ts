@@ -6,7 +6,7 @@ import { HeartbeatBody, RegisterBody, RUNTIME_CAPABILITIES } from '@molecule/con
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestAgent, WORKSPACE_ID, type Json, type TestAgent } from './test-support/agent.js';
 import { startFakePlatform, type FakePlatform, type Responder } from './test-support/fake-platform.js';
-import { freePort } from '../../server/src/test-support/net.js';
+import { freePort } from '@molecule/server/testing';
 
 const FAST = { heartbeatIntervalMs: 40, registerBackoff: { initialMs: 20, maxMs: 80 }, requestTimeoutMs: 2000 };
 const SCRIPT = `

@@ -1,0 +1,10 @@
+/**
+ * `@molecule/server/testing`: what tests, benches and the docs scripts use to build and drive a
+ * platform (source-level: they run through vitest or tsx, never from the built package).
+ */
+export { createPgliteDb } from '../db/pglite.js';
+export { renderSecurityDoc } from '../http/access.js';
+export { dockerClientOptions } from '../provisioning/docker/network.js';
+export { freshDb, migratedDb, startTestApp, testConfig, type TestApp, type TestAppOptions } from './harness.js';
+export { createExternal, eventually } from './api.js';
+export { freePort } from './net.js';

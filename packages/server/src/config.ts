@@ -104,6 +104,9 @@ type Env = Record<string, string | undefined>;
  * Reads every environment variable the server uses, once. A bad value never stops the boot:
  * it is recorded as a warning naming the variable, the bad value and the default applied
  * (the seeds' rule, as C039 states it for A2A_IDLE_TIMEOUT_SECONDS), and the default is used.
+ * The parsers stay small hand-written functions rather than zod schemas: each must fall back to its
+ * own default with an operator-readable reason per variable (never reject the whole environment),
+ * which is what safeParse plus an issue-to-reason mapping per variable would rebuild at more length.
  */
 export function loadConfig(env: Env = process.env): { config: Config; warnings: ConfigWarning[] } {
   const warnings: ConfigWarning[] = [];

@@ -57,6 +57,23 @@ describe('config', () => {
     expect(Object.values(config)).toContain(def);
   });
 
+  it.each(['0', '-5', 'abc', '1.5', '30s'])('C039 A2A_IDLE_TIMEOUT_SECONDS=%s falls back to 300 s with a warning naming it', (value) => {
+    const { config, warnings } = loadConfig({ A2A_IDLE_TIMEOUT_SECONDS: value });
+    expect(config.a2aIdleTimeoutSeconds).toBe(300);
+    expect(warnings).toEqual([expect.objectContaining({ variable: 'A2A_IDLE_TIMEOUT_SECONDS', value, applied: '300' })]);
+  });
+
+  it('C039 A2A_IDLE_TIMEOUT_SECONDS: unset or empty is 300 s (5 min), a positive integer is taken', () => {
+    expect(loadConfig({}).config.a2aIdleTimeoutSeconds).toBe(300);
+    expect(loadConfig({ A2A_IDLE_TIMEOUT_SECONDS: '' }).config.a2aIdleTimeoutSeconds).toBe(300);
+    expect(loadConfig({ A2A_IDLE_TIMEOUT_SECONDS: '45' }).config.a2aIdleTimeoutSeconds).toBe(45);
+  });
+
+  it('C124 the logged configuration carries the resolved provision-concurrency cap', () => {
+    expect(describeConfig(loadConfig({ MOLECULE_PROVISION_CONCURRENCY: '7' }).config).provision_concurrency).toBe(7);
+    expect(describeConfig(loadConfig({ MOLECULE_PROVISION_CONCURRENCY: '0' }).config).provision_concurrency).toBe('unlimited');
+  });
+
   it('activity retention: 7 days purged every 6 hours by default; valid values are taken', () => {
     expect(loadConfig({}).config).toMatchObject({ activityRetentionDays: 7, activityCleanupIntervalHours: 6 });
     const { config, warnings } = loadConfig({ ACTIVITY_RETENTION_DAYS: '30', ACTIVITY_CLEANUP_INTERVAL_HOURS: '1' });

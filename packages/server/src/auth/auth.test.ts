@@ -134,7 +134,7 @@ describe('auth', () => {
     expect(new Date(again).getTime()).toBe(new Date(fresh).getTime());
   });
 
-  describe('workspace tokens', () => {
+  describe('workspace tokens (C216: list, create, revoke; a revoked token fails validation)', () => {
     it('are shown once, listed by prefix only, stored as sha256, and revocable', async () => {
       const w = await createExternal(t, { name: 'tokens' });
       const minted = await t.app.inject({ method: 'POST', url: `/workspaces/${w.id}/tokens`, headers: bearer(w.token) });
@@ -254,7 +254,7 @@ describe('auth when the datastore fails', () => {
   });
   afterAll(async () => t.close());
 
-  it('answers 503 platform_unavailable without internal text, and never grants', async () => {
+  it('C211 answers 503 platform_unavailable without internal text, and never grants', async () => {
     const w = await createExternal(t);
     failing = true;
     try {

@@ -110,7 +110,7 @@ describe('auth matrix: every route x every credential', () => {
     expect(accessClassOf({ method: 'GET', url: '/x', config: { access: 'open' } })).toBe('open');
   });
 
-  it('every route answers every credential as its class says; a refused write changes nothing', async () => {
+  it('C215 C217 every route answers every credential as its class says (admin reaches workspace routes; discovery needs a bearer); a refused write changes nothing', async () => {
     const failures: string[] = [];
     for (const r of routes) {
       if (r.access === 'open') continue;

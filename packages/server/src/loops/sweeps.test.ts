@@ -8,6 +8,7 @@ import { createExternal, eventsOf } from '../test-support/api.js';
 import { onlineWorkspace, startWithFakeBackend, type FakeBackend } from '../test-support/fake-provisioner.js';
 import { type TestApp } from '../test-support/harness.js';
 import { getWorkspace, setStatus } from '../workspaces/repo.js';
+import { platformLoops } from './index.js';
 import { Supervisor } from './supervisor.js';
 import { provisionTimeoutFor } from '../provisioning/timeout.js';
 import { healthSweep, isLikelyWorkspaceId, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
@@ -160,6 +161,25 @@ describe('background sweeps', () => {
       fake.states.delete('t-gone');
     });
 
+    it('C173 the passes are independent: a listing error skips the reap pass only; stale tokens are still revoked', async () => {
+      const ws = await running('t-independent');
+      fake.states.set('t-independent', { state: 'stopped' });
+      await ageTokens(ws.id, 6);
+      const listManaged = fake.prov.listManaged!.bind(fake.prov);
+      fake.prov.listManaged = async () => {
+        throw new Error('Cannot connect to the Docker daemon at unix:///var/run/docker.sock');
+      };
+      try {
+        const { reaped, tokensRevoked, lines } = await sweepLogged();
+        expect(reaped).toEqual([]);
+        expect(tokensRevoked).toContain(ws.id);
+        expect(lines.some((l) => l.pass === 'reap' && l.level === 50)).toBe(true);
+      } finally {
+        fake.prov.listManaged = listManaged;
+        fake.states.delete('t-independent');
+      }
+    });
+
     it('C176 a token younger than 5 minutes is spared even when the instance is gone', async () => {
       const ws = await running('t-young');
       fake.states.set('t-young', { state: 'stopped' });
@@ -227,6 +247,17 @@ describe('background sweeps', () => {
       await sup.runOnce(loop);
       expect(sup.status.get('flaky')).toMatchObject({ runs: 1, errors: 1 });
       expect(n).toBe(2);
+      await sup.stop();
+    });
+
+    it('C170 the orphan sweeper runs once at boot, then every 60 s', async () => {
+      const loops = platformLoops(t.deps);
+      const orphan = loops.find((l) => l.name === 'orphan-sweeper')!;
+      expect(orphan.intervalMs).toBe(60_000);
+      const sup = new Supervisor(t.db, createLogger({ level: 'silent', pretty: false }));
+      let ran = 0;
+      sup.start([{ ...orphan, tick: async () => void ran++ }]);
+      await expect.poll(() => ran).toBe(1);
       await sup.stop();
     });
   });

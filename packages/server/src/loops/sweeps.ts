@@ -93,8 +93,18 @@ export async function healthSweep(deps: SweepDeps, q: Queryable, backoff: Restar
  * revokes stale tokens (`staleTokenSweep`, C176).
  */
 export async function orphanSweep(deps: SweepDeps, q: Queryable): Promise<{ reaped: string[]; tokensRevoked: string[] }> {
-  const reaped = await reapOrphans(deps, q);
-  const tokensRevoked = await staleTokenSweep(deps, q);
+  // The passes are independent (C173): a backend or database error in one is logged and skips only
+  // that pass for this cycle.
+  const pass = async (name: string, run: () => Promise<string[]>): Promise<string[]> => {
+    try {
+      return await run();
+    } catch (err) {
+      deps.log.error({ err, pass: name }, 'orphan sweeper: pass failed; the other passes still run');
+      return [];
+    }
+  };
+  const reaped = await pass('reap', () => reapOrphans(deps, q));
+  const tokensRevoked = await pass('stale_tokens', () => staleTokenSweep(deps, q));
   return { reaped, tokensRevoked };
 }
 

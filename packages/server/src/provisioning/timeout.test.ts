@@ -112,7 +112,7 @@ describe('template manifests and provision timeouts', () => {
     };
     const noEnv = { provisionTimeoutSeconds: undefined };
 
-    it('C162 C167 env beats the template, which beats the runtime default, which beats 10 min', () => {
+    it('C162 C167 C169 env beats the template, which beats the runtime default, which beats 10 min (the one accessor the sweep and the API share)', () => {
       expect(provisionTimeoutFor({ provisionTimeoutSeconds: 90 }, catalog, { runtime: 'claude-code', template: 'cc-slow' })).toEqual({ seconds: 90, source: 'env' });
       expect(provisionTimeoutFor(noEnv, catalog, { runtime: 'claude-code', template: null })).toEqual({ seconds: 1200, source: 'template' });
       // Its own template's declaration is the most specific answer, even when smaller.

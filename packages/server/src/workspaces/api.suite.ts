@@ -312,7 +312,7 @@ export function workspaceApiSuite(kind: DbKind): void {
     });
     afterAll(async () => t.close());
 
-    it('C154 C156 a failed stop answers 500 with counts, skips that volume removal, and leaves the rows removed', async () => {
+    it('C152 C154 C156 delete stops through the configured backend; a failed stop answers 500 with counts, skips that volume removal, and leaves the rows removed', async () => {
       const root = await createWs(t, { name: 'f-root' });
       const ok = await createWs(t, { name: 'f-ok', parent_id: root.id });
       const bad = await createWs(t, { name: 'f-bad', parent_id: root.id });

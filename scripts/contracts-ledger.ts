@@ -1,0 +1,158 @@
+/**
+ * The contracts ledger: every id of `shared/spec/contracts.md` with its state. `tested` comes from
+ * the tests themselves (every test file naming the id); this hand-kept table says what the rest
+ * are: deliberately different (and what users get instead), not applicable (why), or not built yet
+ * (the issue that will build it). `npm run docs:contracts` writes docs/contracts.md; a unit test
+ * fails when an id has no state, when a "not built" id is named by a test (the table went stale),
+ * or when docs/contracts.md is out of date.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+export type LedgerEntry =
+  | { state: 'different'; note: string }
+  | { state: 'not_applicable'; note: string }
+  | { state: 'not_built'; issue: number | null; note: string };
+
+const notBuilt = (issue: number | null, note: string, ids: string[]): Record<string, LedgerEntry> =>
+  Object.fromEntries(ids.map((id) => [id, { state: 'not_built', issue, note }]));
+const ids = (from: number, to: number, except: number[] = []): string[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i)
+    .filter((n) => !except.includes(n))
+    .map((n) => `C${String(n).padStart(3, '0')}`);
+
+export const LEDGER: Record<string, LedgerEntry> = {
+  ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
+  ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
+  ...notBuilt(10, 'delivery-mode lookup failing closed to push (today a database failure is a 503 before dispatch)', ['C053']),
+  ...notBuilt(13, 'chat attachments', ['C072', 'C073', 'C074', 'C075', 'C076', 'C077', 'C078', 'C079', 'C081', 'C082', 'C083', 'C084', 'C085']),
+  ...notBuilt(10, 'GET /events/:workspaceId', ['C096']),
+  ...notBuilt(12, 'team expand and org import, which will start workspaces through the same provisionWorkspaceAuto', ['C111']),
+  ...notBuilt(12, 'secrets and the required-env preflight', ['C118', 'C119']),
+  ...notBuilt(12, 'model and provider settings', ['C125', 'C126', 'C127']),
+  ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
+  ...notBuilt(14, 'the memory namespace purge hook', ['C158']),
+  ...notBuilt(13, 'plugins', ids(180, 188)),
+  ...notBuilt(12, 'templates API and import', ids(189, 193)),
+  ...notBuilt(13, 'the files API', ids(195, 197)),
+  ...notBuilt(12, 'teams, bundles and org import', ids(198, 203)),
+  ...notBuilt(12, 'secrets, model and provider', ids(204, 209)),
+  ...notBuilt(10, 'the admin test-token endpoint', ['C212']),
+  ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
+  ...notBuilt(13, 'chat file forwarding (every dial of it will go through the guarded client of C050)', ['C224']),
+  ...notBuilt(13, 'the terminal', ids(227, 230)),
+  ...notBuilt(14, 'hierarchical memory', ids(231, 264)),
+  ...notBuilt(12, 'the scheduler', ids(265, 267)),
+  ...notBuilt(15, 'connect snippets and external agents', [...ids(268, 273), 'C275']),
+  ...notBuilt(11, 'the canvas', ids(276, 279)),
+  C108: {
+    state: 'not_applicable',
+    note: "Go's typed-nil pitfall: the one Provisioner is built by createProvisioner and is undefined when there is none.",
+  },
+  C109: {
+    state: 'not_applicable',
+    note: 'There is no per-backend handler field: every "is there a backend" check reads deps.provisioner (restart without one is 503, C149).',
+  },
+  C128: {
+    state: 'different',
+    note: 'An empty or unknown runtime is refused at create with a 400 naming it, never coerced to claude-code: a user who asked for a runtime never silently gets another (#16 completes the registry).',
+  },
+  C147: { state: 'not_applicable', note: 'A restart stops and starts through the one configured backend; there are no Docker-only or CP-only paths to dispatch between.' },
+  C150: { state: 'not_applicable', note: 'Same reason as C147: auto-restart reprovisions through the one configured backend, whichever it is.' },
+  C151: { state: 'not_applicable', note: "A restart reuses the workspace's own template (or none); no template is derived from the runtime." },
+  C164: { state: 'not_applicable', note: 'The loops start whatever the backend; each sweep asks deps.provisioner and does nothing without one.' },
+  C194: { state: 'not_applicable', note: 'Never built: there is no shared-context route (unknown routes answer 404) and config.yaml ignores unknown keys such as shared_context.' },
+  C213: { state: 'not_applicable', note: 'One org per deployment: there is no SaaS tenant routing; MOLECULE_ORG_ID is only sent to the control plane.' },
+  C222: { state: 'not_applicable', note: 'There is no host.docker.internal rewrite: URLs are checked as stored and again at every connection (C050).' },
+  C223: {
+    state: 'different',
+    note: "No global SSRF switch: each app's deps carry its agent-URL policy, and a test that needs private addresses builds a permissive policy for that app only.",
+  },
+  C061: {
+    state: 'different',
+    note: 'An invalid expires_in_seconds (0, negative, a string) is refused with a 400 JSON-RPC error naming the field, instead of silently meaning "no expiry": a caller who asked for an expiry hears that it would not get one.',
+  },
+  C282: {
+    state: 'different',
+    note: 'MOLECULE_PROVISIONER picks the backend explicitly and MOLECULE_ENV the SSRF relaxation; MOLECULE_ORG_ID does not switch modes (it is sent to the control plane).',
+  },
+};
+
+export interface Contract {
+  id: string;
+  area: string;
+  text: string;
+}
+
+/** The contracts of the spec, in order. */
+export function readContracts(specFile: string): Contract[] {
+  const out: Contract[] = [];
+  for (const line of readFileSync(specFile, 'utf8').split('\n')) {
+    const m = /^- \[[ x]\] \*\*(C\d{3})\*\* `\[([^\]]+)\]` (.*)$/.exec(line);
+    if (m) out.push({ id: m[1]!, area: m[2]!, text: m[3]!.replace(/\s*_\(src:[^)]*\)_\s*$/, '') });
+  }
+  return out;
+}
+
+const TEST_FILE = /\.(test|int\.test|suite|contract)\.ts$/;
+
+/** Every test file (relative to `root`) naming each contract id. */
+export function testsNaming(root: string): Map<string, string[]> {
+  const found = new Map<string, Set<string>>();
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
+      const p = path.join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (TEST_FILE.test(name)) {
+        for (const m of readFileSync(p, 'utf8').matchAll(/\bC\d{3}\b/g)) {
+          if (!found.has(m[0])) found.set(m[0], new Set());
+          found.get(m[0])!.add(path.relative(root, p).split(path.sep).join('/'));
+        }
+      }
+    }
+  };
+  walk(path.join(root, 'packages'));
+  return new Map([...found].map(([id, files]) => [id, [...files].sort()]));
+}
+
+/** docs/contracts.md. */
+export function renderLedger(contracts: Contract[], tested: Map<string, string[]>): string {
+  const count = { tested: 0, different: 0, not_applicable: 0, not_built: 0, none: 0 };
+  const rows = contracts.map((c) => {
+    const files = tested.get(c.id);
+    const entry = LEDGER[c.id];
+    let state: string;
+    if (entry?.state === 'different') {
+      count.different++;
+      state = `**different**: ${entry.note}${files ? ` (pinned by ${files.map((f) => `\`${f}\``).join(', ')})` : ''}`;
+    } else if (files) {
+      count.tested++;
+      state = `tested: ${files.map((f) => `\`${f}\``).join(', ')}`;
+    } else if (entry?.state === 'not_applicable') {
+      count.not_applicable++;
+      state = `not applicable: ${entry.note}`;
+    } else if (entry?.state === 'not_built') {
+      count.not_built++;
+      state = `not built yet (${entry.issue === null ? 'no issue yet' : `#${entry.issue}`}): ${entry.note}`;
+    } else {
+      count.none++;
+      state = '**no state**';
+    }
+    const text = c.text.length > 140 ? `${c.text.slice(0, 137)}...` : c.text;
+    return `| ${c.id} | ${c.area} | ${text.replace(/\|/g, '\\|')} | ${state.replace(/\|/g, '\\|')} |`;
+  });
+  return [
+    '# Contracts ledger',
+    '',
+    '<!-- Generated by `npm run docs:contracts` from the tests and scripts/contracts-ledger.ts; do not edit by hand. -->',
+    '',
+    `Every behavioural contract of \`shared/spec/contracts.md\` and where it stands: ${count.tested} tested (the test files that`,
+    `name the id), ${count.different} deliberately different, ${count.not_applicable} not applicable, ${count.not_built} not built yet.`,
+    '',
+    '| id | area | contract | state |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}

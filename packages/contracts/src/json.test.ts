@@ -1,7 +1,7 @@
 import { isLegacyJsonRpcMethod, isV1JsonRpcMethod, legacyJsonRpcToV1Method } from '@a2a-js/sdk/compat/v0_3';
 import { describe, expect, it } from 'vitest';
 import { V03_TO_V1_METHODS } from './a2a.js';
-import { isRecord, parseJson, textOfParts } from './json.js';
+import { isRecord, jsonHoldsUnstorable, parseJson, textOfParts } from './json.js';
 
 describe('shared value helpers', () => {
   it('parseJson answers undefined for anything that is not JSON, from text or bytes', () => {
@@ -24,6 +24,18 @@ describe('shared value helpers', () => {
     expect(textOfParts([{ kind: 'data', data: 1 }, { text: '' }])).toBeUndefined();
     expect(textOfParts([{ text: 'a' }, { text: '' }, { text: 'b' }], '\n')).toBe('a\nb');
     expect(textOfParts('text')).toBeUndefined();
+  });
+
+  it('jsonHoldsUnstorable finds U+0000 and unpaired surrogates in any string or key, not an escaped backslash or a pair', () => {
+    const holds = (text: string) => jsonHoldsUnstorable(text, JSON.parse(text));
+    expect(holds('{"a":[1,{"b":"x\\u0000y"}]}')).toBe(true);
+    expect(holds('{"k\\u0000":1}')).toBe(true);
+    expect(holds('"\\u0000"')).toBe(true);
+    expect(holds('{"a":"\\\\u0000"}')).toBe(false);
+    expect(holds('{"a":"plain"}')).toBe(false);
+    expect(holds('["a\\ud800b"]')).toBe(true);
+    expect(holds('["\\udc00"]')).toBe(true);
+    expect(holds('["\\ud83d\\ude00", "\\u00e9"]')).toBe(false);
   });
 });
 

@@ -33,3 +33,22 @@ export function textOfParts(parts: unknown, separator = ''): string | undefined 
 /** pino's levels, in the order they filter; `LOG_LEVEL` and `MOLECULE_LOG_LEVEL` take one of these. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what this looks for
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Whether JSON text decodes to a value holding, in a string or a key, what PostgreSQL's `text` and
+ * `jsonb` cannot store: U+0000 or an unpaired UTF-16 surrogate. Cheap for the common case: only
+ * text that spells one of those escapes is walked.
+ */
+export function jsonHoldsUnstorable(text: string, value: unknown): boolean {
+  if (!/\\u(0000|d[89a-f])/i.test(text)) return false;
+  const walk = (v: unknown): boolean => {
+    if (typeof v === 'string') return UNSTORABLE_TEXT.test(v);
+    if (Array.isArray(v)) return v.some(walk);
+    if (isRecord(v)) return Object.entries(v).some(([k, x]) => UNSTORABLE_TEXT.test(k) || walk(x));
+    return false;
+  };
+  return walk(value);
+}

@@ -43,26 +43,28 @@ export async function deleteDelegation(q: Queryable, id: string): Promise<void> 
   await q.query('DELETE FROM delegations WHERE id = $1', [id]);
 }
 
-/** Inserts a new delegation; undefined when a concurrent insert with the same idempotency key won. */
+/** Inserts a new delegation; undefined when a concurrent insert with the same idempotency key won, or the target does not exist. */
 export async function insertDelegation(
   q: Queryable,
   d: { id: string; sourceId: string; targetId: string; task: string; status: DelegationStatus; idempotencyKey: string | null },
 ): Promise<DelegationRow | undefined> {
   const r = await q.query<DelegationRow>(
-    `INSERT INTO delegations (id, source_id, target_id, task, status, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO delegations (id, source_id, target_id, task, status, idempotency_key)
+     SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $3)
      ON CONFLICT (source_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
     [d.id, d.sourceId, d.targetId, d.task, d.status, d.idempotencyKey],
   );
   return r.rows[0];
 }
 
-/** Inserts a delegation an agent reports having sent; undefined when its id is already taken. */
+/** Inserts a delegation an agent reports having sent; undefined when its id is already taken or its target does not exist. */
 export async function insertRecordedDelegation(
   q: Queryable,
   d: { id: string; sourceId: string; targetId: string; task: string; status: DelegationStatus },
 ): Promise<DelegationRow | undefined> {
   const r = await q.query<DelegationRow>(
-    `INSERT INTO delegations (id, source_id, target_id, task, status) VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO delegations (id, source_id, target_id, task, status)
+     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $3)
      ON CONFLICT (id) DO NOTHING RETURNING *`,
     [d.id, d.sourceId, d.targetId, d.task, d.status],
   );

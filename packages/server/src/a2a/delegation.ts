@@ -1,6 +1,6 @@
 import { DelegationStatus, isRecord, textOfParts } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
-import { invalid } from '../errors.js';
+import { invalid, notFound } from '../errors.js';
 import {
   deleteDelegation,
   findByIdempotencyKey,
@@ -146,7 +146,9 @@ export async function delegate(
   const row = await insertDelegation(deps.db, { id, sourceId, targetId: body.target_id, task: body.task, status: DelegationStatus.Pending, idempotencyKey: key ?? null });
   if (!row) {
     // A concurrent request with the same key won the insert: answer with its delegation.
-    return { row: (await findByIdempotencyKey(deps.db, sourceId, key!))!, idempotentHit: true };
+    const winner = key !== undefined ? await findByIdempotencyKey(deps.db, sourceId, key) : undefined;
+    if (!winner) throw notFound('target workspace not found');
+    return { row: winner, idempotentHit: true };
   }
   deps.a2a.record([
     { workspace_id: sourceId, activity_type: 'delegation', source_id: sourceId, target_id: body.target_id, method: 'delegate', summary: `delegated: ${body.task.slice(0, 80)}`, request_body: { task: body.task, delegation_id: id }, status: DelegationStatus.Pending },
@@ -183,7 +185,8 @@ export async function listDelegations(deps: Pick<AppDeps, 'db'>, sourceId: strin
 export async function recordDelegation(deps: DelegationDeps, sourceId: string, body: { target_id: string; task: string; delegation_id: string }): Promise<DelegationRow> {
   const inserted = await insertRecordedDelegation(deps.db, { id: body.delegation_id, sourceId, targetId: body.target_id, task: body.task, status: DelegationStatus.Dispatched });
   const row = inserted ?? (await getDelegationRow(deps.db, body.delegation_id));
-  if (!row || row.source_id !== sourceId) throw invalid('delegation_id is already used');
+  if (!row) throw notFound('target workspace not found');
+  if (row.source_id !== sourceId) throw invalid('delegation_id is already used');
   if (inserted) emit(deps, 'DELEGATION_SENT', sourceId, { delegation_id: row.id, target_id: row.target_id, task_preview: row.task.slice(0, 100) });
   return row;
 }

@@ -2,9 +2,9 @@ import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { DELEGATION_STATUSES, ErrorBody, isRecord, QUEUE_STATUSES, Status, type A2ARequestError } from '@molecule/contracts';
+import { DELEGATION_STATUSES, ErrorBody, isRecord, jsonHoldsUnstorable, QUEUE_STATUSES, Status, type A2ARequestError } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, resolvePrincipal, type AuthDeps, type Principal } from '../auth/principal.js';
-import { forbidden, gone, notFound, unauthorized } from '../http/errors.js';
+import { forbidden, gone, notFound, UNSTORABLE_MESSAGE, unauthorized } from '../http/errors.js';
 import { getWorkspace } from '../workspaces/read.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import type { App } from '../http/types.js';
@@ -272,6 +272,10 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
           body = JSON.parse(text);
         } catch {
           return send(reply, rpcError({ id: null, code: -32700, message: 'parse error: the body is not valid JSON' }));
+        }
+        if (jsonHoldsUnstorable(text, body)) {
+          const id = isRecord(body) && (typeof body.id === 'string' || typeof body.id === 'number') ? body.id : null;
+          return send(reply, rpcError({ id, code: -32602, message: UNSTORABLE_MESSAGE }));
         }
         return send(reply, httpOf(await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body })));
       },

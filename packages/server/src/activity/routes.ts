@@ -56,7 +56,8 @@ export function registerActivityRoutes(app: App, deps: ActivityRouteDeps & AuthD
   app.post(
     '/workspaces/:id/activity',
     {
-      config: { access: 'workspace' },
+      // An agent's log must not be lost to a stray NUL: such text is stored as U+FFFD (repo.ts).
+      config: { access: 'workspace', unstorableText: 'replace' },
       onRequest: wsAccess,
       schema: {
         summary: 'An agent reports an activity entry about itself',

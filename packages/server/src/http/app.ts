@@ -7,6 +7,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { jsonHoldsUnstorable } from '@molecule/contracts';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -26,7 +27,7 @@ import { registerRegistryRoutes } from '../registry/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
 import { hashToken } from '../auth/tokens.js';
 import { accessClassOf, type AccessClass } from './access.js';
-import { asHttpError, HttpError } from './errors.js';
+import { asHttpError, HttpError, unstorableRefused } from './errors.js';
 import type { App } from './types.js';
 
 const CANVAS_DIR = new URL('../../../canvas/public/', import.meta.url);
@@ -58,8 +59,20 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
-    return parseJson(req, body as string, done);
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    return parseJson(req, text, (err, value) => {
+      if (err) return done(err);
+      // PostgreSQL cannot store U+0000 or an unpaired surrogate: refuse it here, named, rather than
+      // fail deep inside a write. A route that stores such text lossily (the activity log) says so.
+      if (req.routeOptions.config.unstorableText !== 'replace' && jsonHoldsUnstorable(text, value)) return done(unstorableRefused());
+      return done(null, value);
+    });
+  });
+  // The same rule for the URL: a NUL in a path segment or query value is refused before any route
+  // (percent-decoding turns malformed UTF-8 into U+FFFD, so a URL cannot carry a lone surrogate).
+  app.addHook('onRequest', async (req) => {
+    if (/%00/.test(req.url)) throw unstorableRefused();
   });
 
   await app.register(fastifyStatic, { root: fileURLToPath(CANVAS_DIR), serve: false });
@@ -217,6 +230,8 @@ export interface RouteAccess {
 declare module 'fastify' {
   interface FastifyContextConfig {
     page?: boolean;
+    /** `replace`: the route stores text with U+0000 or unpaired surrogates as U+FFFD instead of refusing it (400). */
+    unstorableText?: 'refuse' | 'replace';
   }
   interface FastifyInstance {
     /** Every route registered on this app with its declared access class (the auth matrix and docs/security.md read it). */

@@ -57,6 +57,10 @@ export const notFound = (msg: string) => new HttpError(404, msg, 'not_found');
 export const conflict = (msg: string, extra?: Record<string, unknown>) => new HttpError(409, msg, 'conflict', extra);
 export const gone = (msg: string, extra?: Record<string, unknown>) => new HttpError(410, msg, 'gone', extra);
 
+/** Text PostgreSQL cannot store (U+0000, unpaired surrogates): refused at the edge, in the body and in the URL. */
+export const UNSTORABLE_MESSAGE = 'text must not contain NUL (U+0000) or unpaired surrogate characters';
+export const unstorableRefused = () => badRequest(UNSTORABLE_MESSAGE);
+
 /** The datastore failed while checking a credential: never grant, never leak the cause. */
 export const platformUnavailable = () =>
   new HttpError(503, 'platform datastore unavailable, retry shortly', 'platform_unavailable');

@@ -144,8 +144,11 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     let redis: Redis | undefined;
     if (config.redisUrl) {
       bus = await createRedisBus({ url: config.redisUrl, onError: (err) => log.error({ err }, 'redis event bus error') });
-      redis = new RedisClient(config.redisUrl, { maxRetriesPerRequest: 3 });
+      // The rate limiter's store. Without an offline queue a limited route fails fast (503) while
+      // Redis is down rather than waiting out reconnects; it never lets a request through unchecked.
+      redis = new RedisClient(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: false });
       redis.on('error', (err) => log.error({ err }, 'redis error'));
+      await redis.connect();
       const r = redis;
       closers.unshift(async () => r.quit());
     } else {

@@ -1,9 +1,39 @@
 import pg from 'pg';
+import { platformUnavailable } from '../errors.js';
 import type { Db, Queryable, QueryResult } from './port.js';
 
 // bigint (int8) columns come back as JS numbers: our int8 values (ids, sequence numbers, cents)
 // stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
+
+/** Socket errors and the SQLSTATEs of a server that is down, shutting down, starting or out of connections. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+
+/**
+ * Whether `err` says the server cannot be reached (rather than that a statement failed): the
+ * connection was refused, dropped or timed out, or the server is shutting down or starting up.
+ */
+export function isUnreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  return /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(err.message);
+}
+
+/**
+ * Runs one database call; an unreachable server becomes the domain's `platform_unavailable` (503,
+ * no internal text), with the driver's error kept as its cause for the log.
+ */
+async function reachable<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!isUnreachable(err)) throw err;
+    const e = platformUnavailable();
+    (e as { cause?: unknown }).cause = err;
+    throw e;
+  }
+}
 
 export interface PostgresOptions {
   url: string;
@@ -18,11 +48,11 @@ export function createPostgresDb(opts: PostgresOptions): Db {
 
   const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
     async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
-      const r = await c.query(sql, params as unknown[] | undefined);
+      const r = await reachable(() => c.query(sql, params as unknown[] | undefined));
       return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
     },
     async exec(sql: string) {
-      await c.query(sql);
+      await reachable(() => c.query(sql));
     },
   });
 
@@ -32,7 +62,7 @@ export function createPostgresDb(opts: PostgresOptions): Db {
     query: root.query,
     exec: root.exec,
     async tx(fn) {
-      const client = await pool.connect();
+      const client = await reachable(() => pool.connect());
       try {
         await client.query('BEGIN');
         const out = await fn(wrap(client));
@@ -46,7 +76,7 @@ export function createPostgresDb(opts: PostgresOptions): Db {
       }
     },
     async withAdvisoryLock(key, fn) {
-      const client = await pool.connect();
+      const client = await reachable(() => pool.connect());
       try {
         await client.query('SELECT pg_advisory_lock($1)', [key.toString()]);
         try {
@@ -59,7 +89,7 @@ export function createPostgresDb(opts: PostgresOptions): Db {
       }
     },
     async tryWithAdvisoryLock(key, fn) {
-      const client = await pool.connect();
+      const client = await reachable(() => pool.connect());
       try {
         const r = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()]);
         if (!r.rows[0]?.locked) return { ran: false as const };

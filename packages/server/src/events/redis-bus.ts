@@ -20,7 +20,9 @@ export async function createRedisBus(opts: RedisBusOptions): Promise<EventBus> {
   const onError = opts.onError ?? (() => {});
   // Auto-pipelining writes the publishes of concurrent requests (a heartbeat each) in one write,
   // in order; without it every event costs a syscall of its own.
-  const pub = new Redis(opts.url, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true });
+  // No offline queue: while Redis is down a publish fails at once (the caller logs it; persisted
+  // events replay from PostgreSQL) instead of holding the request through reconnect attempts.
+  const pub = new Redis(opts.url, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true, enableOfflineQueue: false });
   const sub = new Redis(opts.url, { lazyConnect: true });
   pub.on('error', onError);
   sub.on('error', onError);

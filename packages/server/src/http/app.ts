@@ -27,7 +27,7 @@ import { registerRegistryRoutes } from '../registry/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
 import { hashToken } from '../auth/tokens.js';
 import { accessClassOf, type AccessClass } from './access.js';
-import { asHttpError, HttpError, unstorableRefused } from './errors.js';
+import { asHttpError, HttpError, isRedisUnreachable, platformUnavailable, unstorableRefused } from './errors.js';
 import type { App } from './types.js';
 
 const CANVAS_DIR = new URL('../../../canvas/public/', import.meta.url);
@@ -140,6 +140,10 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       // Fastify's own client errors carry fixed, internal-free messages.
       return reply.code(err.statusCode).send({ error: err.message, code: 'invalid_request' });
+    }
+    if (isRedisUnreachable(err)) {
+      req.log.warn({ err }, 'redis unreachable');
+      return reply.code(503).send(platformUnavailable().body());
     }
     req.log.error({ err }, 'unhandled error');
     return reply.code(500).send({ error: 'internal error', code: 'internal' });

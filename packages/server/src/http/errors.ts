@@ -71,3 +71,12 @@ export function asHttpError(err: unknown): HttpError | undefined {
   if (err instanceof DomainError) return HttpError.of(err);
   return undefined;
 }
+
+/**
+ * Whether `err` is a Redis client saying the server cannot be reached (the rate limiter's store
+ * calls Redis directly): not connected, connection closed, or retries exhausted.
+ */
+export function isRedisUnreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return err.name === 'MaxRetriesPerRequestError' || /^(Stream isn't writeable|Connection is closed)/.test(err.message);
+}

@@ -1,9 +1,9 @@
-import { hostname } from 'node:os';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { bearer, createExternal, json } from '../test-support/api.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
+import { documentedOperations, leaksIn, sample, urlOf, type Operation, type Schema } from '../test-support/openapi.js';
 
 /**
  * A fuzzer generated from `/openapi.json`: every operation the server documents gets malformed JSON,
@@ -17,71 +17,10 @@ import { startTestApp, type TestApp } from '../test-support/harness.js';
 const SEED = Number(process.env.FUZZ_SEED ?? 20261203);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 12);
 
-type Schema = {
-  type?: string | string[];
-  properties?: Record<string, Schema>;
-  required?: string[];
-  items?: Schema;
-  enum?: unknown[];
-  format?: string;
-  anyOf?: Schema[];
-  oneOf?: Schema[];
-  minimum?: number;
-  minLength?: number;
-  default?: unknown;
-};
-interface Operation {
-  method: string;
-  path: string;
-  pathParams: string[];
-  query: Record<string, Schema>;
-  body?: Schema;
-}
-
 /** Routes that hold the connection open once accepted; auth and path checks are covered by the auth matrix. */
 const LONG_LIVED = new Set(['GET /ws', 'GET /workspaces/{id}/events/stream']);
 /** 5xx answers the platform means (C221 and the A2A proxy's documented refusals), each with its code. */
 const MEANT_5XX = new Set(['agent_unavailable', 'agent_busy', 'agent_unreachable', 'agent_timeout', 'agent_error', 'platform_unavailable']);
-
-/** Internals a response must never show. */
-const LEAKS: [string, RegExp][] = [
-  ['a stack trace', /\bat [\w.<>]+ \(?[^()\s]*:\d+:\d+\)?/],
-  ['SQL', /\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b[\s\S]{0,80}\b(FROM|VALUES|SET|WHERE)\b/],
-  ['a database error', /\b(syntax error at or near|violates (foreign key|unique|check) constraint|relation "\w+")/i],
-  ['a file path', /(\/(home|root|work|usr|etc\/(?!passwd))\/|node_modules|\.ts:\d+)/],
-  ['the host name', new RegExp(`\\b${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)],
-];
-
-/** A plausible value for a schema (the starting point every mutation departs from). */
-function sample(s: Schema | undefined, depth = 0): unknown {
-  if (!s || depth > 4) return null;
-  if (s.default !== undefined) return s.default;
-  if (s.enum?.length) return s.enum[0];
-  const alt = s.anyOf ?? s.oneOf;
-  if (alt?.length) return sample(alt.find((x) => x.type !== 'null') ?? alt[0], depth + 1);
-  const type = Array.isArray(s.type) ? s.type.find((t) => t !== 'null') : s.type;
-  switch (type) {
-    case 'object': {
-      const out: Record<string, unknown> = {};
-      for (const k of s.required ?? []) out[k] = sample(s.properties?.[k], depth + 1);
-      return out;
-    }
-    case 'array':
-      return [];
-    case 'integer':
-    case 'number':
-      return Math.max(1, s.minimum ?? 1);
-    case 'boolean':
-      return true;
-    case 'string':
-      if (s.format === 'uuid') return '00000000-0000-4000-8000-000000000000';
-      if (s.format === 'uri') return 'https://example.com/a';
-      if (s.format === 'date-time') return '2026-01-01T00:00:00Z';
-      return 'x'.repeat(Math.max(1, s.minLength ?? 1));
-    default:
-      return null;
-  }
-}
 
 /** Hostile values of every JSON type. */
 const hostile = fc.oneof(
@@ -168,7 +107,6 @@ function queryArb(query: Record<string, Schema>): fc.Arbitrary<string> {
 describe('fuzzer generated from /openapi.json', () => {
   let t: TestApp;
   let ops: Operation[];
-  let accessOf: Map<string, string>;
 
   /** Row counts of every table, to prove a refused request wrote nothing. */
   const snapshot = async () =>
@@ -196,22 +134,7 @@ describe('fuzzer generated from /openapi.json', () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-    const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, Record<string, unknown>>> }>();
-    accessOf = new Map(t.app.accessTable.map((r) => [`${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`, r.access]));
-    ops = [];
-    for (const [p, methods] of Object.entries(spec.paths)) {
-      for (const [method, op] of Object.entries(methods)) {
-        const params = (op.parameters ?? []) as { in: string; name: string; schema: Schema }[];
-        const body = (op.requestBody as { content?: Record<string, { schema: Schema }> } | undefined)?.content?.['application/json']?.schema;
-        ops.push({
-          method: method.toUpperCase(),
-          path: p,
-          pathParams: params.filter((x) => x.in === 'path').map((x) => x.name),
-          query: Object.fromEntries(params.filter((x) => x.in === 'query').map((x) => [x.name, x.schema])),
-          ...(body ? { body } : {}),
-        });
-      }
-    }
+    ops = await documentedOperations(t.app);
   }, 60_000);
 
   afterAll(async () => t?.close());
@@ -229,12 +152,11 @@ describe('fuzzer generated from /openapi.json', () => {
       if (LONG_LIVED.has(key)) continue;
       // A fresh target per operation: an earlier one may have rotated, revoked or removed the last.
       const target = await createExternal(t, { name: `fuzz-${ops.indexOf(op)}` });
-      const auth = accessOf.get(key) === 'agent' ? bearer(target.token) : t.admin;
+      const auth = op.access === 'agent' ? bearer(target.token) : t.admin;
       const paramArb = fc.array(fc.oneof(fc.constant(target.id), hostileParam), { minLength: op.pathParams.length, maxLength: op.pathParams.length });
       await fc.assert(
         fc.asyncProperty(paramArb, queryArb(op.query), bodyArb(op.body), async (params, query, body) => {
-          let url = op.path;
-          op.pathParams.forEach((name, i) => (url = url.replace(`{${name}}`, params[i]!)));
+          let url = urlOf(op, params);
           if (query) url += `?${query}`;
           const before = await settle();
           const res = await t.app.inject({
@@ -253,7 +175,7 @@ describe('fuzzer generated from /openapi.json', () => {
             }
             if (res.statusCode === 500 || !MEANT_5XX.has(String(code))) failures.push(`5xx: ${where}`);
           }
-          for (const [what, re] of LEAKS) if (re.test(res.body)) failures.push(`${what} in the answer: ${where}`);
+          for (const what of leaksIn(res.body)) failures.push(`${what} in the answer: ${where}`);
           if (res.statusCode >= 400 && res.statusCode < 500 && (await settle()) !== before) failures.push(`a refused request changed rows: ${where}`);
           return true;
         }),

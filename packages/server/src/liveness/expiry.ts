@@ -46,17 +46,28 @@ export async function handleExpiry(deps: LivenessExpiryDeps, workspaceId: string
 }
 
 /**
- * Starts acting on liveness expiries, and reconciles once: every online or degraded workspace that
- * no store tracks yet (a restarted embedded server forgets its timers) gets a full TTL to be heard
- * from. Returns the function that stops it.
+ * Starts acting on liveness expiries, and reconciles now and then every TTL: every online or
+ * degraded workspace that the store does not track (a restarted embedded server forgets its timers;
+ * a Redis that restarted empty forgets its deadlines) gets a full TTL to be heard from, so a lost
+ * deadline delays noticing a dead agent by at most one TTL and never hides it. Returns the function
+ * that stops it.
  */
 export async function startLivenessExpiry(deps: LivenessExpiryDeps): Promise<() => void> {
   const off = deps.liveness.onExpired((id) => handleExpiry(deps, id));
-  try {
-    await deps.liveness.seed(await listLiveIds(deps.db), deps.config.livenessTtlSeconds * 1000);
-  } catch (err) {
-    // Fail-open: a boot that cannot seed still serves; workspaces are tracked from their next beat.
-    deps.log.error({ err }, 'liveness: could not track the workspaces that were online at boot');
-  }
-  return off;
+  const ttlMs = deps.config.livenessTtlSeconds * 1000;
+  const reconcile = async () => {
+    try {
+      await deps.liveness.seed(await listLiveIds(deps.db), ttlMs);
+    } catch (err) {
+      // Fail-open: the platform still serves; workspaces are tracked from their next beat or the next pass.
+      deps.log.error({ err }, 'liveness: could not track the online workspaces; retrying in one TTL');
+    }
+  };
+  await reconcile();
+  const timer = setInterval(() => void reconcile(), ttlMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    off();
+  };
 }

@@ -57,8 +57,9 @@ export async function createRedisLiveness(opts: RedisLivenessOptions): Promise<L
   const deadlines = `${ns}:deadlines`;
   const aliveKey = (id: string) => `${ns}:alive:${id}`;
   const onError = opts.onError ?? (() => {});
-  // Auto-pipelining sends the touches of concurrent heartbeats in one write.
-  const redis = new Redis(opts.url, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true });
+  // Auto-pipelining sends the touches of concurrent heartbeats in one write. No offline queue: while
+  // Redis is down a touch fails at once (logged; the heartbeat is still recorded in PostgreSQL).
+  const redis = new Redis(opts.url, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true, enableOfflineQueue: false });
   redis.on('error', (err) => onError(err));
   redis.defineCommand('livenessTouch', { numberOfKeys: 2, lua: TOUCH });
   redis.defineCommand('livenessSeed', { lua: SEED });

@@ -43,8 +43,12 @@ export interface PostgresOptions {
 /** A `Db` backed by a real PostgreSQL server through a `pg` pool. */
 export function createPostgresDb(opts: PostgresOptions): Db {
   const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, connectionTimeoutMillis: 5000 });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
+  // A client losing its connection must not crash the process. The pool handles idle clients'
+  // errors; a client checked out but between statements (a loop holding an advisory lock while it
+  // calls a backend) emits its own, which would otherwise be an uncaught exception. Its next
+  // statement then fails as unreachable, and the pool drops it on release.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
 
   const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
     async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
@@ -57,51 +61,54 @@ export function createPostgresDb(opts: PostgresOptions): Db {
   });
 
   const root = wrap(pool);
+  /** Runs `fn` on one connection of its own; a connection that broke meanwhile is destroyed, not pooled. */
+  const session = async <T>(fn: (q: Queryable) => Promise<T>): Promise<T> => {
+    const client = await reachable(() => pool.connect());
+    let broken = false;
+    try {
+      return await fn(wrap(client));
+    } catch (err) {
+      broken = err instanceof Error && isUnreachable((err as { cause?: unknown }).cause ?? err);
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  };
   return {
     kind: 'postgres',
     query: root.query,
     exec: root.exec,
-    async tx(fn) {
-      const client = await reachable(() => pool.connect());
-      try {
-        await client.query('BEGIN');
-        const out = await fn(wrap(client));
-        await client.query('COMMIT');
-        return out;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
-    },
-    async withAdvisoryLock(key, fn) {
-      const client = await reachable(() => pool.connect());
-      try {
-        await client.query('SELECT pg_advisory_lock($1)', [key.toString()]);
+    tx: (fn) =>
+      session(async (q) => {
+        await q.query('BEGIN');
         try {
-          return await fn(wrap(client));
-        } finally {
-          await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
+          const out = await fn(q);
+          await q.query('COMMIT');
+          return out;
+        } catch (err) {
+          await q.query('ROLLBACK').catch(() => undefined);
+          throw err;
         }
-      } finally {
-        client.release();
-      }
-    },
-    async tryWithAdvisoryLock(key, fn) {
-      const client = await reachable(() => pool.connect());
-      try {
-        const r = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()]);
+      }),
+    withAdvisoryLock: (key, fn) =>
+      session(async (q) => {
+        await q.query('SELECT pg_advisory_lock($1)', [key.toString()]);
+        try {
+          return await fn(q);
+        } finally {
+          await q.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
+        }
+      }),
+    tryWithAdvisoryLock: (key, fn) =>
+      session(async (q) => {
+        const r = await q.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key.toString()]);
         if (!r.rows[0]?.locked) return { ran: false as const };
         try {
-          return { ran: true as const, value: await fn(wrap(client)) };
+          return { ran: true as const, value: await fn(q) };
         } finally {
-          await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
+          await q.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
         }
-      } finally {
-        client.release();
-      }
-    },
+      }),
     async close() {
       await pool.end();
     },

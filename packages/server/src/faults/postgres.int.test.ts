@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJson } from '@molecule/contracts';
+import { createPostgresDb } from '../db/postgres.js';
 import type { RunningServer } from '../main.js';
 import { E2E_ADMIN_TOKEN, startE2eServer } from '../test-support/e2e.js';
 import { documentedOperations, leaksIn, sample, urlOf } from '../test-support/openapi.js';
@@ -107,4 +108,20 @@ describe('fault: PostgreSQL stopped mid-traffic', () => {
     // Back within 5 s of PostgreSQL, with no restart of the platform.
     await expect.poll(async () => (await inject('GET', '/workspaces', admin)).statusCode, { timeout: 5000, interval: 100 }).toBe(200);
   }
+
+  it('a connection lost while it is checked out between statements (a loop holding its lock) does not crash the process', async () => {
+    const db = createPostgresDb({ url: pg.url, max: 2 });
+    try {
+      const held = db.withAdvisoryLock(42n, async () => {
+        await pg.stop('immediate');
+        // The dead connection reports itself now, while no statement is running on it.
+        await new Promise((r) => setTimeout(r, 300));
+      });
+      await expect(held).rejects.toMatchObject({ code: 'platform_unavailable' });
+      await pg.start();
+      await expect.poll(async () => (await db.query<{ one: number }>('SELECT 1 AS one').catch(() => undefined))?.rows[0]?.one, { timeout: 5000, interval: 100 }).toBe(1);
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
 });

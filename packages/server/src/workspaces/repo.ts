@@ -236,22 +236,26 @@ export async function setOfflineIfLive(q: Queryable, id: string): Promise<boolea
   return r.rowCount > 0;
 }
 
-/** Every workspace still `provisioning`, with how long since its row last changed. */
-export async function listProvisioning(q: Queryable): Promise<{ id: string; runtime: string; template: string | null; age_sec: number; updated_at: Date }[]> {
-  const r = await q.query<{ id: string; runtime: string; template: string | null; age_sec: number; updated_at: Date }>(
-    `SELECT id, runtime, template, EXTRACT(EPOCH FROM now() - updated_at)::float8 AS age_sec, updated_at
+/**
+ * Every workspace still `provisioning`, with how long since its row last changed. `stamp` is
+ * `updated_at` at full (microsecond) precision, as text: a JS Date keeps milliseconds only, so it
+ * could never match the column again in `failProvisioningIfUnchanged`.
+ */
+export async function listProvisioning(q: Queryable): Promise<{ id: string; runtime: string; template: string | null; age_sec: number; stamp: string }[]> {
+  const r = await q.query<{ id: string; runtime: string; template: string | null; age_sec: number; stamp: string }>(
+    `SELECT id, runtime, template, EXTRACT(EPOCH FROM now() - updated_at)::float8 AS age_sec, updated_at::text AS stamp
        FROM workspaces WHERE status = $1`,
     [Status.Provisioning],
   );
   return r.rows;
 }
 
-/** `provisioning` -> `failed` with `message`, only if the row has not changed since `updatedAt` was read. */
-export async function failProvisioningIfUnchanged(q: Queryable, id: string, updatedAt: Date, message: string): Promise<boolean> {
+/** `provisioning` -> `failed` with `message`, only if the row has not changed since `stamp` (from `listProvisioning`) was read. */
+export async function failProvisioningIfUnchanged(q: Queryable, id: string, stamp: string, message: string): Promise<boolean> {
   const r = await q.query(
     `UPDATE workspaces SET status = $2, last_sample_error = $3, updated_at = now()
-      WHERE id = $1 AND status = $4 AND updated_at = $5`,
-    [id, Status.Failed, message, Status.Provisioning, updatedAt],
+      WHERE id = $1 AND status = $4 AND updated_at = $5::timestamptz`,
+    [id, Status.Failed, message, Status.Provisioning, stamp],
   );
   return r.rowCount > 0;
 }

@@ -22,11 +22,11 @@ export async function markProvisionFailed(deps: Pick<AppDeps, 'db' | 'broadcaste
 export async function failProvisionTimeout(
   deps: EventDeps,
   q: Queryable,
-  row: { id: string; runtime: string; updated_at: Date },
+  row: { id: string; runtime: string; stamp: string },
   timeoutSeconds: number,
 ): Promise<boolean> {
   const message = `the agent started but never registered within ${timeoutSeconds} s; check its log, then restart the workspace`;
-  if (!(await failProvisioningIfUnchanged(q, row.id, row.updated_at, message))) return false;
+  if (!(await failProvisioningIfUnchanged(q, row.id, row.stamp, message))) return false;
   await deps.broadcaster.recordAndBroadcast('WORKSPACE_PROVISION_FAILED', row.id, {
     error: message,
     timeout_secs: timeoutSeconds,

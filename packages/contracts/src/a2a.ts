@@ -9,6 +9,20 @@ import { isRecord } from './json.js';
 export const A2A_BUSY_CODE = -32050;
 
 /**
+ * The agent-card extension (in `capabilities.extensions`) by which an agent promises idempotent
+ * `message/send`: a repeated messageId gets the first answer and is processed once. The platform
+ * re-sends a queued delivery that its own crash interrupted only to agents that declare it.
+ */
+export const A2A_IDEMPOTENT_MESSAGES_EXTENSION = 'urn:molecule:a2a:idempotent-message-id';
+
+/** Whether an agent card (either dialect) declares {@link A2A_IDEMPOTENT_MESSAGES_EXTENSION}. */
+export function declaresIdempotentMessages(card: unknown): boolean {
+  const caps = typeof card === 'object' && card !== null ? (card as { capabilities?: unknown }).capabilities : undefined;
+  const exts = typeof caps === 'object' && caps !== null ? (caps as { extensions?: unknown }).extensions : undefined;
+  return Array.isArray(exts) && exts.some((e: unknown) => typeof e === 'object' && e !== null && (e as { uri?: unknown }).uri === A2A_IDEMPOTENT_MESSAGES_EXTENSION);
+}
+
+/**
  * Which SDK transport handler answers: `v0.3` (slash method names: `message/send`...; v0.2 senders
  * use them too) or `v1` (`SendMessage`...). The reply is shaped in the caller's dialect.
  */

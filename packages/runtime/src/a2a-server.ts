@@ -10,8 +10,9 @@ import {
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { TASK_SLOT_STATE_KEY } from './executor.js';
 import type { Logger } from './log.js';
-import { A2A_BUSY_CODE, normalizeA2ARequest, type A2ADialect, type JsonRpcId, type NormalizedA2ARequest } from '@molecule/contracts';
+import { A2A_BUSY_CODE, isRecord, normalizeA2ARequest, type A2ADialect, type JsonRpcId, type NormalizedA2ARequest } from '@molecule/contracts';
 import type { TaskSlot, TaskTracker } from './tasks.js';
+import { MessageDedupe, senderMessageId } from './dedupe.js';
 
 export { A2A_BUSY_CODE };
 export const DEFAULT_BUSY_RETRY_AFTER_MS = 2000;
@@ -56,6 +57,7 @@ export function busyResponse(id: JsonRpcId, tracker: TaskTracker, retryAfterMs: 
  */
 export function buildA2AApp(deps: A2AServerDeps): FastifyInstance {
   const retryAfterMs = deps.busyRetryAfterMs ?? DEFAULT_BUSY_RETRY_AFTER_MS;
+  const dedupe = new MessageDedupe();
   const app = Fastify({ logger: false, bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, forceCloseConnections: 'idle' });
   const transports = new WeakMap<A2ARequestHandler, Record<A2ADialect, JsonRpcTransportHandler | LegacyJsonRpcTransportHandler>>();
   const transportsOf = (handler: A2ARequestHandler) => {
@@ -107,6 +109,17 @@ export function buildA2AApp(deps: A2AServerDeps): FastifyInstance {
     }
     const n = norm.value;
 
+    // A repeated message/send (same messageId) is answered from its first delivery, never run twice.
+    const messageId = n.kind === 'send' ? senderMessageId(body) : undefined;
+    const repeat = messageId === undefined ? undefined : dedupe.replay(messageId, n.id);
+    if (repeat) {
+      const answer = await repeat;
+      if (answer) {
+        deps.log.info({ message_id: messageId }, 'repeated message: answered from its first delivery');
+        return reply.status(answer.status).send(answer.body);
+      }
+    }
+
     let slot: TaskSlot | undefined;
     if (n.kind !== 'other') {
       slot = deps.tracker.tryReserve();
@@ -117,6 +130,8 @@ export function buildA2AApp(deps: A2AServerDeps): FastifyInstance {
           .header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))))
           .send(busyResponse(n.id, deps.tracker, retryAfterMs));
       }
+      const accepted = isRecord(n.request.params.message) ? n.request.params.message.messageId : undefined;
+      deps.log.info({ method: n.request.method, message_id: accepted }, 'message accepted');
     }
     deps.log.debug({ method: n.request.method, dialect: n.dialect, id: n.id }, 'a2a request');
     const state = new Map<string, unknown>([[STATE_HEADERS_KEY, req.headers]]);
@@ -126,9 +141,18 @@ export function buildA2AApp(deps: A2AServerDeps): FastifyInstance {
       requestedVersion: n.dialect === 'v1' ? '1.0' : '0.3',
       state,
     });
+    const transport = transportsOf(cur.handler)[n.dialect];
+    if (messageId !== undefined) {
+      try {
+        const answer = await dedupe.run(messageId, async () => ({ status: 200, body: (await transport.handle(n.request, context)) as Record<string, unknown> }));
+        return reply.status(answer.status).send(answer.body);
+      } finally {
+        slot?.release();
+      }
+    }
     let streaming = false;
     try {
-      const out = await transportsOf(cur.handler)[n.dialect].handle(n.request, context);
+      const out = await transport.handle(n.request, context);
       if (isAsyncIterable(out)) {
         streaming = true;
         return await streamSse(req, reply, out, n, deps.log, () => slot?.release());

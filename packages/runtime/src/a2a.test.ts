@@ -3,6 +3,7 @@ import { AgentCard, Role, TaskState, type Message, type SendMessageRequest, type
 import { Client, ClientFactory } from '@a2a-js/sdk/client';
 import { LegacyJsonRpcTransport } from '@a2a-js/sdk/compat/v0_3/client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { A2A_IDEMPOTENT_MESSAGES_EXTENSION, declaresIdempotentMessages } from '@molecule/contracts';
 import { A2A_BUSY_CODE } from './a2a-server.js';
 import { startTestAgent, type Json, type TestAgent } from './test-support/agent.js';
 
@@ -91,16 +92,51 @@ describe('A2A server: agent card', () => {
         url: a.url,
         protocolVersion: '0.3.0',
         preferredTransport: 'JSONRPC',
-        capabilities: { streaming: true },
+        capabilities: { streaming: true, extensions: [expect.objectContaining({ uri: A2A_IDEMPOTENT_MESSAGES_EXTENSION })] },
         skills: [{ id: 'search', name: 'search', description: '', tags: [] }],
         supportedInterfaces: [
           { url: a.url, protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
           { url: a.url, protocolBinding: 'JSONRPC', protocolVersion: '0.3' },
         ],
       });
+      expect(declaresIdempotentMessages(card)).toBe(true);
     }
     const client = await new ClientFactory().createFromUrl(a.url);
     expect((await client.getAgentCard()).name).toBe('Carded');
+  });
+});
+
+describe('A2A server: a repeated messageId is processed once', () => {
+  const send = (url: string, id: string | number, messageId: string, text: string, method = 'message/send') =>
+    rpc(url, { jsonrpc: '2.0', id, method, params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text }] } } });
+  const accepted = (a: TestAgent, messageId: string) => a.logs().filter((l) => l.msg === 'message accepted' && l.message_id === messageId).length;
+
+  it('a repeat, sequential or concurrent, gets the first answer under its own JSON-RPC id and runs nothing', async () => {
+    const a = await agent({ yaml: 'name: Slowish\nadapter: script\nmax_concurrent_tasks: 4\nscript:\n  - steps: [{ delay_ms: 200 }, { reply: "done: {{input}}" }]\n' });
+    const mid = randomUUID();
+    const [first, concurrent] = await Promise.all([send(a.url, 1, mid, 'one'), send(a.url, 2, mid, 'one')]);
+    const later = await send(a.url, 'x', mid, 'one');
+    expect(first.status).toBe(200);
+    const result = first.json().result;
+    expect(result.status.state).toBe('completed');
+    expect(concurrent.json()).toEqual({ jsonrpc: '2.0', id: 2, result });
+    expect(later.json()).toEqual({ jsonrpc: '2.0', id: 'x', result });
+    expect(accepted(a, mid)).toBe(1);
+    // Another messageId is another message.
+    expect((await send(a.url, 3, randomUUID(), 'two')).json().result.status.message.parts[0].text).toBe('done: two');
+  });
+
+  it('a busy refusal is not remembered: the repeat runs once a slot is free', async () => {
+    const a = await agent({ yaml: SLOW_SCRIPT });
+    const client = await new ClientFactory().createFromUrl(a.url);
+    const slow = asTask(await client.sendMessage(sendRequest('slow', true)));
+    const mid = randomUUID();
+    expect((await send(a.url, 1, mid, 'hi')).status).toBe(503);
+    await client.cancelTask({ tenant: '', id: slow.id, metadata: undefined });
+    await expect.poll(() => a.tracker.inFlight).toBe(0);
+    const r = await send(a.url, 2, mid, 'hi');
+    expect(r.json().result.status.message.parts[0].text).toBe('done: hi');
+    expect(accepted(a, mid)).toBe(1);
   });
 });
 

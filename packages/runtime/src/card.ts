@@ -1,4 +1,5 @@
 import { AgentCard } from '@a2a-js/sdk';
+import { A2A_IDEMPOTENT_MESSAGES_EXTENSION } from '@molecule/contracts';
 import type { WorkspaceConfig } from './config.js';
 
 /** The v0.3 protocol version advertised next to v1.0 for older peers (upstream runtimes, SDK 0.3). */
@@ -41,7 +42,19 @@ export function buildAgentCard(cfg: WorkspaceConfig, url: string): BuiltAgentCar
     ],
     provider: undefined,
     version: cfg.version,
-    capabilities: { streaming: true, pushNotifications: false, extensions: [], extendedAgentCard: false },
+    capabilities: {
+      streaming: true,
+      pushNotifications: false,
+      extensions: [
+        {
+          uri: A2A_IDEMPOTENT_MESSAGES_EXTENSION,
+          description: 'message/send is idempotent by messageId: a repeat gets the first answer and is processed once (for an hour, 10,000 messages)',
+          required: false,
+          params: undefined,
+        },
+      ],
+      extendedAgentCard: false,
+    },
     securitySchemes: {},
     securityRequirements: [],
     defaultInputModes: MODES,

@@ -20,8 +20,12 @@ export interface DrainDeps {
   log: Logger;
   deliver: DeliverFn;
   onDelivered: DeliveredHook;
-  /** Items `dispatched` longer than this are failed by the sweep (the dispatch ceiling plus a margin). */
+  /** Items `dispatched` longer than this are interrupted whatever their process says (the dispatch ceiling plus a margin). */
   stuckAfterSeconds: number;
+  /** This platform process: it names its claims and beacons under this id. */
+  instanceId: string;
+  /** A process not seen for this long has stopped; its claimed deliveries are interrupted. */
+  instanceDeadAfterSeconds: number;
 }
 
 const DELIVERABLE = new Set<string>([Status.Online, Status.Degraded]);
@@ -116,7 +120,7 @@ export class QueueDrainer {
         if (!DELIVERABLE.has(row.status) || row.url === '') return;
         const limit = Math.max(1, row.max_concurrent_tasks);
         while (!this.#closed && (this.#inFlight.get(workspaceId) ?? 0) < limit) {
-          const item = await claimNext(deps.db, workspaceId);
+          const item = await claimNext(deps.db, workspaceId, deps.instanceId);
           if (!item) {
             if (!this.#inFlight.has(workspaceId)) this.#hinted.delete(workspaceId);
             break;
@@ -171,12 +175,12 @@ export class QueueDrainer {
   }
 
   /**
-   * The periodic queue pass (a safety net under the event-driven drain): expires, fails stuck
-   * deliveries, purges old items, and starts a drain for every target with deliverable items, in
+   * The periodic queue pass (a safety net under the event-driven drain): expires, re-sends or fails
+   * deliveries a stopped process interrupted (see queueHousekeeping), purges old items, and starts a drain for every target with deliverable items, in
    * case a heartbeat or a kick was missed (another replica died mid-pass, a bus message was lost).
    */
   async sweep(q: Queryable): Promise<{ kicked: number }> {
-    await queueHousekeeping(q, this.deps.stuckAfterSeconds, QUEUE_RETENTION_SECONDS);
+    await queueHousekeeping(q, { stuckSeconds: this.deps.stuckAfterSeconds, deadAfterSeconds: this.deps.instanceDeadAfterSeconds, retentionSeconds: QUEUE_RETENTION_SECONDS });
     for (const id of await targetsWithItems(q)) this.remember(id);
     const targets = await targetsWithQueued(q);
     for (const id of targets) {

@@ -6,6 +6,7 @@ import { A2ADispatcher } from './dispatch.js';
 import { QueueDrainer, type DeliveredHook, type DeliverFn } from './drain.js';
 import { WorkspaceActivity } from './idle.js';
 import { AGENT_CALL_CEILING_SECONDS } from './limits.js';
+import { touchInstance } from './queue-repo.js';
 
 /** The A2A machinery one server process shares: outbound pools, idle timers, the queue drain. */
 export interface A2AServices {
@@ -18,6 +19,10 @@ export interface A2AServices {
   freed(workspaceId: string): void;
   close(): Promise<void>;
 }
+
+/** How often a platform process records that it is alive, and after how long without it counts as stopped. */
+export const INSTANCE_BEACON_MS = 5_000;
+export const INSTANCE_DEAD_AFTER_SECONDS = 30;
 
 /**
  * Builds the shared A2A machinery from what it uses: the activity writer's deps, the bus, the
@@ -33,13 +38,21 @@ export function createA2AServices(parts: ActivityDeps & {
 }): A2AServices {
   const dispatcher = new A2ADispatcher(parts.agentUrlPolicy);
   const activity = new WorkspaceActivity(parts.bus);
+  const instanceId = globalThis.crypto.randomUUID();
   const drainer = new QueueDrainer({
     db: parts.db,
     log: parts.log,
     deliver: parts.deliver,
     onDelivered: parts.onDelivered,
     stuckAfterSeconds: AGENT_CALL_CEILING_SECONDS + 5 * 60,
+    instanceId,
+    instanceDeadAfterSeconds: INSTANCE_DEAD_AFTER_SECONDS,
   });
+  // The beacon that keeps this process's queue claims its own (see queueHousekeeping).
+  const beacon = setInterval(() => {
+    touchInstance(parts.db, instanceId).catch((err: unknown) => parts.log.warn({ err }, 'could not record that this platform process is alive'));
+  }, INSTANCE_BEACON_MS);
+  beacon.unref();
   // Any replica may have queued the message; every replica's drain learns of it.
   const unsubscribe = parts.bus.subscribe((e) => {
     if (e.type === 'A2A_QUEUED' && e.workspace_id) drainer.hint(e.workspace_id);
@@ -79,6 +92,7 @@ export function createA2AServices(parts: ActivityDeps & {
     },
     freed: (id) => drainer.freeSlot(id),
     async close() {
+      clearInterval(beacon);
       unsubscribe();
       await drainer.close();
       await flushing;

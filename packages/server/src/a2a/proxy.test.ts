@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { QueueStatus, Status } from '@molecule/contracts';
+import { A2A_IDEMPOTENT_MESSAGES_EXTENSION, QueueStatus, Status } from '@molecule/contracts';
 import { mintWorkspaceToken } from '../auth/repo.js';
 import { bearer, createWs, json } from '../test-support/api.js';
 import { startFakeAgent, type FakeAgent } from '../test-support/fake-agent.js';
@@ -12,6 +12,7 @@ import { CeilingTimeoutError, classifyDispatchError, IdleTimeoutError, UnsafeAge
 import { loadA2ACorpus } from '../../../contracts/src/test-support/a2a-corpus.js';
 import { DEAD_AGENT_STATUSES } from './limits.js';
 import { expiresInSeconds, isBusyAnswer } from './proxy.js';
+import { FAILED_AFTER_CRASH, RESENT_AFTER_CRASH } from './queue-repo.js';
 
 type Row = Record<string, unknown>;
 
@@ -349,7 +350,7 @@ describe('A2A proxy', () => {
       expect((await get(t.admin, queue_id, stranger.id)).statusCode).toBe(404);
     });
 
-    it('the periodic sweep: expired items expire, an interrupted delivery fails instead of being resent, the rest drain', async () => {
+    it('the periodic sweep: expired items expire, a delivery stuck past the ceiling fails (its agent does not declare idempotent messageIds), the rest drain', async () => {
       const ws = await online('p-sweep', {}, { slots: 0 });
       for (const text of ['expires', 'interrupted', 'drains']) await post(ws.id, send(text));
       await t.deps.a2a.drainer.idle();
@@ -363,6 +364,40 @@ describe('A2A proxy', () => {
       expect(by[ids.expires!]).toBe(QueueStatus.Expired);
       expect(by[ids.interrupted!]).toBe(QueueStatus.Failed);
       expect(by[ids.drains!]).toBe(QueueStatus.Completed);
+    });
+
+    it('a delivery whose platform process stopped is re-sent to an agent that declares idempotent messageIds, failed for one that does not; a live claim is left alone', async () => {
+      const textOf = (r: Row) => (r.body as { params: { message: { parts: { text: string }[] } } }).params.message.parts[0]!.text;
+      const dead = randomUUID();
+      const live = randomUUID();
+      await t.db.query(`INSERT INTO platform_instances (id, seen_at) VALUES ($1, now() - interval '5 minutes'), ($2, now())`, [dead, live]);
+      const claim = (id: string, by: string) => t.db.query(`UPDATE a2a_queue SET status = 'dispatched', dispatched_at = now(), dispatched_by = $2 WHERE id = $1`, [id, by]);
+
+      const plain = await online('p-crash-plain', {}, { slots: 0 });
+      const plainAgent = agent;
+      await post(plain.id, send('plain'));
+      await t.deps.a2a.drainer.idle();
+      await claim((await queueRows(plain.id))[0]!.id as string, dead);
+
+      const idem = await online('p-crash-idem', {}, { slots: 0 });
+      await t.db.query(`UPDATE workspaces SET agent_card = $2 WHERE id = $1`, [idem.id, JSON.stringify({ name: 'i', capabilities: { extensions: [{ uri: A2A_IDEMPOTENT_MESSAGES_EXTENSION }] } })]);
+      t.deps.workspaceCache.invalidate(idem.id);
+      for (const text of ['orphaned', 'in flight']) await post(idem.id, send(text));
+      await t.deps.a2a.drainer.idle();
+      const ids = Object.fromEntries((await queueRows(idem.id)).map((r) => [textOf(r), r.id as string]));
+      await claim(ids.orphaned!, dead);
+      await claim(ids['in flight']!, live);
+
+      agent.setSlots(5);
+      await t.deps.a2a.drainer.sweep(t.db);
+      await t.deps.a2a.drainer.idle();
+      const idemRows = Object.fromEntries((await queueRows(idem.id)).map((r) => [textOf(r), r]));
+      expect(idemRows.orphaned).toMatchObject({ status: QueueStatus.Completed, last_error: RESENT_AFTER_CRASH });
+      expect(agent.received.filter((x) => !x.busy).map((x) => textOf(x as unknown as Row))).toEqual(['orphaned']);
+      expect(idemRows['in flight']).toMatchObject({ status: QueueStatus.Dispatched, dispatched_by: live });
+      expect((await queueRows(plain.id))[0]).toMatchObject({ status: QueueStatus.Failed, last_error: FAILED_AFTER_CRASH });
+      expect(plainAgent.received.filter((x) => !x.busy)).toEqual([]);
+      await plainAgent.close();
     });
 
     it('admin drop of stale items', async () => {

@@ -1,4 +1,4 @@
-import { QueueStatus } from '@molecule/contracts';
+import { A2A_IDEMPOTENT_MESSAGES_EXTENSION, QueueStatus } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 
 /** Attempts (deliveries that failed, not busy refusals) before an item is given up (`failed`). */
@@ -24,6 +24,8 @@ export interface QueueRow {
   created_at: Date;
   updated_at: Date;
   dispatched_at: Date | null;
+  /** The platform process that claimed it (its `platform_instances` id). */
+  dispatched_by: string | null;
   completed_at: Date | null;
 }
 
@@ -65,9 +67,14 @@ export async function enqueue(q: Queryable, item: NewQueueItem): Promise<{ row: 
  * one (C062). `FOR UPDATE SKIP LOCKED` lets every replica drain at once without two of them
  * taking the same item.
  */
-export async function claimNext(q: Queryable, workspaceId: string): Promise<QueueRow | undefined> {
+export async function claimNext(q: Queryable, workspaceId: string, instanceId: string): Promise<QueueRow | undefined> {
+  // The claim names this process and marks it alive in the same statement, so no sweep can take
+  // a fresh claim for an orphan before the process's first beacon.
   const r = await q.query<QueueRow>(
-    `UPDATE a2a_queue SET status = $2, dispatched_at = now(), updated_at = now()
+    `WITH me AS (
+       INSERT INTO platform_instances (id) VALUES ($4) ON CONFLICT (id) DO UPDATE SET seen_at = now()
+     )
+     UPDATE a2a_queue SET status = $2, dispatched_at = now(), dispatched_by = $4, updated_at = now()
       WHERE id = (
         SELECT id FROM a2a_queue
          WHERE workspace_id = $1 AND status = $3 AND (expires_at IS NULL OR expires_at > now())
@@ -75,7 +82,7 @@ export async function claimNext(q: Queryable, workspaceId: string): Promise<Queu
          LIMIT 1
          FOR UPDATE SKIP LOCKED)
      RETURNING *`,
-    [workspaceId, QueueStatus.Dispatched, QueueStatus.Queued],
+    [workspaceId, QueueStatus.Dispatched, QueueStatus.Queued, instanceId],
   );
   return r.rows[0];
 }
@@ -143,27 +150,50 @@ export async function targetsWithItems(q: Queryable): Promise<string[]> {
   return r.rows.map((x) => x.workspace_id);
 }
 
+/** This platform process is alive (its beacon, every few seconds while it runs). */
+export async function touchInstance(q: Queryable, instanceId: string): Promise<void> {
+  await q.query('INSERT INTO platform_instances (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET seen_at = now()', [instanceId]);
+}
+
+/** What re-sending an interrupted delivery is recorded as. */
+export const RESENT_AFTER_CRASH = 'delivery was interrupted (its platform process stopped); re-sent, the agent deduplicates by messageId';
+export const FAILED_AFTER_CRASH = 'delivery was interrupted (its platform process stopped); not re-sent: the agent may have received it and does not declare idempotent messageIds';
+
 /**
- * Housekeeping, one pass: queued items past their expiry become `expired`; items stuck in
- * `dispatched` longer than `stuckSeconds` (a replica died mid-delivery) become `failed` rather
- * than being sent again, since the agent may already have the message; finished items older than
- * `retentionSeconds` are deleted, which also ends their messageId's idempotency window.
+ * Housekeeping, one pass: queued items past their expiry become `expired`; deliveries interrupted
+ * by their process's end (no sign of it for `deadAfterSeconds`, or dispatched longer than
+ * `stuckSeconds`) are re-sent (`queued` again) when the target's card declares idempotent
+ * messageIds, and `failed` otherwise, since such an agent may already have the message; finished
+ * items older than `retentionSeconds` are deleted, which also ends their messageId's idempotency
+ * window, as are processes not seen for as long.
  */
-export async function queueHousekeeping(q: Queryable, stuckSeconds: number, retentionSeconds: number): Promise<{ expired: number; stuck: number; purged: number }> {
+export async function queueHousekeeping(
+  q: Queryable,
+  opts: { stuckSeconds: number; deadAfterSeconds: number; retentionSeconds: number },
+): Promise<{ expired: number; resent: number; stuck: number; purged: number }> {
   const expired = await q.query(
     `UPDATE a2a_queue SET status = $1, completed_at = now(), updated_at = now() WHERE status = $2 AND expires_at <= now()`,
     [QueueStatus.Expired, QueueStatus.Queued],
   );
+  const interrupted = `a.status = $1 AND (a.dispatched_at < now() - make_interval(secs => $2::integer)
+      OR NOT EXISTS (SELECT 1 FROM platform_instances i WHERE i.id = a.dispatched_by AND i.seen_at > now() - make_interval(secs => $3::integer)))`;
+  const idempotent = `COALESCE(w.agent_card -> 'capabilities' -> 'extensions', '[]'::jsonb) @> jsonb_build_array(jsonb_build_object('uri', $4::text))`;
+  const resent = await q.query(
+    `UPDATE a2a_queue a SET status = $5, dispatched_at = NULL, dispatched_by = NULL, last_error = $6, updated_at = now()
+       FROM workspaces w WHERE w.id = a.workspace_id AND ${interrupted} AND ${idempotent}`,
+    [QueueStatus.Dispatched, opts.stuckSeconds, opts.deadAfterSeconds, A2A_IDEMPOTENT_MESSAGES_EXTENSION, QueueStatus.Queued, RESENT_AFTER_CRASH],
+  );
   const stuck = await q.query(
-    `UPDATE a2a_queue SET status = $1, last_error = $2, completed_at = now(), updated_at = now()
-      WHERE status = $3 AND dispatched_at < now() - make_interval(secs => $4::integer)`,
-    [QueueStatus.Failed, 'delivery was interrupted (platform restart); not resent, the agent may have received it', QueueStatus.Dispatched, stuckSeconds],
+    `UPDATE a2a_queue a SET status = $5, last_error = $6, completed_at = now(), updated_at = now()
+       FROM workspaces w WHERE w.id = a.workspace_id AND ${interrupted} AND NOT (${idempotent})`,
+    [QueueStatus.Dispatched, opts.stuckSeconds, opts.deadAfterSeconds, A2A_IDEMPOTENT_MESSAGES_EXTENSION, QueueStatus.Failed, FAILED_AFTER_CRASH],
   );
   const purged = await q.query(
     `DELETE FROM a2a_queue WHERE status <> ALL($1::text[]) AND updated_at < now() - make_interval(secs => $2::integer)`,
-    [[QueueStatus.Queued, QueueStatus.Dispatched], retentionSeconds],
+    [[QueueStatus.Queued, QueueStatus.Dispatched], opts.retentionSeconds],
   );
-  return { expired: expired.rowCount, stuck: stuck.rowCount, purged: purged.rowCount };
+  await q.query('DELETE FROM platform_instances WHERE seen_at < now() - make_interval(secs => $1::integer)', [opts.retentionSeconds]);
+  return { expired: expired.rowCount, resent: resent.rowCount, stuck: stuck.rowCount, purged: purged.rowCount };
 }
 
 /** Admin: queued items older than `olderThanSeconds` become `dropped`. Returns how many. */

@@ -1,0 +1,164 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pLimit from 'p-limit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESENT_AFTER_CRASH } from '../a2a/queue-repo.js';
+import { freePort } from '../net/free-port.js';
+import { freshDb, type TestDb } from '../test-support/harness.js';
+import { startPrivateRedis, type PrivateRedis } from '../test-support/private-services.js';
+
+/**
+ * `kill -9` of the platform while 500 A2A messages stream to a real molecule-agent that is busy
+ * part of the time (two task slots, eight paced senders): the busy half goes through the durable
+ * queue, the rest straight through. The senders retry what the crash cut off with the same
+ * messageId, as A2A clients should; the restarted platform re-sends the queue deliveries the crash
+ * interrupted (the agent declares idempotent messageIds). Every message is processed by the agent
+ * exactly once, none is lost.
+ */
+
+const SERVER_BIN = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
+const AGENT_BIN = fileURLToPath(new URL('../../../runtime/dist/main.js', import.meta.url));
+const ADMIN = 'fault-admin-token-0123456789abcdef';
+const MESSAGES = 500;
+const SENDERS = 8;
+const KILL_AFTER = 150;
+const BURST = 60;
+
+describe('fault: the platform killed (SIGKILL) under A2A traffic', () => {
+  let tdb: TestDb;
+  let redis: PrivateRedis;
+  let platform: ChildProcess | undefined;
+  let agent: ChildProcess | undefined;
+  let port: number;
+  let base: string;
+  let dataDir: string;
+  let agentLog = '';
+  const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
+
+  async function startPlatform(): Promise<void> {
+    platform = spawn(process.execPath, [SERVER_BIN], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        ADMIN_TOKEN: ADMIN,
+        DATABASE_URL: tdb.url!,
+        REDIS_URL: redis.url,
+        MOLECULE_DATA_DIR: dataDir,
+        MOLECULE_PROVISIONER: 'none',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: 'ignore',
+    });
+    await expect.poll(async () => (await fetch(`${base}/health`).catch(() => undefined))?.status, { timeout: 30_000, interval: 100 }).toBe(200);
+  }
+
+  /** message_id of every task the agent admitted, from its JSON log. */
+  const executed = (): string[] =>
+    agentLog
+      .split('\n')
+      .filter((l) => l.includes('"message accepted"'))
+      .map((l) => (JSON.parse(l) as { message_id: string }).message_id);
+
+  beforeAll(async () => {
+    [tdb, redis] = await Promise.all([freshDb('postgres'), startPrivateRedis()]);
+    port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-fault-kill-'));
+  }, 60_000);
+
+  afterAll(async () => {
+    agent?.kill('SIGKILL');
+    platform?.kill('SIGKILL');
+    await redis?.close();
+    await tdb?.drop();
+  });
+
+  it('every message reaches the agent exactly once across the crash', async () => {
+    await startPlatform();
+    const created = await fetch(`${base}/workspaces`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'target', runtime: 'external' }) });
+    expect(created.status).toBe(201);
+    const ws = (await created.json()) as { id: string; connection: { auth_token: string } };
+
+    const configs = await mkdtemp(path.join(os.tmpdir(), 'molecule-fault-agent-'));
+    await writeFile(
+      path.join(configs, 'config.yaml'),
+      'name: Target\nadapter: script\nmax_concurrent_tasks: 2\nscript:\n  - steps: [{ delay_ms: 50 }, { reply: "done: {{input}}" }]\n',
+    );
+    const agentPort = await freePort();
+    agent = spawn(process.execPath, [AGENT_BIN], {
+      env: {
+        ...process.env,
+        PORT: String(agentPort),
+        HOST: '127.0.0.1',
+        PLATFORM_URL: base,
+        WORKSPACE_ID: ws.id,
+        MOLECULE_WORKSPACE_TOKEN: ws.connection.auth_token,
+        MOLECULE_WORKSPACE_URL: `http://127.0.0.1:${agentPort}`,
+        MOLECULE_CONFIGS_DIR: configs,
+        MOLECULE_HEARTBEAT_INTERVAL_SECONDS: '2',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    agent.stdout!.on('data', (d) => (agentLog += String(d)));
+    const status = async () => ((await (await fetch(`${base}/workspaces/${ws.id}`, { headers: admin })).json()) as { status: string }).status;
+    await expect.poll(status, { timeout: 30_000, interval: 200 }).toBe('online');
+
+    // Eight senders; each message is retried with its own messageId until the platform answers it.
+    const ids = Array.from({ length: MESSAGES }, () => randomUUID());
+    const outcomes = new Map<number, number>();
+    let answered = 0;
+    let killed: Promise<void> | undefined;
+    const sendOne = async (i: number) => {
+      // Paced below the agent's capacity, so it is free for most messages; a burst around the
+      // crash fills the queue, so the crash interrupts queue deliveries as well as direct ones.
+      if (i < KILL_AFTER || i >= KILL_AFTER + BURST) await new Promise((res) => setTimeout(res, Math.random() * 1200));
+      const body = JSON.stringify({ jsonrpc: '2.0', id: i, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId: ids[i], parts: [{ kind: 'text', text: `m-${i}` }] } } });
+      for (;;) {
+        const r = await fetch(`${base}/workspaces/${ws.id}/a2a`, { method: 'POST', headers: admin, body, signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
+        if (r && (r.status === 200 || r.status === 202)) {
+          await r.arrayBuffer();
+          outcomes.set(r.status, (outcomes.get(r.status) ?? 0) + 1);
+          break;
+        }
+        await r?.arrayBuffer();
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      if (++answered === KILL_AFTER) {
+        killed = (async () => {
+          // Killed while the queue has a delivery in flight.
+          await expect.poll(dispatched, { timeout: 20_000, interval: 5 }).toBeGreaterThan(0);
+          const exited = new Promise((res) => platform!.once('exit', res));
+          platform!.kill('SIGKILL');
+          await exited;
+          await startPlatform();
+        })();
+      }
+    };
+    const dispatched = async () => (await tdb.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM a2a_queue WHERE status = 'dispatched'`)).rows[0]!.n;
+    const limit = pLimit(SENDERS);
+    await Promise.all(ids.map((_, i) => limit(() => sendOne(i))));
+    await killed;
+    // Both paths were taken: straight through and through the queue.
+    expect(outcomes.get(200)).toBeGreaterThan(50);
+    expect(outcomes.get(202)).toBeGreaterThan(50);
+
+    // Queued and interrupted deliveries drain (an interrupted one once its process is known dead).
+    await expect.poll(() => new Set(executed()).size, { timeout: 90_000, interval: 500 }).toBe(MESSAGES);
+    const counts = new Map<string, number>();
+    for (const id of executed()) counts.set(id, (counts.get(id) ?? 0) + 1);
+    expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+    expect(ids.filter((id) => !counts.has(id))).toEqual([]);
+    // Every queue item ends delivered; the ones the crash interrupted were re-sent (the agent answered
+    // them from its first delivery, so the counts above did not move).
+    await expect
+      .poll(async () => (await tdb.db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM a2a_queue GROUP BY status')).rows, { timeout: 90_000, interval: 500 })
+      .toEqual([{ status: 'completed', n: outcomes.get(202) }]);
+    const resent = await tdb.db.query<{ n: number }>('SELECT count(*)::int AS n FROM a2a_queue WHERE last_error = $1', [RESENT_AFTER_CRASH]);
+    expect(resent.rows[0]!.n).toBeGreaterThan(0);
+  }, 240_000);
+});

@@ -1,5 +1,5 @@
-# Sourced by scripts/test.sh and scripts/bench.sh: installs (if missing) and starts PostgreSQL and
-# Redis on loopback in a temp dir, exports TEST_DATABASE_URL / TEST_REDIS_URL, and stops both on exit.
+# Sourced by scripts/test.sh and scripts/bench.sh: installs (if missing) PostgreSQL, Redis and
+# HAProxy, starts PostgreSQL and Redis on loopback in a temp dir, exports TEST_DATABASE_URL / TEST_REDIS_URL, and stops both on exit.
 # svc_docker_start (after svc_start) adds a private Docker engine: TEST_DOCKER_HOST and
 # TEST_RUNTIME_IMAGE, the runtime image built offline into it.
 set -euo pipefail
@@ -22,6 +22,8 @@ svc_free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127
 svc_start() {
   if [ -z "$(svc_pg_bin)" ]; then svc_log "installing postgresql"; svc_apt_install postgresql; fi
   if ! command -v redis-server >/dev/null 2>&1; then svc_log "installing redis-server"; svc_apt_install redis-server; fi
+  # The two-replica test runs deploy/haproxy.cfg in front of two platform processes.
+  if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then svc_log "installing haproxy"; svc_apt_install haproxy; fi
   local pgbin; pgbin="$(svc_pg_bin)"
   SVC_DIR="$(mktemp -d /tmp/molecule-services.XXXXXX)"
   chmod 755 "$SVC_DIR"

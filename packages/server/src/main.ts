@@ -117,7 +117,7 @@ export function assembleDeps(parts: {
     runtimeOverrides,
     agentUrlPolicy: agentUrlPolicy(parts.config.env),
     restarts,
-    loops: new Supervisor(parts.db, parts.log),
+    loops: new Supervisor(parts.db, parts.log, (loop, outcome) => metrics.loopPasses.labels(loop, outcome).inc()),
     a2a,
   };
   return deps;

@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESENT_AFTER_CRASH } from '../a2a/queue-repo.js';
 import { freePort } from '../net/free-port.js';
 import { freshDb, type TestDb } from '../test-support/harness.js';
+import { AGENT_BIN, PROCESS_ADMIN_TOKEN as ADMIN, startPlatformProcess, type PlatformProcess } from '../test-support/platform-process.js';
 import { startPrivateRedis, type PrivateRedis } from '../test-support/private-services.js';
 
 /**
@@ -20,9 +20,6 @@ import { startPrivateRedis, type PrivateRedis } from '../test-support/private-se
  * exactly once, none is lost.
  */
 
-const SERVER_BIN = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
-const AGENT_BIN = fileURLToPath(new URL('../../../runtime/dist/main.js', import.meta.url));
-const ADMIN = 'fault-admin-token-0123456789abcdef';
 const MESSAGES = 500;
 const SENDERS = 8;
 const KILL_AFTER = 150;
@@ -31,7 +28,7 @@ const BURST = 60;
 describe('fault: the platform killed (SIGKILL) under A2A traffic', () => {
   let tdb: TestDb;
   let redis: PrivateRedis;
-  let platform: ChildProcess | undefined;
+  let platform: PlatformProcess | undefined;
   let agent: ChildProcess | undefined;
   let port: number;
   let base: string;
@@ -39,22 +36,9 @@ describe('fault: the platform killed (SIGKILL) under A2A traffic', () => {
   let agentLog = '';
   const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
 
-  async function startPlatform(): Promise<void> {
-    platform = spawn(process.execPath, [SERVER_BIN], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        ADMIN_TOKEN: ADMIN,
-        DATABASE_URL: tdb.url!,
-        REDIS_URL: redis.url,
-        MOLECULE_DATA_DIR: dataDir,
-        MOLECULE_PROVISIONER: 'none',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: 'ignore',
-    });
-    await expect.poll(async () => (await fetch(`${base}/health`).catch(() => undefined))?.status, { timeout: 30_000, interval: 100 }).toBe(200);
-  }
+  const startPlatform = async () => {
+    platform = await startPlatformProcess(port, { DATABASE_URL: tdb.url!, REDIS_URL: redis.url, MOLECULE_DATA_DIR: dataDir, MOLECULE_PROVISIONER: 'none', LOG_LEVEL: 'warn' });
+  };
 
   /** message_id of every task the agent admitted, from its JSON log. */
   const executed = (): string[] =>
@@ -72,7 +56,7 @@ describe('fault: the platform killed (SIGKILL) under A2A traffic', () => {
 
   afterAll(async () => {
     agent?.kill('SIGKILL');
-    platform?.kill('SIGKILL');
+    await platform?.kill();
     await redis?.close();
     await tdb?.drop();
   });
@@ -132,9 +116,7 @@ describe('fault: the platform killed (SIGKILL) under A2A traffic', () => {
         killed = (async () => {
           // Killed while the queue has a delivery in flight.
           await expect.poll(dispatched, { timeout: 20_000, interval: 5 }).toBeGreaterThan(0);
-          const exited = new Promise((res) => platform!.once('exit', res));
-          platform!.kill('SIGKILL');
-          await exited;
+          await platform!.kill();
           await startPlatform();
         })();
       }

@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
 import { freePort } from '../net/free-port.js';
 import { freshDb, type TestDb } from '../test-support/harness.js';
+import { PROCESS_ADMIN_TOKEN as ADMIN, startPlatformProcess, type PlatformProcess } from '../test-support/platform-process.js';
 
 /**
  * The platform process is killed (`kill -9`) while it provisions local agent processes, and started
@@ -15,8 +14,6 @@ import { freshDb, type TestDb } from '../test-support/harness.js';
  * deleting the workspaces stops them all.
  */
 
-const BIN = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
-const ADMIN = 'fault-admin-token-0123456789abcdef';
 const TIMEOUT_SECONDS = 8;
 const COUNT = 4;
 
@@ -43,28 +40,21 @@ async function agentPids(ids: readonly string[]): Promise<Map<string, number[]>>
 describe('fault: the platform killed mid-provision', () => {
   let tdb: TestDb;
   let dataDir: string;
-  let platform: ChildProcess | undefined;
+  let platform: PlatformProcess | undefined;
   let base: string;
   const headers = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
 
   async function startPlatform(): Promise<void> {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    platform = spawn(process.execPath, [BIN], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        ADMIN_TOKEN: ADMIN,
-        DATABASE_URL: tdb.url!,
-        REDIS_URL: '',
-        MOLECULE_DATA_DIR: dataDir,
-        MOLECULE_PROVISIONER: 'process',
-        PROVISION_TIMEOUT_SECONDS: String(TIMEOUT_SECONDS),
-        LOG_LEVEL: 'warn',
-      },
-      stdio: 'ignore',
+    platform = await startPlatformProcess(port, {
+      DATABASE_URL: tdb.url!,
+      REDIS_URL: '',
+      MOLECULE_DATA_DIR: dataDir,
+      MOLECULE_PROVISIONER: 'process',
+      PROVISION_TIMEOUT_SECONDS: String(TIMEOUT_SECONDS),
+      LOG_LEVEL: 'warn',
     });
-    await expect.poll(async () => (await fetch(`${base}/health`).catch(() => undefined))?.status, { timeout: 30_000, interval: 100 }).toBe(200);
   }
 
   const get = async (id: string) => (await (await fetch(`${base}/workspaces/${id}`, { headers })).json()) as { status: string; instance_id?: string | null };
@@ -75,7 +65,7 @@ describe('fault: the platform killed mid-provision', () => {
   });
 
   afterAll(async () => {
-    platform?.kill('SIGKILL');
+    await platform?.kill();
     await tdb?.drop();
   });
 
@@ -89,9 +79,7 @@ describe('fault: the platform killed mid-provision', () => {
       }),
     );
     // Killed while the agents are being provisioned.
-    const killed = new Promise((r) => platform!.once('exit', r));
-    platform!.kill('SIGKILL');
-    await killed;
+    await platform!.kill();
     expect((await Promise.all(created.map(get).map((p) => p.catch(() => undefined)))).every((x) => x === undefined)).toBe(true);
 
     await startPlatform();

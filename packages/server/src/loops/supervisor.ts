@@ -34,7 +34,12 @@ export class Supervisor {
   private stopped = false;
   readonly status = new Map<string, LoopStatus>();
 
-  constructor(private readonly db: Db, private readonly log: Logger) {}
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+    /** Told the outcome of every pass (the `molecule_loop_passes_total` metric). */
+    private readonly onPass: (loop: string, outcome: 'ran' | 'skipped_locked' | 'error') => void = () => {},
+  ) {}
 
   start(loops: readonly LoopSpec[]): void {
     for (const loop of loops) {
@@ -64,12 +69,15 @@ export class Supervisor {
       const r = await this.db.tryWithAdvisoryLock(loopLockKey(loop.name), loop.tick);
       if (!r.ran) {
         st.skipped_locked++;
+        this.onPass(loop.name, 'skipped_locked');
         return;
       }
       st.runs++;
       st.last_tick_at = new Date().toISOString();
+      this.onPass(loop.name, 'ran');
     } catch (err) {
       st.errors++;
+      this.onPass(loop.name, 'error');
       st.last_error_at = new Date().toISOString();
       this.log.error({ err, loop: loop.name }, 'background loop pass failed; it will run again');
     }

@@ -8,6 +8,7 @@ export interface Metrics {
   eventPublishErrors: Counter<'type'>;
   wsConnections: Gauge;
   sseConnections: Gauge;
+  loopPasses: Counter<'loop' | 'outcome'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -36,5 +37,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     }),
     wsConnections: new Gauge({ name: 'molecule_websocket_connections_active', help: 'Open /ws connections', registers: [registry] }),
     sseConnections: new Gauge({ name: 'molecule_sse_connections_active', help: 'Open SSE streams', registers: [registry] }),
+    loopPasses: new Counter({
+      name: 'molecule_loop_passes_total',
+      help: 'Background loop passes on this replica, by loop and outcome (ran, skipped_locked: another replica held it, error)',
+      labelNames: ['loop', 'outcome'],
+      registers: [registry],
+    }),
   };
 }

@@ -30,7 +30,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { api, cpuProbe, servicePids, withBenchPostgres, intEnv, launchPlatform, pool, runBench, latency, launch, print, printTable, ROOT, sleep, type CpuProbe, type Env, type Proc } from './support.js';
+import { api, cpuProbe, servicePids, withBenchPostgres, intEnv, launchPlatform, pool, runBench, latency, launch, print, printTable, ROOT, sleep, waitForHealth, type CpuProbe, type Env, type Proc } from './support.js';
 import { freePort } from '@molecule/server/testing';
 
 const SERVER_BIN = path.join(ROOT, 'packages/server/dist/bin.js');
@@ -169,21 +169,59 @@ async function benchBare(label: string, agents: readonly Agent[]): Promise<Row> 
 
 interface Group {
   title: string;
-  /** [bare no-op, server]. */
-  rows: [Row, Row];
+  /** The bare no-op first, then the platform's rows. */
+  rows: [Row, ...Row[]];
 }
 
-async function benchGroup(title: string, extra: Env, services: () => Promise<Record<string, number>> = async () => ({})): Promise<Group> {
+const HAPROXY_CFG = path.join(ROOT, 'deploy/haproxy.cfg');
+const HAPROXY_BIN = existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
+
+/**
+ * The same beats through HAProxy (deploy/haproxy.cfg) round-robin over `p` and a second replica
+ * started on the same PostgreSQL and Redis: what a second process buys on this machine.
+ */
+async function beatsThroughReplicas(p: Platform, extra: Env, services: Record<string, number>): Promise<Row> {
+  const second = await launchPlatform(ADMIN_TOKEN, extra, 'molecule-bench-hb-b-');
+  const lbPort = await freePort();
+  const lb = launch(HAPROXY_BIN, ['-f', HAPROXY_CFG, '-db'], {
+    ...process.env,
+    MOLECULE_LB_BIND: `127.0.0.1:${lbPort}`,
+    MOLECULE_REPLICA_A: p.base.replace('http://', ''),
+    MOLECULE_REPLICA_B: second.base.replace('http://', ''),
+  });
+  try {
+    const base = `http://127.0.0.1:${lbPort}`;
+    await waitForHealth(base, lb);
+    const since = new Date();
+    const probe = cpuProbe({ 'server a': p.proc.child.pid!, 'server b': second.proc.child.pid!, haproxy: lb.child.pid!, ...services });
+    const row = await beats('two replicas behind HAProxy (deploy/haproxy.cfg)', base, p.agents, probe);
+    await verify(p, since);
+    return row;
+  } finally {
+    await lb.stop();
+    await second.proc.stop();
+    await rm(second.dataDir, { recursive: true, force: true });
+  }
+}
+
+async function benchGroup(
+  title: string,
+  extra: Env,
+  services: () => Promise<Record<string, number>> = async () => ({}),
+  opts: { replicas?: boolean } = {},
+): Promise<Group> {
   print(`${title}:`);
   const p = await startPlatform(extra);
   try {
     const bare = await benchBare('bare Fastify, no-op POST (same JSON body)', p.agents);
     const since = new Date();
-    const pids = { server: p.proc.child.pid!, ...(await services()) };
-    const probe = cpuProbe(pids);
+    const servicePidsNow = await services();
+    const probe = cpuProbe({ server: p.proc.child.pid!, ...servicePidsNow });
     const server = await beats('molecule server, POST /registry/heartbeat', p.base, p.agents, probe);
     await verify(p, since);
-    return { title, rows: [bare, server] };
+    const rows: Group['rows'] = [bare, server];
+    if (opts.replicas) rows.push(await beatsThroughReplicas(p, extra, servicePidsNow));
+    return { title, rows };
   } finally {
     await stopPlatform(p);
   }
@@ -215,7 +253,8 @@ async function main(): Promise<void> {
   const groups: Group[] = [];
   const pgGroup = await withBenchPostgres(async ({ url, redisUrl, env }) => {
     const before = await countUpdates(url).catch(() => 0);
-    const g = await benchGroup(redisUrl ? 'PostgreSQL + Redis (bus and liveness)' : 'PostgreSQL', env, () => servicePids(url, redisUrl));
+    // Replicas share events and liveness through Redis: the two-replica row needs it.
+    const g = await benchGroup(redisUrl ? 'PostgreSQL + Redis (bus and liveness)' : 'PostgreSQL', env, () => servicePids(url, redisUrl), { replicas: redisUrl !== undefined });
     const after = await countUpdates(url).catch(() => 0);
     print(`  workspaces rows updated in PostgreSQL during the group (warm-ups included): ${after - before}`);
     return g;
@@ -237,18 +276,20 @@ async function main(): Promise<void> {
   print();
   print('CPU time per beat (from /proc, measured run only): what a beat costs wherever it runs');
   for (const g of groups) {
-    const cpu = g.rows[1].cpuPerBeatUs;
-    if (!cpu) continue;
-    const parts = Object.entries(cpu).map(([k, us]) => `${k} ${us.toFixed(0)} µs`);
-    const server = cpu.server ?? 0;
-    const total = Object.values(cpu).reduce((a, b) => a + b, 0);
-    print(
-      `  ${g.title}: ${parts.join(', ')}; one core for the server alone sustains ~${server > 0 ? (1e6 / server).toFixed(0) : '?'} beats/s, ` +
-        `for all of it ~${total > 0 ? (1e6 / total).toFixed(0) : '?'} beats/s`,
-    );
+    for (const r of g.rows) {
+      const cpu = r.cpuPerBeatUs;
+      if (!cpu) continue;
+      const parts = Object.entries(cpu).map(([k, us]) => `${k} ${us.toFixed(0)} µs`);
+      const servers = Object.entries(cpu).filter(([k]) => k.startsWith('server')).reduce((a, [, us]) => a + us, 0);
+      const total = Object.values(cpu).reduce((a, b) => a + b, 0);
+      print(
+        `  ${g.title}, ${r.label}: ${parts.join(', ')} (total ${total.toFixed(0)} µs); one core for the platform alone sustains ~${servers > 0 ? (1e6 / servers).toFixed(0) : '?'} beats/s, ` +
+          `for all of it ~${total > 0 ? (1e6 / total).toFixed(0) : '?'} beats/s`,
+      );
+    }
   }
   for (const g of groups) {
-    const s = g.rows[1];
+    const s = g.rows[1]!;
     const met = s.rps >= TARGET_RPS && s.p99 < TARGET_P99_MS;
     print(
       `${g.title}: target >= ${TARGET_RPS} beats/s at p99 < ${TARGET_P99_MS} ms: ${met ? 'met' : 'NOT met'} ` +

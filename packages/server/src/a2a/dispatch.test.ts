@@ -10,38 +10,36 @@ describe('outbound A2A limits', () => {
     expect(HEADERS_TIMEOUT_MS).toBe(60_000);
   });
 
-  it('C042 agent-to-agent dispatches end at the 30-minute ceiling even while the target keeps sending events', async () => {
-    expect(AGENT_CALL_CEILING_SECONDS).toBe(30 * 60);
+  /** A dispatch timer for a target that sends an event every 100 ms while `check` runs. */
+  async function whileTargetBeats(ceilingSeconds: number | undefined, check: (signal: AbortSignal) => Promise<void>): Promise<void> {
     const bus = createMemoryBus();
     const activity = new WorkspaceActivity(bus);
-    // Idle 5 s, ceiling 1 s: events every 100 ms keep the idle clock from firing; the ceiling still does.
-    const timer = dispatchTimer(activity, 'w1', 5, 1);
+    const timer = ceilingSeconds === undefined ? dispatchTimer(activity, 'w1', 1) : dispatchTimer(activity, 'w1', 5, ceilingSeconds);
     const beat = setInterval(() => void bus.publish({ type: 'WORKSPACE_HEARTBEAT', workspace_id: 'w1', payload: {}, at: new Date().toISOString(), seq: null }), 100);
     try {
-      await new Promise<void>((resolve) => timer.signal.addEventListener('abort', () => resolve(), { once: true }));
-      expect(timer.signal.reason).toBeInstanceOf(CeilingTimeoutError);
+      await check(timer.signal);
     } finally {
       clearInterval(beat);
       timer.done();
       activity.close();
       await bus.close();
     }
+  }
+
+  it('C042 agent-to-agent dispatches end at the 30-minute ceiling even while the target keeps sending events', async () => {
+    expect(AGENT_CALL_CEILING_SECONDS).toBe(30 * 60);
+    // Idle 5 s, ceiling 1 s: events every 100 ms keep the idle clock from firing; the ceiling still does.
+    await whileTargetBeats(1, async (signal) => {
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      expect(signal.reason).toBeInstanceOf(CeilingTimeoutError);
+    });
   });
 
   it('C042 a canvas dispatch has no ceiling: a target that keeps sending events is never cut off', async () => {
-    const bus = createMemoryBus();
-    const activity = new WorkspaceActivity(bus);
-    const timer = dispatchTimer(activity, 'w1', 1);
-    const beat = setInterval(() => void bus.publish({ type: 'WORKSPACE_HEARTBEAT', workspace_id: 'w1', payload: {}, at: new Date().toISOString(), seq: null }), 100);
-    try {
-      // Longer than the 1 s idle window and than the ceiling the agent-to-agent test used.
+    // Idle 1 s, no ceiling; waits longer than the idle window and than the ceiling the test above used.
+    await whileTargetBeats(undefined, async (signal) => {
       await new Promise((r) => setTimeout(r, 1500));
-      expect(timer.signal.aborted).toBe(false);
-    } finally {
-      clearInterval(beat);
-      timer.done();
-      activity.close();
-      await bus.close();
-    }
+      expect(signal.aborted).toBe(false);
+    });
   });
 });

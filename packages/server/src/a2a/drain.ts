@@ -176,8 +176,9 @@ export class QueueDrainer {
 
   /**
    * The periodic queue pass (a safety net under the event-driven drain): expires, re-sends or fails
-   * deliveries a stopped process interrupted (see queueHousekeeping), purges old items, and starts a drain for every target with deliverable items, in
-   * case a heartbeat or a kick was missed (another replica died mid-pass, a bus message was lost).
+   * deliveries a stopped process interrupted (see queueHousekeeping), purges old items, and starts
+   * a drain for every target with deliverable items, in case a heartbeat or a kick was missed
+   * (another replica died mid-pass, a bus message was lost).
    */
   async sweep(q: Queryable): Promise<{ kicked: number }> {
     await queueHousekeeping(q, { stuckSeconds: this.deps.stuckAfterSeconds, deadAfterSeconds: this.deps.instanceDeadAfterSeconds, retentionSeconds: QUEUE_RETENTION_SECONDS });

@@ -3,7 +3,7 @@ import { parseJson } from '@molecule/contracts';
 import { createPostgresDb } from '../db/postgres.js';
 import type { RunningServer } from '../main.js';
 import { E2E_ADMIN_TOKEN, startE2eServer } from '../test-support/e2e.js';
-import { documentedOperations, leaksIn, sample, urlOf } from '../test-support/openapi.js';
+import { documentedOperations, LONG_LIVED_OPERATIONS, leaksIn, sample, urlOf } from '../test-support/openapi.js';
 import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../test-support/private-services.js';
 
 /**
@@ -15,8 +15,6 @@ import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type Pri
 
 /** Answers that need no database: build identity, metrics, the spec, the canvas files, and a logout without a session cookie. */
 const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /app.js', 'POST /auth/logout']);
-/** Routes that hold the connection open once accepted. */
-const LONG_LIVED = new Set(['GET /ws', 'GET /workspaces/{id}/events/stream']);
 
 describe('fault: PostgreSQL stopped mid-traffic', () => {
   let pg: PrivatePostgres;
@@ -83,7 +81,7 @@ describe('fault: PostgreSQL stopped mid-traffic', () => {
     let unavailable = 0;
     for (const op of ops) {
       const key = `${op.method} ${op.path}`;
-      if (LONG_LIVED.has(key)) continue;
+      if (LONG_LIVED_OPERATIONS.has(key)) continue;
       const headers = op.access === 'agent' ? { authorization: `Bearer ${ws.token}` } : admin;
       const url = urlOf(op, op.pathParams.map(() => ws.id));
       const body = op.body ? sample(op.body) : ['POST', 'PUT', 'PATCH'].includes(op.method) ? {} : undefined;

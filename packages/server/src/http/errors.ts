@@ -1,5 +1,5 @@
 import type { ErrorCode } from '@molecule/contracts';
-import { DomainError } from '../errors.js';
+import { DomainError, platformUnavailable as domainPlatformUnavailable } from '../errors.js';
 
 /** The HTTP status of each domain error code: the one place a code becomes a status. */
 export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
@@ -62,8 +62,7 @@ export const UNSTORABLE_MESSAGE = 'text must not contain NUL (U+0000) or unpaire
 export const unstorableRefused = () => badRequest(UNSTORABLE_MESSAGE);
 
 /** The datastore failed while checking a credential: never grant, never leak the cause. */
-export const platformUnavailable = () =>
-  new HttpError(503, 'platform datastore unavailable, retry shortly', 'platform_unavailable');
+export const platformUnavailable = () => HttpError.of(domainPlatformUnavailable());
 
 /** An HttpError for anything the edge can answer safely (its own errors and services' refusals); undefined otherwise. */
 export function asHttpError(err: unknown): HttpError | undefined {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { bearer, createExternal, json } from '../test-support/api.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
-import { documentedOperations, leaksIn, sample, urlOf, type Operation, type Schema } from '../test-support/openapi.js';
+import { documentedOperations, LONG_LIVED_OPERATIONS, leaksIn, sample, urlOf, type Operation, type Schema } from '../test-support/openapi.js';
 
 /**
  * A fuzzer generated from `/openapi.json`: every operation the server documents gets malformed JSON,
@@ -17,8 +17,6 @@ import { documentedOperations, leaksIn, sample, urlOf, type Operation, type Sche
 const SEED = Number(process.env.FUZZ_SEED ?? 20261203);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 12);
 
-/** Routes that hold the connection open once accepted; auth and path checks are covered by the auth matrix. */
-const LONG_LIVED = new Set(['GET /ws', 'GET /workspaces/{id}/events/stream']);
 /** 5xx answers the platform means (C221 and the A2A proxy's documented refusals), each with its code. */
 const MEANT_5XX = new Set(['agent_unavailable', 'agent_busy', 'agent_unreachable', 'agent_timeout', 'agent_error', 'platform_unavailable']);
 
@@ -149,7 +147,7 @@ describe('fuzzer generated from /openapi.json', () => {
     const failures: string[] = [];
     for (const op of ops) {
       const key = `${op.method} ${op.path}`;
-      if (LONG_LIVED.has(key)) continue;
+      if (LONG_LIVED_OPERATIONS.has(key)) continue;
       // A fresh target per operation: an earlier one may have rotated, revoked or removed the last.
       const target = await createExternal(t, { name: `fuzz-${ops.indexOf(op)}` });
       const auth = op.access === 'agent' ? bearer(target.token) : t.admin;

@@ -27,6 +27,9 @@ export interface Operation {
   access: string;
 }
 
+/** Operations that hold the connection open once accepted (event streams): request/answer checks skip them. */
+export const LONG_LIVED_OPERATIONS: ReadonlySet<string> = new Set(['GET /ws', 'GET /workspaces/{id}/events/stream']);
+
 /** Every operation the app documents in `/openapi.json`, with its declared access class. */
 export async function documentedOperations(app: App): Promise<Operation[]> {
   const spec = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, Record<string, unknown>>> }>();

@@ -161,7 +161,7 @@ async function benchBare(label: string, agents: readonly Agent[]): Promise<Row> 
       if (proc.exited() || performance.now() > deadline) throw new Error(`bare server did not start:\n${proc.output()}`);
       await sleep(10);
     }
-    return await beats(label, `http://127.0.0.1:${port}`, agents);
+    return await beats(label, `http://127.0.0.1:${port}`, agents, cpuProbe({ server: proc.child.pid! }));
   } finally {
     await proc.stop();
   }

@@ -221,9 +221,11 @@ export async function launchPlatform(
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), dataDirPrefix));
   const base = `http://127.0.0.1:${port}`;
+  // BENCH_SERVER_NODE_ARGS: extra node flags for the platform, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = launch(
     process.execPath,
-    [path.join(ROOT, 'packages/server/dist/bin.js')],
+    [...nodeArgs, path.join(ROOT, 'packages/server/dist/bin.js')],
     platformEnv({
       PORT: String(port),
       HOST: '127.0.0.1',

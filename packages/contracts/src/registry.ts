@@ -48,6 +48,32 @@ export const RuntimeMetadata = z.object({
 });
 export type RuntimeMetadata = z.infer<typeof RuntimeMetadata>;
 
+/**
+ * `RuntimeMetadata.safeParse` without zod, for the WORKSPACE_HEARTBEAT events every replica reads
+ * (one per beat): the same verdict and output, or undefined. A property test holds the two together.
+ */
+export function readRuntimeMetadata(v: unknown): RuntimeMetadata | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const { capabilities, idle_timeout_seconds: idle } = v as Record<string, unknown>;
+  const out: RuntimeMetadata = {};
+  if (capabilities !== undefined) {
+    if (typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) return undefined;
+    const caps: Record<string, boolean> = {};
+    for (const [k, b] of Object.entries(capabilities)) {
+      // As the schema's record does: an own "__proto__" key is skipped, whatever it holds.
+      if (k === '__proto__') continue;
+      if (typeof b !== 'boolean') return undefined;
+      caps[k] = b;
+    }
+    out.capabilities = caps;
+  }
+  if (idle !== undefined) {
+    if (typeof idle !== 'number' || !Number.isSafeInteger(idle)) return undefined;
+    out.idle_timeout_seconds = idle;
+  }
+  return out;
+}
+
 /** `POST /registry/heartbeat` (C001). Absent runtime_metadata means "old runtime, said nothing" (C002). */
 export const HeartbeatBody = z.object({
   workspace_id: z.uuid(),

@@ -28,6 +28,8 @@ export interface Config {
   logLevel: LogLevel;
   /** How long a single-workspace read may be served from memory (0 disables the cache). */
   workspaceCacheTtlMs: number;
+  /** The heartbeat write-behind tick (0 writes every beat before answering it). */
+  heartbeatFlushMs: number;
   /** A workspace not heard from (register or heartbeat) for this long goes offline / awaiting_agent. */
   livenessTtlSeconds: number;
   /** The URL agents use to reach the platform; derived from the listen address when unset. */
@@ -80,6 +82,7 @@ export const DEFAULTS = {
   sessionTtlSeconds: 7 * 24 * 3600,
   logLevel: 'info' as LogLevel,
   workspaceCacheTtlMs: 1000,
+  heartbeatFlushMs: 100,
   // Agents beat every 20-30 s (C014): 90 s tolerates two missed beats before a workspace goes offline.
   livenessTtlSeconds: 90,
   provisionConcurrency: 3,
@@ -199,6 +202,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     sessionTtlSeconds: int('MOLECULE_SESSION_TTL_SECONDS', DEFAULTS.sessionTtlSeconds, 60, 365 * 24 * 3600),
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, DEFAULTS.logLevel),
     workspaceCacheTtlMs: int('WORKSPACE_CACHE_TTL_MS', DEFAULTS.workspaceCacheTtlMs, 0, 60_000),
+    heartbeatFlushMs: int('MOLECULE_HEARTBEAT_FLUSH_MS', DEFAULTS.heartbeatFlushMs, 0, 5_000),
     livenessTtlSeconds: int('MOLECULE_LIVENESS_TTL_SECONDS', DEFAULTS.livenessTtlSeconds, 5, 24 * 3600),
     platformUrl: url('MOLECULE_PLATFORM_URL', ['http:', 'https:']),
     templatesDir: str('MOLECULE_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_TEMPLATES_DIR')!),
@@ -250,6 +254,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     session_ttl_seconds: config.sessionTtlSeconds,
     log_level: config.logLevel,
     workspace_cache_ttl_ms: config.workspaceCacheTtlMs,
+    heartbeat_flush_ms: config.heartbeatFlushMs,
     liveness_ttl_seconds: config.livenessTtlSeconds,
     platform_url_for_agents: config.platformUrl ?? 'derived from the listen address',
     templates_dir: config.templatesDir ?? 'built-in',

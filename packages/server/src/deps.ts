@@ -10,6 +10,7 @@ import type { Supervisor } from './loops/supervisor.js';
 import type { Metrics } from './metrics/metrics.js';
 import type { Provisioner } from './provisioning/port.js';
 import type { TemplateManifests } from './provisioning/templates.js';
+import type { HeartbeatWriter } from './registry/heartbeat-writer.js';
 import type { RuntimeOverrides } from './registry/overrides.js';
 import type { AgentUrlPolicy } from './ssrf/agent-url.js';
 import type { WorkspaceCache } from './workspaces/cache.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   provisioner: Provisioner | undefined;
   deleteCleanupTimeoutMs: number;
   workspaceCache: WorkspaceCache;
+  /** The heartbeat's group commit and write-behind (its memory follows the bus like the cache). */
+  heartbeatWriter: HeartbeatWriter;
   /** The URL agents use to reach the platform; set once the server listens. */
   platformUrl: () => string;
   templatesDir: string;

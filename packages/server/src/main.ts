@@ -26,6 +26,7 @@ import { createProvisioner } from './provisioning/index.js';
 import type { Provisioner } from './provisioning/port.js';
 import { ProcessBackend } from './provisioning/process/backend.js';
 import { DEFAULT_TEMPLATES_DIR, TemplateManifests } from './provisioning/templates.js';
+import { HeartbeatWriter } from './registry/heartbeat-writer.js';
 import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
 import { agentUrlPolicy } from './ssrf/agent-url.js';
 import { platformLoops } from './loops/index.js';
@@ -65,11 +66,27 @@ export function assembleDeps(parts: {
   const metrics = createMetrics({ defaultMetrics: parts.defaultMetrics ?? true });
   const workspaceCache = createWorkspaceCache(parts.config.workspaceCacheTtlMs);
   // Other replicas' changes arrive on the bus; this replica's own are invalidated before publishing.
-  parts.bus.subscribe((e) => invalidateFor(workspaceCache, e));
+  // The heartbeat write-behind memory is kept true the same way (see registry/heartbeat-writer.ts).
+  const heartbeatWriter = new HeartbeatWriter(parts.db, {
+    flushMs: parts.config.heartbeatFlushMs,
+    onDatastoreError: (err) => parts.log.error({ err }, 'datastore error during heartbeat auth'),
+    onFlushError: (err) => parts.log.error({ err }, 'heartbeat flush failed'),
+  });
+  parts.bus.subscribe((e) => {
+    invalidateFor(workspaceCache, e);
+    heartbeatWriter.observe(e);
+  });
+  parts.bus.onGap(() => {
+    workspaceCache.clear();
+    heartbeatWriter.forget(null);
+  });
   const broadcaster = createBroadcaster({
     db: parts.db,
     bus: parts.bus,
-    onPublishing: (e) => invalidateFor(workspaceCache, e),
+    onPublishing: (e) => {
+      invalidateFor(workspaceCache, e);
+      heartbeatWriter.observe(e);
+    },
     onPublished: (e) => metrics.events.labels(e.type).inc(),
     onPublishError: (err, e) => {
       metrics.eventPublishErrors.labels(e.type).inc();
@@ -109,6 +126,7 @@ export function assembleDeps(parts: {
     provisioner,
     deleteCleanupTimeoutMs: DELETE_CLEANUP_TIMEOUT_MS,
     workspaceCache,
+    heartbeatWriter,
     platformUrl: () => parts.config.platformUrl ?? parts.listenUrl?.() ?? `http://127.0.0.1:${parts.config.port}`,
     templatesDir: parts.config.templatesDir ?? DEFAULT_TEMPLATES_DIR,
     templateManifests: new TemplateManifests({ log: parts.log }),

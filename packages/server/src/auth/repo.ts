@@ -1,7 +1,7 @@
 import { Status, type WorkspaceStatus } from '@molecule/contracts';
 import type { WorkspaceRow } from '../workspaces/read.js';
 import type { Queryable } from '../db/port.js';
-import { displayPrefix, generateToken, hashToken } from './tokens.js';
+import { displayPrefix, generateToken, hashToken, hashTokenHex } from './tokens.js';
 import { iso } from '../db/time.js';
 
 export interface TokenRow {
@@ -52,7 +52,7 @@ export async function validateWorkspaceTokens(
 ): Promise<Map<string, { tokenId: string; workspaceId: string }>> {
   const out = new Map<string, { tokenId: string; workspaceId: string }>();
   if (tokens.length === 0) return out;
-  const byHash = new Map(tokens.map((t) => [hashToken(t).toString('hex'), t]));
+  const byHash = new Map(tokens.map((t) => [hashTokenHex(t), t]));
   const r = await q.query<{ id: string; workspace_id: string; hash: string }>(
     `WITH valid AS (
        SELECT t.id, t.workspace_id, t.token_hash, t.last_used_at

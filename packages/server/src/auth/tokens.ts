@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Typed prefixes make a leaked token recognisable (secret scanners) and route its lookup. */
 export const TOKEN_PREFIX = { workspace: 'mol_ws_', org: 'mol_org_', session: 'mol_sess_', inbound: 'mol_in_' } as const;
@@ -12,6 +12,11 @@ export function generateToken(kind: TokenKind): string {
 /** Only this is stored; the plaintext is shown once and never kept. */
 export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** `hashToken` as hex, in one call (the heartbeat's hot path). */
+export function hashTokenHex(token: string): string {
+  return hash('sha256', token, 'hex');
 }
 
 /** The part of a token safe to display so users can tell their tokens apart. */

@@ -128,7 +128,7 @@ export function broadcasterContract(kind: DbKind): void {
 
     it('C095 a bus outage does not fail the state change: the row stays and the failure is reported', async () => {
       const outage = new Error('bus down');
-      const deadBus: EventBus = { kind: 'memory', publish: () => Promise.reject(outage), subscribe: () => () => {}, close: async () => {} };
+      const deadBus: EventBus = { kind: 'memory', publish: () => Promise.reject(outage), subscribe: () => () => {}, onGap: () => () => {}, close: async () => {} };
       const failures: [unknown, PlatformEvent][] = [];
       const ok: PlatformEvent[] = [];
       const onDeadBus = createBroadcaster({

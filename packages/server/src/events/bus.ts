@@ -11,6 +11,11 @@ export interface EventBus {
   publish(event: PlatformEvent): Promise<void>;
   /** Registers a handler; the returned function removes it. A throwing handler never affects others. */
   subscribe(handler: EventHandler): () => void;
+  /**
+   * Registers a handler for gaps: this replica's subscription may have missed events (Redis
+   * reconnected). Caches kept true by events drop everything then. The returned function removes it.
+   */
+  onGap(handler: () => void): () => void;
   close(): Promise<void>;
 }
 

@@ -16,6 +16,8 @@ export function createMemoryBus(onHandlerError: (err: unknown) => void = () => {
       handlers.add(handler);
       return () => handlers.delete(handler);
     },
+    // In-process delivery has no gaps.
+    onGap: () => () => {},
     async close() {
       handlers.clear();
     },

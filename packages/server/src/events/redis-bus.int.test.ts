@@ -97,10 +97,49 @@ describe('redis bus across replicas', () => {
     for (const m of malformed) await raw.publish(channel, m);
     const valid = makeEvent({ seq: 9 });
     await raw.publish(channel, JSON.stringify(valid));
+    // A batch (one replica's events of one turn): its good events are delivered, in order.
+    const batched = [makeEvent({ seq: 10 }), makeEvent({ seq: 11 })];
+    await raw.publish(channel, JSON.stringify([batched[0], { type: 'NOT_AN_EVENT' }, batched[1]]));
     const marker = makeEvent();
     await b.publish(marker);
 
-    expect(await untilMarker(got, marker)).toEqual([valid]);
-    expect(errors).toHaveLength(malformed.length);
+    expect(await untilMarker(got, marker)).toEqual([valid, ...batched]);
+    expect(errors).toHaveLength(malformed.length + 1);
+  });
+
+  it('a lost subscription is a gap: once it is back, gap handlers run and later events still arrive', async () => {
+    const channel = freshChannel();
+    const b = await bus(channel);
+    let gaps = 0;
+    b.onGap(() => void gaps++);
+    const got = collector<PlatformEvent>();
+    b.subscribe((e) => got.push(e));
+    // The server drops this bus's subscriber connection (as a Redis restart would).
+    const clients = String(await raw.client('LIST')).split('\n');
+    const id = /\bid=(\d+)/.exec(clients.find((l) => l.includes(` name=molecule-sub:${channel} `))!)![1]!;
+    await raw.client('KILL', 'ID', id);
+    await expect.poll(() => gaps, { timeout: 5000, interval: 20 }).toBe(1);
+    const marker = makeEvent();
+    await b.publish(marker);
+    expect(await untilMarker(got, marker)).toEqual([]);
+  });
+
+  it('events published in one turn travel as one message and arrive in order', async () => {
+    const channel = freshChannel();
+    const b = await bus(channel);
+    const messages: string[] = [];
+    const listener = raw.duplicate();
+    await listener.subscribe(channel);
+    listener.on('message', (_ch: string, m: string) => messages.push(m));
+    const got = collector<PlatformEvent>();
+    b.subscribe((e) => got.push(e));
+    const events = Array.from({ length: 50 }, (_, i) => makeEvent({ seq: i + 1 }));
+    await Promise.all(events.map((e) => b.publish(e)));
+    const marker = makeEvent();
+    await b.publish(marker);
+    expect(await untilMarker(got, marker)).toEqual(events);
+    await expect.poll(() => messages.length).toBe(2);
+    expect(JSON.parse(messages[0]!)).toHaveLength(50);
+    listener.disconnect();
   });
 });

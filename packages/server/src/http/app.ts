@@ -71,8 +71,9 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   });
   // The same rule for the URL: a NUL in a path segment or query value is refused before any route
   // (percent-decoding turns malformed UTF-8 into U+FFFD, so a URL cannot carry a lone surrogate).
-  app.addHook('onRequest', async (req) => {
-    if (/%00/.test(req.url)) throw unstorableRefused();
+  // (Callback-style hooks: every request runs them, and they need no promise.)
+  app.addHook('onRequest', (req, _reply, done) => {
+    done(/%00/.test(req.url) ? unstorableRefused() : undefined);
   });
 
   await app.register(fastifyStatic, { root: fileURLToPath(CANVAS_DIR), serve: false });
@@ -103,17 +104,19 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
       new HttpError(429, 'rate limit exceeded', 'rate_limited', { retry_after: Math.ceil(ctx.ttl / 1000) }),
   });
 
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'strict-origin-when-cross-origin');
     const isPage = req.routeOptions.config?.page === true;
     reply.header('content-security-policy', isPage ? PAGE_CSP : API_CSP);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     deps.metrics.httpDuration
       .labels(req.method, req.routeOptions.url ?? 'unmatched', String(reply.statusCode))
       .observe(reply.elapsedTime / 1000);
+    done();
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {

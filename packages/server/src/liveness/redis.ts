@@ -16,10 +16,13 @@ export interface RedisLivenessOptions {
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS: deadlines zset, alive key. ARGV: id, ttl ms. */
+/** KEYS: deadlines zset, then one alive key per id. ARGV: id and ttl ms per alive key, in pairs. */
 const TOUCH = `${NOW_MS}
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+for i = 2, #KEYS do
+  local ttl = tonumber(ARGV[2 * i - 2])
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[2 * i - 3])
+  redis.call('SET', KEYS[i], '1', 'PX', ttl)
+end
 return 1`;
 
 /** KEYS: deadlines zset, then one alive key per id. ARGV: ttl ms, then the ids. */
@@ -39,12 +42,13 @@ if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
 return ids`;
 
 interface LivenessCommands {
-  livenessTouch(deadlines: string, alive: string, id: string, ttlMs: number): Promise<number>;
+  livenessTouch(...args: (string | number)[]): Promise<number>;
   livenessSeed(...args: (string | number)[]): Promise<number>;
   livenessClaim(deadlines: string, batch: number): Promise<string[]>;
 }
 
 const CLAIM_BATCH = 100;
+const TOUCH_BATCH = 500;
 
 /**
  * Redis liveness: a sorted set of deadlines plus a key with a TTL per workspace (for inspection
@@ -61,11 +65,26 @@ export async function createRedisLiveness(opts: RedisLivenessOptions): Promise<L
   // Redis is down a touch fails at once (logged; the heartbeat is still recorded in PostgreSQL).
   const redis = new Redis(opts.url, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true, enableOfflineQueue: false });
   redis.on('error', (err) => onError(err));
-  redis.defineCommand('livenessTouch', { numberOfKeys: 2, lua: TOUCH });
+  redis.defineCommand('livenessTouch', { lua: TOUCH });
   redis.defineCommand('livenessSeed', { lua: SEED });
   redis.defineCommand('livenessClaim', { numberOfKeys: 1, lua: CLAIM });
   const cmd = redis as unknown as Redis & LivenessCommands;
   await redis.connect();
+
+  // The touches of one turn of the event loop (a heartbeat flush refreshes hundreds) go in one
+  // script call.
+  let touches: { id: string; ttlMs: number; done: (err?: unknown) => void }[] = [];
+  const sendTouches = () => {
+    const batch = touches;
+    touches = [];
+    for (let i = 0; i < batch.length; i += TOUCH_BATCH) {
+      const part = batch.slice(i, i + TOUCH_BATCH);
+      cmd.livenessTouch(1 + part.length, deadlines, ...part.map((t) => aliveKey(t.id)), ...part.flatMap((t) => [t.id, t.ttlMs])).then(
+        () => part.forEach((t) => t.done()),
+        (err: unknown) => part.forEach((t) => t.done(err)),
+      );
+    }
+  };
 
   const handlers = new Set<ExpiryHandler>();
   let sweeping: Promise<void> | undefined;
@@ -90,8 +109,11 @@ export async function createRedisLiveness(opts: RedisLivenessOptions): Promise<L
   const ttl = (ms: number) => Math.max(1, Math.round(ms));
   return {
     kind: 'redis',
-    async touch(id, ttlMs) {
-      await cmd.livenessTouch(deadlines, aliveKey(id), id, ttl(ttlMs));
+    touch(id, ttlMs) {
+      return new Promise<void>((resolve, reject) => {
+        if (touches.length === 0) setImmediate(sendTouches);
+        touches.push({ id, ttlMs: ttl(ttlMs), done: (err) => (err === undefined ? resolve() : reject(err)) });
+      });
     },
     async seed(ids, ttlMs) {
       for (let i = 0; i < ids.length; i += 500) {

@@ -156,6 +156,9 @@ describe('background sweeps', () => {
       expect(line.msg).toBe(`Orphan sweeper: revoking stale tokens for workspace ${ws.id} (no live container; volume likely wiped)`);
       expect(JSON.stringify(lines)).not.toContain(token);
       expect(JSON.stringify(lines)).not.toContain(young.token);
+      // Recorded and announced, so every replica drops what it knows of the revoked token.
+      const revokedEvents = await t.db.query<{ payload: unknown }>(`SELECT payload FROM structure_events WHERE workspace_id = $1 AND event_type = 'TOKEN_REVOKED'`, [ws.id]);
+      expect(revokedEvents.rows.map((r) => r.payload)).toEqual([{ reason: 'stale', tokens_revoked: 1 }]);
       // Level-triggered: the next pass finds nothing more to do.
       expect((await orphanSweep(t.deps, t.db)).tokensRevoked).toEqual([]);
       fake.states.delete('t-gone');

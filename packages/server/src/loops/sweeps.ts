@@ -144,7 +144,8 @@ const STALE_TOKEN_STATUSES: readonly WorkspaceStatus[] = [Status.Online, Status.
  * running keeps no live credential: its tokens older than the 5-minute grace are revoked (the next
  * start mints a new one). `unknown` never revokes (fail-safe: a backend blip must not cut agents
  * off). External workspaces are never touched: they have no instance by design, and their token is
- * their off-host agent's only credential. Returns the ids of the workspaces whose tokens went.
+ * their off-host agent's only credential. Each revocation records TOKEN_REVOKED ({reason: "stale"}).
+ * Returns the ids of the workspaces whose tokens went.
  */
 export async function staleTokenSweep(deps: SweepDeps, q: Queryable): Promise<string[]> {
   const prov = deps.provisioner;
@@ -158,6 +159,8 @@ export async function staleTokenSweep(deps: SweepDeps, q: Queryable): Promise<st
     const count = await revokeStaleWorkspaceTokens(q, ws.id, rule);
     if (count === 0) continue;
     revoked.push(ws.id);
+    // Every replica drops what it knows of these tokens (the heartbeat's write-behind memory).
+    await deps.broadcaster.recordAndBroadcast('TOKEN_REVOKED', ws.id, { reason: 'stale', tokens_revoked: count });
     deps.log.warn(
       { workspace_id: ws.id, tokens_revoked: count },
       `Orphan sweeper: revoking stale tokens for workspace ${ws.id} (no live container; volume likely wiped)`,

@@ -330,6 +330,8 @@ export function registryApiSuite(kind: DbKind): void {
         const w = await onlineExternal();
         const persisted = (await eventsOf(t, w.id)).length;
         for (let i = 0; i < 3; i++) expect((await beat(w.token, beatBody(w.id, { active_tasks: 1, uptime_seconds: 10 + i }))).statusCode).toBe(200);
+        // Beats answered from memory announce themselves once their tick is written.
+        await t.deps.heartbeatWriter.flush();
         const beats = bus.of(w.id, 'WORKSPACE_HEARTBEAT');
         expect(beats).toHaveLength(3);
         expect(beats.map((e) => e.payload)).toEqual([10, 11, 12].map((u) => ({ active_tasks: 1, uptime_seconds: u, error_rate: 0 })));
@@ -340,6 +342,7 @@ export function registryApiSuite(kind: DbKind): void {
       it('C004 TASK_UPDATED is broadcast only when current_task changes', async () => {
         const w = await onlineExternal();
         for (const task of ['', 'a', 'a', 'b', '']) await beat(w.token, beatBody(w.id, { current_task: task, active_tasks: task ? 1 : 0 }));
+        await t.deps.heartbeatWriter.flush();
         expect(bus.of(w.id, 'TASK_UPDATED').map((e) => e.payload)).toEqual([
           { current_task: 'a', active_tasks: 1 },
           { current_task: 'b', active_tasks: 1 },

@@ -1,4 +1,4 @@
-import { RuntimeMetadata, type RuntimeCapability } from '@molecule/contracts';
+import { readRuntimeMetadata, type RuntimeCapability, type RuntimeMetadata } from '@molecule/contracts';
 
 interface Entry {
   idleTimeoutSeconds?: number;
@@ -18,15 +18,13 @@ export class RuntimeOverrides {
   /** Seconds > 0 set the override; zero, negative or undefined clear it (C028). */
   setIdleTimeout(workspaceId: string, seconds: number | undefined): void {
     if (workspaceId === '') return;
-    const valid = seconds !== undefined && Number.isFinite(seconds) && seconds > 0;
-    this.#update(workspaceId, (e) => ({ ...e, idleTimeoutSeconds: valid ? seconds : undefined }));
+    this.#update(workspaceId, (e) => ({ ...e, idleTimeoutSeconds: validSeconds(seconds) }));
   }
 
   /** Stores a copy (C029); an undefined or empty map clears the workspace's capabilities. */
   setCapabilities(workspaceId: string, capabilities: Readonly<Record<string, boolean>> | undefined): void {
     if (workspaceId === '') return;
-    const copy = capabilities && Object.keys(capabilities).length > 0 ? new Map(Object.entries(capabilities)) : undefined;
-    this.#update(workspaceId, (e) => ({ ...e, capabilities: copy }));
+    this.#update(workspaceId, (e) => ({ ...e, capabilities: capabilityMap(capabilities) }));
   }
 
   /**
@@ -34,8 +32,14 @@ export class RuntimeOverrides {
    * nothing, so both fields return to the platform defaults (C002).
    */
   applyHeartbeat(workspaceId: string, metadata: RuntimeMetadata | undefined): void {
-    this.setIdleTimeout(workspaceId, metadata?.idle_timeout_seconds);
-    this.setCapabilities(workspaceId, metadata?.capabilities);
+    if (workspaceId === '') return;
+    // Every beat lands here, twice (its own replica, then the bus): an unchanged declaration,
+    // the usual case, changes nothing and allocates nothing.
+    const seconds = validSeconds(metadata?.idle_timeout_seconds);
+    const declared = metadata?.capabilities;
+    const e = this.#entries.get(workspaceId);
+    if (e && e.idleTimeoutSeconds === seconds && sameCapabilities(e.capabilities, declared)) return;
+    this.#update(workspaceId, () => ({ idleTimeoutSeconds: seconds, capabilities: capabilityMap(declared) }));
   }
 
   /** The declared idle timeout in seconds, or undefined for the platform default. */
@@ -80,8 +84,29 @@ export class RuntimeOverrides {
   }
 }
 
+/** Seconds > 0 are an override; anything else means the platform default. */
+function validSeconds(seconds: number | undefined): number | undefined {
+  return seconds !== undefined && Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
+}
+
+/** A stored copy of a declared map; an undefined or empty one is no map. */
+function capabilityMap(capabilities: Readonly<Record<string, boolean>> | undefined): ReadonlyMap<string, boolean> | undefined {
+  return capabilities && Object.keys(capabilities).length > 0 ? new Map(Object.entries(capabilities)) : undefined;
+}
+
+function sameCapabilities(stored: ReadonlyMap<string, boolean> | undefined, declared: Readonly<Record<string, boolean>> | undefined): boolean {
+  if (stored === undefined) return declared === undefined || Object.keys(declared).length === 0;
+  if (declared === undefined) return false;
+  let n = 0;
+  for (const k in declared) {
+    if (!Object.hasOwn(declared, k)) continue;
+    n++;
+    if (stored.get(k) !== declared[k]) return false;
+  }
+  return n === stored.size;
+}
+
 /** Reads the runtime_metadata carried by a WORKSPACE_HEARTBEAT event; undefined when absent or malformed. */
 export function heartbeatMetadata(payload: Record<string, unknown>): RuntimeMetadata | undefined {
-  const parsed = RuntimeMetadata.safeParse(payload.runtime_metadata);
-  return parsed.success ? parsed.data : undefined;
+  return readRuntimeMetadata(payload.runtime_metadata);
 }

@@ -134,6 +134,34 @@ describe('registry across two replicas (one Postgres, one Redis bus and liveness
     await expect.poll(() => b.providesNativeScheduler(w.id), { timeout: 5000 }).toBe(false);
   });
 
+  it('C210 a token revoked through replica A is refused by replica B, which was answering its beats from memory', async () => {
+    const w = await onlineAgent();
+    const beatOn = (i: number) => send(pick(i), '/registry/heartbeat', w.token, { workspace_id: w.id });
+    // B writes one beat and answers the next from memory (write-behind).
+    for (let i = 0; i < 3; i++) expect((await beatOn(1)).statusCode).toBe(200);
+    const list = await pick(0).inject({ method: 'GET', url: `/workspaces/${w.id}/tokens`, headers: admin });
+    const [token] = list.json<{ tokens: { id: string }[] }>().tokens;
+    expect((await pick(0).inject({ method: 'DELETE', url: `/workspaces/${w.id}/tokens/${token!.id}`, headers: admin })).statusCode).toBe(200);
+    // TOKEN_REVOKED reaches B over the bus within milliseconds (its memory would otherwise hold for minutes).
+    await expect.poll(async () => (await beatOn(1)).statusCode, { timeout: 2000, interval: 20 }).toBe(401);
+    expect((await beatOn(0)).statusCode).toBe(401);
+  });
+
+  it('a beat answered from memory on replica B is in the database within a tick, and its WORKSPACE_HEARTBEAT reaches replica A', async () => {
+    const w = await onlineAgent();
+    const seenOnA: string[] = [];
+    const unsubscribe = replicas[0]!.bus.subscribe((e) => {
+      if (e.workspace_id === w.id && e.type === 'WORKSPACE_HEARTBEAT') seenOnA.push(String(e.payload.active_tasks));
+    });
+    try {
+      for (const n of [1, 2, 3]) expect((await send(pick(1), '/registry/heartbeat', w.token, { workspace_id: w.id, active_tasks: n })).statusCode).toBe(200);
+      await expect.poll(async () => (await getWorkspace(tdb.db, w.id))!.active_tasks, { timeout: 2000, interval: 20 }).toBe(3);
+      await expect.poll(() => seenOnA, { timeout: 2000, interval: 20 }).toEqual(['1', '2', '3']);
+    } finally {
+      unsubscribe();
+    }
+  });
+
   it('C178 a passed deadline is acted on by exactly one replica: one UPDATE, one event', async () => {
     const ws = await Promise.all(Array.from({ length: 10 }, () => onlineAgent()));
     // A managed one too, to see both outcomes of the CASE.

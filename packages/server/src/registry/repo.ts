@@ -88,7 +88,6 @@ export interface HeartbeatWrite {
   activeTasks: number;
   currentTask: string;
   sampleError: string;
-  newInboundSecret: string;
   /** The WORKSPACE_DEGRADED payload, should this beat degrade the workspace. */
   degradedPayload: Record<string, unknown>;
 }
@@ -113,7 +112,11 @@ const AGENT_REPORTED: readonly WorkspaceStatus[] = [Status.Online, Status.Degrad
  * awaiting_agent). Rows are locked in id order, so two replicas' batches never deadlock. Returns
  * the outcome per workspace id; a missing or removed workspace has none (C013).
  */
-export async function applyHeartbeats(q: Queryable, beats: readonly HeartbeatWrite[]): Promise<Map<string, HeartbeatOutcome>> {
+export async function applyHeartbeats(
+  q: Queryable,
+  beats: readonly HeartbeatWrite[],
+  mintSecret: () => string,
+): Promise<Map<string, HeartbeatOutcome>> {
   const col = <T>(f: (b: HeartbeatWrite) => T) => beats.map(f);
   const r = await q.query<HeartbeatOutcome>(
     `WITH b AS (
@@ -157,7 +160,7 @@ export async function applyHeartbeats(q: Queryable, beats: readonly HeartbeatWri
       col((b) => String(b.activeTasks)),
       col((b) => b.currentTask),
       col((b) => b.sampleError),
-      col((b) => b.newInboundSecret),
+      col(() => mintSecret()),
       col((b) => JSON.stringify(b.degradedPayload)),
       Status.Removed,
       WORKSPACE_STATUSES,
@@ -172,6 +175,61 @@ export async function applyHeartbeats(q: Queryable, beats: readonly HeartbeatWri
 }
 
 /** Replaces the agent card of a non-removed workspace; false when missing or removed. */
+/** A beat the write-behind path answered from memory, to be written while the row keeps `expected`. */
+export interface DeferredBeatWrite {
+  id: string;
+  /** The status the beat was evaluated against (online or degraded); it changed nothing. */
+  expected: WorkspaceStatus;
+  errorRate: number;
+  activeTasks: number;
+  currentTask: string;
+  sampleError: string;
+}
+
+/**
+ * The write-behind flush: one statement for every beat of a tick that changed no status. A row is
+ * written only while its status is still `expected` (the beat was evaluated against it); the ids
+ * written come back, and a beat whose row moved meanwhile is the caller's to apply again with
+ * `applyHeartbeats`. Rows are locked in id order, as there. `tokenIds` get their `last_used_at`
+ * refreshed in the same statement (the beats' tokens were checked from memory).
+ */
+export async function writeDeferredBeats(q: Queryable, beats: readonly DeferredBeatWrite[], tokenIds: readonly string[]): Promise<Set<string>> {
+  const col = <T>(f: (b: DeferredBeatWrite) => T) => beats.map(f);
+  const r = await q.query<{ id: string }>(
+    `WITH b AS (
+       SELECT x.id::uuid AS id, x.expected, x.error_rate::float8 AS error_rate, x.active_tasks::int AS active_tasks, x.current_task, x.sample_error
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           AS x(id, expected, error_rate, active_tasks, current_task, sample_error)
+     ), locked AS (
+       SELECT w.id FROM workspaces w JOIN b ON b.id = w.id
+        WHERE w.status::text = b.expected ORDER BY w.id FOR UPDATE OF w
+     ), used AS (
+       UPDATE workspace_auth_tokens t SET last_used_at = now()
+        WHERE t.id = ANY($7::uuid[]) AND t.revoked_at IS NULL
+     )
+     UPDATE workspaces w SET
+       error_rate = b.error_rate,
+       active_tasks = b.active_tasks,
+       current_task = b.current_task,
+       last_sample_error = b.sample_error,
+       last_heartbeat_at = now(),
+       updated_at = now()
+     FROM locked JOIN b ON b.id = locked.id
+     WHERE w.id = locked.id AND w.status::text = b.expected
+     RETURNING w.id`,
+    [
+      col((b) => b.id),
+      col((b) => b.expected),
+      col((b) => String(b.errorRate)),
+      col((b) => String(b.activeTasks)),
+      col((b) => b.currentTask),
+      col((b) => b.sampleError),
+      [...tokenIds],
+    ],
+  );
+  return new Set(r.rows.map((row) => row.id));
+}
+
 export async function updateAgentCard(q: Queryable, id: string, card: Record<string, unknown>): Promise<boolean> {
   const r = await q.query(
     'UPDATE workspaces SET agent_card = $2::jsonb, updated_at = now() WHERE id = $1 AND status <> $3',

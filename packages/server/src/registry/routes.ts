@@ -77,6 +77,8 @@ export function registerRegistryRoutes(app: App, routeDeps: RegistryDeps & AuthD
   const agent = requireAgentToken(routeDeps);
   const heartbeatWriter = routeDeps.heartbeatWriter ?? new HeartbeatWriter(routeDeps.db, { onDatastoreError: routeDeps.onDatastoreError });
   const deps = { ...routeDeps, heartbeatWriter };
+  // Beats answered from memory are written before the database closes.
+  app.addHook('onClose', () => heartbeatWriter.close());
 
   app.post(
     '/registry/register',

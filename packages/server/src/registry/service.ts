@@ -25,7 +25,7 @@ import { beatSignals, nextStatuses, resolveDeliveryMode } from './evaluate.js';
 import { HeartbeatWriter } from './heartbeat-writer.js';
 import type { RuntimeOverrides } from './overrides.js';
 import { recordedEvent, type RecordedEventColumns } from './recorded-event.js';
-import { applyRegister, listPeers, updateAgentCard, type HeartbeatWrite } from './repo.js';
+import { applyRegister, listPeers, updateAgentCard, type HeartbeatOutcome, type HeartbeatWrite } from './repo.js';
 
 export interface RegistryDeps {
   db: Db;
@@ -82,11 +82,12 @@ export async function register(deps: RegistryDeps, body: RegisterBody): Promise<
 }
 
 /**
- * `POST /registry/heartbeat` for an authenticated agent: O(1) statements. One statement (shared
- * with concurrent beats through the HeartbeatWriter) records the beat, applies the status evaluation under the row lock (C020-C025) and records a status event
- * only on a transition (C023); then liveness is refreshed, the runtime overrides are stored (C005),
- * WORKSPACE_HEARTBEAT goes out on every beat (C003) and TASK_UPDATED when current_task changed
- * (C004). Answers the inbound secret (C006). Unknown is 404, removed is 410 and nothing changes.
+ * `POST /registry/heartbeat` for an authenticated agent: O(1) statements, shared with concurrent
+ * beats. The HeartbeatWriter records the beat and applies the status evaluation under the row lock
+ * (C020-C025), recording a status event only on a transition (C023); a beat that changes no status
+ * may be answered from its memory and written with its tick (write-behind, see heartbeat-writer.ts).
+ * Then `afterBeat` runs; the runtime overrides are stored as the beat is answered (C005). Answers the inbound secret
+ * (C006). Unknown is 404, removed is 410 and nothing changes.
  * `token`, when given, is the caller's bearer, checked together with the beat: 401 when it is not a
  * live workspace token, 403 when it belongs to another workspace. Omit it for a caller already
  * authenticated.
@@ -104,13 +105,21 @@ export async function heartbeat(deps: RegistryDeps, body: HeartbeatBody, token?:
     activeTasks: body.active_tasks,
     currentTask: body.current_task,
     sampleError: body.sample_error,
-    newInboundSecret: generateToken('inbound'),
     degradedPayload,
   };
-  const out = await (deps.heartbeatWriter ?? new HeartbeatWriter(deps.db)).write(write, token);
+  const out = await (deps.heartbeatWriter ?? new HeartbeatWriter(deps.db)).write(write, token, (o) => afterBeat(deps, body, o));
   if (!out) throw await missingOrRemoved(deps.db, id);
-
   deps.runtimeOverrides.applyHeartbeat(id, body.runtime_metadata);
+  return { status: 'ok', platform_inbound_secret: out.platform_inbound_secret };
+}
+
+/**
+ * What follows a recorded beat (run by the HeartbeatWriter once the beat is in the database): the
+ * queue's free-slot hint (C060), the status event, TASK_UPDATED when current_task changed (C004),
+ * WORKSPACE_HEARTBEAT on every beat (C003), and the liveness refresh.
+ */
+async function afterBeat(deps: RegistryDeps, body: HeartbeatBody, out: HeartbeatOutcome): Promise<void> {
+  const id = body.workspace_id;
   if (body.active_tasks < out.max_concurrent_tasks) deps.onFreeSlot?.(id);
   const announce = async () => {
     await publishRecorded(deps, id, out);
@@ -126,7 +135,6 @@ export async function heartbeat(deps: RegistryDeps, body: HeartbeatBody, token?:
     });
   };
   await Promise.all([refreshLiveness(deps, id), announce()]);
-  return { status: 'ok', platform_inbound_secret: out.platform_inbound_secret };
 }
 
 /** Publishes the event a registry statement recorded along with its change (see recorded-event.ts). */

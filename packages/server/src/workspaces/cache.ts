@@ -13,6 +13,8 @@ export interface WorkspaceCache {
   /** The row from the cache, or from `load` (cached unless an invalidation raced the load). */
   get(id: string, load: () => Promise<WorkspaceView | undefined>): Promise<WorkspaceView | undefined>;
   invalidate(id: string | null): void;
+  /** Drops every entry (the bus may have missed events). */
+  clear(): void;
   readonly size: number;
 }
 
@@ -42,6 +44,9 @@ export function createWorkspaceCache(ttlMs: number, now: () => number = () => pe
     },
     invalidate(id) {
       if (id !== null) lru.delete(id);
+    },
+    clear() {
+      lru.clear();
     },
     get size() {
       return lru.size;

@@ -24,9 +24,7 @@ const ids = (from: number, to: number, except: number[] = []): string[] =>
 export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
-  ...notBuilt(10, 'delivery-mode lookup failing closed to push (today a database failure is a 503 before dispatch)', ['C053']),
   ...notBuilt(13, 'chat attachments', ['C072', 'C073', 'C074', 'C075', 'C076', 'C077', 'C078', 'C079', 'C081', 'C082', 'C083', 'C084', 'C085']),
-  ...notBuilt(10, 'GET /events/:workspaceId', ['C096']),
   ...notBuilt(12, 'team expand and org import, which will start workspaces through the same provisionWorkspaceAuto', ['C111']),
   ...notBuilt(12, 'secrets and the required-env preflight', ['C118', 'C119']),
   ...notBuilt(12, 'model and provider settings', ['C125', 'C126', 'C127']),
@@ -67,6 +65,14 @@ export const LEDGER: Record<string, LedgerEntry> = {
   C223: {
     state: 'different',
     note: "No global SSRF switch: each app's deps carry its agent-URL policy, and a test that needs private addresses builds a permissive policy for that app only.",
+  },
+  C055: {
+    state: 'different',
+    note: 'A refused JSON-RPC request is HTTP 200 carrying the error object (still naming the field), not HTTP 400: the A2A spec, @a2a-js/sdk, the TCK and the Python SDK expect 200, and on a 400 they lose the typed error. The proxy\'s own refusals (401, 403, 402, 202 queued, 503) keep their statuses.',
+  },
+  C053: {
+    state: 'different',
+    note: 'The delivery mode is read with the target row (URL included), not by a separate lookup: when that read fails there is no URL to push to either, so the answer is 503 platform_unavailable and the caller retries. As the contract wants, a failed read is never a silent poll queueing.',
   },
   C061: {
     state: 'different',

@@ -107,6 +107,19 @@ describe('normalizeA2ARequest: task methods', () => {
     expect(ok(rpc('ListTasks', {})).request.params).toEqual({});
     expect(ok(rpc('tasks/get', { id: 'x' })).kind).toBe('other');
   });
+
+  it('C055 passes a method neither dialect defines through as sent (tasks/list, an agent\'s own)', () => {
+    const list = ok(rpc('tasks/list', { contextId: 'c1', pageSize: 5 }, 'r1'));
+    expect(list).toEqual({ dialect: null, kind: 'other', id: 'r1', request: { jsonrpc: '2.0', id: 'r1', method: 'tasks/list', params: { contextId: 'c1', pageSize: 5 } } });
+    expect(ok(rpc('acme/doThing', { message: 42 })).request.params).toEqual({ message: 42 });
+  });
+
+  it('C056 a bare body (no envelope, no id) gets a generated id; an explicit null id stays null', () => {
+    const bare = ok({ method: 'message/send', params: { message: { content: 'hi' } } });
+    expect(bare.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(bare.request.id).toBe(bare.id);
+    expect(ok({ jsonrpc: '2.0', id: null, method: 'tasks/get', params: { id: 't' } }).id).toBeNull();
+  });
 });
 
 describe('normalizeA2ARequest: rejects bad shapes naming the field (C055)', () => {
@@ -115,7 +128,6 @@ describe('normalizeA2ARequest: rejects bad shapes naming the field (C055)', () =
     ['an array', [1], -32600, undefined],
     ['wrong jsonrpc', { jsonrpc: '1.0', id: 1, method: 'message/send' }, -32600, 'jsonrpc'],
     ['no method', { jsonrpc: '2.0', id: 1 }, -32600, 'method'],
-    ['unknown method', rpc('tasks/explode', {}), -32601, 'method'],
     ['params not an object', rpc('message/send', [1]), -32602, 'params'],
     ['no message', rpc('message/send', {}), -32602, 'params.message'],
     ['neither content nor parts', rpc('message/send', { message: { role: 'user' } }), -32602, 'params.message.parts'],

@@ -33,7 +33,8 @@ export type A2AMethodKind = 'send' | 'stream' | 'other';
 export type JsonRpcId = string | number | null;
 
 export interface NormalizedA2ARequest {
-  dialect: A2ADialect;
+  /** null for a method neither dialect defines (`tasks/list`, an agent's own): forwarded as it came. */
+  dialect: A2ADialect | null;
   kind: A2AMethodKind;
   id: JsonRpcId;
   /** A JSON-RPC 2.0 request the SDK handler of `dialect` accepts as is. */
@@ -94,7 +95,8 @@ type CanonicalPart =
  * The one place incoming A2A JSON-RPC is made acceptable to the SDK. It accepts:
  * - v0.3 and v0.2 requests (`message/send`, `message/stream`, `tasks/get`, `tasks/cancel`...);
  * - v1 requests (`SendMessage`, `SendStreamingMessage`, `GetTask`, `CancelTask`...);
- * - a body without `jsonrpc` (wrapped, as the platform proxy does);
+ * - a body without `jsonrpc` (wrapped, as the platform proxy does) or without `id` (one is generated);
+ * - any other method name (`tasks/list`, an agent's own): dialect null, forwarded unchanged;
  * - message content in any dialect: v0.2 `content` as a string or a list (C054), parts tagged
  *   with `type` or `kind`, v1 untagged parts (`{text}`, `{url}`, `{raw}`, `{data}`), bare strings
  *   as parts, a string `message`, `ROLE_USER`/`user` roles, a missing messageId (generated),
@@ -104,18 +106,21 @@ type CanonicalPart =
  */
 export function normalizeA2ARequest(body: unknown): NormalizeResult {
   if (!isObj(body)) return fail(null, -32600, 'the request must be a JSON object');
-  const id = validId(body.id) ? body.id : null;
+  // A body without an id (a bare method/params, C056) gets one: without it the request would be a
+  // notification, which no one answers.
+  const id = !('id' in body) ? globalThis.crypto.randomUUID() : validId(body.id) ? body.id : null;
   if ('jsonrpc' in body && body.jsonrpc !== '2.0') return fail(id, -32600, 'jsonrpc must be "2.0"', 'jsonrpc');
   const method = body.method;
   if (typeof method !== 'string' || method === '') return fail(id, -32600, 'method must be a non-empty string', 'method');
-  const dialect: A2ADialect | undefined = isLegacyJsonRpcMethod(method) ? 'v0.3' : isV1JsonRpcMethod(method) ? 'v1' : undefined;
-  if (!dialect) return fail(id, -32601, `method not found: ${method}`, 'method');
+  const dialect: A2ADialect | null = isLegacyJsonRpcMethod(method) ? 'v0.3' : isV1JsonRpcMethod(method) ? 'v1' : null;
   const kind: A2AMethodKind = SEND_METHODS.has(method) ? 'send' : STREAM_METHODS.has(method) ? 'stream' : 'other';
 
   let params: Obj;
   if (body.params === undefined || body.params === null) params = {};
   else if (isObj(body.params)) params = { ...body.params };
   else return fail(id, -32602, 'params must be an object', 'params');
+  // A method neither dialect defines carries no message to check (C055): it passes through as sent.
+  if (dialect === null) return { ok: true, value: { dialect, kind, id, request: { jsonrpc: '2.0', id, method, params } } };
 
   try {
     if (kind !== 'other') {

@@ -100,14 +100,19 @@ export function buildA2AApp(deps: A2AServerDeps): FastifyInstance {
       const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
       body = JSON.parse(raw);
     } catch {
-      return reply.status(400).send(rpcError(null, { code: -32700, message: 'invalid JSON' }));
+      return reply.status(200).send(rpcError(null, { code: -32700, message: 'invalid JSON' }));
     }
+    // JSON-RPC errors travel in HTTP 200, as the A2A spec and its official clients expect (an HTTP
+    // 400 loses the typed error in them).
     const norm = normalizeA2ARequest(body);
     if (!norm.ok) {
       const { id, code, message, field } = norm.error;
-      return reply.status(400).send(rpcError(id, { code, message, ...(field ? { data: { field } } : {}) }));
+      return reply.status(200).send(rpcError(id, { code, message, ...(field ? { data: { field } } : {}) }));
     }
-    const n = norm.value;
+    if (norm.value.dialect === null) {
+      return reply.status(200).send(rpcError(norm.value.id, { code: -32601, message: `method not found: ${norm.value.request.method}`, data: { field: 'method' } }));
+    }
+    const n = norm.value as NormalizedA2ARequest & { dialect: A2ADialect };
 
     // A repeated message/send (same messageId) is answered from its first delivery, never run twice.
     const messageId = n.kind === 'send' ? senderMessageId(body) : undefined;
@@ -184,7 +189,7 @@ async function streamSse(
   _req: FastifyRequest,
   reply: FastifyReply,
   stream: AsyncGenerator<unknown, void, undefined>,
-  n: NormalizedA2ARequest,
+  n: NormalizedA2ARequest & { dialect: A2ADialect },
   log: Logger,
   done: () => void,
 ): Promise<FastifyReply> {

@@ -220,11 +220,11 @@ describe('A2A server: other shapes on the wire', () => {
   });
 
   it.each([
-    ['invalid JSON', '{"jsonrpc": "2.0",', 400, -32700],
-    ['an unknown method', { jsonrpc: '2.0', id: 1, method: 'tasks/explode', params: {} }, 400, -32601],
-    ['a message without content or parts (C055)', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user' } } }, 400, -32602],
-    ['an integer content (C055)', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { content: 3 } } }, 400, -32602],
-  ])('rejects %s with a JSON-RPC error', async (_name, body, status, code) => {
+    ['invalid JSON', '{"jsonrpc": "2.0",', 200, -32700],
+    ['an unknown method', { jsonrpc: '2.0', id: 1, method: 'tasks/explode', params: {} }, 200, -32601],
+    ['a message without content or parts (C055)', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user' } } }, 200, -32602],
+    ['an integer content (C055)', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { content: 3 } } }, 200, -32602],
+  ])('rejects %s with a JSON-RPC error in HTTP 200, as A2A clients expect', async (_name, body, status, code) => {
     const a = await agent();
     const r = await rpc(a.url, body);
     expect(r.status).toBe(status);

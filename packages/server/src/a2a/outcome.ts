@@ -34,7 +34,12 @@ export type ProxyOutcome =
   /** The messageId was handled before and ended failed or expired; a new messageId retries. */
   | { kind: 'already_handled'; queueId: string; queueStatus: QueueStatus }
   /** The request is not valid A2A (C054-C056, C061). */
-  | { kind: 'invalid'; error: A2ARequestError };
+  /**
+   * A request refused before dispatch. `ownParam`: the refused field is the platform's own (the
+   * agent never sees it, e.g. expires_in_seconds), so it is the proxy's refusal (HTTP 400), not an
+   * A2A error (HTTP 200).
+   */
+  | { kind: 'invalid'; error: A2ARequestError; ownParam?: true };
 
 /** A safe, human sentence for each failure of a dispatch. */
 export function failureMessage(f: DispatchFailure): string {

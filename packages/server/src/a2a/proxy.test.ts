@@ -13,6 +13,8 @@ import { loadA2ACorpus } from '../../../contracts/src/test-support/a2a-corpus.js
 import { DEAD_AGENT_STATUSES } from './limits.js';
 import { expiresInSeconds, isBusyAnswer } from './proxy.js';
 import { FAILED_AFTER_CRASH, RESENT_AFTER_CRASH } from './queue-repo.js';
+import { addSpend } from './spend-repo.js';
+import { platformUnavailable } from '../errors.js';
 
 type Row = Record<string, unknown>;
 
@@ -80,6 +82,30 @@ describe('A2A proxy', () => {
     expect(agent.received[0]!.body.jsonrpc).toBe('2.0');
   });
 
+  it('C055 a method the proxy need not read (tasks/list, a custom one) is forwarded unchanged and its answer passed through', async () => {
+    const ws = await online('p-passthrough');
+    const list = { jsonrpc: '2.0', id: 'l1', method: 'tasks/list', params: { contextId: 'c1', pageSize: 2 } };
+    agent.next({ kind: 'status', status: 200, body: JSON.stringify({ jsonrpc: '2.0', id: 'l1', result: { tasks: [] } }) });
+    const r = await post(ws.id, list);
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json()).toEqual({ jsonrpc: '2.0', id: 'l1', result: { tasks: [] } });
+    expect(agent.received.map((x) => x.body)).toEqual([list]);
+    // The agent's own method-not-found reaches the caller as the agent said it.
+    agent.next({ kind: 'status', status: 200, body: JSON.stringify({ jsonrpc: '2.0', id: 9, error: { code: -32601, message: 'Method not found' } }) });
+    const custom = await post(ws.id, { jsonrpc: '2.0', id: 9, method: 'acme/reindex', params: { deep: true } });
+    expect(custom.json()).toMatchObject({ id: 9, error: { code: -32601 } });
+    expect(agent.received[1]!.body).toEqual({ jsonrpc: '2.0', id: 9, method: 'acme/reindex', params: { deep: true } });
+  });
+
+  it('C056 a bare body without an id is forwarded with a generated one, and the answer carries it', async () => {
+    const ws = await online('p-bare-id');
+    const r = await post(ws.id, { method: 'message/send', params: { message: { content: 'no id' } } });
+    expect(r.statusCode, r.body).toBe(200);
+    const id = agent.received[0]!.body.id;
+    expect(id).toEqual(expect.stringMatching(/^[0-9a-f-]{36}$/));
+    expect(r.json<{ id: unknown }>().id).toBe(id);
+  });
+
   describe('the A2A corpus replayed through the proxy', () => {
     const cases = loadA2ACorpus();
     it.each(cases.map((c) => [c.name, c] as const))('C051 C055 %s', async (_name, c) => {
@@ -91,27 +117,26 @@ describe('A2A proxy', () => {
         const msg = (agent.received[0]!.body.params as { message?: { parts?: { text?: string }[] } }).message;
         if (c.expect.text !== undefined) expect((msg?.parts ?? []).map((p) => p.text ?? '').join('')).toBe(c.expect.text);
       } else {
-        expect(r.statusCode).toBe(400);
+        expect(r.statusCode).toBe(200);
         expect(r.json<{ error: { code: number; data: { field: string } } }>().error).toMatchObject({ code: c.expect.code, data: { field: c.expect.field } });
         expect(agent.received).toHaveLength(0);
       }
     });
   });
 
-  describe('bad input: 400 with a JSON-RPC error, nothing dispatched', () => {
+  describe('bad input: a JSON-RPC error in HTTP 200 (C055, deliberately not 400), nothing dispatched', () => {
     const cases: [string, unknown, number, string | undefined][] = [
       ['C055 content that is a number', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user', content: 42 } } }, -32602, 'params.message.content'],
       ['C055 content that is a boolean', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user', content: true } } }, -32602, 'params.message.content'],
       ['C055 a message with neither content nor parts', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user' } } }, -32602, 'params.message.parts'],
       ['no method', { jsonrpc: '2.0', id: 1, params: {} }, -32600, 'method'],
-      ['an unknown method', { jsonrpc: '2.0', id: 1, method: 'rm -rf', params: {} }, -32601, 'method'],
       ['params that are not an object', { jsonrpc: '2.0', id: 1, method: 'message/send', params: [1] }, -32602, 'params'],
       ['a JSON array', [1, 2], -32600, undefined],
     ];
     it.each(cases)('%s', async (_name, payload, code, field) => {
       const ws = await online(`p-bad-${code}-${field ?? 'x'}`);
       const r = await post(ws.id, payload);
-      expect(r.statusCode).toBe(400);
+      expect(r.statusCode).toBe(200);
       const body = r.json<{ jsonrpc: string; error: { code: number; data?: { field?: string } } }>();
       expect(body.jsonrpc).toBe('2.0');
       expect(body.error.code).toBe(code);
@@ -124,7 +149,7 @@ describe('A2A proxy', () => {
       const ws = await online('p-nonjson');
       for (const payload of ['{"jsonrpc":"2.0","method":"message/se', 'hello', '', '   ']) {
         const r = await post(ws.id, payload);
-        expect(r.statusCode, JSON.stringify(payload)).toBe(400);
+        expect(r.statusCode, JSON.stringify(payload)).toBe(200);
         expect(r.json<{ error: { code: number } }>().error.code).toBeLessThan(-32000);
       }
       expect(agent.received).toHaveLength(0);
@@ -195,6 +220,38 @@ describe('A2A proxy', () => {
     expect((await post(ws.id, send('spend'))).statusCode).toBe(200);
     await expect.poll(async () => (await post(ws.id, send('again'))).statusCode).toBe(402);
     expect(agent.received).toHaveLength(1);
+  });
+
+  it('C051 the budget comes before the poll short-circuit: a poll-mode target over its budget is 402, nothing recorded', async () => {
+    const ws = await online('p-poll-budget', { budget_limit: 1 });
+    await t.db.query(`UPDATE workspaces SET delivery_mode = 'poll' WHERE id = $1`, [ws.id]);
+    await addSpend(t.db, ws.id, { input_tokens: 10_000, output_tokens: 10_000 });
+    t.deps.workspaceCache.invalidate(ws.id);
+    const r = await post(ws.id, send('over budget'));
+    expect(r.statusCode, r.body).toBe(402);
+    expect(r.json()).toMatchObject({ code: 'budget_exceeded' });
+    expect(await activity(ws.id)).toEqual([]);
+  });
+
+  it('C053 the delivery mode is read with the target row: when that read fails the answer is 503 platform_unavailable, never a silent poll queueing', async () => {
+    const ws = await online('p-mode-read');
+    await t.db.query(`UPDATE workspaces SET delivery_mode = 'poll' WHERE id = $1`, [ws.id]);
+    t.deps.workspaceCache.invalidate(ws.id);
+    const query = t.deps.db.query.bind(t.deps.db);
+    t.deps.db.query = (async (sql: string, params?: unknown[]) => {
+      // What the database adapter makes of a lost connection.
+      if (/FROM workspaces/.test(sql)) throw platformUnavailable();
+      return query(sql, params);
+    }) as typeof t.deps.db.query;
+    try {
+      const r = await post(ws.id, send('mode?'));
+      expect(r.statusCode, r.body).toBe(503);
+      expect(r.json()).toMatchObject({ code: 'platform_unavailable' });
+    } finally {
+      t.deps.db.query = query;
+    }
+    expect(agent.received).toHaveLength(0);
+    expect(await activity(ws.id)).toEqual([]);
   });
 
   it('C052 a poll-mode target: recorded, answered queued, nothing dialled', async () => {
@@ -303,7 +360,7 @@ describe('A2A proxy', () => {
       expect((await queueRows(ws.id))[0]!.status).toBe(QueueStatus.Queued);
     });
 
-    it('C061 an expires_in_seconds that is not a positive whole number is refused (400), nothing sent or queued', async () => {
+    it('C061 an expires_in_seconds that is not a positive whole number is the proxy\'s own refusal (400, the field named), nothing sent or queued', async () => {
       const ws = await online('p-expiry-bad', {}, { slots: 0 });
       for (const v of [-5, 0, 1.5, '30', null, true]) {
         const r = await post(ws.id, send('x', { expires_in_seconds: v }));

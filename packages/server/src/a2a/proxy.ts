@@ -62,7 +62,7 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
     // Refused rather than silently ignored (upstream, C061, ignores it): a caller who asked for an
     // expiry and would not get one should hear about it.
     const field = 'params.expires_in_seconds';
-    return { kind: 'invalid', error: { id: rpc.id, code: -32602, message: `${field} must be a positive whole number of seconds`, field } };
+    return { kind: 'invalid', error: { id: rpc.id, code: -32602, message: `${field} must be a positive whole number of seconds`, field }, ownParam: true };
   }
 
   if (target.delivery_mode === 'poll') {

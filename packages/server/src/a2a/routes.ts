@@ -56,9 +56,13 @@ type ProxyHttp =
 
 const json = (status: number, body: Record<string, unknown>, headers?: Record<string, string>): ProxyHttp => ({ kind: 'json', status, body, ...(headers ? { headers } : {}) });
 
-/** A JSON-RPC error answer to a request refused before dispatch (HTTP 400). */
-function rpcError(e: A2ARequestError): ProxyHttp {
-  return json(400, { jsonrpc: '2.0', id: e.id ?? null, error: { code: e.code, message: e.message, ...(e.field ? { data: { field: e.field } } : {}) } });
+/**
+ * A JSON-RPC error answer to a request refused before dispatch. HTTP 200, as the A2A spec, the
+ * official SDKs and the TCK expect (they lose the typed error on a 400); a deliberate change from
+ * C055's "HTTP 400" (see docs/contracts.md). The error still names the field.
+ */
+function rpcError(e: A2ARequestError, status = 200): ProxyHttp {
+  return json(status, { jsonrpc: '2.0', id: e.id ?? null, error: { code: e.code, message: e.message, ...(e.field ? { data: { field: e.field } } : {}) } });
 }
 
 /** The agent cannot take the request now (restarting, waking, not up yet): 503 with Retry-After. */
@@ -125,7 +129,7 @@ export function httpOf(o: ProxyOutcome): ProxyHttp {
     case 'already_handled':
       return json(409, { error, code: 'conflict', queue_id: o.queueId, status: o.queueStatus });
     case 'invalid':
-      return rpcError(o.error);
+      return rpcError(o.error, o.ownParam ? 400 : 200);
   }
   return json(500, { error: 'internal error', code: 'internal' });
 }
@@ -258,7 +262,7 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
         schema: {
           summary: 'Send an A2A JSON-RPC request to a workspace agent',
           description:
-            'Forwards `message/send`, `message/stream` (SSE), `tasks/get`... to the agent (v0.2, v0.3 and v1 shapes). A busy agent: 202 `{queued, queue_id}`; a dead one: 503 `{restarting}` with Retry-After; a poll-mode agent: 200 `{status:"queued", delivery_mode:"poll"}`. Bad JSON-RPC: 400 with a JSON-RPC error naming the field.',
+            'Forwards `message/send`, `message/stream` (SSE), `tasks/get`... to the agent (v0.2, v0.3 and v1 shapes). A busy agent: 202 `{queued, queue_id}`; a dead one: 503 `{restarting}` with Retry-After; a poll-mode agent: 200 `{status:"queued", delivery_mode:"poll"}`. Bad JSON-RPC: HTTP 200 with a JSON-RPC error naming the field (as A2A clients expect). Methods the proxy need not read (`tasks/list`, custom methods) are forwarded unchanged; a body without an id gets one.',
           tags: ['a2a'],
           params: IdParams,
         },

@@ -39,5 +39,19 @@ describe('@a2a-js/sdk client through the proxy', () => {
 
     const rows = async () => (await server.deps.db.query<{ activity_type: string; method: string; status: string }>(`SELECT activity_type, method, status FROM activity_logs WHERE workspace_id = $1`, [id])).rows;
     await expect.poll(rows).toEqual([{ activity_type: 'a2a_receive', method: 'SendMessage', status: 'ok' }]);
+
+    // JSON-RPC errors reach the client as its typed errors, with their codes: the agent's own
+    // (an unknown task) and the proxy's (a message with no parts, refused before dispatch).
+    const missing = await client.getTask({ tenant: '', id: 'no-such-task', historyLength: undefined }).catch((e: unknown) => e);
+    expect(missing).toMatchObject({ name: 'TaskNotFoundError', envelopeCode: -32001 });
+    const empty = await client
+      .sendMessage({
+        tenant: '',
+        message: { messageId: randomUUID(), contextId: '', taskId: '', role: Role.ROLE_USER, parts: [], metadata: undefined, extensions: [], referenceTaskIds: [] },
+        configuration: undefined,
+        metadata: undefined,
+      })
+      .catch((e: unknown) => e);
+    expect(empty).toMatchObject({ name: 'RequestMalformedError', envelopeCode: -32602, data: { field: 'params.message.parts' } });
   }, 120_000);
 });

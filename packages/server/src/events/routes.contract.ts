@@ -719,5 +719,64 @@ export function eventRoutesContract(name: string, opts: EventRoutesContractOptio
         expect(r.json()).toMatchObject({ error: expect.any(String), code: 'invalid_request' });
       });
     });
+
+    describe('GET /events/:workspaceId', () => {
+      const of = (id: string, query = '', headers: Record<string, string> = t.admin) => t.app.inject({ method: 'GET', url: `/events/${id}${query}`, headers });
+
+      it('C095 C096 one workspace\'s recorded events, newest first; broadcast-only ones (heartbeats, task updates) are never there', async () => {
+        const a = await createWorkspace();
+        const b = await createWorkspace();
+        await rename(a.id, 'a1');
+        await t.deps.broadcaster.broadcastOnly('WORKSPACE_HEARTBEAT', a.id, {});
+        await t.deps.broadcaster.broadcastOnly('TASK_UPDATED', a.id, { current_task: 'x' });
+        await rename(b.id, 'b1');
+        await mintToken(a.id);
+        const r = await of(a.id);
+        expect(r.statusCode, r.body).toBe(200);
+        const events = r.json<PlatformEvent[]>();
+        expect(events.map((e) => e.type)).toEqual(['TOKEN_CREATED', 'WORKSPACE_UPDATED', 'WORKSPACE_AWAITING_AGENT', 'WORKSPACE_CREATED']);
+        expect(events.every((e) => e.workspace_id === a.id)).toBe(true);
+        expect(events).toEqual((await persistedOf(a.id)).reverse());
+      });
+
+      it('pages back with before: every event once, then an empty page', async () => {
+        const a = await createWorkspace();
+        for (let n = 0; n < 5; n++) await rename(a.id, `p${n}`);
+        const all = (await of(a.id)).json<PlatformEvent[]>();
+        expect(all).toHaveLength(7);
+        const paged: PlatformEvent[] = [];
+        let query = '?limit=3';
+        for (let pages = 0; pages < 10; pages++) {
+          const page = (await of(a.id, query)).json<PlatformEvent[]>();
+          if (page.length === 0) break;
+          paged.push(...page);
+          query = `?limit=3&before=${page.at(-1)!.seq}`;
+        }
+        expect(paged).toEqual(all);
+      });
+
+      it('a workspace with no events, or one that never existed, is an empty list', async () => {
+        expect((await of(randomUUID())).json()).toEqual([]);
+      });
+
+      it('needs an admin credential: 401 without one, 403 for a workspace token', async () => {
+        const a = await createWorkspace();
+        expect((await of(a.id, '', {})).statusCode).toBe(401);
+        expect((await of(a.id, '', bearer('not-a-token'))).statusCode).toBe(401);
+        const own = await of(a.id, '', bearer(a.token));
+        expect(own.statusCode).toBe(403);
+        expect(own.json()).toMatchObject({ code: 'forbidden' });
+      });
+
+      it.each([['not-a-uuid', ''], ['', '?before=0'], ['', '?before=-1'], ['', '?before=x'], ['', '?limit=0'], ['', '?limit=1001']])(
+        'answers 400 invalid_request to id %s query %s',
+        async (id, query) => {
+          const a = await createWorkspace();
+          const r = await of(id || a.id, query);
+          expect(r.statusCode, r.body).toBe(400);
+          expect(r.json()).toMatchObject({ error: expect.any(String), code: 'invalid_request' });
+        },
+      );
+    });
   });
 }

@@ -8,7 +8,7 @@ import { removedError } from '../workspaces/errors.js';
 import type { App } from '../http/types.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { EventBus } from './bus.js';
-import { listEventsAfter } from './repo.js';
+import { listEventsAfter, listWorkspaceEvents } from './repo.js';
 
 export interface EventRouteDeps extends AuthDeps {
   bus: EventBus;
@@ -90,6 +90,32 @@ export function registerEventRoutes(app: App, deps: EventRouteDeps): void {
         after: req.query.after,
         limit: req.query.limit,
         ...(req.query.workspace_id ? { workspaceId: req.query.workspace_id } : {}),
+      }),
+  );
+
+  app.get(
+    '/events/:workspaceId',
+    {
+      config: { access: 'admin' },
+      onRequest: admin,
+      schema: {
+        summary: "One workspace's recorded events, newest first",
+        description:
+          'The persisted events of one workspace (broadcast-only ones such as heartbeats are never stored), newest first. Page back with `before=<the last seq you got>`. A workspace with no events, or none at all, is an empty list.',
+        tags: ['events'],
+        params: z.object({ workspaceId: z.uuid({ error: 'invalid workspace ID' }) }),
+        querystring: z.object({
+          before: z.coerce.number().int().min(1).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+        response: { 200: z.array(PlatformEvent), 400: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async (req) =>
+      listWorkspaceEvents(deps.db, {
+        workspaceId: req.params.workspaceId,
+        limit: req.query.limit,
+        ...(req.query.before !== undefined ? { before: req.query.before } : {}),
       }),
   );
 

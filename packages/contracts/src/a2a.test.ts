@@ -108,6 +108,12 @@ describe('normalizeA2ARequest: task methods', () => {
     expect(ok(rpc('tasks/get', { id: 'x' })).kind).toBe('other');
   });
 
+  it('accepts the bounds it checks: historyLength 0, pageSize 1 and 100, RFC 3339 timestamps with a zone', () => {
+    expect(ok(rpc('GetTask', { id: 't', historyLength: 0 })).request.params.historyLength).toBe(0);
+    expect(ok(rpc('ListTasks', { pageSize: 1, statusTimestampAfter: '2026-01-31T10:00:00.5+02:00' })).kind).toBe('other');
+    expect(ok(rpc('ListTasks', { pageSize: 100, statusTimestampAfter: '2024-02-29T00:00:00Z' })).kind).toBe('other');
+  });
+
   it('C055 passes a method neither dialect defines through as sent (tasks/list, an agent\'s own)', () => {
     const list = ok(rpc('tasks/list', { contextId: 'c1', pageSize: 5 }, 'r1'));
     expect(list).toEqual({ dialect: null, kind: 'other', id: 'r1', request: { jsonrpc: '2.0', id: 'r1', method: 'tasks/list', params: { contextId: 'c1', pageSize: 5 } } });
@@ -141,6 +147,15 @@ describe('normalizeA2ARequest: rejects bad shapes naming the field (C055)', () =
     ['unknown part kind', rpc('message/send', { message: { parts: [{ kind: 'video' }] } }), -32602, 'params.message.parts[0]'],
     ['bad role', rpc('message/send', { message: { role: 'root', content: 'x' } }), -32602, 'params.message.role'],
     ['non-string messageId', rpc('message/send', { message: { messageId: 5, content: 'x' } }), -32602, 'params.message.messageId'],
+    ['a negative historyLength', rpc('tasks/get', { id: 't', historyLength: -1 }), -32602, 'params.historyLength'],
+    ['a fractional historyLength', rpc('GetTask', { id: 't', historyLength: 1.5 }), -32602, 'params.historyLength'],
+    ['a string historyLength', rpc('ListTasks', { historyLength: '3' }), -32602, 'params.historyLength'],
+    ['a negative configuration.historyLength', rpc('message/send', { message: { content: 'x' }, configuration: { historyLength: -2 } }), -32602, 'params.configuration.historyLength'],
+    ['pageSize 0', rpc('ListTasks', { pageSize: 0 }), -32602, 'params.pageSize'],
+    ['pageSize 101', rpc('ListTasks', { pageSize: 101 }), -32602, 'params.pageSize'],
+    ['a timestamp that is not one', rpc('ListTasks', { statusTimestampAfter: 'yesterday' }), -32602, 'params.statusTimestampAfter'],
+    ['a date that does not exist', rpc('ListTasks', { statusTimestampAfter: '2026-02-30T10:00:00Z' }), -32602, 'params.statusTimestampAfter'],
+    ['a timestamp without a zone', rpc('ListTasks', { statusTimestampAfter: '2026-01-31T10:00:00' }), -32602, 'params.statusTimestampAfter'],
   ])('%s', (_name, body, code, field) => {
     const r = normalizeA2ARequest(body);
     expect(r.ok).toBe(false);

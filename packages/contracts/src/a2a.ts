@@ -130,6 +130,7 @@ export function normalizeA2ARequest(body: unknown): NormalizeResult {
       params.id = params.taskId;
       delete params.taskId;
     }
+    checkBounds(params);
   } catch (err) {
     if (err instanceof Invalid) return fail(id, -32602, err.message, err.field);
     throw err;
@@ -262,6 +263,37 @@ function toV1Part(p: CanonicalPart): Obj {
     case 'data':
       return { data: p.data, ...metadata };
   }
+}
+
+/** An RFC 3339 timestamp (what A2A's ISO 8601 filters mean), with a date that exists. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The numeric and time parameters of the known methods, where a wrong value would otherwise be
+ * ignored or misread by the agent: `historyLength` (here or in `configuration`) is a whole number
+ * >= 0, `pageSize` a whole number from 1 to 100, `statusTimestampAfter` an RFC 3339 timestamp.
+ */
+function checkBounds(params: Obj): void {
+  const whole = (v: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (v === undefined || v === null) return;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new Invalid(field, `${field} must be a whole number${max === Number.MAX_SAFE_INTEGER ? ` >= ${min}` : ` from ${min} to ${max}`}`);
+    }
+  };
+  whole(params.historyLength, 'params.historyLength', 0);
+  if (isObj(params.configuration)) whole(params.configuration.historyLength, 'params.configuration.historyLength', 0);
+  whole(params.pageSize, 'params.pageSize', 1, 100);
+  const after = params.statusTimestampAfter;
+  if (after !== undefined && after !== null && (typeof after !== 'string' || !RFC3339.test(after) || Number.isNaN(Date.parse(after)) || !sameDate(after))) {
+    throw new Invalid('params.statusTimestampAfter', 'params.statusTimestampAfter must be an RFC 3339 timestamp, e.g. 2026-01-31T10:00:00Z');
+  }
+}
+
+/** The calendar date of a timestamp exists (Date.parse rolls 2026-02-30 over to March). */
+function sameDate(ts: string): boolean {
+  const [y, m, d] = ts.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const probe = new Date(Date.UTC(y, m - 1, d));
+  return probe.getUTCFullYear() === y && probe.getUTCMonth() === m - 1 && probe.getUTCDate() === d;
 }
 
 function normalizeConfiguration(raw: unknown, dialect: A2ADialect): unknown {

@@ -224,6 +224,8 @@ describe('A2A server: other shapes on the wire', () => {
     ['an unknown method', { jsonrpc: '2.0', id: 1, method: 'tasks/explode', params: {} }, 200, -32601],
     ['a message without content or parts (C055)', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user' } } }, 200, -32602],
     ['an integer content (C055)', { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { content: 3 } } }, 200, -32602],
+    ['a negative historyLength', { jsonrpc: '2.0', id: 1, method: 'tasks/get', params: { id: 'x', historyLength: -1 } }, 200, -32602],
+    ['an invalid timestamp', { jsonrpc: '2.0', id: 1, method: 'ListTasks', params: { statusTimestampAfter: 'not a time' } }, 200, -32602],
   ])('rejects %s with a JSON-RPC error in HTTP 200, as A2A clients expect', async (_name, body, status, code) => {
     const a = await agent();
     const r = await rpc(a.url, body);

@@ -573,16 +573,33 @@ describe('A2A proxy', () => {
     expect(r.json()).toMatchObject({ error: 'failed to read agent response' });
   });
 
-  it('the agent card route points every endpoint at the proxy, for credentialed callers the hierarchy allows', async () => {
+  it('the agent card route points every endpoint at the proxy and declares the bearer it requires, for credentialed callers the hierarchy allows', async () => {
     const ws = await online('p-card');
     const url = `/workspaces/${ws.id}/a2a/agent-card`;
     expect((await t.app.inject({ method: 'GET', url, headers: t.admin })).statusCode).toBe(404); // no card registered yet
-    const card = { name: 'c', url: agent.url, supportedInterfaces: [{ url: agent.url, protocolBinding: 'JSONRPC' }], additionalInterfaces: [{ url: agent.url, transport: 'JSONRPC' }] };
+    // The agent's own scheme is replaced by what the proxy requires.
+    const card = {
+      name: 'c',
+      url: agent.url,
+      supportedInterfaces: [{ url: agent.url, protocolBinding: 'JSONRPC' }],
+      additionalInterfaces: [{ url: agent.url, transport: 'JSONRPC' }],
+      securitySchemes: { agent_key: { type: 'apiKey', in: 'header', name: 'x-key' } },
+      security: [{ agent_key: [] }],
+    };
     await t.db.query('UPDATE workspaces SET agent_card = $2 WHERE id = $1', [ws.id, JSON.stringify(card)]);
     const r = await t.app.inject({ method: 'GET', url, headers: t.admin });
     expect(r.statusCode).toBe(200);
     const proxied = `http://localhost:80/workspaces/${ws.id}/a2a`;
-    expect(r.json()).toEqual({ name: 'c', url: proxied, supportedInterfaces: [{ url: proxied, protocolBinding: 'JSONRPC' }], additionalInterfaces: [{ url: proxied, transport: 'JSONRPC' }] });
+    expect(r.json()).toEqual({
+      name: 'c',
+      url: proxied,
+      supportedInterfaces: [{ url: proxied, protocolBinding: 'JSONRPC' }],
+      additionalInterfaces: [{ url: proxied, transport: 'JSONRPC' }],
+      // Both dialects read it: v0.3 type/scheme + security, v1 httpAuthSecurityScheme + securityRequirements.
+      securitySchemes: { molecule_platform: { type: 'http', scheme: 'bearer', description: expect.any(String), httpAuthSecurityScheme: { scheme: 'Bearer', description: expect.any(String), bearerFormat: '' } } },
+      security: [{ molecule_platform: [] }],
+      securityRequirements: [{ schemes: { molecule_platform: { list: [] } } }],
+    });
     expect(r.body).not.toContain(agent.url);
     expect((await t.app.inject({ method: 'GET', url })).statusCode).toBe(401);
     const a = await createWs(t, { name: 'p-card-a' });

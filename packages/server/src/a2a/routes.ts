@@ -234,13 +234,33 @@ function requireCredential(deps: AuthDeps) {
   };
 }
 
-/** A copy of an agent card whose endpoint URLs (v1 `supportedInterfaces`, v0.3 `url` and `additionalInterfaces`) all point at `endpoint`. */
+/** The name of the platform's scheme in a proxied card. */
+export const PROXY_SECURITY_SCHEME = 'molecule_platform';
+const PROXY_SCHEME_DESCRIPTION = 'A Molecule platform credential: the admin token, an org token (mol_org_…) or a workspace token (mol_ws_…) the hierarchy allows';
+
+/**
+ * A copy of an agent card whose endpoint URLs (v1 `supportedInterfaces`, v0.3 `url` and
+ * `additionalInterfaces`) all point at `endpoint`, and whose security says what the proxy requires:
+ * a bearer. The agent's own schemes are dropped (clients never reach it directly). The scheme is
+ * written so both dialects read it: v0.3 `type`/`scheme` with `security`, v1
+ * `httpAuthSecurityScheme` with `securityRequirements`.
+ */
 export function proxiedCard(card: Record<string, unknown>, endpoint: string): Record<string, unknown> {
   const out: Record<string, unknown> = { ...card };
   const retarget = (list: unknown) => (Array.isArray(list) ? list.map((i: unknown) => (typeof i === 'object' && i !== null ? { ...i, url: endpoint } : i)) : list);
   if ('url' in out) out.url = endpoint;
   if ('supportedInterfaces' in out) out.supportedInterfaces = retarget(out.supportedInterfaces);
   if ('additionalInterfaces' in out) out.additionalInterfaces = retarget(out.additionalInterfaces);
+  out.securitySchemes = {
+    [PROXY_SECURITY_SCHEME]: {
+      type: 'http',
+      scheme: 'bearer',
+      description: PROXY_SCHEME_DESCRIPTION,
+      httpAuthSecurityScheme: { scheme: 'Bearer', description: PROXY_SCHEME_DESCRIPTION, bearerFormat: '' },
+    },
+  };
+  out.security = [{ [PROXY_SECURITY_SCHEME]: [] }];
+  out.securityRequirements = [{ schemes: { [PROXY_SECURITY_SCHEME]: { list: [] } } }];
   return out;
 }
 

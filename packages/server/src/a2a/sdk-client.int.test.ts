@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
-import { Role } from '@a2a-js/sdk';
+import { AgentCard, Role } from '@a2a-js/sdk';
 import type { RunningServer } from '../main.js';
 import { e2eClient, startE2eServer } from '../test-support/e2e.js';
 
@@ -28,7 +28,16 @@ describe('@a2a-js/sdk client through the proxy', () => {
         cardResolver: new DefaultAgentCardResolver({ fetchImpl: authFetch }),
       }),
     );
-    const client = await factory.createFromUrl(`${server.url}/workspaces/${id}/a2a/agent-card`, '');
+    const cardUrl = `${server.url}/workspaces/${id}/a2a/agent-card`;
+    // The card says a bearer is required, in both readings: the client's resolver keeps the JSON
+    // Schema form (type/scheme, as v0.3), and a v1 protobuf-JSON reader gets httpAuthSecurityScheme.
+    const resolved = (await new DefaultAgentCardResolver({ fetchImpl: authFetch }).resolve(cardUrl, '')) as unknown as Record<string, Record<string, unknown>>;
+    expect(resolved.securitySchemes!.molecule_platform).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(resolved.security).toEqual([{ molecule_platform: [] }]);
+    const proto = AgentCard.fromJSON(await (await authFetch(cardUrl)).json());
+    expect(proto.securitySchemes.molecule_platform?.scheme).toMatchObject({ $case: 'httpAuthSecurityScheme', value: { scheme: 'Bearer' } });
+    expect(proto.securityRequirements).toEqual([{ schemes: { molecule_platform: { list: [] } } }]);
+    const client = await factory.createFromUrl(cardUrl, '');
     const reply = await client.sendMessage({
       tenant: '',
       message: { messageId: randomUUID(), contextId: '', taskId: '', role: Role.ROLE_USER, parts: [{ content: { $case: 'text', value: 'hi via sdk' }, metadata: undefined, filename: '', mediaType: '' }], metadata: undefined, extensions: [], referenceTaskIds: [] },

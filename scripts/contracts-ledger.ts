@@ -35,7 +35,6 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(13, 'the files API', ids(195, 197)),
   ...notBuilt(12, 'teams, bundles and org import', ids(198, 203)),
   ...notBuilt(12, 'secrets, model and provider', ids(204, 209)),
-  ...notBuilt(10, 'the admin test-token endpoint', ['C212']),
   ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
   ...notBuilt(13, 'chat file forwarding (every dial of it will go through the guarded client of C050)', ['C224']),
   ...notBuilt(13, 'the terminal', ids(227, 230)),
@@ -73,6 +72,10 @@ export const LEDGER: Record<string, LedgerEntry> = {
   C053: {
     state: 'different',
     note: 'The delivery mode is read with the target row (URL included), not by a separate lookup: when that read fails there is no URL to push to either, so the answer is 503 platform_unavailable and the caller retries. As the contract wants, a failed read is never a silent poll queueing.',
+  },
+  C212: {
+    state: 'different',
+    note: 'The test-token route is off unless MOLECULE_ENABLE_TEST_TOKENS=1 and never on in production (upstream: on whenever MOLECULE_ENV is not exactly "production"), and it is never open: there is always an admin token (generated when ADMIN_TOKEN is unset), and an org token or the canvas session count as admin, as on POST /workspaces/:id/tokens, which mints the same thing.',
   },
   C061: {
     state: 'different',

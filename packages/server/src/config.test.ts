@@ -98,6 +98,14 @@ describe('config', () => {
     expect(loadConfig({}).config).toMatchObject({ dockerHost: 'unix:///var/run/docker.sock', dockerNetwork: 'bridge', runtimeImage: 'molecule/agent:latest', imageLocalOverride: false });
   });
 
+  it('C212 MOLECULE_ENABLE_TEST_TOKENS turns the test-token route on, except in production, where it is refused with a warning', () => {
+    expect(loadConfig({}).config.enableTestTokens).toBe(false);
+    expect(loadConfig({ MOLECULE_ENABLE_TEST_TOKENS: '1' }).config.enableTestTokens).toBe(true);
+    const prod = loadConfig({ MOLECULE_ENABLE_TEST_TOKENS: '1', MOLECULE_ENV: 'production', ADMIN_TOKEN: 'x'.repeat(32) });
+    expect(prod.config.enableTestTokens).toBe(false);
+    expect(prod.warnings).toContainEqual(expect.objectContaining({ variable: 'MOLECULE_ENABLE_TEST_TOKENS', applied: 'false' }));
+  });
+
   it('a malformed DATABASE_URL is rejected without echoing its password', () => {
     const { config, warnings } = loadConfig({ DATABASE_URL: 'mysql://u:secret@db/m' });
     expect(config.databaseUrl).toBeUndefined();

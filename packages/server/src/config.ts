@@ -60,6 +60,8 @@ export interface Config {
   runtimeImage: string;
   /** WORKSPACE_IMAGE_LOCAL_OVERRIDE=1: ignore runtime_image_pins, use the local tags (C134). */
   imageLocalOverride: boolean;
+  /** MOLECULE_ENABLE_TEST_TOKENS=1 turns on GET /admin/workspaces/:id/test-token (never in production). */
+  enableTestTokens: boolean;
 }
 
 /** One diagnostic produced while reading the environment. */
@@ -93,6 +95,7 @@ export const DEFAULTS = {
   dockerNetwork: 'bridge',
   runtimeImage: 'molecule/agent:latest',
   imageLocalOverride: false,
+  enableTestTokens: false,
 } as const;
 
 /** An image reference: [registry[:port]/]name[:tag][@sha256:digest], lower-case name components. */
@@ -220,7 +223,12 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     dockerNetwork: matching('MOLECULE_DOCKER_NETWORK', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, DEFAULTS.dockerNetwork, 'not a Docker network name'),
     runtimeImage: matching('MOLECULE_RUNTIME_IMAGE', IMAGE_REF, DEFAULTS.runtimeImage, 'not an image reference'),
     imageLocalOverride: bool('WORKSPACE_IMAGE_LOCAL_OVERRIDE', DEFAULTS.imageLocalOverride),
+    enableTestTokens: bool('MOLECULE_ENABLE_TEST_TOKENS', DEFAULTS.enableTestTokens),
   };
+  if (config.enableTestTokens && config.env === 'production') {
+    warn('MOLECULE_ENABLE_TEST_TOKENS', '1', false, 'the test-token route is never enabled in production (MOLECULE_ENV=production)');
+    config.enableTestTokens = false;
+  }
   if (config.provisioner === 'controlplane' && config.controlPlaneUrl === undefined) {
     warn('CP_URL', '', 'unset', 'MOLECULE_PROVISIONER=controlplane needs the control plane URL; every workspace start will fail until it is set');
   }
@@ -266,6 +274,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     control_plane_url: config.controlPlaneUrl ? redactUrl(config.controlPlaneUrl) : 'unset',
     control_plane_token: config.controlPlaneToken ? 'set' : 'unset',
     org_id: config.orgId ?? 'unset',
+    test_tokens: config.enableTestTokens,
     ...(config.provisioner === 'docker'
       ? {
           docker_host: redactUrl(config.dockerHost),

@@ -236,6 +236,50 @@ describe('auth', () => {
   });
 });
 
+describe('GET /admin/workspaces/:id/test-token (C212)', () => {
+  const tokensOf = async (t: TestApp, id: string) => (await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM workspace_auth_tokens WHERE workspace_id = $1', [id])).rows[0]!.n;
+
+  it('C212 off by default: the admin rule first (401 none, 403 a workspace token), then 404 for an admin; nothing minted', async () => {
+    const t = await startTestApp();
+    try {
+      const ws = await createExternal(t, { name: 'tt-off' });
+      const url = `/admin/workspaces/${ws.id}/test-token`;
+      expect((await t.app.inject({ method: 'GET', url })).statusCode).toBe(401);
+      expect((await t.app.inject({ method: 'GET', url, headers: bearer('wrong') })).statusCode).toBe(401);
+      expect((await t.app.inject({ method: 'GET', url, headers: bearer(ws.token) })).statusCode).toBe(403);
+      const r = await t.app.inject({ method: 'GET', url, headers: t.admin });
+      expect(r.statusCode).toBe(404);
+      expect(r.json()).toEqual({ error: 'not found', code: 'not_found' });
+      expect(await tokensOf(t, ws.id)).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('C212 with MOLECULE_ENABLE_TEST_TOKENS=1: an admin gets a new working token, older ones stay; unknown 404, removed 410, bad id 400', async () => {
+    const t = await startTestApp({ config: { enableTestTokens: true } });
+    try {
+      const ws = await createExternal(t, { name: 'tt-on' });
+      const r = await t.app.inject({ method: 'GET', url: `/admin/workspaces/${ws.id}/test-token`, headers: t.admin });
+      expect(r.statusCode, r.body).toBe(200);
+      const body = r.json<{ auth_token: string; workspace_id: string }>();
+      expect(body).toEqual({ auth_token: expect.stringMatching(/^mol_ws_/), workspace_id: ws.id });
+      for (const token of [body.auth_token, ws.token]) {
+        const beat = await t.app.inject({ method: 'POST', url: '/registry/heartbeat', headers: { ...bearer(token), ...json }, payload: { workspace_id: ws.id } });
+        expect(beat.statusCode, beat.body).toBe(200);
+      }
+      const created = await t.db.query(`SELECT 1 FROM structure_events WHERE workspace_id = $1 AND event_type = 'TOKEN_CREATED'`, [ws.id]);
+      expect(created.rows).toHaveLength(1);
+      expect((await t.app.inject({ method: 'GET', url: `/admin/workspaces/${NIL}/test-token`, headers: t.admin })).statusCode).toBe(404);
+      expect((await t.app.inject({ method: 'GET', url: '/admin/workspaces/nope/test-token', headers: t.admin })).statusCode).toBe(400);
+      await t.app.inject({ method: 'DELETE', url: `/workspaces/${ws.id}`, headers: t.admin });
+      expect((await t.app.inject({ method: 'GET', url: `/admin/workspaces/${ws.id}/test-token`, headers: t.admin })).statusCode).toBe(410);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('auth when the datastore fails', () => {
   let t: TestApp;
   let failing = false;

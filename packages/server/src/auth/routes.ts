@@ -30,6 +30,8 @@ export interface AuthRouteDeps extends AuthDeps {
   sessionTtlSeconds: number;
   orgTokenMintPerHour: number;
   secureCookies: boolean;
+  /** MOLECULE_ENABLE_TEST_TOKENS (never true in production): GET /admin/workspaces/:id/test-token answers. */
+  enableTestTokens: boolean;
 }
 
 export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
@@ -99,6 +101,38 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
     },
   );
 
+  /** A new workspace token, recorded as TOKEN_CREATED; refused past the live-token cap. Existing tokens stay. */
+  const mint = async (workspaceId: string) => {
+    await requireLive(deps, workspaceId);
+    if ((await countLiveWorkspaceTokens(deps.db, workspaceId)) >= MAX_LIVE_TOKENS_PER_WORKSPACE) {
+      throw new HttpError(429, `maximum ${MAX_LIVE_TOKENS_PER_WORKSPACE} active tokens per workspace`, 'rate_limited');
+    }
+    const t = await mintWorkspaceToken(deps.db, workspaceId);
+    await deps.broadcaster.recordAndBroadcast('TOKEN_CREATED', workspaceId, { token_id: t.id, prefix: t.prefix });
+    return t;
+  };
+
+  app.get(
+    '/admin/workspaces/:id/test-token',
+    {
+      config: { access: 'admin' },
+      onRequest: admin,
+      schema: {
+        summary: 'Mint a workspace token for tests and fresh installs (off unless enabled)',
+        description:
+          'Only with MOLECULE_ENABLE_TEST_TOKENS=1, and never with MOLECULE_ENV=production: otherwise 404 for every caller the admin rule lets through. Mints a new token (existing ones stay), counted against the live-token cap and recorded as TOKEN_CREATED.',
+        tags: ['tokens'],
+        params: IdParams,
+        response: { 200: z.object({ auth_token: z.string(), workspace_id: z.uuid() }), ...errors, 410: ErrorBody, 429: ErrorBody },
+      },
+    },
+    async (req) => {
+      if (!deps.enableTestTokens) throw notFound('not found');
+      const t = await mint(req.params.id);
+      return { auth_token: t.token, workspace_id: req.params.id };
+    },
+  );
+
   app.post(
     '/workspaces/:id/tokens',
     {
@@ -117,12 +151,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
       },
     },
     async (req, reply) => {
-      await requireLive(deps, req.params.id);
-      if ((await countLiveWorkspaceTokens(deps.db, req.params.id)) >= MAX_LIVE_TOKENS_PER_WORKSPACE) {
-        throw new HttpError(429, `maximum ${MAX_LIVE_TOKENS_PER_WORKSPACE} active tokens per workspace`, 'rate_limited');
-      }
-      const t = await mintWorkspaceToken(deps.db, req.params.id);
-      await deps.broadcaster.recordAndBroadcast('TOKEN_CREATED', req.params.id, { token_id: t.id, prefix: t.prefix });
+      const t = await mint(req.params.id);
       return reply.code(201).send({
         id: t.id,
         auth_token: t.token,

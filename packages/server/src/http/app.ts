@@ -160,6 +160,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     sessionTtlSeconds: deps.config.sessionTtlSeconds,
     orgTokenMintPerHour: deps.config.orgTokenMintPerHour,
     secureCookies: deps.config.env === 'production',
+    enableTestTokens: deps.config.enableTestTokens,
   });
   registerWorkspaceRoutes(app, {
     ...deps,

@@ -63,7 +63,13 @@ export function failureMessage(f: DispatchFailure): string {
   }
 }
 
-const isTimeout = (f: DispatchFailure) => f === 'idle_timeout' || f === 'ceiling' || f === 'headers_timeout';
+/**
+ * C043: a dispatch our own timers cut off (the idle timeout, the ceiling, no answer headers in time)
+ * means the agent is busy, not gone: the message is queued and delivered again later, which an
+ * agent that deduplicates by messageId answers from its first delivery. Typed, never by message text.
+ */
+export const isBusyTimeout = (f: DispatchFailure): boolean => f === 'idle_timeout' || f === 'ceiling' || f === 'headers_timeout';
+const isTimeout = isBusyTimeout;
 
 /** The JSON-RPC error message of an agent's answer, if it carries one. */
 function rpcErrorMessage(answer: unknown): string | undefined {
@@ -137,8 +143,9 @@ export type Delivery =
 
 function agentFailureDelivery(f: AgentFailure): { error: string; retryable: boolean } {
   if (f.kind === 'agent_error') return { error: `agent answered HTTP ${f.status}`, retryable: f.status >= 500 };
-  // A failure while reading the answer comes after the agent took the message: never resent.
-  return { error: failureMessage(f.failure), retryable: f.phase === 'send' && f.failure === 'unreachable' };
+  // A failure while reading the answer comes after the agent took the message: never resent. A busy
+  // timeout is resent (an attempt): the agent may still be working, and dedupes by messageId.
+  return { error: failureMessage(f.failure), retryable: (f.phase === 'send' && f.failure === 'unreachable') || isBusyTimeout(f.failure) };
 }
 
 /**

@@ -519,13 +519,37 @@ describe('A2A proxy', () => {
   });
 
   describe('timeouts', () => {
-    it('C040 C041 the per-workspace idle timeout cancels a silent agent (504)', async () => {
+    it('C040 C043 C044 C060 a plain A2A agent that goes quiet past its idle timeout is busy: the message is queued (202), and re-delivered once when it beats with a free slot', async () => {
       const ws = await online('p-idle');
       t.deps.runtimeOverrides.setIdleTimeout(ws.id, 1);
+      agent.always({ kind: 'hang' });
+      const msg = send('x');
+      const r = await post(ws.id, msg);
+      expect(r.statusCode, r.body).toBe(202);
+      expect(r.json()).toMatchObject({ queued: true, queue_id: expect.any(String) });
+      // The queue's first try hangs too (the agent is still on it): an attempt, released for later.
+      await expect.poll(async () => (await queueRows(ws.id))[0]).toMatchObject({ status: QueueStatus.Queued, attempts: 1, last_error: 'the agent went quiet past the idle timeout' });
+      agent.always({ kind: 'echo' });
+      const tok = (await mintWorkspaceToken(t.db, ws.id)).token;
+      const beat = await t.app.inject({ method: 'POST', url: '/registry/heartbeat', headers: { ...json, ...bearer(tok) }, payload: { workspace_id: ws.id, active_tasks: 0 } });
+      expect(beat.statusCode).toBe(200);
+      await expect.poll(async () => (await queueRows(ws.id))[0]!.status, { timeout: 5000 }).toBe(QueueStatus.Completed);
+      // Every try carried the caller's messageId (an agent that dedupes runs it once).
+      const sent = agent.received.map((x) => (x.body.params as { message: { messageId: string } }).message.messageId);
+      expect(new Set(sent)).toEqual(new Set([msg.params.message.messageId]));
+      expect(sent.length).toBeGreaterThanOrEqual(3);
+    });
+
+    it('C045 a native-session agent that goes quiet past its idle timeout gets 503 + Retry-After, no queue row', async () => {
+      const ws = await online('p-idle-native');
+      t.deps.runtimeOverrides.setIdleTimeout(ws.id, 1);
+      t.deps.runtimeOverrides.setCapabilities(ws.id, { session: true });
       agent.next({ kind: 'hang' });
       const r = await post(ws.id, send('x'));
-      expect(r.statusCode).toBe(504);
-      expect(r.json()).toMatchObject({ code: 'agent_timeout' });
+      expect(r.statusCode).toBe(503);
+      expect(r.headers['retry-after']).toBeDefined();
+      expect(r.json()).toMatchObject({ native_session: true });
+      expect(await queueRows(ws.id)).toEqual([]);
     });
 
     it('C041 any event of the target resets the idle clock', async () => {

@@ -7,7 +7,7 @@ import { getWorkspace, toView } from '../workspaces/read.js';
 import { classifyDispatchError, readAnswer } from './dispatch.js';
 import { dispatchTimer } from './idle.js';
 import { AGENT_CALL_CEILING_SECONDS, DEAD_AGENT_STATUSES } from './limits.js';
-import type { AgentFailure, ProxyOutcome } from './outcome.js';
+import { isBusyTimeout, type AgentFailure, type ProxyOutcome } from './outcome.js';
 import { enqueue, findByMessage } from './queue-repo.js';
 import { addSpend, monthlySpendCents } from './spend-repo.js';
 import { usageOf } from './spend.js';
@@ -157,6 +157,12 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
   } catch (err) {
     timer.done();
     const failure = classifyDispatchError(err);
+    if (isBusyTimeout(failure) && opts.allowQueue) {
+      // Busy, not gone (C043): queued and delivered again when the agent frees up (C044, C045).
+      deps.log.info({ workspace_id: target.id, failure }, 'a2a dispatch timed out: the agent is busy; queueing');
+      finish('busy', undefined, failure);
+      return queueBusy(deps, target, callerId, rpc);
+    }
     deps.log.warn({ workspace_id: target.id, failure, err }, 'a2a dispatch failed');
     finish('error', undefined, failure);
     return deadOr(deps, target, { kind: 'failed', failure, phase: 'send' });

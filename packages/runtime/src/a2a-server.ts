@@ -12,7 +12,7 @@ import { TASK_SLOT_STATE_KEY } from './executor.js';
 import type { Logger } from './log.js';
 import { A2A_BUSY_CODE, isRecord, normalizeA2ARequest, type A2ADialect, type JsonRpcId, type NormalizedA2ARequest } from '@molecule/contracts';
 import type { TaskSlot, TaskTracker } from './tasks.js';
-import { MessageDedupe, senderMessageId } from './dedupe.js';
+import { MessageDedupe, messageFingerprint, senderMessageId } from './dedupe.js';
 
 export { A2A_BUSY_CODE };
 export const DEFAULT_BUSY_RETRY_AFTER_MS = 2000;
@@ -116,7 +116,14 @@ export function buildA2AApp(deps: A2AServerDeps): FastifyInstance {
 
     // A repeated message/send (same messageId) is answered from its first delivery, never run twice.
     const messageId = n.kind === 'send' ? senderMessageId(body) : undefined;
-    const repeat = messageId === undefined ? undefined : dedupe.replay(messageId, n.id);
+    const fingerprint = messageFingerprint(body);
+    const repeat = messageId === undefined ? undefined : dedupe.replay(messageId, n.id, fingerprint);
+    if (repeat === 'conflict') {
+      // Not a resend: another message under a messageId already used. Refused; the first stands.
+      return reply
+        .status(200)
+        .send(rpcError(n.id, { code: -32600, message: 'this messageId was already used for a different message; send a new messageId', data: { field: 'params.message.messageId' } }));
+    }
     if (repeat) {
       const answer = await repeat;
       if (answer) {
@@ -149,7 +156,7 @@ export function buildA2AApp(deps: A2AServerDeps): FastifyInstance {
     const transport = transportsOf(cur.handler)[n.dialect];
     if (messageId !== undefined) {
       try {
-        const answer = await dedupe.run(messageId, async () => ({ status: 200, body: (await transport.handle(n.request, context)) as Record<string, unknown> }));
+        const answer = await dedupe.run(messageId, fingerprint, async () => ({ status: 200, body: (await transport.handle(n.request, context)) as Record<string, unknown> }));
         return reply.status(answer.status).send(answer.body);
       } finally {
         slot?.release();

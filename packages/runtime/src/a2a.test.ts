@@ -126,6 +126,18 @@ describe('A2A server: a repeated messageId is processed once', () => {
     expect((await send(a.url, 3, randomUUID(), 'two')).json().result.status.message.parts[0].text).toBe('done: two');
   });
 
+  it('the same messageId with another message is refused (-32600, HTTP 200, the field named); the first stands and ran once', async () => {
+    const a = await agent({ yaml: 'name: Slowish\nadapter: script\nmax_concurrent_tasks: 4\nscript:\n  - steps: [{ delay_ms: 100 }, { reply: "done: {{input}}" }]\n' });
+    const mid = randomUUID();
+    const [first, other] = await Promise.all([send(a.url, 1, mid, 'one'), send(a.url, 2, mid, 'not one')]);
+    expect(first.json().result.status.message.parts[0].text).toBe('done: one');
+    expect(other.status).toBe(200);
+    expect(other.json()).toMatchObject({ id: 2, error: { code: -32600, data: { field: 'params.message.messageId' } } });
+    expect(accepted(a, mid)).toBe(1);
+    // The first message under its id still answers from its result.
+    expect((await send(a.url, 3, mid, 'one')).json().result.status.message.parts[0].text).toBe('done: one');
+  });
+
   it('a busy refusal is not remembered: the repeat runs once a slot is free', async () => {
     const a = await agent({ yaml: SLOW_SCRIPT });
     const client = await new ClientFactory().createFromUrl(a.url);

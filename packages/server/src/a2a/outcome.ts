@@ -33,6 +33,8 @@ export type ProxyOutcome =
   | { kind: 'refused'; reason: 'not_found' | 'gone' | 'forbidden' | 'budget_exceeded'; detail?: string }
   /** The messageId was handled before and ended failed or expired; a new messageId retries. */
   | { kind: 'already_handled'; queueId: string; queueStatus: QueueStatus }
+  /** The messageId is the queue's key for another message: nothing is sent or queued. */
+  | { kind: 'message_id_reused'; queueId: string }
   /** The request is not valid A2A (C054-C056, C061). */
   /**
    * A request refused before dispatch. `ownParam`: the refused field is the platform's own (the
@@ -123,6 +125,8 @@ export function outcomeError(o: ProxyOutcome): string {
       break;
     case 'already_handled':
       return `this message was already handled (${o.queueStatus}); send a new messageId to try again`;
+    case 'message_id_reused':
+      return 'this messageId was already used for a different message; send a new messageId';
     case 'invalid':
       return o.error.message;
     case 'queued':

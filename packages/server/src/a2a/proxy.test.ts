@@ -321,6 +321,22 @@ describe('A2A proxy', () => {
       expect(replyText(JSON.stringify(status.json<{ response_body: unknown }>().response_body))).toBe('echo: queued one');
     });
 
+    it('C058 a queued messageId sent again with a different body is 409: nothing sent, nothing queued, the first kept', async () => {
+      const ws = await online('p-reuse', {}, { slots: 0 });
+      const msg = send('the original');
+      expect((await post(ws.id, msg)).statusCode).toBe(202);
+      const other = { ...msg, id: 2, params: { message: { ...msg.params.message, parts: [{ kind: 'text', text: 'something else' }] } } };
+      const r = await post(ws.id, other);
+      expect(r.statusCode, r.body).toBe(409);
+      expect(r.json()).toMatchObject({ code: 'conflict', error: expect.stringContaining('different message') });
+      // A true retry (same body, another JSON-RPC id) is still the same queue item.
+      expect((await post(ws.id, { ...msg, id: 3 })).statusCode).toBe(202);
+      const rows = await queueRows(ws.id);
+      expect(rows).toHaveLength(1);
+      expect(JSON.stringify(rows[0]!.body)).toContain('the original');
+      expect(JSON.stringify(agent.received.map((x) => x.body))).not.toContain('something else');
+    });
+
     it('first come, first served: while messages wait, a new one queues behind them and they arrive in order', async () => {
       const ws = await online('p-fifo', {}, { slots: 0 });
       const texts = ['one', 'two', 'three'];

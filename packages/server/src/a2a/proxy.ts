@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { A2A_BUSY_CODE, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
 import type { ActivityInsert } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
@@ -88,6 +89,9 @@ async function alreadyQueued(deps: ProxyDeps, target: Target, rpc: NormalizedA2A
   if (messageId === undefined || !deps.a2a.drainer.mayHold(target.id)) return undefined;
   const item = await findByMessage(deps.db, target.id, messageId);
   if (!item) return undefined;
+  // The same messageId with other content is not a retry: refused, so neither is lost.
+  // (Compared as stored: JSON drops undefined members.)
+  if (isRecord(item.body) && !isDeepStrictEqual(item.body.params, JSON.parse(JSON.stringify(rpc.request.params)))) return { kind: 'message_id_reused', queueId: item.id };
   if (item.status === QueueStatus.Completed && item.response_body !== null) {
     return { kind: 'answered', status: item.response_status ?? 200, answer: item.response_body, raw: Buffer.from(JSON.stringify(item.response_body)) };
   }

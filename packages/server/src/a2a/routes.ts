@@ -128,6 +128,8 @@ export function httpOf(o: ProxyOutcome): ProxyHttp {
       break;
     case 'already_handled':
       return json(409, { error, code: 'conflict', queue_id: o.queueId, status: o.queueStatus });
+    case 'message_id_reused':
+      return json(409, { error, code: 'conflict', queue_id: o.queueId });
     case 'invalid':
       return rpcError(o.error, o.ownParam ? 400 : 200);
   }

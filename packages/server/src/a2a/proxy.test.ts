@@ -12,6 +12,7 @@ import { CeilingTimeoutError, classifyDispatchError, IdleTimeoutError, UnsafeAge
 import { loadA2ACorpus } from '../../../contracts/src/test-support/a2a-corpus.js';
 import { DEAD_AGENT_STATUSES } from './limits.js';
 import { expiresInSeconds, isBusyAnswer } from './proxy.js';
+import { xTimeoutSeconds } from './routes.js';
 import { FAILED_AFTER_CRASH, RESENT_AFTER_CRASH } from './queue-repo.js';
 import { addSpend } from './spend-repo.js';
 import { platformUnavailable } from '../errors.js';
@@ -554,6 +555,30 @@ describe('A2A proxy', () => {
       const sent = agent.received.map((x) => (x.body.params as { message: { messageId: string } }).message.messageId);
       expect(new Set(sent)).toEqual(new Set([msg.params.message.messageId]));
       expect(sent.length).toBeGreaterThanOrEqual(3);
+    });
+
+    it('X-Timeout sets this request\'s idle timeout: a quiet agent is busy after it (202), whatever the workspace\'s own', async () => {
+      const ws = await online('p-xtimeout');
+      t.deps.runtimeOverrides.setIdleTimeout(ws.id, 3600);
+      agent.next({ kind: 'hang' });
+      // Answered within the test's own timeout: the caller's 1 s, not the workspace's hour.
+      const r = await post(ws.id, send('x'), { ...t.admin, 'x-timeout': '1' });
+      expect(r.statusCode, r.body).toBe(202);
+    });
+
+    it.each(['0', '-1', '1.5', 'abc', '', '10s', '99999999999'])('X-Timeout %j is a 400 naming the header; nothing sent or queued', async (value) => {
+      const ws = await online(`p-xtimeout-bad-${value.length}`);
+      const r = await post(ws.id, send('x'), { ...t.admin, 'x-timeout': value });
+      expect(r.statusCode, r.body).toBe(400);
+      expect(r.json()).toMatchObject({ code: 'invalid_request', error: expect.stringContaining('X-Timeout') });
+      expect(agent.received).toHaveLength(0);
+      expect(await queueRows(ws.id)).toEqual([]);
+    });
+
+    it('X-Timeout is capped at the 30-minute ceiling', () => {
+      expect(xTimeoutSeconds('5')).toBe(5);
+      expect(xTimeoutSeconds('86400')).toBe(1800);
+      expect(xTimeoutSeconds(undefined)).toBeUndefined();
     });
 
     it('C045 a native-session agent that goes quiet past its idle timeout gets 503 + Retry-After, no queue row', async () => {

@@ -24,6 +24,8 @@ export interface ProxyRequest {
   caller: Caller;
   /** The parsed JSON body as the caller sent it. */
   body: unknown;
+  /** The caller's own idle timeout for this request (X-Timeout), already capped at the ceiling. */
+  idleTimeoutSeconds?: number;
 }
 
 type Target = WorkspaceView;
@@ -77,7 +79,7 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
   // First come, first served: while older messages wait for this target, a new one queues behind
   // them instead of overtaking them whenever a slot happens to be free.
   if (rpc.kind !== 'other' && deps.a2a.drainer.hasQueued(target.id)) return queueBusy(deps, target, callerId, rpc);
-  return dispatchTo(deps, target, callerId, rpc, { allowQueue: true });
+  return dispatchTo(deps, target, callerId, rpc, { allowQueue: true, ...(req.idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds: req.idleTimeoutSeconds } : {}) });
 }
 
 /**
@@ -129,6 +131,8 @@ export function isBusyAnswer(body: unknown): boolean {
 export interface DispatchOptions {
   /** A busy refusal is queued (proxy) or reported back as `busy` (queue drain). */
   allowQueue: boolean;
+  /** Overrides the workspace's and the platform's idle timeout (the caller's X-Timeout). */
+  idleTimeoutSeconds?: number;
 }
 
 /**
@@ -144,7 +148,7 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
     return { kind: 'not_ready', status: target.status };
   }
 
-  const idle = deps.runtimeOverrides.idleTimeoutSeconds(target.id) ?? deps.config.a2aIdleTimeoutSeconds;
+  const idle = opts.idleTimeoutSeconds ?? deps.runtimeOverrides.idleTimeoutSeconds(target.id) ?? deps.config.a2aIdleTimeoutSeconds;
   // Agent callers and queue deliveries get the ceiling; a user waiting on the canvas does not (C042).
   const ceiling = callerId !== null || !opts.allowQueue ? AGENT_CALL_CEILING_SECONDS : undefined;
   const timer = dispatchTimer(deps.a2a.activity, target.id, idle, ceiling);

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DELEGATION_STATUSES, ErrorBody, isRecord, jsonHoldsUnstorable, QUEUE_STATUSES, Status, type A2ARequestError } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, resolvePrincipal, type AuthDeps, type Principal } from '../auth/principal.js';
-import { forbidden, gone, notFound, UNSTORABLE_MESSAGE, unauthorized } from '../http/errors.js';
+import { badRequest, forbidden, gone, notFound, UNSTORABLE_MESSAGE, unauthorized } from '../http/errors.js';
+import { AGENT_CALL_CEILING_SECONDS } from './limits.js';
 import { getWorkspace } from '../workspaces/read.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import type { App } from '../http/types.js';
@@ -134,6 +135,18 @@ export function httpOf(o: ProxyOutcome): ProxyHttp {
       return rpcError(o.error, o.ownParam ? 400 : 200);
   }
   return json(500, { error: 'internal error', code: 'internal' });
+}
+
+/**
+ * `X-Timeout: <seconds>`: the caller's idle timeout for this one request, instead of the
+ * workspace's or the platform's; at most the agent-to-agent ceiling. Anything but a positive whole
+ * number is a 400 before anything is sent.
+ */
+export function xTimeoutSeconds(header: string | string[] | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const v = Array.isArray(header) ? header[0] : header;
+  if (v === undefined || !/^[1-9][0-9]{0,9}$/.test(v.trim())) throw badRequest('X-Timeout must be a positive whole number of seconds');
+  return Math.min(Number(v.trim()), AGENT_CALL_CEILING_SECONDS);
 }
 
 function send(reply: FastifyReply, r: ProxyHttp): FastifyReply {
@@ -284,7 +297,7 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
         schema: {
           summary: 'Send an A2A JSON-RPC request to a workspace agent',
           description:
-            'Forwards `message/send`, `message/stream` (SSE), `tasks/get`... to the agent (v0.2, v0.3 and v1 shapes). A busy agent: 202 `{queued, queue_id}`; a dead one: 503 `{restarting}` with Retry-After; a poll-mode agent: 200 `{status:"queued", delivery_mode:"poll"}`. Bad JSON-RPC: HTTP 200 with a JSON-RPC error naming the field (as A2A clients expect). Methods the proxy need not read (`tasks/list`, custom methods) are forwarded unchanged; a body without an id gets one.',
+            'Forwards `message/send`, `message/stream` (SSE), `tasks/get`... to the agent (v0.2, v0.3 and v1 shapes). A busy agent: 202 `{queued, queue_id}`; a dead one: 503 `{restarting}` with Retry-After; a poll-mode agent: 200 `{status:"queued", delivery_mode:"poll"}`. Bad JSON-RPC: HTTP 200 with a JSON-RPC error naming the field (as A2A clients expect). Methods the proxy need not read (`tasks/list`, custom methods) are forwarded unchanged; a body without an id gets one. `X-Timeout: <seconds>` sets this request\'s idle timeout (at most 1800; anything but a positive whole number is 400).',
           tags: ['a2a'],
           params: IdParams,
         },
@@ -303,7 +316,8 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
           const id = isRecord(body) && (typeof body.id === 'string' || typeof body.id === 'number') ? body.id : null;
           return send(reply, rpcError({ id, code: -32602, message: UNSTORABLE_MESSAGE }));
         }
-        return send(reply, httpOf(await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body })));
+        const idle = xTimeoutSeconds(req.headers['x-timeout']);
+        return send(reply, httpOf(await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body, ...(idle !== undefined ? { idleTimeoutSeconds: idle } : {}) })));
       },
     );
   });

@@ -120,6 +120,19 @@ describe('config: environment', () => {
   });
 });
 
+describe('config: task slots', () => {
+  it('MOLECULE_MAX_CONCURRENT_TASKS (what the platform passes, the row\'s value) wins over config.yaml', async () => {
+    const dir = await configsDir('max_concurrent_tasks: 4\n');
+    expect((await loadConfig({ MOLECULE_CONFIGS_DIR: dir })).workspace.max_concurrent_tasks).toBe(4);
+    expect((await loadConfig({ MOLECULE_CONFIGS_DIR: dir, MOLECULE_MAX_CONCURRENT_TASKS: '2' })).workspace.max_concurrent_tasks).toBe(2);
+  });
+
+  it.each(['0', '1001', 'two', '1.5'])('MOLECULE_MAX_CONCURRENT_TASKS=%s is refused, named', async (v) => {
+    const dir = await configsDir('name: x\n');
+    expect(await issuesOf({ MOLECULE_CONFIGS_DIR: dir, MOLECULE_MAX_CONCURRENT_TASKS: v })).toContainEqual(expect.objectContaining({ field: 'MOLECULE_MAX_CONCURRENT_TASKS' }));
+  });
+});
+
 describe('config: config.yaml', () => {
   it('parses every documented field', async () => {
     const dir = await configsDir(

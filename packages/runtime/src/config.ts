@@ -183,7 +183,13 @@ export async function loadConfig(env: Env = process.env): Promise<AgentConfig> {
     anthropicBaseUrl: httpUrl('ANTHROPIC_BASE_URL'),
   };
   const { workspace: file, found } = await loadWorkspaceFile(configsDir, str('MODEL'), issues);
-  const workspace: WorkspaceConfig | undefined = file && { ...file, adapter: resolveAdapter(file, llm, issues) };
+  // The platform passes the workspace row's task slots: they win over config.yaml, so both count the same.
+  const slots = str('MOLECULE_MAX_CONCURRENT_TASKS') === undefined ? undefined : int('MOLECULE_MAX_CONCURRENT_TASKS', 1, 1, 1000);
+  const workspace: WorkspaceConfig | undefined = file && {
+    ...file,
+    adapter: resolveAdapter(file, llm, issues),
+    ...(slots !== undefined ? { max_concurrent_tasks: slots } : {}),
+  };
 
   if (issues.length > 0 || !workspace) throw new ConfigError(issues);
   return {

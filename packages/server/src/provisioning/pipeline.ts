@@ -55,11 +55,16 @@ export async function provisionWorkspaceAuto(
   return true;
 }
 
-/** What the agent process sees: PARENT_ID and MODEL only when set (C115). */
+/**
+ * What the agent process sees: PARENT_ID and MODEL only when set (C115), and the task slots of the
+ * row, which the agent runs with whatever its config.yaml says: the platform's queue and the agent
+ * count the same capacity.
+ */
 export function agentEnv(ws: WorkspaceRow, platformUrl: string): Record<string, string> {
   return {
     WORKSPACE_ID: ws.id,
     PLATFORM_URL: platformUrl,
+    MOLECULE_MAX_CONCURRENT_TASKS: String(ws.max_concurrent_tasks),
     ...(ws.parent_id ? { PARENT_ID: ws.parent_id } : {}),
     ...(ws.model ? { MODEL: ws.model } : {}),
   };

@@ -55,6 +55,8 @@ export interface TemplateManifest {
   runtime: string | undefined;
   /** `runtime_config.provision_timeout_seconds`, when a whole number of seconds in 1..7 days. */
   provisionTimeoutSeconds: number | undefined;
+  /** `max_concurrent_tasks`, when a whole number in 1..1000: what a workspace made from it gets by default. */
+  maxConcurrentTasks: number | undefined;
 }
 
 /** Every template's manifest, with the per-runtime view the provision timeout needs. */
@@ -130,7 +132,7 @@ export class TemplateManifests {
       this.warnOnce(dir, name, 'template manifest is not a YAML mapping; skipped');
       return undefined;
     }
-    const m = doc as { runtime?: unknown; runtime_config?: { provision_timeout_seconds?: unknown } | null };
+    const m = doc as { runtime?: unknown; runtime_config?: { provision_timeout_seconds?: unknown } | null; max_concurrent_tasks?: unknown };
     const runtime = typeof m.runtime === 'string' && m.runtime.trim() !== '' ? m.runtime.trim() : undefined;
     const raw = typeof m.runtime_config === 'object' && m.runtime_config !== null ? m.runtime_config.provision_timeout_seconds : undefined;
     let provisionTimeoutSeconds: number | undefined;
@@ -138,7 +140,13 @@ export class TemplateManifests {
       if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 && raw <= MAX_PROVISION_TIMEOUT_SECONDS) provisionTimeoutSeconds = raw;
       else this.warnOnce(dir, name, `runtime_config.provision_timeout_seconds must be a whole number of seconds in 1..${MAX_PROVISION_TIMEOUT_SECONDS}; ignored`);
     }
-    return { name, runtime, provisionTimeoutSeconds };
+    let maxConcurrentTasks: number | undefined;
+    const slots = m.max_concurrent_tasks;
+    if (slots !== undefined && slots !== null) {
+      if (typeof slots === 'number' && Number.isInteger(slots) && slots >= 1 && slots <= 1000) maxConcurrentTasks = slots;
+      else this.warnOnce(dir, name, 'max_concurrent_tasks must be a whole number in 1..1000; ignored');
+    }
+    return { name, runtime, provisionTimeoutSeconds, maxConcurrentTasks };
   }
 
   private warnOnce(dir: string, template: string, message: string, err?: unknown): void {

@@ -38,6 +38,12 @@ describe('template manifests and provision timeouts', () => {
   });
 
   describe('TemplateManifests', () => {
+    it('reads max_concurrent_tasks when it is a whole number in 1..1000, and ignores it otherwise', async () => {
+      const dir = await dirOf({ four: 'name: t\nmax_concurrent_tasks: 4\n', zero: 'name: t\nmax_concurrent_tasks: 0\n', words: 'name: t\nmax_concurrent_tasks: many\n', none: 'name: t\n' });
+      const byName = (await new TemplateManifests().catalog(dir)).byName;
+      expect([...['four', 'zero', 'words', 'none'].map((n) => byName.get(n)?.maxConcurrentTasks)]).toEqual([4, undefined, undefined, undefined]);
+    });
+
     it('reads runtime and runtime_config.provision_timeout_seconds; the largest per runtime wins', async () => {
       const dir = await dirOf({
         'cc-fast': manifest('claude-code', 300),
@@ -49,10 +55,10 @@ describe('template manifests and provision timeouts', () => {
       await writeFile(path.join(dir, 'README.md'), '# not a template');
       const catalog = await new TemplateManifests().catalog(dir);
       expect(catalog.maxTimeoutByRuntime).toEqual(new Map([['claude-code', 1200], ['hermes', 720]]));
-      expect(catalog.byName.get('cc-fast')).toEqual({ name: 'cc-fast', runtime: 'claude-code', provisionTimeoutSeconds: 300 });
-      expect(catalog.byName.get('cc-plain')).toEqual({ name: 'cc-plain', runtime: 'claude-code', provisionTimeoutSeconds: undefined });
+      expect(catalog.byName.get('cc-fast')).toEqual({ name: 'cc-fast', runtime: 'claude-code', provisionTimeoutSeconds: 300, maxConcurrentTasks: undefined });
+      expect(catalog.byName.get('cc-plain')).toEqual({ name: 'cc-plain', runtime: 'claude-code', provisionTimeoutSeconds: undefined, maxConcurrentTasks: undefined });
       // No runtime: its own workspaces still get its timeout; it says nothing about a runtime.
-      expect(catalog.byName.get('loose')).toEqual({ name: 'loose', runtime: undefined, provisionTimeoutSeconds: 900 });
+      expect(catalog.byName.get('loose')).toEqual({ name: 'loose', runtime: undefined, provisionTimeoutSeconds: 900, maxConcurrentTasks: undefined });
       expect([...catalog.byName.keys()].sort()).toEqual(['cc-fast', 'cc-plain', 'cc-slow', 'hermes', 'loose']);
     });
 
@@ -100,10 +106,10 @@ describe('template manifests and provision timeouts', () => {
   describe('provisionTimeoutFor', () => {
     const catalog: TemplateCatalog = {
       byName: new Map([
-        ['cc-slow', { name: 'cc-slow', runtime: 'claude-code', provisionTimeoutSeconds: 1200 }],
-        ['cc-own', { name: 'cc-own', runtime: 'claude-code', provisionTimeoutSeconds: 240 }],
-        ['h', { name: 'h', runtime: 'hermes', provisionTimeoutSeconds: 720 }],
-        ['echo', { name: 'echo', runtime: 'molecule', provisionTimeoutSeconds: undefined }],
+        ['cc-slow', { name: 'cc-slow', runtime: 'claude-code', provisionTimeoutSeconds: 1200 , maxConcurrentTasks: undefined }],
+        ['cc-own', { name: 'cc-own', runtime: 'claude-code', provisionTimeoutSeconds: 240 , maxConcurrentTasks: undefined }],
+        ['h', { name: 'h', runtime: 'hermes', provisionTimeoutSeconds: 720 , maxConcurrentTasks: undefined }],
+        ['echo', { name: 'echo', runtime: 'molecule', provisionTimeoutSeconds: undefined , maxConcurrentTasks: undefined }],
       ]),
       maxTimeoutByRuntime: new Map([
         ['claude-code', 1200],

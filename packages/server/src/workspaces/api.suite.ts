@@ -63,6 +63,11 @@ export function workspaceApiSuite(kind: DbKind): void {
         expect((await getWorkspace(t.db, three.id))!.max_concurrent_tasks).toBe(3);
       });
 
+      it('from a template, max_concurrent_tasks is the template\'s unless the request gives one (the agent is started with the row\'s)', async () => {
+        expect((await createWs(t, { name: 'm-echo', template: 'echo' })).max_concurrent_tasks).toBe(4);
+        expect((await createWs(t, { name: 'm-echo-2', template: 'echo', max_concurrent_tasks: 2 })).max_concurrent_tasks).toBe(2);
+      });
+
       it('C163 budget_limit and max_concurrent_tasks are written by the one insert whatever was supplied', async () => {
         const a = await createWs(t, { name: 'b1', budget_limit: 500, max_concurrent_tasks: 2 });
         const b = await createWs(t, { name: 'b2' });

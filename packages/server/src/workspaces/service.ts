@@ -28,7 +28,7 @@ import {
 } from './repo.js';
 
 /** What workspace CRUD and the lifecycle touch: provisioning, the delete bound (C155) and the restart coalescer (C148). */
-export type WorkspaceDeps = ProvisioningDeps & Pick<AppDeps, 'deleteCleanupTimeoutMs' | 'restarts'>;
+export type WorkspaceDeps = ProvisioningDeps & Pick<AppDeps, 'deleteCleanupTimeoutMs' | 'restarts' | 'templateManifests'>;
 
 export const DELETE_CLEANUP_TIMEOUT_MS = 30_000;
 
@@ -60,6 +60,8 @@ export async function createWorkspace(
   }
   const runtime = body.runtime ?? DEFAULT_RUNTIME;
   const external = runtime === EXTERNAL_RUNTIME;
+  // Task slots: the request's, else the template's, else 1. The agent is started with the row's value.
+  const templateSlots = body.template ? (await deps.templateManifests.catalog(deps.templatesDir)).byName.get(body.template)?.maxConcurrentTasks : undefined;
 
   const events: PlatformEvent[] = [];
   const { row, token } = await deps.db.tx(async (q) => {
@@ -74,7 +76,7 @@ export async function createWorkspace(
       status: external ? Status.AwaitingAgent : Status.Provisioning,
       delivery_mode: body.delivery_mode ?? (external ? 'poll' : 'push'),
       budget_limit: body.budget_limit ?? null,
-      max_concurrent_tasks: body.max_concurrent_tasks || DEFAULT_MAX_CONCURRENT_TASKS,
+      max_concurrent_tasks: body.max_concurrent_tasks || templateSlots || DEFAULT_MAX_CONCURRENT_TASKS,
       hibernation_idle_minutes: body.hibernation_idle_minutes ?? null,
     });
     const created = { name: row.name, tier: row.tier, runtime: row.runtime, parent_id: row.parent_id };

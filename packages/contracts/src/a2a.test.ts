@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeA2ARequest, type NormalizedA2ARequest } from './a2a.js';
+import { answersAsStream, normalizeA2ARequest, type NormalizedA2ARequest } from './a2a.js';
 
 const rpc = (method: string, params: unknown, id: unknown = 1) => ({ jsonrpc: '2.0', id, method, params });
 
@@ -118,6 +118,13 @@ describe('normalizeA2ARequest: task methods', () => {
     const list = ok(rpc('tasks/list', { contextId: 'c1', pageSize: 5 }, 'r1'));
     expect(list).toEqual({ dialect: null, kind: 'other', id: 'r1', request: { jsonrpc: '2.0', id: 'r1', method: 'tasks/list', params: { contextId: 'c1', pageSize: 5 } } });
     expect(ok(rpc('acme/doThing', { message: 42 })).request.params).toEqual({ message: 42 });
+  });
+
+  it('streamed answers: message/stream, SendStreamingMessage and the resubscriptions, nothing else', () => {
+    const streams = (method: string, params: Record<string, unknown> = {}) => answersAsStream(ok(rpc(method, params)));
+    expect(['message/stream', 'SendStreamingMessage'].map((m) => streams(m, { message: { content: 'x' } }))).toEqual([true, true]);
+    expect(['tasks/resubscribe', 'SubscribeToTask'].map((m) => streams(m, { id: 't' }))).toEqual([true, true]);
+    expect(['message/send', 'tasks/get', 'ListTasks', 'tasks/list'].map((m) => streams(m, m.includes('send') ? { message: { content: 'x' } } : { id: 't' }))).toEqual([false, false, false, false]);
   });
 
   it('C056 a bare body (no envelope, no id) gets a generated id; an explicit null id stays null', () => {

@@ -55,6 +55,12 @@ export type NormalizeResult = { ok: true; value: NormalizedA2ARequest } | { ok: 
 const SEND_METHODS = new Set(['message/send', 'SendMessage']);
 const STREAM_METHODS = new Set(['message/stream', 'SendStreamingMessage']);
 const TASK_ID_METHODS = new Set(['tasks/get', 'tasks/cancel', 'tasks/resubscribe', 'GetTask', 'CancelTask', 'SubscribeToTask']);
+const RESUBSCRIBE_METHODS = new Set(['tasks/resubscribe', 'SubscribeToTask']);
+
+/** Whether the agent answers a request as a stream (SSE): a streamed message, or a resubscription to a task. */
+export function answersAsStream(r: Pick<NormalizedA2ARequest, 'kind' | 'request'>): boolean {
+  return r.kind === 'stream' || RESUBSCRIBE_METHODS.has(r.request.method);
+}
 
 type Obj = Record<string, unknown>;
 const isObj = isRecord;

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { A2A_BUSY_CODE, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
+import { A2A_BUSY_CODE, answersAsStream, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
 import type { ActivityInsert } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
 import { canCommunicate } from '../hierarchy/access.js';
@@ -161,7 +161,7 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
 
   let res;
   try {
-    res = await deps.a2a.dispatcher.post(target.url, JSON.stringify(rpc.request), timer.signal, rpc.kind === 'stream' ? 'text/event-stream, application/json' : 'application/json');
+    res = await deps.a2a.dispatcher.post(target.url, JSON.stringify(rpc.request), timer.signal, answersAsStream(rpc) ? 'text/event-stream, application/json' : 'application/json');
   } catch (err) {
     timer.done();
     const failure = classifyDispatchError(err);
@@ -176,7 +176,7 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
     return deadOr(deps, target, { kind: 'failed', failure, phase: 'send' });
   }
 
-  const streaming = rpc.kind === 'stream' && res.status >= 200 && res.status < 300 && res.contentType.startsWith('text/event-stream');
+  const streaming = answersAsStream(rpc) && res.status >= 200 && res.status < 300 && res.contentType.startsWith('text/event-stream');
   if (streaming) {
     res.body.once('close', () => {
       timer.done();

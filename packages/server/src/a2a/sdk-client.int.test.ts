@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
-import { AgentCard, Role } from '@a2a-js/sdk';
+import { AgentCard, Role, TaskState } from '@a2a-js/sdk';
 import type { RunningServer } from '../main.js';
 import { e2eClient, startE2eServer } from '../test-support/e2e.js';
 
@@ -62,5 +62,43 @@ describe('@a2a-js/sdk client through the proxy', () => {
       })
       .catch((e: unknown) => e);
     expect(empty).toMatchObject({ name: 'RequestMalformedError', envelopeCode: -32602, data: { field: 'params.message.parts' } });
+  }, 120_000);
+
+  it('a task can be listed, resubscribed and cancelled through the proxy (slow-worker template)', async () => {
+    const id = await c.create(`sdk-slow-${randomUUID().slice(0, 6)}`, 'slow-worker');
+    await c.waitOnline(id, 60_000);
+    const authFetch: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), authorization: headers.authorization } });
+    const client = await new ClientFactory(
+      ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+        transports: [new JsonRpcTransportFactory({ fetchImpl: authFetch })],
+        cardResolver: new DefaultAgentCardResolver({ fetchImpl: authFetch }),
+      }),
+    ).createFromUrl(`${server.url}/workspaces/${id}/a2a/agent-card`, '');
+
+    const started = await client.sendMessage({
+      tenant: '',
+      message: { messageId: randomUUID(), contextId: '', taskId: '', role: Role.ROLE_USER, parts: [{ content: { $case: 'text', value: 'a long job' }, metadata: undefined, filename: '', mediaType: '' }], metadata: undefined, extensions: [], referenceTaskIds: [] },
+      configuration: { acceptedOutputModes: [], taskPushNotificationConfig: undefined, historyLength: undefined, returnImmediately: true },
+      metadata: undefined,
+    });
+    // A Task (not a Message), returned while it still works.
+    expect('messageId' in started).toBe(false);
+    const taskId = (started as { id: string }).id;
+    expect(typeof taskId).toBe('string');
+
+    const listed = await client.listTasks({ tenant: '', contextId: '', status: 0, pageToken: '', statusTimestampAfter: undefined });
+    expect(listed.tasks.map((t) => t.id)).toContain(taskId);
+
+    // Resubscribing streams the running task's events; the first one is its current state.
+    const events = client.resubscribeTask({ tenant: '', id: taskId });
+    const first = await events.next();
+    expect(first.done).toBe(false);
+    expect(JSON.stringify(first.value)).toContain(taskId);
+    await events.return(undefined);
+
+    const cancelled = await client.cancelTask({ tenant: '', id: taskId, metadata: undefined });
+    expect(cancelled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+    const after = await client.getTask({ tenant: '', id: taskId, historyLength: undefined });
+    expect(after.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
   }, 120_000);
 });

@@ -181,6 +181,32 @@ describe('molecule token create', () => {
   });
 });
 
+describe('molecule workspace events', () => {
+  it("lists a workspace's recorded events newest first, as text and as JSON", async () => {
+    const ws = await cliJson<CreatedWorkspace>(['workspace', 'create', 'eventful']);
+    await cli(['token', 'create', ws.id]);
+    const r = await cli(['workspace', 'events', ws.id]);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines[0]).toContain('TOKEN_CREATED');
+    expect(lines.at(-1)).toContain('WORKSPACE_CREATED');
+    const viaJson = await cliJson<{ type: string }[]>(['workspace', 'events', ws.id, '--limit', '1']);
+    expect(viaJson.map((e) => e.type)).toEqual(['TOKEN_CREATED']);
+  });
+
+  it.each(['0', '1001', 'ten'])('a --limit of %s is refused before anything is asked', async (limit) => {
+    const r = await cli(['workspace', 'events', '00000000-0000-4000-8000-000000000000', '--limit', limit]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('expected a whole number from 1 to 1000');
+  });
+
+  it('a malformed id is the server 400 message', async () => {
+    const r = await cli(['workspace', 'events', 'not-an-id']);
+    expect(r).toMatchObject({ code: 1, out: '' });
+    expect(r.err).toContain('invalid workspace ID');
+  });
+});
+
 describe('connecting', () => {
   it('a wrong admin token is a clear error naming where the token came from', async () => {
     const r = await cli(['workspace', 'ls', '--token', 'not-the-admin-token']);

@@ -1,4 +1,4 @@
-import { isRecord, type CreateWorkspaceBody, type ExternalConnection, type WorkspaceView } from '@molecule/contracts';
+import { isRecord, type CreateWorkspaceBody, type ExternalConnection, type PlatformEvent, type WorkspaceView } from '@molecule/contracts';
 
 /** A workspace as `POST /workspaces` answers it; `connection` is present for runtime `external` only. */
 export type CreatedWorkspace = WorkspaceView & { connection?: ExternalConnection };
@@ -88,6 +88,11 @@ export class MoleculeClient {
     if (opts.purge) q.set('purge', 'true');
     const qs = q.size > 0 ? `?${q.toString()}` : '';
     return this.request('DELETE', `/workspaces/${encodeURIComponent(id)}${qs}`);
+  }
+
+  /** `GET /events/:workspaceId`: the workspace's recorded events, newest first. */
+  workspaceEvents(id: string, limit: number): Promise<PlatformEvent[]> {
+    return this.request('GET', `/events/${encodeURIComponent(id)}?limit=${limit}`);
   }
 
   /** `POST /workspaces/:id/tokens`: mints a workspace token, shown once. */

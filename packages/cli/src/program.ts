@@ -171,6 +171,20 @@ export function buildProgram(io: CliIo): Command {
     io.out(`${result.status} workspace ${id}${result.cascade_deleted > 0 ? ` and ${others}` : ''}\n`);
   });
 
+  withConnection(
+    workspace
+      .command('events')
+      .description("a workspace's recorded events, newest first")
+      .argument('<id>', 'workspace id')
+      .option('--limit <n>', 'how many (1-1000, default 20)', parseLimit, 20),
+  ).action(async (id: string, opts: ClientFlags & { limit: number }) => {
+    const client = await connect(io, opts);
+    const events = await client.call((c) => c.workspaceEvents(id, opts.limit));
+    if (opts.json) return io.out(json(events));
+    if (events.length === 0) return io.out(`no recorded events for ${id}\n`);
+    for (const e of events) io.out(`${e.at}  #${String(e.seq)}  ${e.type}${Object.keys(e.payload).length > 0 ? `  ${JSON.stringify(e.payload)}` : ''}\n`);
+  });
+
   const token = program.command('token').description('workspace credentials');
   withConnection(
     token.command('create').description('mint a workspace token (shown once)').argument('<workspace-id>', 'workspace id'),
@@ -268,4 +282,9 @@ function parseTier(raw: string): number {
   const m = /^[Tt]?([1-4])$/.exec(raw.trim());
   if (!m) throw new InvalidArgumentError('expected 1-4 or T1-T4');
   return Number(m[1]);
+}
+
+function parseLimit(raw: string): number {
+  if (!/^[1-9][0-9]{0,3}$/.test(raw.trim()) || Number(raw) > 1000) throw new InvalidArgumentError('expected a whole number from 1 to 1000');
+  return Number(raw);
 }

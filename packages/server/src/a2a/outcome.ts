@@ -71,7 +71,6 @@ export function failureMessage(f: DispatchFailure): string {
  * agent that deduplicates by messageId answers from its first delivery. Typed, never by message text.
  */
 export const isBusyTimeout = (f: DispatchFailure): boolean => f === 'idle_timeout' || f === 'ceiling' || f === 'headers_timeout';
-const isTimeout = isBusyTimeout;
 
 /** The JSON-RPC error message of an agent's answer, if it carries one. */
 function rpcErrorMessage(answer: unknown): string | undefined {
@@ -100,7 +99,7 @@ export function outcomeError(o: ProxyOutcome): string {
     case 'failed':
       if (o.phase === 'read' && (o.failure === 'too_large' || o.failure === 'other')) return 'failed to read agent response';
       if (o.failure === 'unsafe_url') return 'workspace URL is not publicly routable';
-      if (isTimeout(o.failure)) return `${failureMessage(o.failure)}; the request was cancelled`;
+      if (isBusyTimeout(o.failure)) return `${failureMessage(o.failure)}; the request was cancelled`;
       if (o.failure === 'connection_lost') return 'the connection to the agent was lost; it may have received the message';
       return 'failed to reach workspace agent';
     case 'restarting':

@@ -2,6 +2,7 @@ import { Status, WORKSPACE_STATUSES, type PlatformEvent, type WorkspaceStatus } 
 import { LRUCache } from 'lru-cache';
 import { generateToken, hashTokenHex, LAST_USED_RESOLUTION_SECONDS, validateWorkspaceTokens } from '../auth/credentials.js';
 import type { Queryable } from '../db/port.js';
+import { VIEW_NEUTRAL_EVENTS } from '../workspaces/cache.js';
 import { denied, platformUnavailable, unauthenticated } from '../errors.js';
 import { applyHeartbeats, writeDeferredBeats, type HeartbeatOutcome, type HeartbeatWrite } from './repo.js';
 
@@ -50,18 +51,12 @@ interface Deferred {
 /** Statuses a beat can leave unchanged while the agent answers: the ones the write-behind path serves. */
 const SERVED: readonly WorkspaceStatus[] = [Status.Online, Status.Degraded];
 
-/** Events that change nothing the write-behind path keeps (TASK_UPDATED is checked against it instead). */
-const NEUTRAL_EVENTS: ReadonlySet<PlatformEvent['type']> = new Set<PlatformEvent['type']>([
-  'WORKSPACE_HEARTBEAT',
-  'ACTIVITY_LOGGED',
-  'AGENT_MESSAGE',
-  'A2A_RESPONSE',
-  'A2A_QUEUED',
-  'DELEGATION_SENT',
-  'DELEGATION_STATUS',
-  'DELEGATION_COMPLETE',
-  'DELEGATION_FAILED',
-]);
+/**
+ * Events that change nothing the write-behind path keeps: those that never change a workspace row,
+ * and heartbeats (their row changes are the beats themselves). TASK_UPDATED is checked against the
+ * task kept instead.
+ */
+const NEUTRAL_EVENTS: ReadonlySet<PlatformEvent['type']> = new Set<PlatformEvent['type']>([...VIEW_NEUTRAL_EVENTS, 'WORKSPACE_HEARTBEAT']);
 
 /** How long a known workspace may be served from memory without a database round trip (a backstop: invalidation is by event). */
 export const KNOWN_TTL_MS = 5 * 60_000;

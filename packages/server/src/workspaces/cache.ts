@@ -58,7 +58,7 @@ export function createWorkspaceCache(ttlMs: number, now: () => number = () => pe
  * Events that never change a workspace row. They leave its cached view alone: ACTIVITY_LOGGED comes
  * with every A2A exchange and would otherwise empty the cache of every busy workspace.
  */
-const VIEW_NEUTRAL_EVENTS: ReadonlySet<EventType> = new Set<EventType>([
+export const VIEW_NEUTRAL_EVENTS: ReadonlySet<EventType> = new Set<EventType>([
   'ACTIVITY_LOGGED',
   'AGENT_MESSAGE',
   'A2A_RESPONSE',

@@ -15,6 +15,12 @@ export default tseslint.config(
     },
   },
   {
+    // Stand-alone test programs run with plain `node` (a plain A2A agent): Node's globals, stdout is their interface.
+    files: ['packages/*/src/test-support/**/*.mjs'],
+    languageOptions: { globals: { fetch: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', setInterval: 'readonly' } },
+    rules: { 'no-console': 'off' },
+  },
+  {
     files: ['packages/canvas/public/**/*.js'],
     languageOptions: { globals: { document: 'readonly', location: 'readonly', history: 'readonly', fetch: 'readonly' } },
   },

@@ -31,6 +31,8 @@ export interface A2AServerDeps {
   bodyLimitBytes?: number;
   /** Extra fields for `GET /health`. */
   health?: () => Record<string, unknown>;
+  /** Remembers answered messageIds (default: in memory only). */
+  dedupe?: MessageDedupe;
 }
 
 interface JsonRpcErrorBody {
@@ -57,7 +59,7 @@ export function busyResponse(id: JsonRpcId, tracker: TaskTracker, retryAfterMs: 
  */
 export function buildA2AApp(deps: A2AServerDeps): FastifyInstance {
   const retryAfterMs = deps.busyRetryAfterMs ?? DEFAULT_BUSY_RETRY_AFTER_MS;
-  const dedupe = new MessageDedupe();
+  const dedupe = deps.dedupe ?? MessageDedupe.inMemory();
   const app = Fastify({ logger: false, bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, forceCloseConnections: 'idle' });
   const transports = new WeakMap<A2ARequestHandler, Record<A2ADialect, JsonRpcTransportHandler | LegacyJsonRpcTransportHandler>>();
   const transportsOf = (handler: A2ARequestHandler) => {

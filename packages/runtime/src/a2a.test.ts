@@ -4,7 +4,10 @@ import { Client, ClientFactory } from '@a2a-js/sdk/client';
 import { LegacyJsonRpcTransport } from '@a2a-js/sdk/compat/v0_3/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { A2A_IDEMPOTENT_MESSAGES_EXTENSION, declaresIdempotentMessages } from '@molecule/contracts';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { A2A_BUSY_CODE } from './a2a-server.js';
+import { DEDUPE_JOURNAL_FILE } from './dedupe.js';
 import { startTestAgent, type Json, type TestAgent } from './test-support/agent.js';
 
 const SLOW_SCRIPT = `
@@ -136,6 +139,22 @@ describe('A2A server: a repeated messageId is processed once', () => {
     expect(accepted(a, mid)).toBe(1);
     // The first message under its id still answers from its result.
     expect((await send(a.url, 3, mid, 'one')).json().result.status.message.parts[0].text).toBe('done: one');
+  });
+
+  it('a repeat after a restart is answered from the answers kept in the configs dir and runs nothing', async () => {
+    const first = await agent({ yaml: 'name: Slowish\nadapter: script\nscript:\n  - steps: [{ reply: "done: {{input}}" }]\n' });
+    const mid = randomUUID();
+    const answer = (await send(first.url, 1, mid, 'once')).json();
+    expect(answer.result.status.message.parts[0].text).toBe('done: once');
+    await first.close();
+    const again = await agent({ dir: first.dir });
+    expect((await send(again.url, 7, mid, 'once')).json()).toEqual({ ...answer, id: 7 });
+    expect(accepted(again, mid)).toBe(0);
+    // The journal still tells a reused messageId apart from a resend.
+    expect((await send(again.url, 8, mid, 'not once')).json()).toMatchObject({ id: 8, error: { code: -32600 } });
+    const journal = await readFile(path.join(first.dir, DEDUPE_JOURNAL_FILE), 'utf8');
+    expect(journal.trim().split('\n')).toHaveLength(1);
+    expect((await stat(path.join(first.dir, DEDUPE_JOURNAL_FILE))).mode & 0o777).toBe(0o600);
   });
 
   it('a busy refusal is not remembered: the repeat runs once a slot is free', async () => {

@@ -1,9 +1,11 @@
 import { networkInterfaces } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DefaultRequestHandler, InMemoryTaskStore } from '@a2a-js/sdk/server';
 import { buildA2AApp } from './a2a-server.js';
 import { createAdapter, type Adapter } from './adapters/index.js';
 import { buildAgentCard } from './card.js';
+import { DEDUPE_JOURNAL_FILE, MessageDedupe } from './dedupe.js';
 import type { AgentConfig } from './config.js';
 import { AdapterExecutor } from './executor.js';
 import { buildHeartbeat } from './heartbeat.js';
@@ -77,9 +79,12 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
 
   // The card carries the agent's URL, known only once it listens: until then the routes answer 503.
   const live: { current?: { handler: DefaultRequestHandler; card: Record<string, unknown> } } = {};
+  // Answered messageIds survive a restart in the configs dir, which persists across restarts.
+  const dedupe = await MessageDedupe.open(path.join(config.configsDir, DEDUPE_JOURNAL_FILE), log);
   const app = buildA2AApp({
     log,
     tracker,
+    dedupe,
     current: () => live.current,
     busyRetryAfterMs: opts.busyRetryAfterMs,
     health: () => ({ workspace_id: config.workspaceId ?? null, adapter: adapter.name, max_concurrent_tasks: tracker.maxConcurrent }),
@@ -134,6 +139,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       clearTimeout(cut);
       await adapter.close?.();
       await tools?.close();
+      await dedupe.flush();
       log.info('molecule-agent stopped');
     })());
 

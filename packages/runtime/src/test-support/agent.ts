@@ -35,10 +35,11 @@ export interface TestAgent extends RunningAgent {
 
 /** Starts an agent on a free loopback port from `yaml` and env overrides; close it in afterEach. */
 export async function startTestAgent(
-  opts: { yaml?: string; env?: Record<string, string>; files?: Record<string, string> } & Omit<StartAgentOptions, 'config' | 'logger'> = {},
+  opts: { yaml?: string; env?: Record<string, string>; files?: Record<string, string>; dir?: string } & Omit<StartAgentOptions, 'config' | 'logger'> = {},
 ): Promise<TestAgent> {
-  const { yaml = 'name: Test Agent\nadapter: echo\n', env = {}, files, ...rest } = opts;
-  const dir = await configsDir(yaml, files);
+  const { yaml = 'name: Test Agent\nadapter: echo\n', env = {}, files, dir: reuse, ...rest } = opts;
+  // `dir`: start again on an earlier agent's configs dir (a restart).
+  const dir = reuse ?? (await configsDir(yaml, files));
   const config = await loadConfig({ PORT: '0', HOST: '127.0.0.1', MOLECULE_CONFIGS_DIR: dir, ...env });
   const { logger, lines } = captureLogger();
   const agent = await startAgent({ config, logger, ...rest });

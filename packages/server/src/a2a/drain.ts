@@ -45,6 +45,12 @@ export class QueueDrainer {
   readonly #hinted = new Set<string>();
   /** When each target last had a message queued (this replica or, through the bus, another). */
   readonly #queuedAt = new Map<string, number>();
+  /**
+   * Targets whose exchange timed out: they may still be working on it, so nothing is delivered to
+   * them until they say themselves that a slot is free (a heartbeat), or the dispatch ceiling passes.
+   * `reported` is the active task count of their latest heartbeat since.
+   */
+  readonly #quiet = new Map<string, { until: number; reported?: number }>();
   #closed = false;
   readonly #pending = new Set<Promise<void>>();
 
@@ -81,7 +87,32 @@ export class QueueDrainer {
 
   /** The target reported a free task slot (heartbeat): drain if it has queued items. */
   freeSlot(workspaceId: string): void {
+    this.#quiet.delete(workspaceId);
     if (this.#hinted.has(workspaceId)) this.kick(workspaceId);
+  }
+
+  /**
+   * An exchange with `workspaceId` timed out (here or, through the bus, on another replica): the
+   * agent may still be running it, and a re-delivery now would run it twice on an agent that does
+   * not deduplicate by messageId. Its queue waits for its next heartbeat with a free slot.
+   */
+  timedOut(workspaceId: string): void {
+    this.#quiet.set(workspaceId, { until: Date.now() + this.deps.stuckAfterSeconds * 1000 });
+  }
+
+  /** A heartbeat of `workspaceId` reached this replica through the bus, with its active task count. */
+  reported(workspaceId: string, activeTasks: number): void {
+    const q = this.#quiet.get(workspaceId);
+    if (q) q.reported = activeTasks;
+  }
+
+  /** Whether `workspaceId` timed out and has not said since that it has a free slot (of `limit`). */
+  #stillQuiet(workspaceId: string, limit: number): boolean {
+    const q = this.#quiet.get(workspaceId);
+    if (!q) return false;
+    if (Date.now() < q.until && (q.reported === undefined || q.reported >= limit)) return true;
+    this.#quiet.delete(workspaceId);
+    return false;
   }
 
   kick(workspaceId: string): void {
@@ -119,6 +150,7 @@ export class QueueDrainer {
         if (!row || row.status === Status.Removed) return;
         if (!DELIVERABLE.has(row.status) || row.url === '') return;
         const limit = Math.max(1, row.max_concurrent_tasks);
+        if (this.#stillQuiet(workspaceId, limit)) return;
         while (!this.#closed && (this.#inFlight.get(workspaceId) ?? 0) < limit) {
           const item = await claimNext(deps.db, workspaceId, deps.instanceId);
           if (!item) {

@@ -53,9 +53,16 @@ export function createA2AServices(parts: ActivityDeps & {
     touchInstance(parts.db, instanceId).catch((err: unknown) => parts.log.warn({ err }, 'could not record that this platform process is alive'));
   }, INSTANCE_BEACON_MS);
   beacon.unref();
-  // Any replica may have queued the message; every replica's drain learns of it.
+  // Any replica may have queued the message, or seen a timeout or a heartbeat: every replica's drain
+  // learns of it.
   const unsubscribe = parts.bus.subscribe((e) => {
-    if (e.type === 'A2A_QUEUED' && e.workspace_id) drainer.hint(e.workspace_id);
+    if (!e.workspace_id) return;
+    if (e.type === 'A2A_QUEUED') {
+      if (e.payload.timed_out === true) drainer.timedOut(e.workspace_id);
+      drainer.hint(e.workspace_id);
+    } else if (e.type === 'WORKSPACE_HEARTBEAT' && typeof e.payload.active_tasks === 'number') {
+      drainer.reported(e.workspace_id, e.payload.active_tasks);
+    }
   });
   // Activity rows are coalesced: while one INSERT runs, the rows of every exchange that ends
   // meanwhile wait and go together in the next one (one statement, one commit, for many

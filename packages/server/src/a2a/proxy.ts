@@ -165,11 +165,13 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
   } catch (err) {
     timer.done();
     const failure = classifyDispatchError(err);
+    // The agent may still be working on it: its queue waits for its own word that a slot is free.
+    if (isBusyTimeout(failure)) deps.a2a.drainer.timedOut(target.id);
     if (isBusyTimeout(failure) && opts.allowQueue) {
       // Busy, not gone (C043): queued and delivered again when the agent frees up (C044, C045).
       deps.log.info({ workspace_id: target.id, failure }, 'a2a dispatch timed out: the agent is busy; queueing');
       finish('busy', undefined, failure);
-      return queueBusy(deps, target, callerId, rpc);
+      return queueBusy(deps, target, callerId, rpc, { timedOut: true });
     }
     deps.log.warn({ workspace_id: target.id, failure, err }, 'a2a dispatch failed');
     finish('error', undefined, failure);
@@ -253,7 +255,7 @@ function wake(deps: ProxyDeps, id: string): void {
 }
 
 /** A busy target: the message is queued (C044), unless the runtime owns its sessions (C045) or there is nothing to queue by. */
-async function queueBusy(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest): Promise<ProxyOutcome> {
+async function queueBusy(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, why: { timedOut?: boolean } = {}): Promise<ProxyOutcome> {
   if (deps.runtimeOverrides.hasCapability(target.id, 'session')) {
     // The runtime owns its sessions and retries itself: no queue row (C045).
     return { kind: 'busy', nativeSession: true };
@@ -274,7 +276,7 @@ async function queueBusy(deps: ProxyDeps, target: Target, callerId: string | nul
     });
     if (q.created) {
       void deps.broadcaster
-        .broadcastOnly('A2A_QUEUED', target.id, { queue_id: q.row.id, caller_id: callerId, method: rpc.request.method, queue_depth: q.depth })
+        .broadcastOnly('A2A_QUEUED', target.id, { queue_id: q.row.id, caller_id: callerId, method: rpc.request.method, queue_depth: q.depth, ...(why.timedOut ? { timed_out: true } : {}) })
         .catch((err: unknown) => deps.log.error({ err }, 'A2A_QUEUED broadcast failed'));
     }
     // The agent may have freed up while we were queueing; a drain pass finds out now (C060).

@@ -328,7 +328,7 @@ export const QueueStatus = {
 } as const satisfies Record<string, QueueStatus>;
 
 /** Life of a delegation (table delegations). */
-export const DELEGATION_STATUSES = ['pending', 'dispatched', 'queued', 'completed', 'failed'] as const;
+export const DELEGATION_STATUSES = ['pending', 'dispatched', 'queued', 'completed', 'failed', 'canceled'] as const;
 export type DelegationStatus = (typeof DELEGATION_STATUSES)[number];
 export const DelegationStatus = {
   Pending: 'pending',
@@ -336,6 +336,8 @@ export const DelegationStatus = {
   Queued: 'queued',
   Completed: 'completed',
   Failed: 'failed',
+  /** The target canceled its task (a `tasks/cancel` reached it); final, like completed and failed. */
+  Canceled: 'canceled',
 } as const satisfies Record<string, DelegationStatus>;
 
 /**

@@ -104,6 +104,7 @@ export async function delegateTo(
         if (status?.status === DelegationStatus.Failed) {
           throw new AbortError(new DelegationError(`delegation to ${peer.name} failed: ${typeof status.error === 'string' ? status.error : 'unknown error'}`));
         }
+        if (status?.status === DelegationStatus.Canceled) throw new AbortError(new DelegationError(`delegation to ${peer.name} was canceled`));
         if (status?.status === 'not_found') throw new AbortError(new DelegationError(`the platform lost track of the delegation to ${peer.name}`));
         throw new StillQueued();
       },

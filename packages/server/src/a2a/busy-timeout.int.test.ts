@@ -10,7 +10,9 @@ import { QueueStatus, Status } from '@molecule/contracts';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startServer, type RunningServer } from '../main.js';
+import { eventually } from '../test-support/api.js';
 import { freshDb, type TestDb } from '../test-support/harness.js';
+import { isAlive } from '../test-support/proc.js';
 
 // Issue #10's "done when", with real agent processes on real PostgreSQL: an agent that goes quiet
 // past the caller's idle timeout is busy, not gone. Its message is queued (202) and delivered again
@@ -24,6 +26,15 @@ script:
   - steps:
       - tool: { name: Work, input: "{{input}}" }
       - delay_ms: 4000
+      - reply: "done: {{input}}"
+`;
+const LONG_TEMPLATE = `name: Long
+adapter: script
+max_concurrent_tasks: 2
+script:
+  - steps:
+      - reply: "started: {{input}}\\n"
+      - delay_ms: 60000
       - reply: "done: {{input}}"
 `;
 const PLAIN_AGENT = fileURLToPath(new URL('../test-support/plain-agent.mjs', import.meta.url));
@@ -51,6 +62,8 @@ describe('an agent that goes quiet past the idle timeout (real processes)', () =
     const templates = await mkdtemp(path.join(os.tmpdir(), 'molecule-busy-templates-'));
     await mkdir(path.join(templates, 'pause'));
     await writeFile(path.join(templates, 'pause', 'config.yaml'), PAUSE_TEMPLATE);
+    await mkdir(path.join(templates, 'long'));
+    await writeFile(path.join(templates, 'long', 'config.yaml'), LONG_TEMPLATE);
     pg = await freshDb('postgres');
     const { config } = loadConfig({
       PORT: '0',
@@ -64,6 +77,12 @@ describe('an agent that goes quiet past the idle timeout (real processes)', () =
   });
   afterAll(async () => {
     plain?.kill('SIGTERM');
+    // Deleting the workspaces stops their agent processes: none outlives the test.
+    if (server) {
+      const ids = (await server.deps.db.query<{ id: string; instance_id: string | null }>(`SELECT id, instance_id FROM workspaces WHERE instance_id LIKE 'process:%'`)).rows;
+      for (const w of ids) await api('DELETE', `/workspaces/${w.id}?confirm=true`);
+      await eventually(async () => ids.every((w) => !isAlive(Number(w.instance_id!.split(':')[1]))), 60_000);
+    }
     await server?.close();
     await pg?.drop();
   }, 60_000);
@@ -134,4 +153,28 @@ describe('an agent that goes quiet past the idle timeout (real processes)', () =
     expect(answer).toEqual({ ...(item.response_body as Row), id: 'after-restart' });
     expect(await works(marker)).toHaveLength(1);
   }, 120_000);
+
+  it('CancelTask through the proxy on a delegated task (molecule-agent, found with ListTasks) ends the platform delegation canceled', async () => {
+    const source = await api('POST', '/workspaces', { name: `src-${randomUUID().slice(0, 6)}`, runtime: 'external' });
+    const target = await api('POST', '/workspaces', { name: 'long', template: 'long', parent_id: source.body.id });
+    expect([source.status, target.status]).toEqual([201, 201]);
+    const [sourceId, targetId] = [String(source.body.id), String(target.body.id)];
+    await online(targetId);
+    const d = await api('POST', `/workspaces/${sourceId}/delegate`, { target_id: targetId, task: 'a long job' });
+    expect(d.status).toBe(202);
+    const delegationId = String(d.body.delegation_id);
+
+    // The delegated task, found through the proxy like any A2A client would (tasks/list).
+    const rpc = (method: string, params: Row) => api('POST', `/workspaces/${targetId}/a2a`, { jsonrpc: '2.0', id: 1, method, params });
+    const working = async () =>
+      ((await rpc('ListTasks', {})).body.result as { tasks?: { id: string; status: { state: string } }[] } | undefined)?.tasks?.find((x) => x.status.state === 'TASK_STATE_WORKING')?.id;
+    await expect.poll(working, { timeout: 30_000, interval: 200 }).toBeDefined();
+    const taskId = (await working())!;
+    const canceled = await rpc('CancelTask', { id: taskId });
+    expect(canceled.status).toBe(200);
+    expect(canceled.body.result).toMatchObject({ id: taskId, status: { state: 'TASK_STATE_CANCELED' } });
+    await expect.poll(async () => (await api('GET', `/workspaces/${sourceId}/delegations`)).body.find((x) => x.delegation_id === delegationId)?.status, { timeout: 10_000 }).toBe('canceled');
+    const statuses = async () => (await api('GET', `/events/${sourceId}`)).body.filter((e) => e.type === 'DELEGATION_STATUS').map((e) => (e.payload as Row).status);
+    await expect.poll(statuses).toContain('canceled');
+  }, 90_000);
 });

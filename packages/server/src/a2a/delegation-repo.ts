@@ -1,4 +1,4 @@
-import type { DelegationStatus } from '@molecule/contracts';
+import { DelegationStatus } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 
 export interface DelegationRow {
@@ -15,7 +15,10 @@ export interface DelegationRow {
   updated_at: Date;
 }
 
-/** Moves a delegation to `status`, keeping the fields not given. Undefined when there is no such delegation. */
+/**
+ * Moves a delegation to `status`, keeping the fields not given. Undefined when there is no such
+ * delegation, or it was canceled (final: a late answer of its canceled task does not complete it).
+ */
 export async function setDelegationStatus(
   q: Queryable,
   id: string,
@@ -25,8 +28,21 @@ export async function setDelegationStatus(
   const r = await q.query<DelegationRow>(
     `UPDATE delegations SET status = $2, response_text = COALESCE($3, response_text), error = COALESCE($4, error),
             queue_id = COALESCE($5::uuid, queue_id), updated_at = now()
-      WHERE id = $1 RETURNING *`,
-    [id, status, fields.response_text ?? null, fields.error ?? null, fields.queue_id ?? null],
+      WHERE id = $1 AND status <> $6 RETURNING *`,
+    [id, status, fields.response_text ?? null, fields.error ?? null, fields.queue_id ?? null, DelegationStatus.Canceled],
+  );
+  return r.rows[0];
+}
+
+/**
+ * Cancels a delegation to `targetId` that has not ended; undefined when there is none (another
+ * target's delegation included: an agent can only cancel what was sent to it), or it already ended.
+ */
+export async function cancelDelegationRow(q: Queryable, id: string, targetId: string): Promise<DelegationRow | undefined> {
+  const r = await q.query<DelegationRow>(
+    `UPDATE delegations SET status = $3, updated_at = now()
+      WHERE id = $1 AND target_id = $2 AND NOT (status = ANY($4::text[])) RETURNING *`,
+    [id, targetId, DelegationStatus.Canceled, [DelegationStatus.Completed, DelegationStatus.Failed, DelegationStatus.Canceled]],
   );
   return r.rows[0];
 }

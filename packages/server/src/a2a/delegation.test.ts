@@ -7,7 +7,7 @@ import { startFakeAgent, type FakeAgent } from '../test-support/fake-agent.js';
 import { startWithFakeBackend } from '../test-support/fake-provisioner.js';
 import type { TestApp } from '../test-support/harness.js';
 import { setStatus } from '../workspaces/repo.js';
-import { replyText } from './delegation.js';
+import { delegationIdOfTask, isCanceledTask, replyText } from './delegation.js';
 
 describe('delegation', () => {
   let t: TestApp;
@@ -120,6 +120,73 @@ describe('delegation', () => {
     expect(upd.json()).toMatchObject({ status: 'completed', response_preview: 'done' });
     const unknown = await t.app.inject({ method: 'POST', url: `/workspaces/${parent.id}/delegations/${randomUUID()}/update`, headers: { ...auth, ...json }, payload: { status: 'failed' } });
     expect(unknown.statusCode).toBe(404);
+  });
+
+  describe('tasks/cancel on a delegated task', () => {
+    const canceledTask = (delegationId: string) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        result: { kind: 'task', id: 't-1', contextId: 'c-1', status: { state: 'canceled' }, history: [{ kind: 'message', role: 'user', messageId: delegationId, parts: [{ kind: 'text', text: 'x' }], metadata: { delegation_id: delegationId } }] },
+      });
+    const cancelVia = (childId: string, auth: Record<string, string>) =>
+      t.app.inject({ method: 'POST', url: `/workspaces/${childId}/a2a`, headers: { ...auth, ...json }, payload: { jsonrpc: '2.0', id: 1, method: 'tasks/cancel', params: { id: 't-1' } } });
+
+    it('a cancel the target accepts ends the delegation canceled; the late answer of its task does not complete it', async () => {
+      const { parent, child, auth } = await pair();
+      agent.next({ kind: 'hold' });
+      const sync = delegate(parent.id, auth, { target_id: child.id, task: 'long job' }, true);
+      await expect.poll(() => agent.held).toBe(1);
+      const did = (agent.received[0]!.body.params as { message: { messageId: string } }).message.messageId;
+      agent.next({ kind: 'status', status: 200, body: canceledTask(did) });
+      expect((await cancelVia(child.id, auth)).statusCode).toBe(200);
+      expect((await t.db.query<{ status: string }>('SELECT status FROM delegations WHERE id = $1', [did])).rows[0]!.status).toBe(DelegationStatus.Canceled);
+      expect((await eventsOf(t, parent.id)).filter((e) => e.event_type === 'DELEGATION_STATUS').map((e) => e.payload.status)).toContain(DelegationStatus.Canceled);
+      agent.release();
+      const r = await sync;
+      expect(r.json()).toMatchObject({ delegation_id: did, status: DelegationStatus.Canceled });
+      expect((await eventsOf(t, parent.id)).map((e) => e.event_type)).not.toContain('DELEGATION_COMPLETE');
+    });
+
+    it('a delegation whose own answer is a canceled task ends canceled, not completed with its text', async () => {
+      const { parent, child, auth } = await pair();
+      const id = randomUUID();
+      agent.next({ kind: 'status', status: 200, body: canceledTask(id) });
+      const r = await delegate(parent.id, auth, { target_id: child.id, task: 'x' }, true);
+      expect(r.json()).toMatchObject({ status: DelegationStatus.Canceled });
+    });
+
+    it('an agent cannot cancel a delegation sent to another workspace; a cancel it refused changes nothing', async () => {
+      const { parent, child, auth } = await pair();
+      const other = await createWs(t, { name: 'd-other', parent_id: parent.id });
+      agent.next({ kind: 'hold' });
+      const async = await delegate(parent.id, auth, { target_id: child.id, task: 'keep going' });
+      const did = async.json<{ delegation_id: string }>().delegation_id;
+      await expect.poll(() => agent.held).toBe(1);
+      // The sibling's agent (the same fake here) claims the delegation in its cancel answer.
+      await setStatus(t.db, other.id, Status.Online);
+      await t.db.query('UPDATE workspaces SET url = $2 WHERE id = $1', [other.id, agent.url]);
+      t.deps.workspaceCache.invalidate(other.id);
+      agent.next({ kind: 'status', status: 200, body: canceledTask(did) });
+      expect((await cancelVia(other.id, auth)).statusCode).toBe(200);
+      // The target refuses a cancel: a JSON-RPC error, not a canceled task.
+      agent.next({ kind: 'status', status: 200, body: JSON.stringify({ jsonrpc: '2.0', id: 1, error: { code: -32002, message: 'task cannot be canceled' } }) });
+      expect((await cancelVia(child.id, auth)).statusCode).toBe(200);
+      expect((await t.db.query<{ status: string }>('SELECT status FROM delegations WHERE id = $1', [did])).rows[0]!.status).toBe(DelegationStatus.Dispatched);
+      agent.release();
+      await expect.poll(async () => (await t.db.query<{ status: string }>('SELECT status FROM delegations WHERE id = $1', [did])).rows[0]!.status).toBe(DelegationStatus.Completed);
+    });
+
+    it('canceled tasks and their delegation are read in both dialects', () => {
+      const id = randomUUID();
+      expect(isCanceledTask({ result: { status: { state: 'canceled' } } })).toBe(true);
+      expect(isCanceledTask({ result: { task: { status: { state: 'TASK_STATE_CANCELED' } } } })).toBe(true);
+      expect(isCanceledTask({ result: { status: { state: 'completed' } } })).toBe(false);
+      expect(isCanceledTask({ error: { code: -32002 } })).toBe(false);
+      expect(delegationIdOfTask({ result: { status: { state: 'canceled' }, history: [{ metadata: { delegation_id: id } }] } })).toBe(id);
+      expect(delegationIdOfTask({ result: { task: { status: { state: 'TASK_STATE_CANCELED' }, history: [{ metadata: { delegation_id: id } }] } } })).toBe(id);
+      expect(delegationIdOfTask({ result: { status: { state: 'canceled' }, history: [{ metadata: {} }] } })).toBeUndefined();
+    });
   });
 
   it('reply text is found in every answer shape', () => {

@@ -1,7 +1,9 @@
+import { z } from 'zod';
 import { DelegationStatus, isRecord, textOfParts } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
 import { invalid, notFound } from '../errors.js';
 import {
+  cancelDelegationRow,
   deleteDelegation,
   findByIdempotencyKey,
   getDelegation as getDelegationRow,
@@ -73,6 +75,58 @@ async function fail(deps: DelegationDeps, d: Pick<DelegationRow, 'id' | 'source_
   emit(deps, 'DELEGATION_FAILED', d.source_id, { delegation_id: d.id, target_id: d.target_id, error });
 }
 
+/** Marks a delegation canceled (the target canceled its task) and tells the source. */
+async function cancel(deps: DelegationDeps, id: string, targetId: string): Promise<void> {
+  const d = await cancelDelegationRow(deps.db, id, targetId);
+  if (!d) return;
+  deps.a2a.record([
+    { workspace_id: d.source_id, activity_type: 'delegate_result', source_id: d.source_id, target_id: d.target_id, method: 'delegate_result', summary: 'delegation canceled', response_body: { delegation_id: d.id }, status: DelegationStatus.Canceled },
+  ]);
+  emit(deps, 'DELEGATION_STATUS', d.source_id, { delegation_id: d.id, target_id: d.target_id, status: DelegationStatus.Canceled });
+}
+
+const CANCELED_STATES = new Set(['canceled', 'cancelled', 'TASK_STATE_CANCELED', 'TASK_STATE_CANCELLED']);
+
+/** The task an A2A answer carries (v0.3 `result`, v1 `result.task` or a bare v1 task), if any. */
+function taskOf(answer: unknown): Record<string, unknown> | undefined {
+  if (!isRecord(answer) || !isRecord(answer.result)) return undefined;
+  const r = answer.result;
+  const t = isRecord(r.task) ? r.task : r;
+  return isRecord(t.status) ? t : undefined;
+}
+
+/** Whether an answer is a task in the canceled state (either dialect). */
+export function isCanceledTask(answer: unknown): boolean {
+  const state = taskOf(answer)?.status;
+  return isRecord(state) && typeof state.state === 'string' && CANCELED_STATES.has(state.state);
+}
+
+/**
+ * The delegation a task belongs to: the `delegation_id` its messages carry in their metadata
+ * (C066), found in the task's history. Undefined for a task no platform delegation started.
+ */
+export function delegationIdOfTask(answer: unknown): string | undefined {
+  const t = taskOf(answer);
+  if (!t) return undefined;
+  const messages = [...(Array.isArray(t.history) ? t.history : []), isRecord(t.status) ? t.status.message : undefined];
+  for (const m of messages) {
+    if (isRecord(m) && isRecord(m.metadata) && typeof m.metadata.delegation_id === 'string') return m.metadata.delegation_id;
+  }
+  if (isRecord(t.metadata) && typeof t.metadata.delegation_id === 'string') return t.metadata.delegation_id;
+  return undefined;
+}
+
+/**
+ * A `tasks/cancel` (or v1 `CancelTask`) the target accepted: when the task is a platform
+ * delegation's, that delegation ends `canceled` at once (its source stops waiting on it).
+ */
+export async function cancelDelegationOfTask(deps: DelegationDeps, targetId: string, answer: unknown): Promise<void> {
+  if (!isCanceledTask(answer)) return;
+  const id = delegationIdOfTask(answer);
+  if (id !== undefined && UUID.test(id)) await cancel(deps, id, targetId);
+}
+const UUID = z.regexes.uuid();
+
 /** The target was restarting or could not be reached (upstream retries those once); a timeout is not retried, the agent may be working. */
 function worthRetrying(o: ProxyOutcome): boolean {
   return o.kind === 'restarting' || (o.kind === 'failed' && o.failure !== 'idle_timeout' && o.failure !== 'ceiling' && o.failure !== 'headers_timeout');
@@ -108,6 +162,7 @@ async function run(deps: DelegationDeps, d: DelegationRow, retryDelayMs: number)
       break;
     case 'answered':
       if (isRpcError(o.answer)) await fail(deps, d, outcomeError(o));
+      else if (isCanceledTask(o.answer)) await cancel(deps, d.id, d.target_id);
       else await complete(deps, d, replyText(o.answer) ?? JSON.stringify(o.answer ?? null), 'proxy');
       break;
     case 'poll_queued':
@@ -167,7 +222,11 @@ export async function delegate(
 export async function completeQueuedDelegation(deps: DelegationDeps, item: QueueRow, answer: unknown): Promise<void> {
   if (!item.delegation_id) return;
   const d = await getDelegationRow(deps.db, item.delegation_id);
-  if (!d || d.status === DelegationStatus.Completed) return;
+  if (!d || d.status === DelegationStatus.Completed || d.status === DelegationStatus.Canceled) return;
+  if (isCanceledTask(answer)) {
+    await cancel(deps, d.id, d.target_id);
+    return;
+  }
   if (isRpcError(answer)) {
     const e = (answer as { error: unknown }).error;
     await fail(deps, d, isRecord(e) && typeof e.message === 'string' ? e.message : 'the agent answered with an error');

@@ -10,7 +10,7 @@ import { getWorkspace } from '../workspaces/read.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import type { App } from '../http/types.js';
 import { IdParams } from '../workspaces/routes.js';
-import { delegate, listDelegations, recordDelegation, updateDelegation, type DelegationDeps, type DelegationRow } from './delegation.js';
+import { cancelDelegationOfTask, delegate, listDelegations, recordDelegation, updateDelegation, type DelegationDeps, type DelegationRow } from './delegation.js';
 import { outcomeError, type ProxyOutcome } from './outcome.js';
 import { proxyA2A, type Caller } from './proxy.js';
 import { dropStale, getItem, type QueueRow } from './queue-repo.js';
@@ -249,6 +249,8 @@ function requireCredential(deps: AuthDeps) {
   };
 }
 
+const CANCEL_METHODS = new Set(['tasks/cancel', 'CancelTask']);
+
 /** The name of the platform's scheme in a proxied card. */
 export const PROXY_SECURITY_SCHEME = 'molecule_platform';
 const PROXY_SCHEME_DESCRIPTION = 'A Molecule platform credential: the admin token, an org token (mol_org_…) or a workspace token (mol_ws_…) the hierarchy allows';
@@ -317,7 +319,12 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
           return send(reply, rpcError({ id, code: -32602, message: UNSTORABLE_MESSAGE }));
         }
         const idle = xTimeoutSeconds(req.headers['x-timeout']);
-        return send(reply, httpOf(await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body, ...(idle !== undefined ? { idleTimeoutSeconds: idle } : {}) })));
+        const outcome = await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body, ...(idle !== undefined ? { idleTimeoutSeconds: idle } : {}) });
+        // A task the target canceled on request: if a platform delegation started it, that ends too.
+        if (outcome.kind === 'answered' && isRecord(body) && CANCEL_METHODS.has(body.method as string)) {
+          await cancelDelegationOfTask(deps, req.params.id, outcome.answer).catch((err: unknown) => deps.log.error({ err }, 'could not mark a delegation canceled'));
+        }
+        return send(reply, httpOf(outcome));
       },
     );
   });

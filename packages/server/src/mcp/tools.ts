@@ -80,6 +80,7 @@ export function platformMcpServer(deps: ToolDeps, workspaceId: string): McpServe
       guarded(deps, 'delegate_task', workspaceId, async () => {
         const { row } = await delegate(deps, workspaceId, { target_id: workspace_id, task }, { wait: true });
         if (row.status === 'failed') return fail(`delegation failed: ${row.error ?? 'unknown error'}`);
+        if (row.status === 'canceled') return fail('delegation canceled: the target canceled the task');
         // The text is what a model reads (the answer itself); the structured result tells a program
         // unambiguously whether that is the answer or a delegation still under way.
         const result = row.status === 'completed' ? ok(row.response_text ?? '') : ok(delegationResult(row));
@@ -102,7 +103,7 @@ export function platformMcpServer(deps: ToolDeps, workspaceId: string): McpServe
 
   server.registerTool(
     'check_task_status',
-    { description: 'The state of a task this agent delegated: pending, dispatched, queued, completed (with result) or failed (with error).', inputSchema: { task_id: z.uuid({ error: 'task_id must be a UUID' }) } },
+    { description: 'The state of a task this agent delegated: pending, dispatched, queued, completed (with result), failed (with error) or canceled.', inputSchema: { task_id: z.uuid({ error: 'task_id must be a UUID' }) } },
     async ({ task_id }) =>
       guarded(deps, 'check_task_status', workspaceId, async () => {
         const d = await getDelegation(deps, task_id);

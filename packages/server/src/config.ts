@@ -30,6 +30,8 @@ export interface Config {
   workspaceCacheTtlMs: number;
   /** The heartbeat write-behind tick (0 writes every beat before answering it). */
   heartbeatFlushMs: number;
+  /** The A2A activity write-behind tick (MOLECULE_ACTIVITY_FLUSH_MS); 0 writes as each exchange ends. */
+  activityFlushMs: number;
   /** A workspace not heard from (register or heartbeat) for this long goes offline / awaiting_agent. */
   livenessTtlSeconds: number;
   /** The URL agents use to reach the platform; derived from the listen address when unset. */
@@ -85,6 +87,7 @@ export const DEFAULTS = {
   logLevel: 'info' as LogLevel,
   workspaceCacheTtlMs: 1000,
   heartbeatFlushMs: 100,
+  activityFlushMs: 50,
   // Agents beat every 20-30 s (C014): 90 s tolerates two missed beats before a workspace goes offline.
   livenessTtlSeconds: 90,
   provisionConcurrency: 3,
@@ -206,6 +209,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, DEFAULTS.logLevel),
     workspaceCacheTtlMs: int('WORKSPACE_CACHE_TTL_MS', DEFAULTS.workspaceCacheTtlMs, 0, 60_000),
     heartbeatFlushMs: int('MOLECULE_HEARTBEAT_FLUSH_MS', DEFAULTS.heartbeatFlushMs, 0, 5_000),
+    activityFlushMs: int('MOLECULE_ACTIVITY_FLUSH_MS', DEFAULTS.activityFlushMs, 0, 5_000),
     livenessTtlSeconds: int('MOLECULE_LIVENESS_TTL_SECONDS', DEFAULTS.livenessTtlSeconds, 5, 24 * 3600),
     platformUrl: url('MOLECULE_PLATFORM_URL', ['http:', 'https:']),
     templatesDir: str('MOLECULE_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_TEMPLATES_DIR')!),
@@ -263,6 +267,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     log_level: config.logLevel,
     workspace_cache_ttl_ms: config.workspaceCacheTtlMs,
     heartbeat_flush_ms: config.heartbeatFlushMs,
+    activity_flush_ms: config.activityFlushMs,
     liveness_ttl_seconds: config.livenessTtlSeconds,
     platform_url_for_agents: config.platformUrl ?? 'derived from the listen address',
     templates_dir: config.templatesDir ?? 'built-in',

@@ -110,6 +110,7 @@ export function assembleDeps(parts: {
     agentUrlPolicy: () => deps.agentUrlPolicy,
     deliver: (target, callerId, rpc) => dispatchTo(deps, target, callerId, rpc, { allowQueue: false }),
     onDelivered: (item, answer) => completeQueuedDelegation(deps, item, answer),
+    flushMs: parts.config.activityFlushMs,
   });
   const restarts = new RestartCoalescer(
     (id, opts) => restartCycle(deps)(id, opts),

@@ -15,6 +15,8 @@ export interface A2AServices {
   drainer: QueueDrainer;
   /** Writes activity rows off the response path; a failure is logged, never surfaced to the caller. */
   record(rows: ActivityInsert[]): void;
+  /** Broadcasts an A2A event with the next activity write (one bus message for the whole tick). */
+  announce(type: 'A2A_RESPONSE', workspaceId: string, payload: Record<string, unknown>): void;
   /** An exchange with the workspace ended: a slot may be free for its queued messages. */
   freed(workspaceId: string): void;
   close(): Promise<void>;
@@ -35,6 +37,8 @@ export function createA2AServices(parts: ActivityDeps & {
   agentUrlPolicy: () => AgentUrlPolicy;
   deliver: DeliverFn;
   onDelivered: DeliveredHook;
+  /** How long activity rows and A2A events wait to be written together (0: at once). */
+  flushMs?: number;
 }): A2AServices {
   const dispatcher = new A2ADispatcher(parts.agentUrlPolicy);
   const activity = new WorkspaceActivity(parts.bus);
@@ -64,30 +68,47 @@ export function createA2AServices(parts: ActivityDeps & {
       drainer.reported(e.workspace_id, e.payload.active_tasks);
     }
   });
-  // Activity rows are coalesced: while one INSERT runs, the rows of every exchange that ends
-  // meanwhile wait and go together in the next one (one statement, one commit, for many
-  // exchanges under load; no added wait when idle).
+  // Activity rows and A2A events are written behind, per tick: the rows of every exchange that ends
+  // within `flushMs` (and while an INSERT runs) go in one statement and one commit, and their events
+  // in one bus message, so one-at-a-time traffic costs the database and the bus a fraction of a
+  // round trip per exchange. The rows are the log, not the answer: a crash loses at most one tick.
+  const flushMs = parts.flushMs ?? 0;
   let pending: ActivityInsert[] = [];
+  let events: { type: 'A2A_RESPONSE'; workspaceId: string; payload: Record<string, unknown> }[] = [];
   let flushing: Promise<void> | undefined;
-  const flush = async (): Promise<void> => {
-    while (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      try {
-        await recordActivities(parts, batch);
-      } catch (err) {
-        if (batch.length === 1) {
-          parts.log.error({ err, workspace_id: batch[0]!.workspace_id }, 'could not write an A2A activity row');
-          continue;
-        }
-        // One bad row (a workspace purged meanwhile) must not lose the others: write them one by one.
-        for (const row of batch) {
-          await recordActivities(parts, [row]).catch((e: unknown) =>
-            parts.log.error({ err: e, workspace_id: row.workspace_id }, 'could not write an A2A activity row'),
-          );
-        }
+  let timer: NodeJS.Timeout | undefined;
+  const writeRows = async (batch: ActivityInsert[]): Promise<void> => {
+    try {
+      await recordActivities(parts, batch);
+    } catch (err) {
+      if (batch.length === 1) {
+        parts.log.error({ err, workspace_id: batch[0]!.workspace_id }, 'could not write an A2A activity row');
+        return;
+      }
+      // One bad row (a workspace purged meanwhile) must not lose the others: write them one by one.
+      for (const row of batch) {
+        await recordActivities(parts, [row]).catch((e: unknown) => parts.log.error({ err: e, workspace_id: row.workspace_id }, 'could not write an A2A activity row'));
       }
     }
+  };
+  const flush = async (): Promise<void> => {
+    while (pending.length > 0 || events.length > 0) {
+      const [batch, announced] = [pending, events];
+      [pending, events] = [[], []];
+      for (const e of announced) {
+        void parts.broadcaster.broadcastOnly(e.type, e.workspaceId, e.payload).catch((err: unknown) => parts.log.error({ err, event_type: e.type }, 'A2A event broadcast failed'));
+      }
+      if (batch.length > 0) await writeRows(batch);
+    }
+  };
+  const startFlush = () => {
+    timer = undefined;
+    flushing ??= flush().finally(() => (flushing = undefined));
+  };
+  const schedule = () => {
+    if (timer || flushing) return;
+    if (flushMs === 0) startFlush();
+    else timer = setTimeout(startFlush, flushMs);
   };
   return {
     dispatcher,
@@ -95,13 +116,21 @@ export function createA2AServices(parts: ActivityDeps & {
     drainer,
     record(rows) {
       pending.push(...rows);
-      flushing ??= flush().finally(() => (flushing = undefined));
+      schedule();
+    },
+    announce(type, workspaceId, payload) {
+      events.push({ type, workspaceId, payload });
+      schedule();
     },
     freed: (id) => drainer.freeSlot(id),
     async close() {
       clearInterval(beacon);
       unsubscribe();
       await drainer.close();
+      if (timer) {
+        clearTimeout(timer);
+        startFlush();
+      }
       await flushing;
       activity.close();
       await dispatcher.close();

@@ -213,9 +213,7 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
     const usage = usageOf(answer);
     if (usage) void addSpend(deps.db, target.id, usage).catch((err: unknown) => deps.log.error({ err, workspace_id: target.id }, 'could not record model spend'));
     if (callerId === null) {
-      void deps.broadcaster
-        .broadcastOnly('A2A_RESPONSE', target.id, { method, duration_ms: Math.round(performance.now() - started), response_body: answer ?? null })
-        .catch((err: unknown) => deps.log.error({ err }, 'A2A_RESPONSE broadcast failed'));
+      deps.a2a.announce('A2A_RESPONSE', target.id, { method, duration_ms: Math.round(performance.now() - started), response_body: answer ?? null });
     }
     return { kind: 'answered', status: res.status, answer, raw };
   }

@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Status, type PlatformEvent } from '@molecule/contracts';
+import type { Queryable } from '../db/port.js';
+import { createBroadcaster } from '../events/broadcaster.js';
+import { createMemoryBus } from '../events/memory-bus.js';
+import { createLogger } from '../log.js';
+import { migratedDb, type TestDb } from '../test-support/harness.js';
+import { createA2AServices } from './index.js';
+
+// The activity write-behind: what the exchanges of one tick record goes to the database in one
+// statement, and their events on the bus together, after the tick.
+describe('A2A activity rows and events, per tick', () => {
+  let t: TestDb;
+  let wsId: string;
+  beforeAll(async () => {
+    t = await migratedDb('pglite');
+    wsId = randomUUID();
+    await t.db.query(`INSERT INTO workspaces (id, name, runtime, tier, status) VALUES ($1, 'tick', 'molecule', 1, $2)`, [wsId, Status.Online]);
+  });
+  afterAll(async () => t.db.close());
+
+  function services(flushMs: number) {
+    const inserts: number[] = [];
+    const db: Queryable = {
+      query: (sql, params) => {
+        if (sql.includes('INSERT INTO activity_logs')) inserts.push(Date.now());
+        return t.db.query(sql, params);
+      },
+      exec: (sql) => t.db.exec(sql),
+    };
+    const bus = createMemoryBus();
+    const seen: PlatformEvent[] = [];
+    bus.subscribe((e) => void seen.push(e));
+    const s = createA2AServices({
+      db,
+      broadcaster: createBroadcaster({ db, bus }),
+      bus,
+      log: createLogger({ level: 'silent', pretty: false }),
+      agentUrlPolicy: () => ({ allowPrivate: true, resolve: async () => [] }),
+      deliver: async () => ({ kind: 'busy', nativeSession: false }),
+      onDelivered: async () => undefined,
+      flushMs,
+    });
+    return { s, inserts, seen };
+  }
+  const row = (summary: string) => ({ workspace_id: wsId, activity_type: 'a2a_receive' as const, method: 'message/send', summary });
+  const stored = async (prefix: string) => (await t.db.query<{ summary: string }>(`SELECT summary FROM activity_logs WHERE summary LIKE $1 ORDER BY summary`, [`${prefix}%`])).rows.map((r) => r.summary);
+
+  it('the rows of one tick go in one INSERT, with their events in the same pass; nothing is written before the tick', async () => {
+    const { s, inserts, seen } = services(60_000);
+    for (let i = 0; i < 5; i++) {
+      s.record([row(`tick-a-${i}`)]);
+      s.announce('A2A_RESPONSE', wsId, { n: i });
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    expect(inserts).toHaveLength(0);
+    expect(seen).toHaveLength(0);
+    // Closing writes what waits (nothing is lost on a graceful stop).
+    await s.close();
+    expect(inserts).toHaveLength(1);
+    expect(await stored('tick-a-')).toEqual([0, 1, 2, 3, 4].map((i) => `tick-a-${i}`));
+    expect(seen.filter((e) => e.type === 'A2A_RESPONSE').map((e) => e.payload.n)).toEqual([0, 1, 2, 3, 4]);
+    expect(seen.filter((e) => e.type === 'ACTIVITY_LOGGED')).toHaveLength(5);
+  });
+
+  it('with a short tick the rows are written on their own, without a close', async () => {
+    const { s, inserts } = services(10);
+    s.record([row('tick-b-0')]);
+    s.record([row('tick-b-1')]);
+    await expect.poll(() => stored('tick-b-')).toEqual(['tick-b-0', 'tick-b-1']);
+    expect(inserts).toHaveLength(1);
+    await s.close();
+  });
+
+  it('a tick of 0 writes as each exchange ends', async () => {
+    const { s } = services(0);
+    s.record([row('tick-c-0')]);
+    await expect.poll(() => stored('tick-c-')).toEqual(['tick-c-0']);
+    await s.close();
+  });
+});

@@ -1,28 +1,18 @@
 /**
- * bench/a2a-proxy: what the A2A proxy costs on top of talking to the agent directly.
+ * bench/a2a-proxy: what the A2A proxy costs on top of talking to the agent directly, beside what
+ * relaying costs anyway (bench/README.md has the whole description).
  *
- * The agent is the real `molecule-agent` (echo adapter, max_concurrent_tasks 256 so it never
- * refuses as busy) running as an external push workspace's agent: the workspace is created through
- * the API, the agent process gets its token and registers itself, and the bench waits until the
- * platform says it is online with a URL. autocannon then sends `message/send` (v0.3 shape, every
- * request with its own messageId through `setupRequest`), at 1 and at 64 connections, straight to the
- * agent and through `POST /workspaces/:id/a2a` with the admin bearer, each after a warm-up. It prints
- * requests/s, p50 and p99 of both, the proxied/direct throughput ratio (target >= 0.6x) and the p50 the
- * proxy adds (target <= 1 ms). autocannon's percentiles have 1 ms resolution, so the added p50 at one
- * connection is also measured exactly: BENCH_A2A_SAMPLES requests each way, alternating direct and
- * proxied on keep-alive connections, timed with performance.now().
+ * References first: the echo molecule-agent standalone, straight, behind nginx as a plain reverse
+ * proxy (when installed) and behind a bare Node proxy (bench/bare-proxy.ts). Then the platform on
+ * PostgreSQL + Redis (withBenchPostgres; skipped without TEST_DATABASE_URL) and on PGlite, with the
+ * agent as an external push workspace's agent. autocannon sends `message/send` (v0.3, every request
+ * with its own messageId) at 1 and 64 connections to each; the bench prints requests/s, p50/p99, the
+ * ratio to direct, CPU per request of every process (from /proc), the exact one-at-a-time added p50,
+ * and the issue #10 targets with their figures. Every proxied exchange writes an `a2a_receive` row;
+ * the bench counts them against the 2xx answers, and any non-2xx, error or timeout fails the run.
  *
- * Every proxied exchange writes an `a2a_receive` activity row. After each group the bench counts
- * them (with `pg`, or by opening the PGlite data dir once the platform stopped) against the 2xx
- * answers, and every run must have had no non-2xx answer, error or timeout, so a run that silently
- * failed cannot print a good number.
- *
- * Groups: the platform on PostgreSQL + Redis (withBenchPostgres; skipped without TEST_DATABASE_URL),
- * then on PGlite (the embedded default). Platform, agent and autocannon are separate processes on
- * the same machine. Run: `npm run bench`, or after a build
- * `bash -c '. scripts/services.sh; svc_start; node --import tsx bench/a2a-proxy.ts'`.
  * Knobs: BENCH_DURATION seconds per run (8), BENCH_WARMUP seconds (2), BENCH_A2A_SAMPLES (2000),
- * BENCH_A2A_PGLITE=0 to skip the PGlite group.
+ * BENCH_A2A_PGLITE=0, BENCH_A2A_REFERENCES=0, BENCH_A2A_CONNECTIONS ("1,64").
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -62,8 +52,14 @@ const DURATION_S = intEnv('BENCH_DURATION', 8);
 const WARMUP_S = intEnv('BENCH_WARMUP', 2);
 const SAMPLES = intEnv('BENCH_A2A_SAMPLES', 2000);
 const WITH_PGLITE = process.env.BENCH_A2A_PGLITE !== '0';
-const CONCURRENCIES = [1, 64] as const;
-const RATIO_TARGET = 0.6;
+const WITH_REFERENCES = process.env.BENCH_A2A_REFERENCES !== '0';
+/** BENCH_A2A_CONNECTIONS=1 (or 64) runs one of the two (profiling). */
+const CONCURRENCIES = (process.env.BENCH_A2A_CONNECTIONS ?? '1,64').split(',').map(Number);
+const THROUGHPUT_TARGET_1 = 0.5;
+const THROUGHPUT_TARGET_64_PG = 0.9;
+const THROUGHPUT_TARGET_64_PGLITE = 0.6;
+const PLATFORM_CPU_TARGET_US = 400;
+const PG_CPU_TARGET_US = 80;
 const ADDED_P50_TARGET_MS = 1;
 const AGENT_SLOTS = 256;
 const ADMIN_TOKEN = `bench-${randomBytes(16).toString('hex')}`;
@@ -101,6 +97,8 @@ interface Row {
   requests: number;
   /** CPU time per request of each process during the measured run, when /proc is there. */
   cpuPerRequestUs?: Record<string, number>;
+  /** The direct row this one is compared with (proxied rows). */
+  direct?: Row;
 }
 
 /** A warm-up then a measured autocannon run; any non-2xx, error or timeout invalidates it. Returns the row and every 2xx answered. */
@@ -243,7 +241,8 @@ const COUNT_SQL = `SELECT count(*) FILTER (WHERE status = $2)::int AS ok, count(
 interface Group {
   title: string;
   rows: Row[];
-  exact: Exact;
+  /** One-at-a-time latencies, direct and proxied (platform groups). */
+  exact?: Exact;
   proxied2xx: number;
   activity: RowCount;
 }
@@ -268,9 +267,10 @@ async function benchGroup(
     const rows: Row[] = [];
     let proxied2xx = 0;
     for (const c of CONCURRENCIES) {
-      rows.push((await load(direct, c, probe)).row);
+      const d = (await load(direct, c, probe)).row;
       const r = await load(proxied, c, probe);
-      rows.push(r.row);
+      r.row.direct = d;
+      rows.push(d, r.row);
       proxied2xx += r.ok;
     }
     const exact = await exactLatency(direct, proxied);
@@ -319,6 +319,97 @@ async function countPglite(p: Platform): Promise<RowCount> {
 }
 
 const exactMs = (v: number) => `${v.toFixed(2)} ms`;
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((f) => existsSync(f));
+const BARE_PROXY = path.join(ROOT, 'bench/bare-proxy.ts');
+
+/** nginx as a plain reverse proxy in front of `agentPort` (what a user would put there), in `dir`. */
+async function startNginx(dir: string, agentPort: number): Promise<{ proc: Proc; port: number }> {
+  const port = await freePort();
+  const temp = (k: string) => `${k}_temp_path ${path.join(dir, k)};`;
+  await writeFile(
+    path.join(dir, 'nginx.conf'),
+    `worker_processes auto;
+daemon off;
+pid ${path.join(dir, 'nginx.pid')};
+error_log ${path.join(dir, 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
+  upstream agent { server 127.0.0.1:${agentPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://agent; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`,
+  );
+  const proc = launch(NGINX!, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], process.env);
+  await waitListening(`http://127.0.0.1:${port}/.well-known/agent-card.json`, proc);
+  return { proc, port };
+}
+
+async function waitListening(url: string, proc: Proc): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    if (proc.exited()) throw new Error(`${url}: the process exited:\n${proc.output()}`);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (performance.now() > deadline) throw new Error(`${url} did not answer in 30 s:\n${proc.output()}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * What relaying costs without the platform: the same echo molecule-agent standalone, straight, behind
+ * nginx (when installed) and behind a bare Node proxy (bench/bare-proxy.ts: Fastify + undici, the
+ * least a Node process pays to relay a request). CPU per request is the proxy's own.
+ */
+async function referenceGroup(): Promise<Group> {
+  print('references (no platform): starting molecule-agent standalone, nginx and a bare Node proxy');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-bench-a2a-ref-'));
+  await agentConfig(dir);
+  const agentPort = await freePort();
+  const agent = launch(process.execPath, [AGENT_BIN], platformEnv({ PORT: String(agentPort), HOST: '127.0.0.1', MOLECULE_CONFIGS_DIR: dir, MOLECULE_WORKSPACE_DIR: dir, LOG_LEVEL: 'warn' }));
+  const procs: Proc[] = [agent];
+  try {
+    await waitListening(`http://127.0.0.1:${agentPort}/.well-known/agent-card.json`, agent);
+    const nginx = NGINX ? await startNginx(dir, agentPort) : undefined;
+    if (nginx) procs.push(nginx.proc);
+    else print('  nginx is not installed (apt-get install nginx-light; npm run bench installs it): no nginx row');
+    const barePort = await freePort();
+    const bare = launch(process.execPath, ['--import', 'tsx', BARE_PROXY], { ...process.env, PORT: String(barePort), BARE_PROXY_TARGET: `http://127.0.0.1:${agentPort}/` });
+    procs.push(bare);
+    const deadline = performance.now() + 30_000;
+    while (!bare.output().includes('listening')) {
+      if (bare.exited() || performance.now() > deadline) throw new Error(`the bare Node proxy did not start:\n${bare.output()}`);
+      await sleep(50);
+    }
+    const headers = { 'content-type': 'application/json' };
+    const targets: { t: Target; pids: Record<string, number> }[] = [
+      { t: { label: 'direct to molecule-agent', base: `http://127.0.0.1:${agentPort}`, path: '/', headers }, pids: { agent: agent.child.pid! } },
+      ...(nginx ? [{ t: { label: 'through nginx', base: `http://127.0.0.1:${nginx.port}`, path: '/', headers }, pids: { agent: agent.child.pid!, nginx: nginx.proc.child.pid! } }] : []),
+      { t: { label: 'through a bare Node proxy', base: `http://127.0.0.1:${barePort}`, path: '/a2a', headers }, pids: { agent: agent.child.pid!, bare: bare.child.pid! } },
+    ];
+    const rows: Row[] = [];
+    for (const c of CONCURRENCIES) {
+      let direct: Row | undefined;
+      for (const { t, pids } of targets) {
+        const { row } = await load(t, c, cpuProbe(pids));
+        if (direct) row.direct = direct;
+        else direct = row;
+        rows.push(row);
+      }
+    }
+    return { title: 'References (no platform)', rows, proxied2xx: 0, activity: { ok: 0, other: 0 } };
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 async function main(): Promise<void> {
   for (const f of [SERVER_BIN, AGENT_BIN]) {
@@ -331,7 +422,7 @@ async function main(): Promise<void> {
   if (busy > os.cpus().length / 2) print(`warning: load average ${busy.toFixed(1)} before the run; other work on this machine will skew these figures`);
   print();
 
-  const groups: Group[] = [];
+  const groups: Group[] = WITH_REFERENCES ? [await referenceGroup()] : [];
   const pgGroup = await withBenchPostgres(({ url, redisUrl, env }) =>
     benchGroup(redisUrl ? 'PostgreSQL + Redis' : 'PostgreSQL', env, (p, expected) => countPg(url, p.workspaceId, expected), () => servicePids(url, redisUrl)),
   );
@@ -339,51 +430,61 @@ async function main(): Promise<void> {
   if (WITH_PGLITE) groups.push(await benchGroup('PGlite (embedded default)', {}, (p) => countPglite(p)));
   print();
 
-  print('message/send to an echo agent: direct vs through POST /workspaces/:id/a2a (admin bearer, activity rows written)');
+  print('message/send to an echo agent: direct, through the references, and through POST /workspaces/:id/a2a (admin bearer, activity rows written)');
   const table: string[][] = [];
   for (const g of groups) {
     table.push([g.title, '', '', '', '', '', '']);
-    for (let i = 0; i < g.rows.length; i += 2) {
-      const [d, p] = [g.rows[i]!, g.rows[i + 1]!];
-      for (const r of [d, p]) {
-        table.push([`  ${r.label}`, String(r.connections), r.rps.toFixed(0), latency(r.p50), latency(r.p99), String(r.requests), r === p ? `${(p.rps / d.rps).toFixed(2)}x` : '']);
-      }
+    for (const r of g.rows) {
+      table.push([`  ${r.label}`, String(r.connections), r.rps.toFixed(0), latency(r.p50), latency(r.p99), String(r.requests), r.direct ? `${(r.rps / r.direct.rps).toFixed(2)}x` : '']);
     }
   }
-  printTable(['target', 'connections', 'req/s', 'p50', 'p99', 'requests', 'proxied/direct'], table);
+  printTable(['target', 'connections', 'req/s', 'p50', 'p99', 'requests', 'vs direct'], table);
   print();
+  const platformGroups = groups.filter((g): g is Group & { exact: Exact } => g.exact !== undefined);
   print(`one at a time, exact (${SAMPLES} requests each way, alternating, keep-alive, performance.now()):`);
   printTable(
     ['group', 'direct p50', 'direct p99', 'proxied p50', 'proxied p99', 'added p50'],
-    groups.map((g) => {
+    platformGroups.map((g) => {
       const [d50, p50] = [percentile(g.exact.direct, 50), percentile(g.exact.proxied, 50)];
       return [g.title, exactMs(d50), exactMs(percentile(g.exact.direct, 99)), exactMs(p50), exactMs(percentile(g.exact.proxied, 99)), exactMs(p50 - d50)];
     }),
   );
   print();
-  for (const g of groups) {
-    for (let i = 0; i < g.rows.length; i += 2) {
-      const [d, p] = [g.rows[i]!, g.rows[i + 1]!];
-      const ratio = p.rps / d.rps;
-      print(`${g.title}, ${d.connections} connection(s): throughput ratio target >= ${RATIO_TARGET}x: ${ratio >= RATIO_TARGET ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x); added p50 ${latency(p.p50 - d.p50)} (1 ms resolution)`);
-    }
-    const added = percentile(g.exact.proxied, 50) - percentile(g.exact.direct, 50);
-    print(`${g.title}: added p50 target <= ${ADDED_P50_TARGET_MS} ms (one at a time, exact): ${added <= ADDED_P50_TARGET_MS ? 'met' : 'NOT met'} (${exactMs(added)})`);
-  }
-  print();
-  print('CPU time per request (from /proc, measured runs only): what a request costs wherever it runs');
+  print('CPU time per request (from /proc, measured runs only): what a request costs wherever it runs; "proxy" is the platform, nginx or the bare Node proxy');
   const cpuTable: string[][] = [];
+  const proxyCpu = (cpu: Record<string, number>) => cpu.server ?? cpu.nginx ?? cpu.bare;
   for (const g of groups) {
     for (const r of g.rows) {
       const cpu = r.cpuPerRequestUs;
       if (!cpu) continue;
       const total = Object.values(cpu).reduce((a, b) => a + b, 0);
-      const cell = (k: string) => (cpu[k] === undefined ? '' : `${cpu[k].toFixed(0)} µs`);
-      cpuTable.push([`${g.title}, ${r.label}`, String(r.connections), cell('agent'), cell('server'), cell('postgres'), cell('redis'), `${total.toFixed(0)} µs`]);
+      const us = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(0)} µs`);
+      cpuTable.push([`${g.title}, ${r.label}`, String(r.connections), us(cpu.agent), us(proxyCpu(cpu)), us(cpu.postgres), us(cpu.redis), `${total.toFixed(0)} µs`]);
     }
   }
-  if (cpuTable.length > 0) printTable(['run', 'connections', 'agent', 'platform', 'postgres', 'redis', 'total'], cpuTable);
+  if (cpuTable.length > 0) printTable(['run', 'connections', 'agent', 'proxy', 'postgres', 'redis', 'total'], cpuTable);
   print('autocannon percentiles have 1 ms resolution; "<1 ms" is a 0 bucket');
+  print();
+
+  // The targets (issue #10), each with its figure; the references show what relaying costs anyway.
+  const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const refs = WITH_REFERENCES ? groups[0]!.rows : [];
+  for (const g of platformGroups) {
+    const embedded = g.title.startsWith('PGlite');
+    for (const r of g.rows.filter((x) => x.direct)) {
+      const ratio = r.rps / r.direct!.rps;
+      const target = r.connections === 1 ? THROUGHPUT_TARGET_1 : embedded ? THROUGHPUT_TARGET_64_PGLITE : THROUGHPUT_TARGET_64_PG;
+      print(`${g.title}, ${r.connections} connection(s): throughput >= ${target}x of direct: ${verdict(ratio >= target)} (${ratio.toFixed(2)}x)`);
+      const cpu = r.cpuPerRequestUs;
+      if (!cpu) continue;
+      const same = refs.filter((x) => x.connections === r.connections && x.direct && x.cpuPerRequestUs);
+      const beside = same.map((x) => `${x.label.replace('through ', '')} ${proxyCpu(x.cpuPerRequestUs!)!.toFixed(0)} µs`).filter((x) => !x.startsWith('direct')).join(', ');
+      print(`  platform CPU <= ${PLATFORM_CPU_TARGET_US} µs per request: ${verdict(cpu.server! <= PLATFORM_CPU_TARGET_US)} (${cpu.server!.toFixed(0)} µs; ${beside})`);
+      if (cpu.postgres !== undefined) print(`  PostgreSQL CPU <= ${PG_CPU_TARGET_US} µs per request: ${verdict(cpu.postgres <= PG_CPU_TARGET_US)} (${cpu.postgres.toFixed(0)} µs)`);
+    }
+    const added = percentile(g.exact.proxied, 50) - percentile(g.exact.direct, 50);
+    print(`${g.title}: added p50 <= ${ADDED_P50_TARGET_MS} ms (one at a time, exact): ${verdict(added <= ADDED_P50_TARGET_MS)} (${exactMs(added)})`);
+  }
 }
 
 await runBench(main);

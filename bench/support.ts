@@ -175,7 +175,8 @@ export type CpuProbe = () => Record<string, number>;
  */
 export function cpuProbe(pids: Record<string, number>): CpuProbe | undefined {
   if (!existsSync('/proc/self/stat')) return undefined;
-  return () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, k === 'postgres' ? treeCpuMs(pid) : cpuMs(pid)]));
+  // PostgreSQL and nginx do their work in children of the pid given (backends, workers).
+  return () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, k === 'postgres' || k === 'nginx' ? treeCpuMs(pid) : cpuMs(pid)]));
 }
 
 /** The postmaster (whose backends serve the server) and the redis-server a group uses. */

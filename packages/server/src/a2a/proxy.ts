@@ -1,10 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
-import { A2A_BUSY_CODE, answersAsStream, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
+import { A2A_BUSY_CODE, answersAsStream, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type A2ADialect, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
 import type { ActivityInsert } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import { markInstanceDead, resumeWorkspace, type LifecycleDeps } from '../workspaces/lifecycle.js';
 import { getWorkspace, toView } from '../workspaces/read.js';
+import { bridgeExchange, bridgeTo } from './bridge.js';
 import { classifyDispatchError, readAnswer } from './dispatch.js';
 import { dispatchTimer } from './idle.js';
 import { AGENT_CALL_CEILING_SECONDS, DEAD_AGENT_STATUSES } from './limits.js';
@@ -136,10 +137,26 @@ export interface DispatchOptions {
 }
 
 /**
- * Sends one normalised request to the target's agent and says what became of it. Activity rows
- * are written after the exchange, off the response path.
+ * Sends one normalised request to the target's agent and says what became of it, translated both
+ * ways when the caller and the agent speak different A2A dialects (bridge.ts). A bridged request the
+ * agent is busy with, or went quiet on, is queued as the caller sent it (so a retry is recognised,
+ * and the queue's delivery is bridged again).
  */
 export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, opts: DispatchOptions): Promise<ProxyOutcome> {
+  const to = bridgeTo(rpc, target.agent_card);
+  if (to === undefined || target.url === '') return dispatchRaw(deps, target, callerId, rpc, opts);
+  const bridged = rpc as NormalizedA2ARequest & { dialect: A2ADialect };
+  const o = await bridgeExchange(bridged, to, target.agent_card, (translated) => dispatchRaw(deps, target, callerId, translated, { ...opts, allowQueue: false }));
+  const timedOut = o.kind === 'failed' && isBusyTimeout(o.failure);
+  if (opts.allowQueue && ((o.kind === 'busy' && !o.nativeSession) || timedOut)) return queueBusy(deps, target, callerId, rpc, { timedOut });
+  return o;
+}
+
+/**
+ * Sends one normalised request, as it is, to the target's agent and says what became of it.
+ * Activity rows are written after the exchange, off the response path.
+ */
+async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, opts: DispatchOptions): Promise<ProxyOutcome> {
   if (target.url === '') {
     if (target.status === Status.Hibernated) {
       wake(deps, target.id);

@@ -10,6 +10,7 @@ import { getWorkspace } from '../workspaces/read.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import type { App } from '../http/types.js';
 import { IdParams } from '../workspaces/routes.js';
+import { cardDialects } from './bridge.js';
 import { cancelDelegationOfTask, delegate, listDelegations, recordDelegation, updateDelegation, type DelegationDeps, type DelegationRow } from './delegation.js';
 import { outcomeError, type ProxyOutcome } from './outcome.js';
 import { proxyA2A, type Caller } from './proxy.js';
@@ -250,6 +251,9 @@ function requireCredential(deps: AuthDeps) {
 }
 
 const CANCEL_METHODS = new Set(['tasks/cancel', 'CancelTask']);
+/** The protocol versions the proxied card names for the dialect the proxy adds by translation. */
+const BRIDGED_V03_VERSION = '0.3.0';
+const BRIDGED_V1_VERSION = '1.0';
 
 /** The name of the platform's scheme in a proxied card. */
 export const PROXY_SECURITY_SCHEME = 'molecule_platform';
@@ -268,6 +272,13 @@ export function proxiedCard(card: Record<string, unknown>, endpoint: string): Re
   if ('url' in out) out.url = endpoint;
   if ('supportedInterfaces' in out) out.supportedInterfaces = retarget(out.supportedInterfaces);
   if ('additionalInterfaces' in out) out.additionalInterfaces = retarget(out.additionalInterfaces);
+  // The proxy translates between the dialects (bridge.ts): through it, an agent that speaks one
+  // speaks both, so the card names both for clients of either.
+  const speaks = cardDialects(card);
+  if (speaks.size > 0) {
+    if (!speaks.has('v0.3')) Object.assign(out, { protocolVersion: BRIDGED_V03_VERSION, url: endpoint, preferredTransport: 'JSONRPC' });
+    if (!speaks.has('v1')) out.supportedInterfaces = [{ url: endpoint, protocolBinding: 'JSONRPC', protocolVersion: BRIDGED_V1_VERSION }, ...(Array.isArray(out.supportedInterfaces) ? out.supportedInterfaces : [])];
+  }
   out.securitySchemes = {
     [PROXY_SECURITY_SCHEME]: {
       type: 'http',

@@ -80,8 +80,12 @@ describe('script adapter delegate step against the platform', () => {
       request_body: { tool: 'delegate_task', input: `worker: ${marker}` },
       response_body: { output: `echo: ${marker}` },
     });
-    const childLog = await t.app.inject({ method: 'GET', url: `/workspaces/${child.id}/activity?type=a2a_receive&limit=100`, headers: t.admin });
-    expect((childLog.json() as Json[]).filter((r) => r.source_id === parent.id && JSON.stringify(r.request_body).includes(marker))).toHaveLength(1);
+    // Activity rows follow the answer (written per tick).
+    const childRows = async () =>
+      ((await t.app.inject({ method: 'GET', url: `/workspaces/${child.id}/activity?type=a2a_receive&limit=100`, headers: t.admin })).json() as Json[]).filter(
+        (r) => r.source_id === parent.id && JSON.stringify(r.request_body).includes(marker),
+      );
+    await expect.poll(async () => (await childRows()).length).toBe(1);
   });
 
   it('a peer that does not exist fails the task with a clear message and a failed tool use', async () => {

@@ -118,8 +118,7 @@ describe('an agent that goes quiet past the idle timeout (real processes)', () =
     // re-delivery once it said it was free (never while it was still on the first).
     const received = (await (await fetch(`${ready}/received`)).json()) as string[];
     expect(received).toEqual([msg.params.message.messageId, msg.params.message.messageId]);
-    const rows = (await api('GET', `/workspaces/${id}/activity?type=a2a_receive`)).body;
-    expect(rows.map((row) => row.status).sort()).toEqual(['busy', 'ok']);
+    await expect.poll(async () => (await api('GET', `/workspaces/${id}/activity?type=a2a_receive`)).body.map((row) => row.status).sort()).toEqual(['busy', 'ok']);
   }, 90_000);
 
   it('C040 C043 C044 C058 molecule-agent under the same treatment does the work exactly once, and answers a repeat after a restart from its stored result', async () => {
@@ -139,8 +138,9 @@ describe('an agent that goes quiet past the idle timeout (real processes)', () =
     expect(JSON.stringify(item.response_body)).toContain(`done: ${marker}`);
     // The work ran once: one Work tool use, though the platform delivered the message twice.
     expect(await works(marker)).toHaveLength(1);
-    const delivered = (await api('GET', `/workspaces/${id}/activity?type=a2a_receive`)).body.filter((row) => JSON.stringify(row.request_body ?? null).includes(marker));
-    expect(delivered.map((row) => row.status).sort()).toEqual(['busy', 'ok']);
+    // Activity rows follow the answers (written per tick).
+    const delivered = async () => (await api('GET', `/workspaces/${id}/activity?type=a2a_receive`)).body.filter((row) => JSON.stringify(row.request_body ?? null).includes(marker));
+    await expect.poll(async () => (await delivered()).map((row) => row.status).sort()).toEqual(['busy', 'ok']);
 
     // Restarted, the agent still knows the messageId: the queued body sent straight to the new
     // process gets the stored answer, and nothing runs.

@@ -24,6 +24,8 @@ svc_start() {
   if ! command -v redis-server >/dev/null 2>&1; then svc_log "installing redis-server"; svc_apt_install redis-server; fi
   # The two-replica test runs deploy/haproxy.cfg in front of two platform processes.
   if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then svc_log "installing haproxy"; svc_apt_install haproxy; fi
+  # The canvas's end-to-end tests drive Debian's Chromium through playwright-core.
+  if ! command -v chromium >/dev/null 2>&1; then svc_log "installing chromium"; svc_apt_install chromium; fi
   local pgbin; pgbin="$(svc_pg_bin)"
   SVC_DIR="$(mktemp -d /tmp/molecule-services.XXXXXX)"
   chmod 755 "$SVC_DIR"

@@ -45,7 +45,20 @@ const stale = packages.some((pkg) => {
 
 const templateMissing = !existsSync(path.join(root, 'packages/server/dist/pglite-template.tgz'));
 
-if (stale || templateMissing) {
+// The canvas (vite build): stale when its sources, or the contracts it bundles, are newer than its build.
+const canvas = path.join(root, 'packages/canvas');
+const canvasBuilt = (() => {
+  try {
+    return statSync(path.join(canvas, 'dist/index.html')).mtimeMs;
+  } catch {
+    return -1;
+  }
+})();
+const canvasStale =
+  canvasBuilt <
+  Math.max(...['src', 'index.html', 'vite.config.ts', 'package.json'].map((f) => newestMtime(path.join(canvas, f))), newestMtime(path.join(root, 'packages/contracts/src')));
+
+if (stale || templateMissing || canvasStale) {
   process.stderr.write('molecule: building…\n');
   const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);

@@ -14,7 +14,7 @@ import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type Pri
  */
 
 /** Answers that need no database: build identity, metrics, the spec, the canvas files, and a logout without a session cookie. */
-const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /app.js', 'POST /auth/logout']);
+const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /assets/:file', 'POST /auth/logout']);
 
 describe('fault: PostgreSQL stopped mid-traffic', () => {
   let pg: PrivatePostgres;

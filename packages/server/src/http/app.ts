@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
@@ -30,7 +32,12 @@ import { accessClassOf, type AccessClass } from './access.js';
 import { asHttpError, HttpError, isRedisUnreachable, platformUnavailable, unstorableRefused } from './errors.js';
 import type { App } from './types.js';
 
-const CANVAS_DIR = new URL('../../../canvas/public/', import.meta.url);
+/** The canvas build (`vite build packages/canvas`, part of `npm run build` and of `npm start`'s staleness check). */
+const CANVAS_DIR = fileURLToPath(new URL('../../../canvas/dist/', import.meta.url));
+const CANVAS_BUILT = existsSync(path.join(CANVAS_DIR, 'index.html'));
+/** What `/` says when the canvas has not been built (a checkout that ran `tsc` alone). */
+const CANVAS_MISSING_HTML =
+  '<!doctype html><html lang="en"><meta charset="utf-8"><title>Molecule</title><h1>Molecule</h1><p>The platform is running, but the canvas is not built: run <code>npm run build</code> (<code>npm start</code> does it).</p></html>';
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 const PAGE_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'";
 
@@ -76,7 +83,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     done(/%00/.test(req.url) ? unstorableRefused() : undefined);
   });
 
-  await app.register(fastifyStatic, { root: fileURLToPath(CANVAS_DIR), serve: false });
+  if (CANVAS_BUILT) await app.register(fastifyStatic, { root: CANVAS_DIR, serve: false });
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -223,9 +230,14 @@ function registerMetaRoutes(app: App, deps: AppDeps): void {
   // The canvas build, served from disk by @fastify/static (content types, ETag, Last-Modified, 304s).
   // Its own wildcard route is off: each page is a route here, so it declares its access class and
   // gets the page CSP.
-  for (const [url, file] of [['/', 'index.html'], ['/app.js', 'app.js']] as const) {
-    app.get(url, { config: { access: 'open', page: true }, schema: { hide: true } }, async (_req, reply) => reply.sendFile(file));
-  }
+  app.get('/', { config: { access: 'open', page: true }, schema: { hide: true } }, async (_req, reply) =>
+    CANVAS_BUILT ? reply.sendFile('index.html') : reply.status(503).type('text/html; charset=utf-8').send(CANVAS_MISSING_HTML),
+  );
+  // The bundle's files carry a content hash in their names: cached for good.
+  app.get<{ Params: { file: string } }>('/assets/:file', { config: { access: 'open' }, schema: { hide: true } }, async (req, reply) => {
+    if (!CANVAS_BUILT || !/^[\w-][\w.-]*$/.test(req.params.file)) return reply.status(404).send({ error: 'not found', code: 'not_found' });
+    return reply.sendFile(`assets/${req.params.file}`, { maxAge: '365d', immutable: true });
+  });
 }
 
 /** One registered route and the access class it declared. */

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExternal } from '../test-support/api.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
@@ -60,13 +61,22 @@ describe('meta routes', () => {
     expect(api.headers['x-content-type-options']).toBe('nosniff');
   });
 
-  it('serves the canvas files with validators, so a reload answers 304 without a body', async () => {
-    const script = await t.app.inject({ method: 'GET', url: '/app.js' });
+  // The canvas build exists once `npm run build` ran (npm test runs it; npm run check alone does not).
+  it.runIf(existsSync(new URL('../../../canvas/dist/index.html', import.meta.url)))('serves the canvas bundle the page names, cached for good and with validators (a reload answers 304 without a body)', async () => {
+    const page = await t.app.inject({ method: 'GET', url: '/' });
+    const src = /<script[^>]+src="([^"]+)"/.exec(page.body)?.[1];
+    expect(src).toMatch(/^\/assets\/[\w.-]+\.js$/);
+    const script = await t.app.inject({ method: 'GET', url: src! });
     expect(script.statusCode).toBe(200);
     expect(script.headers['content-type']).toMatch(/javascript/);
+    expect(script.headers['cache-control']).toContain('immutable');
     expect(script.headers.etag).toBeTruthy();
-    const again = await t.app.inject({ method: 'GET', url: '/app.js', headers: { 'if-none-match': String(script.headers.etag) } });
+    const again = await t.app.inject({ method: 'GET', url: src!, headers: { 'if-none-match': String(script.headers.etag) } });
     expect(again.statusCode).toBe(304);
     expect(again.body).toBe('');
+    for (const bad of ['/assets/..%2Fpackage.json', '/assets/nope.js', '/assets/..%2F..%2Fpackage.json', '/assets/.hidden']) {
+      const r = await t.app.inject({ method: 'GET', url: bad });
+      expect([bad, r.statusCode]).toEqual([bad, 404]);
+    }
   });
 });

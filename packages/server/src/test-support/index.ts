@@ -8,3 +8,5 @@ export { dockerClientOptions } from '../provisioning/docker/network.js';
 export { freshDb, migratedDb, startTestApp, testConfig, type TestApp, type TestAppOptions } from './harness.js';
 export { createExternal, eventually } from './api.js';
 export { freePort } from './net.js';
+export { e2eClient, startE2eServer, E2E_ADMIN_TOKEN } from './e2e.js';
+export { isAlive } from './proc.js';

@@ -1,0 +1,106 @@
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { E2E_ADMIN_TOKEN, e2eClient, startE2eServer } from '@molecule/server/testing';
+
+// The canvas in a real browser (Debian chromium through playwright-core) against the real platform
+// (process backend, PostgreSQL): sign in through the printed link, watch a workspace come online and
+// change status live, and check each view with axe-core. Screenshots of each step land in
+// .molecule/screenshots/ (gitignored); the org chart's is copied to docs/canvas.png for the README.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SHOTS = path.join(ROOT, '.molecule/screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('the canvas in Chromium', () => {
+  let server: Awaited<ReturnType<typeof startE2eServer>>['server'];
+  let browser: Browser;
+  let page: Page;
+  const c = e2eClient(() => server);
+  const made: string[] = [];
+
+  beforeAll(async () => {
+    ({ server } = await startE2eServer({ MOLECULE_PROVISIONER: 'process', DATABASE_URL: process.env.TEST_DATABASE_URL }, 'molecule-canvas-'));
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('console', (m) => void (m.type() === 'error' && process.stderr.write(`[page] ${JSON.stringify(m.text())}\n`)));
+    page.on('pageerror', (e) => void process.stderr.write(`[page error] ${e.message}\n`));
+    await mkdir(SHOTS, { recursive: true });
+  }, 60_000);
+  afterAll(async () => {
+    for (const id of made) await c.remove(id);
+    await browser?.close();
+    await server?.close();
+  }, 60_000);
+
+  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+  /** axe-core in the page: serious and critical violations, by rule (after checking that it ran its rules). */
+  const axe = async (): Promise<string[]> => {
+    // Evaluated through the DevTools protocol: the page's CSP (rightly) refuses inline scripts.
+    await page.evaluate(await readFile(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8'));
+    const result = await page.evaluate(async () => {
+      type Rule = { id: string; impact: string | null; nodes: unknown[] };
+      const page = globalThis as unknown as { document: unknown; axe: { run: (ctx: unknown) => Promise<{ violations: Rule[]; passes: Rule[] }> } };
+      const r = await page.axe.run(page.document);
+      return { passes: r.passes.length, violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, count: v.nodes.length })) };
+    });
+    expect(result.passes).toBeGreaterThan(5);
+    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.count})`);
+  };
+
+  it('without a session: the sign-in screen, which says where the link is', async () => {
+    await page.goto(server.url);
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('Not signed in');
+    expect(await page.textContent('main')).toContain('canvas link the platform printed');
+    await shot('01-signed-out');
+    expect(await axe()).toEqual([]);
+  });
+
+  it('the printed link signs in (the token then leaves the URL); an empty org offers to create a workspace', async () => {
+    await page.goto(`${server.url}/#token=${encodeURIComponent(E2E_ADMIN_TOKEN)}`);
+    await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    expect(page.url()).toBe(`${server.url}/`);
+    expect(await page.textContent('main')).toContain('No workspaces yet');
+    await shot('02-empty');
+    expect(await axe()).toEqual([]);
+  });
+
+  it('a new echo workspace appears and goes online live; a killed agent shows its status change, then recovers', async () => {
+    const id = await c.create('Echo bot', 'echo');
+    made.push(id);
+    const node = page.getByTestId(`workspace-${id}`);
+    await node.waitFor({ timeout: 30_000 });
+    await expect.poll(() => node.getAttribute('data-status'), { timeout: 60_000 }).toBe('online');
+    expect(await node.textContent()).toContain('Online');
+    expect(await node.getAttribute('aria-label')).toBe('Echo bot: Online');
+    await shot('03-online');
+    expect(await axe()).toEqual([]);
+
+    // The agent dies: the page follows the workspace through its restart without a reload.
+    const pid = Number(String((await c.get(id)).instance_id).split(':')[1]);
+    process.kill(pid, 'SIGKILL');
+    await c.waitNoticedDead(id, 30_000);
+    await expect.poll(() => node.getAttribute('data-status'), { timeout: 30_000 }).not.toBe('online');
+    await shot('04-restarting');
+    await expect.poll(() => node.getAttribute('data-status'), { timeout: 60_000 }).toBe('online');
+  }, 180_000);
+
+  it('a child is drawn inside its parent\'s team box', async () => {
+    const child = await c.create('Helper', 'echo');
+    made.unshift(child);
+    const parent = made[made.length - 1]!;
+    const r = await fetch(`${server.url}/workspaces/${child}`, { method: 'PATCH', headers: c.admin, body: JSON.stringify({ parent_id: parent }) });
+    expect(r.status).toBe(200);
+    const box = async (id: string) => (await page.getByTestId(`workspace-${id}`).boundingBox())!;
+    await expect.poll(async () => {
+      const [p, k] = [await box(parent), await box(child)];
+      return k.x >= p.x && k.y >= p.y && k.x + k.width <= p.x + p.width + 1 && k.y + k.height <= p.y + p.height + 1;
+    }, { timeout: 30_000 }).toBe(true);
+    await expect.poll(() => page.getByTestId(`workspace-${child}`).getAttribute('data-status'), { timeout: 60_000 }).toBe('online');
+    await page.getByRole('button', { name: /fit view/i }).click();
+    await shot('05-team');
+    await copyFile(path.join(SHOTS, '05-team.png'), path.join(ROOT, 'docs/canvas.png'));
+  }, 120_000);
+});

@@ -1,0 +1,94 @@
+import { createStore } from 'zustand/vanilla';
+import { Status, type PlatformEvent, type WorkspaceStatus, type WorkspaceView } from '@molecule/contracts';
+
+/** What the page shows: still loading, the login prompt, the unreachable screen, or the canvas. */
+export type Screen = 'loading' | 'login' | 'unreachable' | 'ready';
+/** The live connection (/ws), shown as the toolbar's pill. */
+export type Connection = 'connecting' | 'live' | 'reconnecting';
+
+export interface CanvasState {
+  screen: Screen;
+  /** Why the page is on the login or unreachable screen. */
+  message: string;
+  connection: Connection;
+  workspaces: Record<string, WorkspaceView>;
+  /** The last persisted event seen (replay starts after it). */
+  lastSeq: number;
+  selected: string | undefined;
+}
+
+/** Status events and the status they mean. */
+const STATUS_OF: Partial<Record<PlatformEvent['type'], WorkspaceStatus>> = {
+  WORKSPACE_PROVISIONING: Status.Provisioning,
+  WORKSPACE_PROVISION_FAILED: Status.Failed,
+  WORKSPACE_AWAITING_AGENT: Status.AwaitingAgent,
+  WORKSPACE_ONLINE: Status.Online,
+  WORKSPACE_OFFLINE: Status.Offline,
+  WORKSPACE_DEGRADED: Status.Degraded,
+  WORKSPACE_PAUSED: Status.Paused,
+  WORKSPACE_HIBERNATED: Status.Hibernated,
+};
+
+/** Events after which the canvas reads the workspace again (its row changed in ways events do not carry). */
+const REFETCH = new Set<PlatformEvent['type']>(['WORKSPACE_CREATED', 'WORKSPACE_UPDATED', 'AGENT_CARD_UPDATED', ...(Object.keys(STATUS_OF) as PlatformEvent['type'][])]);
+
+export function createCanvasStore() {
+  return createStore<CanvasState>(() => ({ screen: 'loading', message: '', connection: 'connecting', workspaces: {}, lastSeq: 0, selected: undefined }));
+}
+export type CanvasStore = ReturnType<typeof createCanvasStore>;
+
+/** Replaces every workspace (the first load, or a reload after a long disconnect). Removed ones are not shown. */
+export function setWorkspaces(store: CanvasStore, rows: readonly WorkspaceView[]): void {
+  store.setState({ workspaces: Object.fromEntries(rows.filter((w) => w.status !== Status.Removed).map((w) => [w.id, w])) });
+}
+
+/** One workspace as the API returned it (after a refetch); a removed one leaves the chart. */
+export function putWorkspace(store: CanvasStore, w: WorkspaceView): void {
+  store.setState((s) => {
+    const next = { ...s.workspaces };
+    if (w.status === Status.Removed) delete next[w.id];
+    else next[w.id] = w;
+    return { workspaces: next };
+  });
+}
+
+/**
+ * Applies one live event to the store at once (status, current task, active tasks, removal) and
+ * says whether the workspace should be read again for the rest of its row. Events already seen
+ * (a persisted seq at or below the last one) change nothing.
+ */
+export function applyEvent(store: CanvasStore, e: PlatformEvent): { refetch?: string } {
+  const s = store.getState();
+  if (e.seq !== null && e.seq !== undefined) {
+    if (e.seq <= s.lastSeq) return {};
+    store.setState({ lastSeq: e.seq });
+  }
+  const id = e.workspace_id;
+  if (!id) return {};
+  if (e.type === 'WORKSPACE_REMOVED') {
+    const next = { ...store.getState().workspaces };
+    delete next[id];
+    store.setState({ workspaces: next, ...(s.selected === id ? { selected: undefined } : {}) });
+    return {};
+  }
+  const current = store.getState().workspaces[id];
+  const status = STATUS_OF[e.type];
+  if (current) {
+    const patch: Partial<WorkspaceView> = {};
+    if (status) patch.status = status;
+    if (e.type === 'TASK_UPDATED' || e.type === 'WORKSPACE_HEARTBEAT') {
+      if (typeof e.payload.active_tasks === 'number') patch.active_tasks = e.payload.active_tasks;
+      if (typeof e.payload.current_task === 'string') patch.current_task = e.payload.current_task;
+    }
+    if (e.type === 'WORKSPACE_DEGRADED' && typeof e.payload.sample_error === 'string') patch.last_sample_error = e.payload.sample_error;
+    if (Object.keys(patch).length > 0) store.setState({ workspaces: { ...store.getState().workspaces, [id]: { ...current, ...patch } } });
+  }
+  return REFETCH.has(e.type) || (!current && status) ? { refetch: id } : {};
+}
+
+/** How many workspaces are in each status (the toolbar's counts). */
+export function countByStatus(workspaces: Record<string, WorkspaceView>): Partial<Record<WorkspaceStatus, number>> {
+  const out: Partial<Record<WorkspaceStatus, number>> = {};
+  for (const w of Object.values(workspaces)) out[w.status] = (out[w.status] ?? 0) + 1;
+  return out;
+}

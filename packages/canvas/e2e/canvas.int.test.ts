@@ -41,13 +41,13 @@ describe('the canvas in Chromium', () => {
     // Evaluated through the DevTools protocol: the page's CSP (rightly) refuses inline scripts.
     await page.evaluate(await readFile(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8'));
     const result = await page.evaluate(async () => {
-      type Rule = { id: string; impact: string | null; nodes: unknown[] };
+      type Rule = { id: string; impact: string | null; nodes: { target: unknown }[] };
       const page = globalThis as unknown as { document: unknown; axe: { run: (ctx: unknown) => Promise<{ violations: Rule[]; passes: Rule[] }> } };
       const r = await page.axe.run(page.document);
-      return { passes: r.passes.length, violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, count: v.nodes.length })) };
+      return { passes: r.passes.length, violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, count: v.nodes.length, where: JSON.stringify(v.nodes.slice(0, 3).map((n) => n.target)) })) };
     });
     expect(result.passes).toBeGreaterThan(5);
-    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.count})`);
+    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.count}: ${v.where})`);
   };
 
   it('without a session: the sign-in screen, which says where the link is', async () => {
@@ -103,4 +103,44 @@ describe('the canvas in Chromium', () => {
     await shot('05-team');
     await copyFile(path.join(SHOTS, '05-team.png'), path.join(ROOT, 'docs/canvas.png'));
   }, 120_000);
+
+  it('a node opens its panel (click, or Enter from the keyboard): details, a restart followed live, a delete that names what goes with it', async () => {
+    const [child, parent] = [made[0]!, made[made.length - 1]!];
+    await page.getByTestId(`workspace-${parent}`).click({ position: { x: 20, y: 12 } });
+    const panel = page.getByRole('complementary', { name: 'Workspace Echo bot' });
+    await panel.waitFor();
+    expect(await panel.getByRole('tab', { name: 'Details' }).getAttribute('aria-selected')).toBe('true');
+    expect(await panel.textContent()).toContain('template echo');
+    await shot('06-details');
+    expect(await axe()).toEqual([]);
+
+    // Restart: the panel and the node follow the workspace back to online.
+    await panel.getByRole('button', { name: 'Restart' }).click();
+    await expect.poll(() => panel.getByRole('status').textContent()).toContain('Restart: done.');
+    await expect.poll(() => page.getByTestId(`workspace-${parent}`).getAttribute('data-status'), { timeout: 60_000 }).toBe('online');
+
+    // Delete asks first and names the child that goes too; Escape backs out with nothing removed.
+    await panel.getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('alertdialog');
+    expect(await dialog.textContent()).toContain('Helper');
+    await shot('07-confirm-delete');
+    expect(await axe()).toEqual([]);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect((await c.get(parent)).status).toBe('online');
+
+    // From the keyboard: the child's node, Enter, its panel.
+    await page.getByTestId(`workspace-${child}`).click({ position: { x: 20, y: 12 } });
+    await page.getByRole('button', { name: 'Close panel' }).click();
+    await page.locator(`.react-flow__node[data-id="${child}"]`).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('complementary', { name: 'Workspace Helper' }).waitFor();
+
+    // Confirmed, the team goes, and the chart says so live.
+    await page.getByTestId(`workspace-${parent}`).click({ position: { x: 20, y: 12 } });
+    await page.getByRole('complementary', { name: 'Workspace Echo bot' }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete 2 workspaces' }).click();
+    await page.getByText('No workspaces yet').waitFor({ timeout: 30_000 });
+    made.length = 0;
+  }, 180_000);
 });

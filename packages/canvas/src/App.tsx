@@ -3,6 +3,7 @@ import { WORKSPACE_STATUSES } from '@molecule/contracts';
 import { ApiError, createApi, PlatformUnavailableError } from './api.js';
 import { connectLive } from './live.js';
 import { OrgChart } from './OrgChart.js';
+import { Panel } from './Panel.js';
 import { STATUS_LOOK } from './status.js';
 import { countByStatus, createCanvasStore, setWorkspaces, type CanvasState, type CanvasStore } from './store.js';
 
@@ -83,6 +84,8 @@ export function App() {
 function Canvas() {
   const workspaces = useCanvas(store, (s) => s.workspaces);
   const connection = useCanvas(store, (s) => s.connection);
+  const selected = useCanvas(store, (s) => s.selected);
+  const selectedWorkspace = selected ? workspaces[selected] : undefined;
   const counts = useMemo(() => countByStatus(workspaces), [workspaces]);
   const list = useMemo(() => Object.values(workspaces), [workspaces]);
   const [now, setNow] = useState(() => Date.now());
@@ -113,7 +116,10 @@ function Canvas() {
           </p>
         </main>
       ) : (
-        <OrgChart workspaces={list} now={now} />
+        <div className="body">
+          <OrgChart workspaces={list} now={now} selected={selected} onSelect={(id) => store.setState({ selected: id })} />
+          {selectedWorkspace ? <Panel workspace={selectedWorkspace} workspaces={workspaces} api={api} onClose={() => store.setState({ selected: undefined })} /> : null}
+        </div>
       )}
     </div>
   );

@@ -41,7 +41,7 @@ const WorkspaceCard = memo(function WorkspaceCard({ data }: NodeProps<WorkspaceN
 const nodeTypes = { workspace: WorkspaceCard };
 
 /** The org chart: every workspace, teams as boxes holding their members; zoom, pan, fit, minimap. */
-export function OrgChart({ workspaces, now }: { workspaces: WorkspaceView[]; now: number }) {
+export function OrgChart({ workspaces, now, selected, onSelect }: { workspaces: WorkspaceView[]; now: number; selected: string | undefined; onSelect: (id: string) => void }) {
   const nodes = useMemo<WorkspaceNode[]>(() => {
     const byId = new Map(workspaces.map((w) => [w.id, w]));
     return layoutOrg(workspaces).map((p) => ({
@@ -53,12 +53,23 @@ export function OrgChart({ workspaces, now }: { workspaces: WorkspaceView[]; now
       height: p.height,
       data: { w: byId.get(p.id)!, team: p.team, now },
       draggable: false,
+      selected: p.id === selected,
+      ariaLabel: `${byId.get(p.id)!.name}: ${statusLine(byId.get(p.id)!, now)}. Press Enter for details.`,
     }));
-  }, [workspaces, now]);
+  }, [workspaces, now, selected]);
+  // Enter or Space on a focused node opens its panel (a click does too).
+  const onKeyDown = (e: React.KeyboardEvent) => {
+    if (e.key !== 'Enter' && e.key !== ' ') return;
+    const id = (document.activeElement as HTMLElement | null)?.closest('.react-flow__node')?.getAttribute('data-id');
+    if (id) {
+      e.preventDefault();
+      onSelect(id);
+    }
+  };
   return (
     <ReactFlowProvider>
-      <div className="chart" aria-label="Org chart">
-        <ReactFlow nodes={nodes} edges={[]} nodeTypes={nodeTypes} fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.1} proOptions={{ hideAttribution: true }}>
+      <div className="chart" aria-label="Org chart" onKeyDown={onKeyDown}>
+        <ReactFlow nodes={nodes} edges={[]} nodeTypes={nodeTypes} onNodeClick={(_e, n) => onSelect(n.id)} elementsSelectable={false} fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.1} proOptions={{ hideAttribution: true }}>
           <Background />
           <Controls fitViewOptions={{ maxZoom: 1 }} />
           <MiniMap pannable zoomable ariaLabel="Minimap" nodeColor={(n) => STATUS_LOOK[(n.data as WorkspaceNodeData).w.status].colour} />

@@ -77,6 +77,10 @@ export function createApi(opts: ApiOptions = {}) {
     login: (token: string) => call<{ status: string }>('POST', '/auth/login', { token }),
     workspaces: () => call<WorkspaceView[]>('GET', '/workspaces'),
     workspace: (id: string) => call<WorkspaceView>('GET', `/workspaces/${encodeURIComponent(id)}`),
+    /** A lifecycle action on one workspace. */
+    lifecycle: (id: string, action: 'restart' | 'pause' | 'resume' | 'hibernate') => call<{ status: string }>('POST', `/workspaces/${encodeURIComponent(id)}/${action}`),
+    /** Removes a workspace and its whole subtree (`confirm` when it has live children). */
+    remove: (id: string, confirm: boolean) => call<{ status: string }>('DELETE', `/workspaces/${encodeURIComponent(id)}${confirm ? '?confirm=true' : ''}`),
     /** Persisted events after `seq`, oldest first (replay after a reconnect). */
     eventsAfter: (seq: number) => call<PlatformEvent[]>('GET', `/events?after=${seq}&limit=1000`),
   };

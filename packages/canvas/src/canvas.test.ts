@@ -3,6 +3,7 @@ import { Status, type PlatformEvent, type WorkspaceView } from '@molecule/contra
 import { ApiError, createApi, PlatformUnavailableError } from './api.js';
 import { layoutOrg, NODE_W } from './layout.js';
 import { statusLine } from './status.js';
+import { descendantsOf } from './tree.js';
 import { applyEvent, countByStatus, createCanvasStore, setWorkspaces } from './store.js';
 
 let n = 0;
@@ -154,5 +155,16 @@ describe('canvas presentation', () => {
       expect(p.y + p.height).toBeLessThanOrEqual(parent.height);
     }
     expect(layoutOrg([lead, ...kids, grandkid, orphan])).toEqual(placed);
+  });
+
+  it('a delete names every workspace under the one deleted, at any depth, and nothing else', () => {
+    const lead = ws({ name: 'lead' });
+    const kid = ws({ name: 'kid', parent_id: lead.id });
+    const grandkid = ws({ name: 'grandkid', parent_id: kid.id });
+    const other = ws({ name: 'other' });
+    const all = Object.fromEntries([lead, kid, grandkid, other].map((w) => [w.id, w]));
+    expect(descendantsOf(all, lead.id).map((w) => w.name)).toEqual(['kid', 'grandkid']);
+    expect(descendantsOf(all, kid.id).map((w) => w.name)).toEqual(['grandkid']);
+    expect(descendantsOf(all, other.id)).toEqual([]);
   });
 });

@@ -1,16 +1,16 @@
 import { Status, type WorkspaceStatus, type WorkspaceView } from '@molecule/contracts';
 
-/** Every status's words and colour: status is never shown by colour alone. */
+/** Every status's words and colour (each at least 4.5:1 against the cards' white): status is never shown by colour alone. */
 export const STATUS_LOOK: Record<WorkspaceStatus, { label: string; colour: string }> = {
-  [Status.Provisioning]: { label: 'Starting', colour: '#2f6fdb' },
-  [Status.Online]: { label: 'Online', colour: '#1e8e4f' },
-  [Status.Offline]: { label: 'Offline', colour: '#6b7280' },
-  [Status.Degraded]: { label: 'Degraded', colour: '#c27c0e' },
+  [Status.Provisioning]: { label: 'Starting', colour: '#2559b8' },
+  [Status.Online]: { label: 'Online', colour: '#16713d' },
+  [Status.Offline]: { label: 'Offline', colour: '#5f6673' },
+  [Status.Degraded]: { label: 'Degraded', colour: '#8f5a06' },
   [Status.Failed]: { label: 'Failed', colour: '#c0392b' },
   [Status.Removed]: { label: 'Removed', colour: '#6b7280' },
   [Status.Paused]: { label: 'Paused', colour: '#7c5cbf' },
   [Status.Hibernated]: { label: 'Hibernated', colour: '#4b6b8a' },
-  [Status.AwaitingAgent]: { label: 'Waiting for agent', colour: '#8a6d3b' },
+  [Status.AwaitingAgent]: { label: 'Waiting for agent', colour: '#7a5f2f' },
   [Status.Hibernating]: { label: 'Hibernating', colour: '#4b6b8a' },
 };
 

@@ -56,16 +56,20 @@ describe('the canvas in Chromium', () => {
     expect(await page.textContent('main')).toContain('canvas link the platform printed');
     await shot('01-signed-out');
     expect(await axe()).toEqual([]);
-  });
+  }, 90_000);
 
   it('the printed link signs in (the token then leaves the URL); an empty org offers to create a workspace', async () => {
+    // As a user opens it: a new tab. (A tab already on the page signs in on the fragment change too.)
+    await page.close();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (e) => void process.stderr.write(`[page error] ${e.message}\n`));
     await page.goto(`${server.url}/#token=${encodeURIComponent(E2E_ADMIN_TOKEN)}`);
-    await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Live' }).waitFor({ timeout: 60_000 });
     expect(page.url()).toBe(`${server.url}/`);
     expect(await page.textContent('main')).toContain('No workspaces yet');
     await shot('02-empty');
     expect(await axe()).toEqual([]);
-  });
+  }, 90_000);
 
   it('a new echo workspace appears and goes online live; a killed agent shows its status change, then recovers', async () => {
     const id = await c.create('Echo bot', 'echo');
@@ -104,14 +108,27 @@ describe('the canvas in Chromium', () => {
     await copyFile(path.join(SHOTS, '05-team.png'), path.join(ROOT, 'docs/canvas.png'));
   }, 120_000);
 
-  it('a node opens its panel (click, or Enter from the keyboard): details, a restart followed live, a delete that names what goes with it', async () => {
+  it('a node opens its panel (click, or Enter from the keyboard): a streamed chat kept across a reload, details, a restart followed live, a delete that names what goes with it', async () => {
     const [child, parent] = [made[0]!, made[made.length - 1]!];
     await page.getByTestId(`workspace-${parent}`).click({ position: { x: 20, y: 12 } });
     const panel = page.getByRole('complementary', { name: 'Workspace Echo bot' });
     await panel.waitFor();
+    // Chat first: "hi" streams back as "echo: hi", and the conversation is there again after a reload.
+    expect(await panel.getByRole('tab', { name: 'Chat' }).getAttribute('aria-selected')).toBe('true');
+    await panel.getByLabel('Message to Echo bot').fill('hi');
+    await panel.getByLabel('Message to Echo bot').press('Enter');
+    const log = panel.getByRole('log', { name: 'Conversation' });
+    await expect.poll(() => log.locator('[data-from="agent"]').last().textContent(), { timeout: 30_000 }).toContain('echo: hi');
+    await shot('06-chat');
+    expect(await axe()).toEqual([]);
+    await page.reload();
+    await page.getByTestId(`workspace-${parent}`).click({ position: { x: 20, y: 12 } });
+    await expect.poll(() => panel.getByRole('log', { name: 'Conversation' }).textContent(), { timeout: 30_000 }).toMatch(/hi.*echo: hi/);
+
+    await panel.getByRole('tab', { name: 'Details' }).click();
     expect(await panel.getByRole('tab', { name: 'Details' }).getAttribute('aria-selected')).toBe('true');
     expect(await panel.textContent()).toContain('template echo');
-    await shot('06-details');
+    await shot('06b-details');
     expect(await axe()).toEqual([]);
 
     // Restart: the panel and the node follow the workspace back to online.
@@ -138,6 +155,7 @@ describe('the canvas in Chromium', () => {
 
     // Confirmed, the team goes, and the chart says so live.
     await page.getByTestId(`workspace-${parent}`).click({ position: { x: 20, y: 12 } });
+    await page.getByRole('complementary', { name: 'Workspace Echo bot' }).getByRole('tab', { name: 'Details' }).click();
     await page.getByRole('complementary', { name: 'Workspace Echo bot' }).getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('alertdialog').getByRole('button', { name: 'Delete 2 workspaces' }).click();
     await page.getByText('No workspaces yet').waitFor({ timeout: 30_000 });

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { Status, type WorkspaceView } from '@molecule/contracts';
 import { ApiError, type Api } from './api.js';
+import { ChatTab } from './Chat.js';
 import { STATUS_LOOK, statusLine } from './status.js';
 import { descendantsOf } from './tree.js';
 
@@ -14,7 +15,10 @@ export interface TabProps {
  * The side panel's tabs, in order. A later feature (chat, activity, events, files, terminal, memory)
  * adds its tab here and nowhere else.
  */
-export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => ReactNode }[] = [{ id: 'details', label: 'Details', render: (p) => <DetailsTab {...p} /> }];
+export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => ReactNode }[] = [
+  { id: 'chat', label: 'Chat', render: (p) => <ChatTab key={p.workspace.id} {...p} /> },
+  { id: 'details', label: 'Details', render: (p) => <DetailsTab {...p} /> },
+];
 
 /** The selected workspace's panel: its tabs, closed with Escape or the close button. */
 export function Panel({ workspace, workspaces, api, onClose }: TabProps & { onClose: () => void }) {

@@ -1,4 +1,5 @@
 import type { PlatformEvent, WorkspaceView } from '@molecule/contracts';
+import { describeAnswer } from './answers.js';
 
 /** A refused or failed API call: the HTTP status, the platform's error code and its safe message. */
 export class ApiError extends Error {
@@ -81,6 +82,35 @@ export function createApi(opts: ApiOptions = {}) {
     lifecycle: (id: string, action: 'restart' | 'pause' | 'resume' | 'hibernate') => call<{ status: string }>('POST', `/workspaces/${encodeURIComponent(id)}/${action}`),
     /** Removes a workspace and its whole subtree (`confirm` when it has live children). */
     remove: (id: string, confirm: boolean) => call<{ status: string }>('DELETE', `/workspaces/${encodeURIComponent(id)}${confirm ? '?confirm=true' : ''}`),
+    /** The user's conversation with a workspace: its A2A exchanges from the canvas, newest first. */
+    chatHistory: (id: string) =>
+      call<{ id: string; request_body?: unknown; response_body?: unknown; status: string; error_detail: string | null }[]>('GET', `/workspaces/${encodeURIComponent(id)}/activity?type=a2a_receive&source=canvas&limit=50`),
+    /**
+     * Sends `text` to the workspace's agent as `message/stream` through the proxy: a stream to read,
+     * or (queued, busy, restarting, refused) the platform's answer in words.
+     */
+    async chatSend(id: string, messageId: string, text: string): Promise<{ kind: 'stream'; reader: ReadableStreamDefaultReader<Uint8Array> } | { kind: 'answer'; text: string }> {
+      let r: Response;
+      try {
+        r = await fetchImpl(`/workspaces/${encodeURIComponent(id)}/a2a`, {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'message/stream', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text }] } } }),
+        });
+      } catch {
+        throw new PlatformUnavailableError();
+      }
+      if (r.ok && (r.headers.get('content-type') ?? '').startsWith('text/event-stream') && r.body) return { kind: 'stream', reader: r.body.getReader() };
+      const raw = await r.text();
+      let body: unknown;
+      try {
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        body = undefined;
+      }
+      return { kind: 'answer', text: describeAnswer(r.status, body) };
+    },
     /** Persisted events after `seq`, oldest first (replay after a reconnect). */
     eventsAfter: (seq: number) => call<PlatformEvent[]>('GET', `/events?after=${seq}&limit=1000`),
   };

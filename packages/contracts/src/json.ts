@@ -52,3 +52,24 @@ export function jsonHoldsUnstorable(text: string, value: unknown): boolean {
   };
   return walk(value);
 }
+
+/**
+ * The reply text of an A2A answer in any dialect: a task's status message, a message's parts, or
+ * its artifacts (v0.3 `result`, v1 `result.task` / `result.message`). Undefined when there is none.
+ */
+export function replyText(answer: unknown): string | undefined {
+  if (!isRecord(answer) || !isRecord(answer.result)) return undefined;
+  const r = answer.result;
+  const candidates = [r, isRecord(r.task) ? r.task : undefined, isRecord(r.message) ? r.message : undefined].filter(isRecord);
+  for (const c of candidates) {
+    const fromStatus = isRecord(c.status) && isRecord(c.status.message) ? textOfParts(c.status.message.parts) : undefined;
+    if (fromStatus !== undefined) return fromStatus;
+    const fromParts = textOfParts(c.parts);
+    if (fromParts !== undefined) return fromParts;
+    if (Array.isArray(c.artifacts)) {
+      const t = c.artifacts.filter(isRecord).map((a) => textOfParts(a.parts)).find((x) => x !== undefined);
+      if (t !== undefined) return t;
+    }
+  }
+  return undefined;
+}

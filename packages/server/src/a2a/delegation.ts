@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DelegationStatus, isRecord, textOfParts } from '@molecule/contracts';
+import { DelegationStatus, isRecord, replyText } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
 import { invalid, notFound } from '../errors.js';
 import {
@@ -18,6 +18,7 @@ import { proxyA2A, type ProxyDeps } from './proxy.js';
 import type { QueueRow } from './queue-repo.js';
 
 export type { DelegationRow };
+export { replyText };
 
 /** One retry after this long when the target was restarting or unreachable (upstream's rule). */
 export const DELEGATION_RETRY_DELAY_MS = 8_000;
@@ -30,27 +31,6 @@ export interface DelegateBody {
   target_id: string;
   task: string;
   idempotency_key?: string | undefined;
-}
-
-/**
- * The reply text of an A2A answer in any dialect: a task's status message, a message's parts, or
- * its artifacts (v0.3 `result`, v1 `result.task` / `result.message`). Undefined when there is none.
- */
-export function replyText(answer: unknown): string | undefined {
-  if (!isRecord(answer) || !isRecord(answer.result)) return undefined;
-  const r = answer.result;
-  const candidates = [r, isRecord(r.task) ? r.task : undefined, isRecord(r.message) ? r.message : undefined].filter(isRecord);
-  for (const c of candidates) {
-    const fromStatus = isRecord(c.status) && isRecord(c.status.message) ? textOfParts(c.status.message.parts) : undefined;
-    if (fromStatus !== undefined) return fromStatus;
-    const fromParts = textOfParts(c.parts);
-    if (fromParts !== undefined) return fromParts;
-    if (Array.isArray(c.artifacts)) {
-      const t = c.artifacts.filter(isRecord).map((a) => textOfParts(a.parts)).find((x) => x !== undefined);
-      if (t !== undefined) return t;
-    }
-  }
-  return undefined;
 }
 
 function emit(deps: DelegationDeps, type: 'DELEGATION_SENT' | 'DELEGATION_STATUS' | 'DELEGATION_COMPLETE' | 'DELEGATION_FAILED', sourceId: string, payload: Record<string, unknown>): void {

@@ -628,13 +628,16 @@ describe('A2A proxy', () => {
     });
   });
 
-  it('message/stream is passed through as SSE', async () => {
+  it('message/stream is passed through as SSE, byte for byte; its last event is the logged answer (chat history)', async () => {
     const ws = await online('p-stream');
     agent.next({ kind: 'stream', chunks: ['{"a":1}', '{"b":2}'] });
     const r = await post(ws.id, { ...send('x'), method: 'message/stream' });
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-type']).toContain('text/event-stream');
     expect(r.body).toBe('data: {"a":1}\n\ndata: {"b":2}\n\n');
+    await expect
+      .poll(async () => (await t.db.query<{ response_body: unknown }>(`SELECT response_body FROM activity_logs WHERE workspace_id = $1 AND activity_type = 'a2a_receive'`, [ws.id])).rows)
+      .toEqual([{ response_body: { b: 2 } }]);
   });
 
   it('an answer over 10 MiB is refused with 502', async () => {

@@ -11,6 +11,7 @@ import { dispatchTimer } from './idle.js';
 import { AGENT_CALL_CEILING_SECONDS, DEAD_AGENT_STATUSES } from './limits.js';
 import { isBusyTimeout, type AgentFailure, type ProxyOutcome } from './outcome.js';
 import { enqueue, findByMessage } from './queue-repo.js';
+import { tapLastSseEvent } from './sse-tap.js';
 import { addSpend, monthlySpendCents } from './spend-repo.js';
 import { usageOf } from './spend.js';
 
@@ -197,12 +198,13 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
 
   const streaming = answersAsStream(rpc) && res.status >= 200 && res.status < 300 && res.contentType.startsWith('text/event-stream');
   if (streaming) {
-    res.body.once('close', () => {
+    // The stream's last event (the final state, with the whole reply) is the exchange's logged answer.
+    const body = tapLastSseEvent(res.body, (last) => {
       timer.done();
-      finish('ok', undefined);
+      finish('ok', last);
       deps.a2a.freed(target.id);
     });
-    return { kind: 'streaming', status: res.status, contentType: res.contentType, body: res.body };
+    return { kind: 'streaming', status: res.status, contentType: res.contentType, body };
   }
 
   let raw: Buffer;

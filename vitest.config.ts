@@ -22,6 +22,8 @@ export default defineConfig({
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
           testTimeout: 20_000,
           hookTimeout: 30_000,
+          // A loaded 2-core CI machine: waiting conditions get 5 s by default (vitest's is 1 s).
+          expect: { poll: { timeout: 5_000 } },
         },
       },
       {
@@ -32,6 +34,7 @@ export default defineConfig({
           exclude: ['**/node_modules/**', '**/dist/**'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
+          expect: { poll: { timeout: 5_000 } },
         },
       },
     ],

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import type { TabProps } from './Panel.js';
+import type { TabProps } from './tab.js';
 import { foldStreamEvent, historyLines, sseFrames, type ChatLine } from './chat.js';
 
 /** The Chat tab: the conversation with this workspace's agent, streamed through the A2A proxy. */

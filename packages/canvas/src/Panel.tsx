@@ -1,15 +1,12 @@
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { Status, type WorkspaceView } from '@molecule/contracts';
-import { ApiError, type Api } from './api.js';
+import { ApiError } from './api.js';
+import type { TabProps } from './tab.js';
 import { ChatTab } from './Chat.js';
 import { STATUS_LOOK, statusLine } from './status.js';
 import { descendantsOf } from './tree.js';
 
-export interface TabProps {
-  workspace: WorkspaceView;
-  workspaces: Record<string, WorkspaceView>;
-  api: Api;
-}
+export type { TabProps };
 
 /**
  * The side panel's tabs, in order. A later feature (chat, activity, events, files, terminal, memory)

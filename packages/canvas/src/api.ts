@@ -1,4 +1,4 @@
-import type { PlatformEvent, WorkspaceView } from '@molecule/contracts';
+import { parseJson, type PlatformEvent, type WorkspaceView } from '@molecule/contracts';
 import { describeAnswer } from './answers.js';
 
 /** A refused or failed API call: the HTTP status, the platform's error code and its safe message. */
@@ -29,6 +29,11 @@ export interface ApiOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** A response's JSON body; undefined when it is empty or not JSON. */
+async function jsonBody(r: Response): Promise<unknown> {
+  return parseJson(await r.text());
+}
 const MAX_RETRY_WAIT_MS = 5_000;
 
 /**
@@ -59,13 +64,7 @@ export function createApi(opts: ApiOptions = {}) {
       await new Promise((res) => setTimeout(res, wait));
       return call<T>(method, path, body, true);
     }
-    const text = await r.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
+    const parsed = await jsonBody(r);
     if (r.ok) return parsed as T;
     const err = (parsed ?? {}) as { error?: unknown; code?: unknown };
     const code = typeof err.code === 'string' ? err.code : undefined;
@@ -102,14 +101,7 @@ export function createApi(opts: ApiOptions = {}) {
         throw new PlatformUnavailableError();
       }
       if (r.ok && (r.headers.get('content-type') ?? '').startsWith('text/event-stream') && r.body) return { kind: 'stream', reader: r.body.getReader() };
-      const raw = await r.text();
-      let body: unknown;
-      try {
-        body = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        body = undefined;
-      }
-      return { kind: 'answer', text: describeAnswer(r.status, body) };
+      return { kind: 'answer', text: describeAnswer(r.status, await jsonBody(r)) };
     },
     /** Persisted events after `seq`, oldest first (replay after a reconnect). */
     eventsAfter: (seq: number) => call<PlatformEvent[]>('GET', `/events?after=${seq}&limit=1000`),

@@ -1,4 +1,4 @@
-import { isRecord, replyText, textOfParts } from '@molecule/contracts';
+import { isRecord, replyText, sseEventData, textOfParts } from '@molecule/contracts';
 
 /** One line of the chat: what the user sent, or what the agent answered (or what became of it). */
 export interface ChatLine {
@@ -53,11 +53,7 @@ export function sseFrames(buffer: string): { events: unknown[]; rest: string } {
   const frames = text.split('\n\n');
   const rest = frames.pop() ?? '';
   for (const f of frames) {
-    const data = f
-      .split('\n')
-      .filter((l) => l.startsWith('data:'))
-      .map((l) => l.slice(5).replace(/^ /, ''))
-      .join('\n');
+    const data = sseEventData(f);
     if (data === '') continue;
     try {
       events.push(JSON.parse(data));

@@ -73,3 +73,12 @@ export function replyText(answer: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** The data of one SSE event (the text between blank lines): its `data:` lines joined; '' when it has none. */
+export function sseEventData(frame: string): string {
+  return frame
+    .split('\n')
+    .filter((l) => l.startsWith('data:'))
+    .map((l) => l.slice(5).replace(/^ /, ''))
+    .join('\n');
+}

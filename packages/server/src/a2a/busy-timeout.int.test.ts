@@ -11,6 +11,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startServer, type RunningServer } from '../main.js';
 import { eventually } from '../test-support/api.js';
+import { SLOW_WORKER_TEMPLATE } from '../test-support/e2e.js';
 import { freshDb, type TestDb } from '../test-support/harness.js';
 import { isAlive } from '../test-support/proc.js';
 
@@ -19,15 +20,6 @@ import { isAlive } from '../test-support/proc.js';
 // once the agent says itself that a slot is free. A plain A2A agent (not molecule-agent, no
 // deduplication) gets it at least once; molecule-agent runs the work exactly once, and still
 // answers a repeat from the stored result after a restart.
-const PAUSE_TEMPLATE = `name: Pause
-adapter: script
-max_concurrent_tasks: 1
-script:
-  - steps:
-      - tool: { name: Work, input: "{{input}}" }
-      - delay_ms: 4000
-      - reply: "done: {{input}}"
-`;
 const LONG_TEMPLATE = `name: Long
 adapter: script
 max_concurrent_tasks: 2
@@ -61,7 +53,7 @@ describe('an agent that goes quiet past the idle timeout (real processes)', () =
   beforeAll(async () => {
     const templates = await mkdtemp(path.join(os.tmpdir(), 'molecule-busy-templates-'));
     await mkdir(path.join(templates, 'pause'));
-    await writeFile(path.join(templates, 'pause', 'config.yaml'), PAUSE_TEMPLATE);
+    await writeFile(path.join(templates, 'pause', 'config.yaml'), SLOW_WORKER_TEMPLATE);
     await mkdir(path.join(templates, 'long'));
     await writeFile(path.join(templates, 'long', 'config.yaml'), LONG_TEMPLATE);
     pg = await freshDb('postgres');

@@ -10,6 +10,7 @@ import { loopLockKey } from '../loops/supervisor.js';
 import { DEFAULT_TEMPLATES_DIR } from '../provisioning/templates.js';
 import { startServer, type RunningServer } from '../main.js';
 import { eventually } from '../test-support/api.js';
+import { SLOW_WORKER_TEMPLATE } from '../test-support/e2e.js';
 import { freshDb, type TestDb } from '../test-support/harness.js';
 import { isAlive } from '../test-support/proc.js';
 
@@ -18,15 +19,6 @@ import { isAlive } from '../test-support/proc.js';
 // proxy with its echo child's answer (the parent's agent delegated over the platform's MCP tools);
 // a busy child's message is queued and delivered exactly once; a killed child answers 503
 // `restarting` and comes back.
-const SLOW_TEMPLATE = `name: Slow worker
-adapter: script
-max_concurrent_tasks: 1
-script:
-  - steps:
-      - tool: { name: Work, input: "{{input}}" }
-      - delay_ms: 4000
-      - reply: "done: {{input}}"
-`;
 
 type Row = Record<string, unknown>;
 
@@ -55,7 +47,7 @@ describe('a delegating org end to end (real agents, MCP tools, queue, restart)',
     const templates = await mkdtemp(path.join(os.tmpdir(), 'molecule-org-templates-'));
     for (const name of ['delegator', 'echo']) await cp(path.join(DEFAULT_TEMPLATES_DIR, name), path.join(templates, name), { recursive: true });
     await mkdir(path.join(templates, 'slow'));
-    await writeFile(path.join(templates, 'slow', 'config.yaml'), SLOW_TEMPLATE);
+    await writeFile(path.join(templates, 'slow', 'config.yaml'), SLOW_WORKER_TEMPLATE);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-org-'));
     // A database of its own on the real PostgreSQL: advisory locks are per session there, which the
     // kill test relies on.

@@ -1,5 +1,5 @@
 import { Transform, type Readable } from 'node:stream';
-import { parseJson } from '@molecule/contracts';
+import { parseJson, sseEventData } from '@molecule/contracts';
 
 /** The largest SSE event the tap keeps (a bigger one is passed through, not remembered). */
 export const SSE_TAP_MAX_EVENT_BYTES = 1024 * 1024;
@@ -19,13 +19,9 @@ export function tapLastSseEvent(body: Readable, onEnd: (last: unknown) => void):
     onEnd(last);
   };
   const take = (frame: string) => {
-    const data = frame
-      .split('\n')
-      .filter((l) => l.startsWith('data:'))
-      .map((l) => l.slice(5).replace(/^ /, ''))
-      .join('\n');
+    const data = sseEventData(frame);
     if (data === '') return;
-    const parsed = parseJson(Buffer.from(data));
+    const parsed = parseJson(data);
     if (parsed !== undefined) last = parsed;
   };
   const tap = new Transform({

@@ -12,6 +12,20 @@ import { startServer, type RunningServer } from '../main.js';
 export const E2E_ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
 /**
+ * A template for end-to-end tests: one task slot; each message reports a `Work` tool use (an
+ * agent_log row that tells a test the work ran), stays quiet for 4 s, then answers "done: <text>".
+ */
+export const SLOW_WORKER_TEMPLATE = `name: Slow worker
+adapter: script
+max_concurrent_tasks: 1
+script:
+  - steps:
+      - tool: { name: Work, input: "{{input}}" }
+      - delay_ms: 4000
+      - reply: "done: {{input}}"
+`;
+
+/**
  * The platform as users run it (`startServer`: real listener, loops, backend) for end-to-end
  * tests: a free port, a fresh data dir, the admin token, plus `env`. Returns the warnings the
  * configuration produced so a test can insist there are none.

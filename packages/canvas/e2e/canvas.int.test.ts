@@ -153,6 +153,8 @@ describe('the canvas in Chromium', () => {
     await page.locator(`.react-flow__node[data-id="${child}"]`).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('complementary', { name: 'Workspace Helper' }).waitFor();
+    // Focus moved into the panel: the next Tab reaches its tabs, not the chart's controls.
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { getAttribute: (n: string) => string | null } } }).document.activeElement.getAttribute('role'))).toBe('tab');
 
     // Confirmed, the team goes, and the chart says so live.
     await page.getByTestId(`workspace-${parent}`).click({ position: { x: 20, y: 12 } });

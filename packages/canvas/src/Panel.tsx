@@ -21,6 +21,9 @@ export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => R
 export function Panel({ workspace, workspaces, api, onClose }: TabProps & { onClose: () => void }) {
   const [tab, setTab] = useState(PANEL_TABS[0]!.id);
   const current = PANEL_TABS.find((t) => t.id === tab) ?? PANEL_TABS[0]!;
+  // Opening the panel (by click or by Enter on a node) moves focus into it, to its selected tab.
+  const selectedTab = useRef<HTMLButtonElement>(null);
+  useEffect(() => selectedTab.current?.focus(), [workspace.id]);
   return (
     <aside className="panel" aria-label={`Workspace ${workspace.name}`} onKeyDown={(e) => e.key === 'Escape' && onClose()}>
       <div className="panel-head">
@@ -31,7 +34,7 @@ export function Panel({ workspace, workspaces, api, onClose }: TabProps & { onCl
       </div>
       <div role="tablist" aria-label="Workspace views" className="tabs">
         {PANEL_TABS.map((t) => (
-          <button key={t.id} type="button" role="tab" aria-selected={t.id === current.id} id={`tab-${t.id}`} aria-controls={`tabpanel-${t.id}`} onClick={() => setTab(t.id)}>
+          <button key={t.id} ref={t.id === current.id ? selectedTab : undefined} type="button" role="tab" aria-selected={t.id === current.id} id={`tab-${t.id}`} aria-controls={`tabpanel-${t.id}`} onClick={() => setTab(t.id)}>
             {t.label}
           </button>
         ))}

@@ -16,3 +16,4 @@ node --import tsx bench/heartbeat.ts
 node --import tsx bench/provision.ts
 node --import tsx bench/a2a-proxy.ts
 node --import tsx bench/a2a-queue.ts
+node --import tsx bench/canvas.ts

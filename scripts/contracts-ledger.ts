@@ -41,7 +41,6 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(14, 'hierarchical memory', ids(231, 264)),
   ...notBuilt(12, 'the scheduler', ids(265, 267)),
   ...notBuilt(15, 'connect snippets and external agents', [...ids(268, 273), 'C275']),
-  ...notBuilt(11, 'the canvas chat (attachments, live activity lines)', ['C277', 'C278']),
   C108: {
     state: 'not_applicable',
     note: "Go's typed-nil pitfall: the one Provisioner is built by createProvisioner and is undefined when there is none.",

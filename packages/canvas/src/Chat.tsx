@@ -1,42 +1,86 @@
 import { useEffect, useRef, useState } from 'react';
+import { replyText } from '@molecule/contracts';
 import type { TabProps } from './tab.js';
-import { foldStreamEvent, historyLines, sseFrames, type ChatLine } from './chat.js';
+import { activityLineOf, attachmentsOf, foldStreamEvent, formatSize, historyLines, pushActivityLine, sseFrames, type ActivityLine, type Attachment, type ChatLine } from './chat.js';
+
+/** How often a queued message's progress is read. */
+const QUEUE_POLL_MS = 2000;
 
 /** The Chat tab: the conversation with this workspace's agent, streamed through the A2A proxy. */
-export function ChatTab({ workspace, api }: TabProps) {
+export function ChatTab({ workspace, api, feed }: TabProps) {
   const [lines, setLines] = useState<ChatLine[]>([]);
+  const [activity, setActivity] = useState<ActivityLine[]>([]);
   const [draft, setDraft] = useState('');
   const [sending, setSending] = useState(false);
   const [loadError, setLoadError] = useState('');
   const log = useRef<HTMLDivElement>(null);
+  const alive = useRef(true);
+  const put = (line: ChatLine) => setLines((ls) => (ls.some((l) => l.id === line.id) ? ls.map((l) => (l.id === line.id ? line : l)) : [...ls, line]));
 
   useEffect(() => {
-    let live = true;
+    alive.current = true;
     api
       .chatHistory(workspace.id)
-      .then((rows) => live && setLines(historyLines(rows)))
-      .catch((err: unknown) => live && setLoadError(`Could not load the conversation: ${err instanceof Error ? err.message : String(err)}`));
+      .then((rows) => alive.current && setLines((now) => [...historyLines(rows), ...now]))
+      .catch((err: unknown) => alive.current && setLoadError(`Could not load the conversation: ${err instanceof Error ? err.message : String(err)}`));
+    // Live: messages the agent pushes (with their files) and what it is doing (C278).
+    const off = feed.subscribe((e) => {
+      if (e.workspace_id !== workspace.id) return;
+      if (e.type === 'AGENT_MESSAGE' && typeof e.payload.message === 'string') {
+        const attachments = attachmentsOf(e.payload.attachments);
+        put({ id: `live-${crypto.randomUUID()}`, from: 'agent', text: e.payload.message, ...(attachments.length > 0 ? { attachments } : {}) });
+      } else if (e.type === 'ACTIVITY_LOGGED') {
+        const line = activityLineOf(e.payload);
+        if (line) setActivity((a) => pushActivityLine(a, line));
+      }
+    });
     return () => {
-      live = false;
+      alive.current = false;
+      off();
     };
-  }, [api, workspace.id]);
+  }, [api, feed, workspace.id]);
   useEffect(() => {
-    log.current?.scrollTo({ top: log.current.scrollHeight });
+    if (log.current) log.current.scrollTop = log.current.scrollHeight;
   }, [lines]);
+
+  /** Follows a queued message until the queue delivers it (the answer replaces the line) or gives up on it. */
+  const followQueue = async (lineId: string, queueId: string, first: string) => {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, QUEUE_POLL_MS));
+      if (!alive.current) return;
+      try {
+        const q = await api.queueItem(workspace.id, queueId);
+        if (q.status === 'completed') {
+          put({ id: lineId, from: 'agent', text: replyText(q.response_body) ?? '(no reply text)' });
+          return;
+        }
+        if (q.status === 'failed' || q.status === 'dropped' || q.status === 'expired') {
+          put({ id: lineId, from: 'platform', text: `The queued message was not delivered (${q.status}${q.last_error ? `: ${q.last_error}` : ''}).` });
+          return;
+        }
+        const progress = q.status === 'dispatched' ? 'being delivered now' : `waiting${q.attempts > 0 ? `, ${q.attempts} delivery attempt${q.attempts === 1 ? '' : 's'} so far` : ''}`;
+        put({ id: lineId, from: 'platform', text: `${first} Queue: ${progress}.`, streaming: true });
+      } catch {
+        // A failed read is retried on the next tick; the line keeps its last state.
+      }
+    }
+  };
 
   const send = async () => {
     const text = draft.trim();
     if (!text || sending) return;
     setDraft('');
     setSending(true);
+    setActivity([]);
     const id = crypto.randomUUID();
     const replyId = `${id}-a`;
-    const put = (line: ChatLine) => setLines((ls) => [...ls.filter((l) => l.id !== line.id), line]);
     put({ id: `${id}-q`, from: 'user', text });
     put({ id: replyId, from: 'agent', text: '', streaming: true });
+    let delivered = false;
     try {
       const r = await api.chatSend(workspace.id, id, text);
       if (r.kind === 'stream') {
+        delivered = true;
         let reply = '';
         let buffer = '';
         const decoder = new TextDecoder();
@@ -47,17 +91,28 @@ export function ChatTab({ workspace, api }: TabProps) {
           buffer = rest;
           for (const e of events) {
             const f = foldStreamEvent(reply, e);
-            if (f.error) throw new Error(f.error);
+            if (f.error) {
+              put({ id: replyId, from: 'platform', text: `The agent answered with an error: ${f.error}` });
+              void r.reader.cancel().catch(() => undefined);
+              return;
+            }
             reply = f.reply;
           }
           put({ id: replyId, from: 'agent', text: reply, streaming: true });
         }
         put({ id: replyId, from: 'agent', text: reply || '(no reply text)' });
       } else {
-        put({ id: replyId, from: 'platform', text: r.text });
+        put({ id: replyId, from: 'platform', text: r.text, ...(r.queueId ? { streaming: true } : {}) });
+        if (r.queueId) void followQueue(replyId, r.queueId, r.text);
       }
     } catch (err) {
-      put({ id: replyId, from: 'platform', text: `Not sent: ${err instanceof Error ? err.message : String(err)}` });
+      const why = err instanceof Error ? err.message : String(err);
+      put({
+        id: replyId,
+        from: 'platform',
+        // Once the stream began the agent has the message: what was cut is only this page's view of the answer.
+        text: delivered ? `The answer was cut off (${why}). The agent got the message; its answer will be in this conversation when you reopen it.` : `Not sent: ${why}`,
+      });
     } finally {
       setSending(false);
     }
@@ -72,9 +127,22 @@ export function ChatTab({ workspace, api }: TabProps) {
           <div key={l.id} className={`msg msg-${l.from}`} data-from={l.from} aria-busy={l.streaming ? 'true' : undefined}>
             <span className="sr-only">{l.from === 'user' ? 'You: ' : l.from === 'agent' ? `${workspace.name}: ` : 'Platform: '}</span>
             {l.text || (l.streaming ? '…' : '')}
+            {l.attachments ? <Chips files={l.attachments} /> : null}
           </div>
         ))}
       </div>
+      {activity.length > 0 ? (
+        <section aria-label="What the agent is doing" className="chat-activity">
+          <ol>
+            {activity.map((a) => (
+              <li key={a.key}>
+                {a.text}
+                {a.count > 1 ? <span className="count"> ×{a.count}</span> : null}
+              </li>
+            ))}
+          </ol>
+        </section>
+      ) : null}
       <form
         className="chat-form"
         onSubmit={(e) => {
@@ -107,3 +175,24 @@ export function ChatTab({ workspace, api }: TabProps) {
   );
 }
 
+/** The files of a message: a link for a web address, a labelled chip for a file kept in the workspace. */
+function Chips({ files }: { files: Attachment[] }) {
+  return (
+    <ul className="chips" aria-label="Attachments">
+      {files.map((f, i) => {
+        const label = `${f.name}${f.size !== undefined ? ` (${formatSize(f.size)})` : ''}`;
+        return (
+          <li key={`${f.uri}-${i}`} className="chip" data-testid="attachment">
+            {/^https?:/i.test(f.uri) ? (
+              <a href={f.uri} target="_blank" rel="noopener noreferrer" download={f.name}>
+                {label}
+              </a>
+            ) : (
+              <span title={`In the workspace: ${f.uri}`}>{label}</span>
+            )}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}

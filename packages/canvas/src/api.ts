@@ -1,4 +1,16 @@
-import { parseJson, type PlatformEvent, type WorkspaceView } from '@molecule/contracts';
+import {
+  isRecord,
+  parseJson,
+  type ActivityEntry,
+  type CanvasViewport,
+  type CreateWorkspaceBody,
+  type ExternalConnection,
+  type PlatformEvent,
+  type QueueItemView,
+  type TokenView,
+  type UpdateWorkspaceBody,
+  type WorkspaceView,
+} from '@molecule/contracts';
 import { describeAnswer } from './answers.js';
 
 /** A refused or failed API call: the HTTP status, the platform's error code and its safe message. */
@@ -7,6 +19,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string | undefined,
     message: string,
+    /** For a refused request body: which field was wrong and why (`path` is like `/name`). */
+    readonly details: readonly { path: string; message: string }[] = [],
   ) {
     super(message);
     this.name = 'ApiError';
@@ -26,6 +40,8 @@ export interface ApiOptions {
   timeoutMs?: number;
   /** How long to wait before the one retry of a GET answered 429, when Retry-After says nothing. */
   retryAfterMs?: number;
+  /** A call was refused 401 (the session expired or was revoked): the page goes back to sign-in. */
+  onUnauthorized?: () => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -66,29 +82,63 @@ export function createApi(opts: ApiOptions = {}) {
     }
     const parsed = await jsonBody(r);
     if (r.ok) return parsed as T;
-    const err = (parsed ?? {}) as { error?: unknown; code?: unknown };
+    const err = (parsed ?? {}) as { error?: unknown; code?: unknown; details?: unknown };
     const code = typeof err.code === 'string' ? err.code : undefined;
     const message = typeof err.error === 'string' ? err.error : `HTTP ${r.status}`;
     if (r.status === 503 && code === 'platform_unavailable') throw new PlatformUnavailableError(message);
-    throw new ApiError(r.status, r.status === 401 ? 'unauthorized' : code, message);
+    const details = Array.isArray(err.details)
+      ? err.details.filter((d): d is { path: string; message: string } => typeof d?.path === 'string' && typeof d?.message === 'string')
+      : [];
+    if (r.status === 401 && path !== '/auth/login') opts.onUnauthorized?.();
+    throw new ApiError(r.status, r.status === 401 ? 'unauthorized' : code, message, details);
   }
 
   return {
+    /** Whether the platform answers and its database is up (`/health`). */
+    async health(): Promise<{ ok: true } | { ok: false; message: string }> {
+      try {
+        const r = await fetchImpl('/health', { signal: AbortSignal.timeout(timeoutMs) });
+        if (r.ok) return { ok: true };
+        const b = await jsonBody(r);
+        return { ok: false, message: `The platform is running, but reports: ${isRecord(b) && typeof b.error === 'string' ? b.error : `health check failed (HTTP ${r.status})`}.` };
+      } catch {
+        return { ok: false, message: 'The platform cannot be reached.' };
+      }
+    },
     login: (token: string) => call<{ status: string }>('POST', '/auth/login', { token }),
     workspaces: () => call<WorkspaceView[]>('GET', '/workspaces'),
     workspace: (id: string) => call<WorkspaceView>('GET', `/workspaces/${encodeURIComponent(id)}`),
+    /** A new workspace; an external one comes with its connection (the token, shown once). */
+    create: (body: CreateWorkspaceBody) => call<WorkspaceView & { connection?: ExternalConnection }>('POST', '/workspaces', body),
+    /** Renames, re-parents or places a workspace. */
+    update: (id: string, body: UpdateWorkspaceBody) => call<WorkspaceView>('PATCH', `/workspaces/${encodeURIComponent(id)}`, body),
+    viewport: () => call<CanvasViewport>('GET', '/canvas/viewport'),
+    saveViewport: (v: CanvasViewport) => call<{ status: string }>('PUT', '/canvas/viewport', v),
+    /** A page of a workspace's activity, newest first (`before_ts` pages back), or the rows after a cursor (oldest first). */
+    activity: (id: string, query: Record<string, string>) =>
+      call<ActivityEntry[]>('GET', `/workspaces/${encodeURIComponent(id)}/activity?${new URLSearchParams(query).toString()}`),
+    /** A workspace's recorded events, newest first (`before` pages back). */
+    workspaceEvents: (id: string, before?: number) => call<PlatformEvent[]>('GET', `/events/${encodeURIComponent(id)}?limit=50${before ? `&before=${before}` : ''}`),
+    tokens: (id: string) => call<{ tokens: TokenView[] }>('GET', `/workspaces/${encodeURIComponent(id)}/tokens`),
+    createToken: (id: string) => call<{ id: string; auth_token: string; prefix: string }>('POST', `/workspaces/${encodeURIComponent(id)}/tokens`),
+    revokeToken: (id: string, tokenId: string) => call<{ status: string }>('DELETE', `/workspaces/${encodeURIComponent(id)}/tokens/${encodeURIComponent(tokenId)}`),
+    /** Where a queued chat message is (waiting, delivered, failed) and, once delivered, the agent's answer. */
+    queueItem: (id: string, queueId: string) => call<QueueItemView>('GET', `/workspaces/${encodeURIComponent(id)}/a2a/queue/${encodeURIComponent(queueId)}`),
     /** A lifecycle action on one workspace. */
     lifecycle: (id: string, action: 'restart' | 'pause' | 'resume' | 'hibernate') => call<{ status: string }>('POST', `/workspaces/${encodeURIComponent(id)}/${action}`),
     /** Removes a workspace and its whole subtree (`confirm` when it has live children). */
     remove: (id: string, confirm: boolean) => call<{ status: string }>('DELETE', `/workspaces/${encodeURIComponent(id)}${confirm ? '?confirm=true' : ''}`),
     /** The user's conversation with a workspace: its A2A exchanges from the canvas, newest first. */
-    chatHistory: (id: string) =>
-      call<{ id: string; request_body?: unknown; response_body?: unknown; status: string; error_detail: string | null }[]>('GET', `/workspaces/${encodeURIComponent(id)}/activity?type=a2a_receive&source=canvas&limit=50`),
+    chatHistory: (id: string) => call<ActivityEntry[]>('GET', `/workspaces/${encodeURIComponent(id)}/activity?type=a2a_receive&source=canvas&limit=50`),
     /**
      * Sends `text` to the workspace's agent as `message/stream` through the proxy: a stream to read,
      * or (queued, busy, restarting, refused) the platform's answer in words.
      */
-    async chatSend(id: string, messageId: string, text: string): Promise<{ kind: 'stream'; reader: ReadableStreamDefaultReader<Uint8Array> } | { kind: 'answer'; text: string }> {
+    async chatSend(
+      id: string,
+      messageId: string,
+      text: string,
+    ): Promise<{ kind: 'stream'; reader: ReadableStreamDefaultReader<Uint8Array> } | { kind: 'answer'; text: string; queueId?: string }> {
       let r: Response;
       try {
         r = await fetchImpl(`/workspaces/${encodeURIComponent(id)}/a2a`, {
@@ -101,7 +151,9 @@ export function createApi(opts: ApiOptions = {}) {
         throw new PlatformUnavailableError();
       }
       if (r.ok && (r.headers.get('content-type') ?? '').startsWith('text/event-stream') && r.body) return { kind: 'stream', reader: r.body.getReader() };
-      return { kind: 'answer', text: describeAnswer(r.status, await jsonBody(r)) };
+      const body = await jsonBody(r);
+      const queueId = r.status === 202 && isRecord(body) && body.queued === true && typeof body.queue_id === 'string' ? body.queue_id : undefined;
+      return { kind: 'answer', text: describeAnswer(r.status, body), ...(queueId ? { queueId } : {}) };
     },
     /** Persisted events after `seq`, oldest first (replay after a reconnect). */
     eventsAfter: (seq: number) => call<PlatformEvent[]>('GET', `/events?after=${seq}&limit=1000`),

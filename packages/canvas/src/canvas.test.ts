@@ -1,43 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { Status, type PlatformEvent, type WorkspaceView } from '@molecule/contracts';
+import { Status, type PlatformEvent } from '@molecule/contracts';
+import { ws } from './test-fixture.js';
 import { ApiError, createApi, PlatformUnavailableError } from './api.js';
 import { layoutOrg, NODE_W } from './layout.js';
 import { statusLine } from './status.js';
 import { descendantsOf } from './tree.js';
 import { applyEvent, countByStatus, createCanvasStore, setWorkspaces } from './store.js';
 
-let n = 0;
-function ws(over: Partial<WorkspaceView> = {}): WorkspaceView {
-  n++;
-  return {
-    id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
-    name: `w${n}`,
-    role: null,
-    parent_id: null,
-    runtime: 'molecule',
-    template: 'echo',
-    model: null,
-    tier: 2,
-    status: Status.Online,
-    url: '',
-    delivery_mode: 'push',
-    agent_card: null,
-    current_task: '',
-    active_tasks: 0,
-    max_concurrent_tasks: 1,
-    last_error_rate: 0,
-    last_sample_error: '',
-    last_heartbeat_at: null,
-    budget_limit: null,
-    hibernation_idle_minutes: null,
-    instance_id: null,
-    runtime_image_digest: null,
-    created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
-    updated_at: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString(),
-    removed_at: null,
-    ...over,
-  };
-}
 const event = (type: PlatformEvent['type'], workspaceId: string, seq: number | null, payload: Record<string, unknown> = {}): PlatformEvent => ({ type, workspace_id: workspaceId, payload, at: new Date().toISOString(), seq });
 
 /** A fetch answering from a list of responses, recording what it was asked. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeAnswer } from './answers.js';
-import { foldStreamEvent, historyLines, sseFrames } from './chat.js';
+import { ACTIVITY_WINDOW, activityLineOf, attachmentsOf, foldStreamEvent, historyLines, pushActivityLine, sseFrames, type ActivityLine } from './chat.js';
 
 const sendBody = (text: string) => ({ jsonrpc: '2.0', id: 1, method: 'message/stream', params: { message: { kind: 'message', role: 'user', messageId: 'm', parts: [{ kind: 'text', text }] } } });
 const finalEvent = (text: string) => ({ jsonrpc: '2.0', id: 1, result: { kind: 'status-update', final: true, status: { state: 'completed', message: { kind: 'message', role: 'agent', parts: [{ kind: 'text', text }] } } } });
@@ -43,5 +43,70 @@ describe('chat', () => {
     expect(describeAnswer(413, { error: 'body too large' })).toBe('The message is too large.');
     expect(describeAnswer(200, { jsonrpc: '2.0', error: { code: -32602, message: 'bad params' } })).toBe('The agent answered with an error: bad params');
     expect(describeAnswer(403, { error: 'forbidden', code: 'forbidden' })).toBe('forbidden');
+  });
+
+  it('C277 attachments: entries without a non-empty string uri and name, or with an unsafe scheme, are dropped', () => {
+    const good = { uri: 'workspace:/workspace/report.pdf', name: 'report.pdf', mimeType: 'application/pdf', size: 2048 };
+    expect(
+      attachmentsOf([
+        good,
+        { uri: 'https://example.com/a.png', name: 'a.png' },
+        { uri: '', name: 'empty-uri' },
+        { uri: 'workspace:/x', name: '   ' },
+        { uri: 42, name: 'not a string' },
+        { uri: 'workspace:/y', name: ['y'] },
+        { uri: 'javascript:alert(1)', name: 'evil' },
+        { uri: 'file:///etc/passwd', name: 'local' },
+        'workspace:/bare-string',
+        null,
+        { uri: 'workspace:/z', name: 'z', size: -1, mimeType: '' },
+      ]),
+    ).toEqual([good, { uri: 'https://example.com/a.png', name: 'a.png' }, { uri: 'workspace:/z', name: 'z' }]);
+    expect(attachmentsOf('not a list')).toEqual([]);
+    expect(attachmentsOf(undefined)).toEqual([]);
+  });
+
+  it('C277 file chips come back on reload from the notify row\'s response_body.parts', () => {
+    const rows = [
+      {
+        id: 'n1',
+        method: 'notify',
+        response_body: { result: 'Here is the report', parts: [{ kind: 'file', file: { uri: 'workspace:/workspace/report.pdf', name: 'report.pdf', size: 10 } }, { kind: 'file', file: { uri: '', name: 'bad' } }] },
+        status: 'ok',
+        error_detail: null,
+      },
+      { id: 'q1', request_body: sendBody('hello'), response_body: finalEvent('echo: hello'), status: 'ok', error_detail: null },
+    ];
+    expect(historyLines(rows)).toEqual([
+      { id: 'q1-q', from: 'user', text: 'hello' },
+      { id: 'q1-a', from: 'agent', text: 'echo: hello' },
+      { id: 'n1-n', from: 'agent', text: 'Here is the report', attachments: [{ uri: 'workspace:/workspace/report.pdf', name: 'report.pdf', size: 10 }] },
+    ]);
+  });
+
+  it('C278 the live activity feed keeps the last 20 lines and collapses consecutive duplicates (same tool on the same target)', () => {
+    let lines: ActivityLine[] = [];
+    lines = pushActivityLine(lines, 'Read: README.md');
+    lines = pushActivityLine(lines, 'Read: README.md');
+    lines = pushActivityLine(lines, 'Read: README.md');
+    lines = pushActivityLine(lines, 'Edit: README.md');
+    lines = pushActivityLine(lines, 'Read: README.md');
+    expect(lines.map((l) => [l.text, l.count])).toEqual([
+      ['Read: README.md', 3],
+      ['Edit: README.md', 1],
+      ['Read: README.md', 1],
+    ]);
+    for (let i = 0; i < 30; i++) lines = pushActivityLine(lines, `Step ${i}`);
+    expect(lines).toHaveLength(ACTIVITY_WINDOW);
+    expect(lines[0]!.text).toBe('Step 10');
+    expect(lines.at(-1)!.text).toBe('Step 29');
+  });
+
+  it('C278 the lines come from the agent\'s own tool-use and task rows, not from its messages', () => {
+    expect(activityLineOf({ activity_type: 'agent_log', method: 'Read', summary: 'README.md' })).toBe('Read: README.md');
+    expect(activityLineOf({ activity_type: 'agent_log', method: 'Work', summary: 'Work: second' })).toBe('Work: second');
+    expect(activityLineOf({ activity_type: 'task_update', summary: 'halfway' })).toBe('halfway');
+    expect(activityLineOf({ activity_type: 'a2a_receive', method: 'message/send', summary: 'hi' })).toBeUndefined();
+    expect(activityLineOf({ activity_type: 'agent_log' })).toBeUndefined();
   });
 });

@@ -3,9 +3,12 @@ import type { WorkspaceView } from '@molecule/contracts';
 export const NODE_W = 230;
 export const NODE_H = 96;
 const GAP = 24;
-const PAD = 20;
-const HEADER = 104;
+/** A team box's inner margin, and the height of its header (the team's own card): members sit below it. */
+export const PAD = 20;
+export const HEADER = 104;
 const PER_ROW = 3;
+/** The width:height the top level aims for when it wraps into rows. */
+const SCREEN_ASPECT = 1.6;
 
 export interface Placed {
   id: string;
@@ -20,10 +23,11 @@ export interface Placed {
 }
 
 /**
- * The org chart's layout: roots side by side; a workspace with children is a team box whose header
- * is the workspace itself and whose body holds its children, three to a row, recursively. A child
- * whose parent is not shown (removed, or not yet loaded) is placed as a root. Deterministic: the same
- * workspaces (ordered by creation) always give the same boxes.
+ * The org chart's layout: roots side by side, in rows; a workspace with children is a team box whose header
+ * is the workspace itself and whose body holds its children, three to a row, recursively. A
+ * workspace a user placed (x and y set, relative to its parent's box) stays where it was put, and
+ * its team box grows to hold it. A child whose parent is not shown (removed, or not yet loaded) is
+ * placed as a root. Deterministic: the same workspaces (ordered by creation) give the same boxes.
  */
 export function layoutOrg(workspaces: readonly WorkspaceView[]): Placed[] {
   const ids = new Set(workspaces.map((w) => w.id));
@@ -31,10 +35,15 @@ export function layoutOrg(workspaces: readonly WorkspaceView[]): Placed[] {
   const children = new Map<string | undefined, WorkspaceView[]>();
   for (const w of sorted) {
     const p = w.parent_id !== null && ids.has(w.parent_id) ? w.parent_id : undefined;
-    children.set(p, [...(children.get(p) ?? []), w]);
+    const list = children.get(p);
+    if (list) list.push(w);
+    else children.set(p, [w]);
   }
   const out: Placed[] = [];
   const size = new Map<string, { width: number; height: number }>();
+  const placed = (w: WorkspaceView) => w.x !== null && w.y !== null;
+  /** Where each member of `w` goes inside its box: where a user put it, else the next grid cell. */
+  const spots = new Map<string, { x: number; y: number }>();
   const measure = (w: WorkspaceView, seen: Set<string>): { width: number; height: number } => {
     const kids = seen.has(w.id) ? [] : (children.get(w.id) ?? []);
     if (kids.length === 0) {
@@ -42,15 +51,30 @@ export function layoutOrg(workspaces: readonly WorkspaceView[]): Placed[] {
       return size.get(w.id)!;
     }
     const next = new Set(seen).add(w.id);
-    const boxes = kids.map((k) => measure(k, next));
-    let width = 0;
-    let height = 0;
-    for (let r = 0; r < boxes.length; r += PER_ROW) {
-      const row = boxes.slice(r, r + PER_ROW);
-      width = Math.max(width, row.reduce((a, b) => a + b.width, 0) + GAP * (row.length - 1));
-      height += Math.max(...row.map((b) => b.height)) + (r > 0 ? GAP : 0);
+    const boxes = new Map(kids.map((k) => [k.id, measure(k, next)]));
+    let right = 0;
+    let bottom = HEADER;
+    const grid = kids.filter((k) => !placed(k));
+    let cy = HEADER;
+    for (let r = 0; r < grid.length; r += PER_ROW) {
+      const row = grid.slice(r, r + PER_ROW);
+      let cx = PAD;
+      for (const k of row) {
+        spots.set(k.id, { x: cx, y: cy });
+        cx += boxes.get(k.id)!.width + GAP;
+      }
+      right = Math.max(right, cx - GAP);
+      cy += Math.max(...row.map((k) => boxes.get(k.id)!.height)) + GAP;
+      bottom = Math.max(bottom, cy - GAP);
     }
-    const box = { width: Math.max(NODE_W, width + 2 * PAD), height: HEADER + height + PAD };
+    for (const k of kids.filter(placed)) {
+      // A member is kept clear of the header and inside the box's left and top margins.
+      const spot = { x: Math.max(PAD, k.x!), y: Math.max(HEADER, k.y!) };
+      spots.set(k.id, spot);
+      right = Math.max(right, spot.x + boxes.get(k.id)!.width);
+      bottom = Math.max(bottom, spot.y + boxes.get(k.id)!.height);
+    }
+    const box = { width: Math.max(NODE_W, right + PAD), height: bottom + PAD };
     size.set(w.id, box);
     return box;
   };
@@ -59,22 +83,34 @@ export function layoutOrg(workspaces: readonly WorkspaceView[]): Placed[] {
     const kids = seen.has(w.id) ? [] : (children.get(w.id) ?? []);
     out.push({ id: w.id, parentId, x, y, width: box.width, height: box.height, team: kids.length > 0 });
     const next = new Set(seen).add(w.id);
-    let cy = HEADER;
-    for (let r = 0; r < kids.length; r += PER_ROW) {
-      const row = kids.slice(r, r + PER_ROW);
-      let cx = PAD;
-      for (const k of row) {
-        place(k, w.id, cx, cy, next);
-        cx += size.get(k.id)!.width + GAP;
-      }
-      cy += Math.max(...row.map((k) => size.get(k.id)!.height)) + GAP;
+    for (const k of kids) {
+      const spot = spots.get(k.id)!;
+      place(k, w.id, spot.x, spot.y, next);
     }
   };
+  // Roots a user did not place go in rows, wrapped so the whole org is about as wide as a screen
+  // is for its height (a row of 50 teams would be a thin strip no zoom can show).
+  const roots = children.get(undefined) ?? [];
+  const boxes = roots.map((r) => measure(r, new Set()));
+  const area = boxes.reduce((a, b) => a + (b.width + 2 * GAP) * (b.height + 2 * GAP), 0);
+  const rowMax = Math.max(...boxes.map((b) => b.width), Math.sqrt(area * SCREEN_ASPECT));
   let x = 0;
-  for (const root of children.get(undefined) ?? []) {
-    const box = measure(root, new Set());
-    place(root, undefined, x, 0, new Set());
+  let y = 0;
+  let rowHeight = 0;
+  roots.forEach((root, i) => {
+    const box = boxes[i]!;
+    if (placed(root)) {
+      place(root, undefined, root.x!, root.y!, new Set());
+      return;
+    }
+    if (x > 0 && x + box.width > rowMax) {
+      x = 0;
+      y += rowHeight + 2 * GAP;
+      rowHeight = 0;
+    }
+    place(root, undefined, x, y, new Set());
     x += box.width + 2 * GAP;
-  }
+    rowHeight = Math.max(rowHeight, box.height);
+  });
   return out;
 }

@@ -1,5 +1,6 @@
 import { createStore } from 'zustand/vanilla';
 import { Status, type PlatformEvent, type WorkspaceStatus, type WorkspaceView } from '@molecule/contracts';
+import { addTraffic, trafficOf, type Traffic } from './traffic.js';
 
 /** What the page shows: still loading, the login prompt, the unreachable screen, or the canvas. */
 export type Screen = 'loading' | 'login' | 'unreachable' | 'ready';
@@ -14,7 +15,13 @@ export interface CanvasState {
   workspaces: Record<string, WorkspaceView>;
   /** The last persisted event seen (replay starts after it). */
   lastSeq: number;
+  /** The workspace whose panel is open. */
   selected: string | undefined;
+  /** The workspaces picked for a batch action (Ctrl/Cmd/Shift+click, or Space on a node). */
+  picked: string[];
+  /** Who talked to whom lately (the chart's live A2A lines) and whether they are drawn. */
+  traffic: Traffic;
+  showTraffic: boolean;
 }
 
 /** Status events and the status they mean. */
@@ -33,7 +40,17 @@ const STATUS_OF: Partial<Record<PlatformEvent['type'], WorkspaceStatus>> = {
 const REFETCH = new Set<PlatformEvent['type']>(['WORKSPACE_CREATED', 'WORKSPACE_UPDATED', 'AGENT_CARD_UPDATED', ...(Object.keys(STATUS_OF) as PlatformEvent['type'][])]);
 
 export function createCanvasStore() {
-  return createStore<CanvasState>(() => ({ screen: 'loading', message: '', connection: 'connecting', workspaces: {}, lastSeq: 0, selected: undefined }));
+  return createStore<CanvasState>(() => ({
+    screen: 'loading',
+    message: '',
+    connection: 'connecting',
+    workspaces: {},
+    lastSeq: 0,
+    selected: undefined,
+    picked: [],
+    traffic: {},
+    showTraffic: true,
+  }));
 }
 export type CanvasStore = ReturnType<typeof createCanvasStore>;
 
@@ -65,10 +82,13 @@ export function applyEvent(store: CanvasStore, e: PlatformEvent): { refetch?: st
   }
   const id = e.workspace_id;
   if (!id) return {};
+  const talk = trafficOf(e);
+  if (talk) store.setState({ traffic: addTraffic(store.getState().traffic, talk.source, talk.target, Date.now()) });
   if (e.type === 'WORKSPACE_REMOVED') {
     const next = { ...store.getState().workspaces };
     delete next[id];
-    store.setState({ workspaces: next, ...(s.selected === id ? { selected: undefined } : {}) });
+    const now = store.getState();
+    store.setState({ workspaces: next, picked: now.picked.filter((p) => p !== id), ...(now.selected === id ? { selected: undefined } : {}) });
     return {};
   }
   const current = store.getState().workspaces[id];
@@ -91,4 +111,10 @@ export function countByStatus(workspaces: Record<string, WorkspaceView>): Partia
   const out: Partial<Record<WorkspaceStatus, number>> = {};
   for (const w of Object.values(workspaces)) out[w.status] = (out[w.status] ?? 0) + 1;
   return out;
+}
+
+/** Adds a workspace to the batch selection, or takes it out. */
+export function togglePicked(store: CanvasStore, id: string): void {
+  const { picked } = store.getState();
+  store.setState({ picked: picked.includes(id) ? picked.filter((p) => p !== id) : [...picked, id] });
 }

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { isRecord } from './json.js';
 
 /**
@@ -318,6 +319,27 @@ function normalizeConfiguration(raw: unknown, dialect: A2ADialect): unknown {
 /** Life of a queued A2A message (table a2a_queue; the CHECK there lists the same values). */
 export const QUEUE_STATUSES = ['queued', 'dispatched', 'completed', 'failed', 'dropped', 'expired'] as const;
 export type QueueStatus = (typeof QUEUE_STATUSES)[number];
+
+/** A queued A2A message as `GET /workspaces/:id/a2a/queue/:queue_id` shows it. */
+export const QueueItemView = z.object({
+  id: z.string(),
+  workspace_id: z.string(),
+  caller_id: z.string().nullable(),
+  message_id: z.string(),
+  method: z.string(),
+  status: z.enum(QUEUE_STATUSES),
+  attempts: z.number().int(),
+  last_error: z.string().nullable(),
+  delegation_id: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  dispatched_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  response_status: z.number().int().nullable(),
+  response_body: z.unknown().optional(),
+});
+export type QueueItemView = z.infer<typeof QueueItemView>;
 export const QueueStatus = {
   Queued: 'queued',
   Dispatched: 'dispatched',

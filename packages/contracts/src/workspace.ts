@@ -80,14 +80,21 @@ export const CreateWorkspaceBody = z.strictObject({
 });
 export type CreateWorkspaceBody = z.infer<typeof CreateWorkspaceBody>;
 
+/** A canvas coordinate: finite and within a range no screen needs more of. */
+export const CanvasCoordinate = z.number().min(-1_000_000).max(1_000_000);
+
 export const UpdateWorkspaceBody = z
   .strictObject({
     name: WorkspaceName.optional(),
     role: WorkspaceRole.nullable().optional(),
     parent_id: z.uuid().nullable().optional(),
     hibernation_idle_minutes: HibernationIdleMinutes.optional(),
+    /** Where the canvas shows it, relative to its parent's box; null for both: laid out automatically. */
+    x: CanvasCoordinate.nullable().optional(),
+    y: CanvasCoordinate.nullable().optional(),
   })
-  .refine((b) => Object.keys(b).length > 0, 'body must set at least one of name, role, parent_id, hibernation_idle_minutes');
+  .refine((b) => Object.keys(b).length > 0, 'body must set at least one of name, role, parent_id, hibernation_idle_minutes, x and y')
+  .refine((b) => (b.x === undefined) === (b.y === undefined) && (b.x === null) === (b.y === null), 'x and y must be set together (both numbers, or both null)');
 export type UpdateWorkspaceBody = z.infer<typeof UpdateWorkspaceBody>;
 
 /** The workspace as every API answer shows it. Secrets (inbound secret, token hashes) never appear. */
@@ -118,6 +125,12 @@ export const WorkspaceView = z.object({
   updated_at: z.string(),
   removed_at: z.string().nullable(),
   /**
+   * Where the canvas shows it, relative to its parent's box (to the canvas for a root); null until a
+   * user places it (the canvas lays it out itself). Upstream answers 0 for "never placed".
+   */
+  x: z.number().nullable(),
+  y: z.number().nullable(),
+  /**
    * How long the workspace may stay provisioning before it is marked failed, when its template
    * declares it (`runtime_config.provision_timeout_seconds` x 1000) or the operator set
    * PROVISION_TIMEOUT_SECONDS; absent when the built-in per-runtime default applies (C162).
@@ -135,3 +148,15 @@ export const ExternalConnection = z.object({
   heartbeat_endpoint: z.string(),
 });
 export type ExternalConnection = z.infer<typeof ExternalConnection>;
+
+/** The canvas's shared viewport (`GET/PUT /canvas/viewport`): pan offset and zoom. */
+export const CanvasViewport = z.strictObject({
+  x: CanvasCoordinate,
+  y: CanvasCoordinate,
+  zoom: z.number().min(0.01).max(10),
+});
+export type CanvasViewport = z.infer<typeof CanvasViewport>;
+
+/** A live workspace token as `GET /workspaces/:id/tokens` lists it: never the token, only its prefix. */
+export const TokenView = z.object({ id: z.uuid(), prefix: z.string(), created_at: z.string(), last_used_at: z.string().nullable() });
+export type TokenView = z.infer<typeof TokenView>;

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { DELEGATION_STATUSES, ErrorBody, isRecord, jsonHoldsUnstorable, QUEUE_STATUSES, Status, type A2ARequestError } from '@molecule/contracts';
+import { DELEGATION_STATUSES, ErrorBody, isRecord, jsonHoldsUnstorable, QueueItemView, Status, type A2ARequestError } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, resolvePrincipal, type AuthDeps, type Principal } from '../auth/principal.js';
 import { badRequest, forbidden, gone, notFound, UNSTORABLE_MESSAGE, unauthorized } from '../http/errors.js';
 import { AGENT_CALL_CEILING_SECONDS } from './limits.js';
@@ -164,27 +164,9 @@ function send(reply: FastifyReply, r: ProxyHttp): FastifyReply {
   }
 }
 
-const QueueItemView = z.object({
-  id: z.string(),
-  workspace_id: z.string(),
-  caller_id: z.string().nullable(),
-  message_id: z.string(),
-  method: z.string(),
-  status: z.enum(QUEUE_STATUSES),
-  attempts: z.number().int(),
-  last_error: z.string().nullable(),
-  delegation_id: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  dispatched_at: z.string().nullable(),
-  completed_at: z.string().nullable(),
-  expires_at: z.string().nullable(),
-  response_status: z.number().int().nullable(),
-  response_body: z.unknown().optional(),
-});
 
 
-function queueView(r: QueueRow): z.infer<typeof QueueItemView> {
+function queueView(r: QueueRow): QueueItemView {
   return {
     id: r.id,
     workspace_id: r.workspace_id,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorBody, Status } from '@molecule/contracts';
+import { ErrorBody, Status, TokenView } from '@molecule/contracts';
 import { HttpError, notFound, unauthorized } from '../http/errors.js';
 import type { App } from '../http/types.js';
 import type { Broadcaster } from '../events/broadcaster.js';
@@ -20,7 +20,6 @@ import {
 } from './repo.js';
 import { matchesHash } from './tokens.js';
 
-const TokenView = z.object({ id: z.uuid(), prefix: z.string(), created_at: z.string(), last_used_at: z.string().nullable() });
 const OrgTokenView = TokenView.extend({ name: z.string(), created_by: z.string() });
 const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody };

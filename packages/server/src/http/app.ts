@@ -23,6 +23,7 @@ import type { AppDeps } from '../deps.js';
 import { registerA2ARoutes } from '../a2a/routes.js';
 import { registerActivityRoutes } from '../activity/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
+import { registerCanvasRoutes } from '../canvas/routes.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -184,6 +185,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerActivityRoutes(app, { ...deps, ...authDeps(deps) });
   registerA2ARoutes(app, { ...deps, ...authDeps(deps) });
   registerMcpRoutes(app, { ...deps, ...authDeps(deps) });
+  registerCanvasRoutes(app, authDeps(deps));
   return app;
 }
 

@@ -18,7 +18,7 @@ export async function createExternal(t: TestApp, body: Record<string, unknown> =
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-export async function countRows(t: TestApp, table: 'workspaces' | 'structure_events' | 'workspace_auth_tokens'): Promise<number> {
+export async function countRows(t: TestApp, table: 'workspaces' | 'structure_events' | 'workspace_auth_tokens' | 'canvas_viewport'): Promise<number> {
   const r = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
   return r.rows[0]!.n;
 }

@@ -9,4 +9,5 @@ export { freshDb, migratedDb, startTestApp, testConfig, type TestApp, type TestA
 export { createExternal, eventually } from './api.js';
 export { freePort } from './net.js';
 export { e2eClient, startE2eServer, E2E_ADMIN_TOKEN } from './e2e.js';
+export { startPrivatePostgres, type PrivatePostgres } from './private-services.js';
 export { isAlive } from './proc.js';

@@ -230,6 +230,63 @@ export function workspaceApiSuite(kind: DbKind): void {
         expect((await getWorkspace(t.db, a.id))!.parent_id).toBeNull();
         expect((await patch(gone.id, { name: 'zombie' })).statusCode).toBe(410);
       });
+
+      it('stores a canvas position, clears it with nulls, and forgets it when the parent changes without one', async () => {
+        const lead = await createExternal(t, { name: 'pos-lead' });
+        const created = await createWs(t, { name: 'pos-worker', runtime: 'external' });
+        expect(created).toMatchObject({ x: null, y: null });
+        const w = { id: created.id as string };
+        const patch = (payload: object) => t.app.inject({ method: 'PATCH', url: `/workspaces/${w.id}`, headers: { ...t.admin, ...json }, payload });
+        expect((await patch({ x: 120.5, y: -40 })).json()).toMatchObject({ x: 120.5, y: -40, parent_id: null });
+        expect((await eventsOf(t, w.id)).at(-1)).toEqual({ event_type: 'WORKSPACE_UPDATED', payload: { x: 120.5, y: -40 } });
+        // Positions are relative to the parent's box: a move into a team without one is laid out afresh...
+        expect((await patch({ parent_id: lead.id })).json()).toMatchObject({ parent_id: lead.id, x: null, y: null });
+        // ...and a move with one (a drop at a point) keeps it.
+        expect((await patch({ parent_id: null, x: 300, y: 10 })).json()).toMatchObject({ parent_id: null, x: 300, y: 10 });
+        expect((await patch({ x: null, y: null })).json()).toMatchObject({ x: null, y: null });
+        const listed = (await t.app.inject({ method: 'GET', url: '/workspaces', headers: t.admin })).json() as { id: string; x: unknown }[];
+        expect(listed.find((r) => r.id === w.id)).toMatchObject({ x: null, y: null });
+      });
+
+      it('refuses half a position, a non-number and an out-of-range coordinate; nothing changes', async () => {
+        const w = await createExternal(t, { name: 'pos-bad' });
+        await t.app.inject({ method: 'PATCH', url: `/workspaces/${w.id}`, headers: { ...t.admin, ...json }, payload: { x: 1, y: 2 } });
+        for (const payload of [{ x: 5 }, { y: 5 }, { x: 5, y: null }, { x: '5', y: 5 }, { x: 1e7, y: 0 }, { x: 0, y: -1e7 }]) {
+          const r = await t.app.inject({ method: 'PATCH', url: `/workspaces/${w.id}`, headers: { ...t.admin, ...json }, payload });
+          expect(r.statusCode, JSON.stringify(payload)).toBe(400);
+          expect(r.json().error).toMatch(/x|y|number|1000000/i);
+        }
+        expect(await getWorkspace(t.db, w.id)).toMatchObject({ canvas_x: 1, canvas_y: 2 });
+      });
+    });
+
+    describe('canvas viewport', () => {
+      const put = (payload: unknown, headers: Record<string, string> = t.admin) =>
+        t.app.inject({ method: 'PUT', url: '/canvas/viewport', headers: { ...headers, ...json }, payload: payload as object });
+      const get = (headers: Record<string, string> = t.admin) => t.app.inject({ method: 'GET', url: '/canvas/viewport', headers });
+
+      it('answers the default until one is saved, then the last saved one', async () => {
+        await t.db.query('DELETE FROM canvas_viewport');
+        expect((await get()).json()).toEqual({ x: 0, y: 0, zoom: 1 });
+        expect((await put({ x: -120, y: 45.5, zoom: 0.75 })).json()).toEqual({ status: 'saved' });
+        expect((await put({ x: -130, y: 40, zoom: 0.5 })).json()).toEqual({ status: 'saved' });
+        expect((await get()).json()).toEqual({ x: -130, y: 40, zoom: 0.5 });
+        expect(await countRows(t, 'canvas_viewport')).toBe(1);
+      });
+
+      it('is for the admin only, and refuses a bad viewport; nothing changes', async () => {
+        await put({ x: 1, y: 2, zoom: 1 });
+        const agent = await createExternal(t, { name: 'vp-agent' });
+        expect((await get({})).statusCode).toBe(401);
+        expect((await put({ x: 9, y: 9, zoom: 1 }, {})).statusCode).toBe(401);
+        expect((await put({ x: 9, y: 9, zoom: 1 }, bearer(agent.token))).statusCode).toBe(403);
+        for (const bad of [{ x: 1, y: 2 }, { x: 1, y: 2, zoom: 0 }, { x: 1, y: 2, zoom: 50 }, { x: 'a', y: 2, zoom: 1 }, { x: 1, y: 2, zoom: 1, extra: true }, []]) {
+          const r = await put(bad);
+          expect(r.statusCode, JSON.stringify(bad)).toBe(400);
+          expect(r.json()).toMatchObject({ error: expect.any(String) });
+        }
+        expect((await get()).json()).toEqual({ x: 1, y: 2, zoom: 1 });
+      });
     });
 
     describe('delete', () => {

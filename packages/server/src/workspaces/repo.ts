@@ -30,6 +30,8 @@ export interface WorkspaceRow {
   created_at: Date;
   updated_at: Date;
   removed_at: Date | null;
+  canvas_x: number | null;
+  canvas_y: number | null;
 }
 
 
@@ -60,6 +62,8 @@ export function toView(r: WorkspaceRow): WorkspaceView {
     created_at: iso(r.created_at)!,
     updated_at: iso(r.updated_at)!,
     removed_at: iso(r.removed_at),
+    x: r.canvas_x ?? null,
+    y: r.canvas_y ?? null,
   };
 }
 
@@ -129,7 +133,7 @@ export async function setStatus(
 export async function updateFields(
   q: Queryable,
   id: string,
-  fields: { name?: string; role?: string | null; parent_id?: string | null; hibernation_idle_minutes?: number | null },
+  fields: { name?: string; role?: string | null; parent_id?: string | null; hibernation_idle_minutes?: number | null; x?: number | null; y?: number | null },
 ): Promise<WorkspaceRow | undefined> {
   const r = await q.query<WorkspaceRow>(
     `UPDATE workspaces SET
@@ -137,6 +141,8 @@ export async function updateFields(
         role = CASE WHEN $4 THEN $5 ELSE role END,
         parent_id = CASE WHEN $6 THEN $7::uuid ELSE parent_id END,
         hibernation_idle_minutes = CASE WHEN $9 THEN $10::integer ELSE hibernation_idle_minutes END,
+        canvas_x = CASE WHEN $11 THEN $12::double precision ELSE canvas_x END,
+        canvas_y = CASE WHEN $11 THEN $13::double precision ELSE canvas_y END,
         updated_at = now()
       WHERE id = $1 AND status <> $8
       RETURNING *`,
@@ -151,6 +157,9 @@ export async function updateFields(
       Status.Removed,
       fields.hibernation_idle_minutes !== undefined,
       fields.hibernation_idle_minutes ?? null,
+      fields.x !== undefined,
+      fields.x ?? null,
+      fields.y ?? null,
     ],
   );
   return r.rows[0];

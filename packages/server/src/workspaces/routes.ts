@@ -111,7 +111,8 @@ export function registerWorkspaceRoutes(
       config: { access: 'admin' },
       onRequest: admin,
       schema: {
-        summary: 'Rename, re-role or re-parent a workspace',
+        summary: 'Rename, re-role, re-parent or place a workspace',
+        description: 'x and y (both, or both null) are its canvas position relative to its parent; a new parent without them clears the position.',
         tags: ['workspaces'],
         params: IdParams,
         body: UpdateWorkspaceBody,

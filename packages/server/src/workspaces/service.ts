@@ -108,7 +108,7 @@ export async function createWorkspace(
 }
 
 /**
- * Updates name, role and parent. A new parent must exist (404), be live (409), and must not be the
+ * Updates name, role, parent, idle hibernation and canvas position. A new parent must exist (404), be live (409), and must not be the
  * workspace itself or one of its descendants (400: that would make a cycle).
  */
 export async function updateWorkspace(deps: WorkspaceDeps, id: string, body: UpdateWorkspaceBody): Promise<WorkspaceRow> {
@@ -121,7 +121,9 @@ export async function updateWorkspace(deps: WorkspaceDeps, id: string, body: Upd
     const chain = await loadChain(deps.db, body.parent_id);
     if (chain.some((n) => n.id === id)) throw invalid('parent_id would create a cycle: it is a descendant of this workspace');
   }
-  const updated = await updateFields(deps.db, id, body);
+  // A position is relative to the parent's box: a new parent without one lays the workspace out afresh.
+  const moved = body.parent_id !== undefined && body.parent_id !== current.parent_id && body.x === undefined;
+  const updated = await updateFields(deps.db, id, moved ? { ...body, x: null, y: null } : body);
   if (!updated) throw notFound('workspace not found');
   await deps.broadcaster.recordAndBroadcast('WORKSPACE_UPDATED', id, { ...body });
   return updated;

@@ -1,0 +1,185 @@
+import { useCallback, useEffect, useState, type ReactNode } from 'react';
+import type { TokenView, WorkspaceView } from '@molecule/contracts';
+import { ACTION_LABEL, actionsFor, errorText } from './actions.js';
+import { STATUS_LOOK, statusLine } from './status.js';
+import type { TabProps } from './tab.js';
+import { descendantsOf } from './tree.js';
+
+/** Who a workspace may talk to under the hierarchy rule: its parent, its children and its siblings. */
+export function peersOf(workspaces: Record<string, WorkspaceView>, w: WorkspaceView): WorkspaceView[] {
+  const all = Object.values(workspaces);
+  return all.filter((o) => o.id !== w.id && (o.id === w.parent_id || o.parent_id === w.id || (o.parent_id === w.parent_id && w.parent_id !== null)));
+}
+
+/** The Details tab: what the workspace is, who it reports to and talks to, its tokens, and its lifecycle actions. */
+export function DetailsTab({ workspace: w, workspaces, api, canvas }: TabProps) {
+  const [message, setMessage] = useState('');
+  const run = async (label: string, action: () => Promise<unknown>) => {
+    setMessage(`${label}…`);
+    try {
+      await action();
+      setMessage(`${label}: done.`);
+    } catch (err) {
+      setMessage(`${label} failed: ${errorText(err)}`);
+    }
+  };
+  const look = STATUS_LOOK[w.status];
+  const peers = peersOf(workspaces, w);
+  const rows: [string, ReactNode][] = [
+    ['Status', <span style={{ color: look.colour }}>{statusLine(w)}</span>],
+    ['Role', w.role ?? '—'],
+    ['Runtime', `${w.runtime}${w.template ? ` (template ${w.template})` : ''}`],
+    ['Model', w.model ?? '—'],
+    ['Tier', String(w.tier)],
+    ['Delivery', w.delivery_mode],
+    ['URL', w.url || '—'],
+    ['Tasks', `${w.active_tasks} of ${w.max_concurrent_tasks}${w.current_task ? `: ${w.current_task}` : ''}`],
+    ['Budget', w.budget_limit === null ? 'none' : `$${(w.budget_limit / 100).toFixed(2)} a month`],
+    ['Peers', peers.length === 0 ? 'none' : peers.map((p) => p.name).join(', ')],
+    ['Last heartbeat', w.last_heartbeat_at ? new Date(w.last_heartbeat_at).toLocaleString() : '—'],
+    ['Id', <code>{w.id}</code>],
+  ];
+  return (
+    <div>
+      <dl className="details">
+        {rows.map(([k, v]) => (
+          <div key={k}>
+            <dt>{k}</dt>
+            <dd>{v}</dd>
+          </div>
+        ))}
+      </dl>
+      <ReportsTo workspace={w} workspaces={workspaces} onMove={(parentId) => run('Move', () => canvas.move(w.id, parentId))} />
+      <div className="actions">
+        {actionsFor(w).map((a) => (
+          <button key={a} type="button" onClick={() => void run(ACTION_LABEL[a], () => api.lifecycle(w.id, a))}>
+            {ACTION_LABEL[a]}
+          </button>
+        ))}
+        <button type="button" className="danger" onClick={() => canvas.requestDelete([w.id])}>
+          Delete
+        </button>
+      </div>
+      <p role="status" aria-live="polite" className="note">
+        {message}
+      </p>
+      <Tokens {...{ workspace: w, api, canvas }} />
+    </div>
+  );
+}
+
+/** Re-parenting from the keyboard: the same move a drag makes. Its own members are not offered (that would be a cycle). */
+function ReportsTo({ workspace: w, workspaces, onMove }: { workspace: WorkspaceView; workspaces: Record<string, WorkspaceView>; onMove: (parentId: string | null) => Promise<void> }) {
+  const below = new Set(descendantsOf(workspaces, w.id).map((d) => d.id));
+  const options = Object.values(workspaces)
+    .filter((o) => o.id !== w.id && !below.has(o.id))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const current = w.parent_id && workspaces[w.parent_id] ? w.parent_id : '';
+  const [choice, setChoice] = useState(current);
+  useEffect(() => setChoice(current), [current]);
+  return (
+    <form
+      className="inline-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void onMove(choice === '' ? null : choice);
+      }}
+    >
+      <label htmlFor="reports-to">Reports to</label>
+      <select id="reports-to" value={choice} onChange={(e) => setChoice(e.target.value)}>
+        <option value="">Nobody (top level)</option>
+        {options.map((o) => (
+          <option key={o.id} value={o.id}>
+            {o.name}
+          </option>
+        ))}
+      </select>
+      <button type="submit" disabled={choice === current}>
+        Move
+      </button>
+    </form>
+  );
+}
+
+/** The workspace's live tokens (prefixes only), a new one (shown once), and revoke. */
+function Tokens({ workspace: w, api, canvas }: Pick<TabProps, 'workspace' | 'api' | 'canvas'>) {
+  const [tokens, setTokens] = useState<TokenView[] | undefined>();
+  const [note, setNote] = useState('');
+  const load = useCallback(() => {
+    api
+      .tokens(w.id)
+      .then((r) => setTokens(r.tokens))
+      .catch((err: unknown) => setNote(`Could not list the tokens: ${errorText(err)}`));
+  }, [api, w.id]);
+  useEffect(load, [load]);
+  const create = async () => {
+    try {
+      const t = await api.createToken(w.id);
+      const origin = location.origin;
+      canvas.showConnect(w.name, {
+        workspace_id: w.id,
+        platform_url: origin,
+        auth_token: t.auth_token,
+        registry_endpoint: `${origin}/registry/register`,
+        heartbeat_endpoint: `${origin}/registry/heartbeat`,
+      });
+      load();
+    } catch (err) {
+      setNote(`No new token: ${errorText(err)}`);
+    }
+  };
+  const revoke = async (t: TokenView) => {
+    try {
+      await api.revokeToken(w.id, t.id);
+      setNote(`Token ${t.prefix}… revoked.`);
+      load();
+    } catch (err) {
+      setNote(`Not revoked: ${errorText(err)}`);
+    }
+  };
+  return (
+    <section aria-labelledby="tokens-title" className="tokens">
+      <h3 id="tokens-title">Tokens</h3>
+      {tokens === undefined ? null : tokens.length === 0 ? (
+        <p className="note">No live tokens.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Token</th>
+              <th scope="col">Created</th>
+              <th scope="col">Last used</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {tokens.map((t) => (
+              <tr key={t.id}>
+                <td>
+                  <code>{t.prefix}…</code>
+                </td>
+                <td>{new Date(t.created_at).toLocaleString()}</td>
+                <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : 'never'}</td>
+                <td>
+                  <button type="button" className="danger small" onClick={() => void revoke(t)} aria-label={`Revoke token ${t.prefix}`}>
+                    Revoke
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <div className="actions">
+        <button type="button" onClick={() => void create()}>
+          {w.runtime === 'external' ? 'Connect an agent (new token)' : 'New token'}
+        </button>
+      </div>
+      <p className="note" role="status" aria-live="polite">
+        {note}
+      </p>
+    </section>
+  );
+}

@@ -1,0 +1,177 @@
+// @vitest-environment jsdom
+import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WorkspaceView } from '@molecule/contracts';
+import { createApi } from './api.js';
+import { ConfirmDelete } from './ConfirmDelete.js';
+import { ConnectDialog, CreateDialog } from './CreateDialog.js';
+import { createFeed } from './feed.js';
+import { ContextMenu } from './Menu.js';
+import { Panel, PANEL_TABS } from './Panel.js';
+import { SearchDialog } from './Search.js';
+import { ws } from './test-fixture.js';
+
+afterEach(cleanup);
+
+const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+/** The real API client over a fake fetch that answers by route and records what was sent. */
+function fakeApi(routes: Record<string, (body: unknown) => Response>) {
+  const sent: { method: string; url: string; body: unknown }[] = [];
+  const api = createApi({
+    fetchImpl: async (input, init) => {
+      const url = String(input);
+      const method = init?.method ?? 'GET';
+      const body = init?.body ? JSON.parse(String(init.body)) : undefined;
+      sent.push({ method, url, body });
+      const route = Object.keys(routes).find((k) => `${method} ${url}`.startsWith(k));
+      return route ? routes[route]!(body) : json(404, { error: 'not found' });
+    },
+  });
+  return { api, sent };
+}
+const byId = (list: WorkspaceView[]) => Object.fromEntries(list.map((w) => [w.id, w]));
+
+describe('create dialog', () => {
+  it('shows the errors at their fields (aria-invalid, described by the message) and sends nothing for an empty or over-long name', async () => {
+    const user = userEvent.setup();
+    const { api, sent } = fakeApi({});
+    render(<CreateDialog api={api} workspaces={{}} onClose={() => undefined} onCreated={() => undefined} />);
+    const name = screen.getByLabelText('Name');
+    expect(document.activeElement).toBe(name);
+    await user.click(screen.getByRole('button', { name: 'Create' }));
+    expect(name.getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByText('name is required').id).toBe(name.getAttribute('aria-describedby'));
+    await user.type(name, 'x'.repeat(256));
+    await user.click(screen.getByRole('button', { name: 'Create' }));
+    expect(screen.getByText('name must be at most 255 characters')).toBeTruthy();
+    expect(sent).toEqual([]);
+  });
+
+  it("sends the API body and puts the API's refusal at its field", async () => {
+    const user = userEvent.setup();
+    const lead = ws({ name: 'Lead' });
+    let created: unknown;
+    const { api, sent } = fakeApi({
+      'POST /workspaces': (body) =>
+        (body as { budget_limit?: number }).budget_limit === 999900
+          ? json(400, { error: 'invalid', code: 'invalid_request', details: [{ path: '/budget_limit', message: 'budget is over the org cap' }] })
+          : json(201, { ...ws({ name: 'Scout' }), ...(body as object) }),
+    });
+    render(<CreateDialog api={api} workspaces={byId([lead])} onClose={() => undefined} onCreated={(w) => (created = w)} />);
+    await user.type(screen.getByLabelText('Name'), 'Scout');
+    await user.selectOptions(screen.getByLabelText('Reports to'), lead.id);
+    await user.selectOptions(screen.getByLabelText('Tier'), '3');
+    await user.type(screen.getByLabelText('Template'), 'echo');
+    await user.type(screen.getByLabelText('Monthly budget (USD)'), '9999');
+    await user.click(screen.getByRole('button', { name: 'Create' }));
+    await screen.findByText('budget is over the org cap');
+    expect(screen.getByLabelText('Monthly budget (USD)').getAttribute('aria-invalid')).toBe('true');
+    expect(created).toBeUndefined();
+    await user.clear(screen.getByLabelText('Monthly budget (USD)'));
+    await user.type(screen.getByLabelText('Monthly budget (USD)'), '25');
+    await user.click(screen.getByRole('button', { name: 'Create' }));
+    await waitFor(() => expect(created).toMatchObject({ name: 'Scout' }));
+    expect(sent.at(-1)).toEqual({ method: 'POST', url: '/workspaces', body: { name: 'Scout', parent_id: lead.id, template: 'echo', tier: 3, budget_limit: 2500 } });
+  });
+
+  it('Escape closes it, and focus stays inside while it is open', async () => {
+    const user = userEvent.setup();
+    let closed = false;
+    render(<CreateDialog api={fakeApi({}).api} workspaces={{}} onClose={() => (closed = true)} onCreated={() => undefined} />);
+    const dialog = screen.getByRole('dialog', { name: 'Create a workspace' });
+    for (let i = 0; i < 15; i++) {
+      await user.tab();
+      expect(dialog.contains(document.activeElement)).toBe(true);
+    }
+    await user.keyboard('{Escape}');
+    expect(closed).toBe(true);
+  });
+});
+
+describe('connect dialog', () => {
+  it('shows the token once with a copy button, and the connection details the API returned', async () => {
+    const user = userEvent.setup();
+    const connection = {
+      workspace_id: '00000000-0000-4000-8000-000000000abc',
+      platform_url: 'http://127.0.0.1:8080',
+      auth_token: 'mol_ws_secret',
+      registry_endpoint: 'http://127.0.0.1:8080/registry/register',
+      heartbeat_endpoint: 'http://127.0.0.1:8080/registry/heartbeat',
+    };
+    render(<ConnectDialog name="Laptop" connection={connection} onClose={() => undefined} />);
+    expect((screen.getByLabelText('Token') as HTMLInputElement).value).toBe('mol_ws_secret');
+    expect(screen.getByRole('dialog').textContent).toContain('POST http://127.0.0.1:8080/registry/register');
+    await user.click(screen.getByRole('button', { name: 'Copy token' }));
+    expect(await navigator.clipboard.readText()).toBe('mol_ws_secret');
+    expect(screen.getByText('Token copied.')).toBeTruthy();
+  });
+});
+
+describe('delete confirmation', () => {
+  it('names every workspace that goes, starts on Cancel, and Escape backs out', async () => {
+    const user = userEvent.setup();
+    const lead = ws({ name: 'Lead' });
+    const kid = ws({ name: 'Kid', parent_id: lead.id });
+    let result = '';
+    render(<ConfirmDelete workspaces={byId([lead, kid])} ids={[lead.id]} onCancel={() => (result = 'cancel')} onConfirm={() => (result = 'confirm')} />);
+    const dialog = screen.getByRole('alertdialog', { name: 'Delete Lead?' });
+    expect(within(dialog).getAllByRole('listitem').map((li) => li.textContent)).toEqual(['Lead', 'Kid']);
+    expect(document.activeElement?.textContent).toBe('Cancel');
+    expect(screen.getByRole('button', { name: 'Delete 2 workspaces' })).toBeTruthy();
+    await user.keyboard('{Escape}');
+    expect(result).toBe('cancel');
+  });
+});
+
+describe('search', () => {
+  it('filters as you type; arrows choose, Enter goes', async () => {
+    const user = userEvent.setup();
+    const list = [ws({ name: 'Alpha' }), ws({ name: 'Alps', role: 'climber' }), ws({ name: 'Beta' })];
+    let went = '';
+    render(<SearchDialog workspaces={byId(list)} onClose={() => undefined} onGo={(id) => (went = id)} />);
+    await user.keyboard('alp');
+    expect(screen.getAllByRole('option').map((o) => o.querySelector('strong')?.textContent)).toEqual(['Alpha', 'Alps']);
+    await user.keyboard('{ArrowDown}{Enter}');
+    expect(went).toBe(list[1]!.id);
+  });
+});
+
+describe('context menu', () => {
+  it('takes focus, moves with the arrows, runs with Enter, closes on Escape', async () => {
+    const user = userEvent.setup();
+    const ran: string[] = [];
+    let closed = 0;
+    const items = ['Open chat', 'Restart', 'Delete…'].map((label) => ({ label, run: () => ran.push(label) }));
+    const { rerender } = render(<ContextMenu title="Actions for A" at={{ x: 10, y: 10 }} items={items} onClose={() => closed++} />);
+    expect(document.activeElement?.textContent).toBe('Open chat');
+    await user.keyboard('{ArrowDown}{ArrowDown}{ArrowDown}');
+    expect(document.activeElement?.textContent).toBe('Open chat');
+    await user.keyboard('{ArrowUp}{Enter}');
+    expect(ran).toEqual(['Delete…']);
+    rerender(<ContextMenu title="Actions for A" at={{ x: 10, y: 10 }} items={items} onClose={() => closed++} />);
+    await user.keyboard('{Escape}');
+    expect(closed).toBe(2);
+  });
+});
+
+describe('side panel', () => {
+  it('lists its tabs from one registry; the arrow keys move between them; Escape closes it', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Echo' });
+    const { api } = fakeApi({ 'GET /workspaces/': () => json(200, []), 'GET /events/': () => json(200, []) });
+    let tab = 'chat';
+    let closed = false;
+    const props = { workspace: w, workspaces: byId([w]), api, feed: createFeed(), canvas: { requestDelete: () => undefined, showConnect: () => undefined, move: async () => undefined } };
+    const { rerender } = render(<Panel {...props} tab={tab} onTab={(t) => (tab = t)} onClose={() => (closed = true)} />);
+    expect(screen.getAllByRole('tab').map((t) => t.textContent)).toEqual(PANEL_TABS.map((t) => t.label));
+    expect(document.activeElement?.textContent).toBe('Chat');
+    await user.keyboard('{ArrowRight}');
+    expect(tab).toBe('activity');
+    rerender(<Panel {...props} tab={tab} onTab={(t) => (tab = t)} onClose={() => (closed = true)} />);
+    expect(screen.getByRole('tab', { name: 'Activity' }).getAttribute('aria-selected')).toBe('true');
+    await screen.findByText('No activity yet.');
+    await user.keyboard('{Escape}');
+    expect(closed).toBe(true);
+  });
+});

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { WORKSPACE_STATUSES, type CanvasViewport, type ExternalConnection } from '@molecule/contracts';
-import { ACTION_LABEL, actionsFor, errorText, removeWorkspace, runBatch, topmost, type LifecycleAction } from './actions.js';
+import { ACTION_LABEL, actionsFor, errorText, moveRefusal, removeWorkspace, runBatch, topmost, type LifecycleAction } from './actions.js';
 import { ApiError, createApi, PlatformUnavailableError } from './api.js';
 import { ConfirmDelete } from './ConfirmDelete.js';
 import { ConnectDialog, CreateDialog } from './CreateDialog.js';
@@ -15,7 +15,6 @@ import { STATUS_LOOK } from './status.js';
 import { countByStatus, createCanvasStore, putWorkspace, setWorkspaces, togglePicked, type CanvasState, type CanvasStore } from './store.js';
 import type { CanvasCommands } from './tab.js';
 import { pruneTraffic } from './traffic.js';
-import { descendantsOf } from './tree.js';
 
 const store = createCanvasStore();
 const api = createApi({
@@ -199,10 +198,10 @@ function Canvas() {
     const all = store.getState().workspaces;
     const w = all[id];
     if (!w) return;
-    if (parentId && (parentId === id || descendantsOf(all, id).some((d) => d.id === parentId))) {
-      const msg = `${w.name} cannot report to ${all[parentId]?.name ?? 'that workspace'}: it is one of its own members.`;
-      setNotice(msg);
-      throw new Error(msg);
+    const refused = moveRefusal(all, id, parentId);
+    if (refused) {
+      setNotice(refused);
+      throw new Error(refused);
     }
     try {
       const updated = await api.update(id, { ...(parentId !== (w.parent_id ?? null) ? { parent_id: parentId } : {}), ...(at ? { x: at.x, y: at.y } : { x: null, y: null }) });

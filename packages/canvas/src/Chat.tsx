@@ -77,11 +77,11 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
     put({ id: `${id}-q`, from: 'user', text });
     put({ id: replyId, from: 'agent', text: '', streaming: true });
     let delivered = false;
+    let reply = '';
     try {
       const r = await api.chatSend(workspace.id, id, text);
       if (r.kind === 'stream') {
         delivered = true;
-        let reply = '';
         let buffer = '';
         const decoder = new TextDecoder();
         for (;;) {
@@ -107,12 +107,17 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
       }
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      put({
-        id: replyId,
-        from: 'platform',
-        // Once the stream began the agent has the message: what was cut is only this page's view of the answer.
-        text: delivered ? `The answer was cut off (${why}). The agent got the message; its answer will be in this conversation when you reopen it.` : `Not sent: ${why}`,
-      });
+      if (!delivered) put({ id: replyId, from: 'platform', text: `Not sent: ${why}` });
+      else {
+        // Once the stream began the agent has the message: what was cut is only this page's view of
+        // the answer. What arrived stays.
+        if (reply) put({ id: replyId, from: 'agent', text: reply });
+        put({
+          id: reply ? `${id}-cut` : replyId,
+          from: 'platform',
+          text: `The answer was cut off (${why}). The agent got the message; its answer will be in this conversation when you reopen it.`,
+        });
+      }
     } finally {
       setSending(false);
     }

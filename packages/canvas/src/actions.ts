@@ -1,5 +1,6 @@
 import { Status, type WorkspaceView } from '@molecule/contracts';
 import { ApiError, type Api } from './api.js';
+import { descendantsOf } from './tree.js';
 
 /** A lifecycle action the canvas offers on a workspace. */
 export type LifecycleAction = 'restart' | 'pause' | 'resume' | 'hibernate';
@@ -57,4 +58,15 @@ export function topmost(workspaces: Record<string, WorkspaceView>, ids: readonly
 export async function removeWorkspace(api: Api, workspaces: Record<string, WorkspaceView>, id: string): Promise<unknown> {
   const hasChildren = Object.values(workspaces).some((w) => w.parent_id === id);
   return api.remove(id, hasChildren);
+}
+
+/** Why a workspace may not move under `parentId` (itself, or one of its own members: a cycle), or undefined when it may. */
+export function moveRefusal(workspaces: Record<string, WorkspaceView>, id: string, parentId: string | null): string | undefined {
+  const w = workspaces[id];
+  if (!w || !parentId) return undefined;
+  if (parentId === id) return `${w.name} cannot report to itself.`;
+  if (descendantsOf(workspaces, id).some((d) => d.id === parentId)) {
+    return `${w.name} cannot report to ${workspaces[parentId]?.name ?? 'that workspace'}: it is one of its own members.`;
+  }
+  return undefined;
 }

@@ -7,6 +7,7 @@ import { createApi } from './api.js';
 import { ConfirmDelete } from './ConfirmDelete.js';
 import { ConnectDialog, CreateDialog } from './CreateDialog.js';
 import { createFeed } from './feed.js';
+import { ChatTab } from './Chat.js';
 import { ContextMenu } from './Menu.js';
 import { Panel, PANEL_TABS } from './Panel.js';
 import { SearchDialog } from './Search.js';
@@ -174,4 +175,54 @@ describe('side panel', () => {
     await user.keyboard('{Escape}');
     expect(closed).toBe(true);
   });
+});
+
+describe('chat', () => {
+  const commands = { requestDelete: () => undefined, showConnect: () => undefined, move: async () => undefined };
+  const sse = (events: unknown[], thenFail?: boolean) =>
+    new Response(
+      // One event per read, then the end (or the connection failing: the error comes after what was sent).
+      new ReadableStream({
+        pull(c) {
+          const e = events.shift();
+          if (e !== undefined) c.enqueue(new TextEncoder().encode(`data: ${JSON.stringify(e)}\n\n`));
+          else if (thenFail) c.error(new TypeError('network error'));
+          else c.close();
+        },
+      }),
+      { status: 200, headers: { 'content-type': 'text/event-stream' } },
+    );
+  const chunk = (text: string) => ({ jsonrpc: '2.0', id: 1, result: { kind: 'artifact-update', append: true, artifact: { parts: [{ kind: 'text', text }] } } });
+
+  it('the platform going away mid-answer: what arrived stays, and the chat says the agent got the message', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Echo' });
+    const { api } = fakeApi({ 'GET /workspaces/': () => json(200, []), 'POST /workspaces/': () => sse([chunk('half an ans')], true) });
+    render(<ChatTab workspace={w} workspaces={byId([w])} api={api} feed={createFeed()} canvas={commands} />);
+    await user.type(screen.getByLabelText('Message to Echo'), 'hi{Enter}');
+    await screen.findByText(/The answer was cut off/);
+    expect(screen.getByText(/The answer was cut off/).textContent).toContain('The agent got the message');
+    expect(screen.getByRole('log').querySelector('[data-from="agent"]')?.textContent).toBe('Echo: half an ans');
+    expect(screen.getByRole('button', { name: 'Send' })).toBeTruthy();
+  });
+
+  it('a queued message is followed through the queue until its answer replaces the line', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Busy' });
+    let polls = 0;
+    const answer = { jsonrpc: '2.0', id: 1, result: { kind: 'message', role: 'agent', parts: [{ kind: 'text', text: 'done: hi' }] } };
+    const { api } = fakeApi({
+      // The queue item: waiting at first, then delivered with the agent's answer.
+      [`GET /workspaces/${w.id}/a2a/queue/q-1`]: () =>
+        ++polls === 1 ? json(200, { status: 'queued', attempts: 1, last_error: null }) : json(200, { status: 'completed', attempts: 2, last_error: null, response_body: answer }),
+      'GET /workspaces/': () => json(200, []),
+      'POST /workspaces/': () => json(202, { queued: true, queue_id: 'q-1', queue_depth: 1, status: 'queued' }),
+    });
+    render(<ChatTab workspace={w} workspaces={byId([w])} api={api} feed={createFeed()} canvas={commands} />);
+    await user.type(screen.getByLabelText('Message to Busy'), 'hi{Enter}');
+    await screen.findByText(/your message is queued \(q-1\)/);
+    await screen.findByText(/Queue: waiting, 1 delivery attempt so far/, {}, { timeout: 5_000 });
+    await screen.findByText('done: hi', {}, { timeout: 10_000 });
+    expect(screen.queryByText(/queued/)).toBeNull();
+  }, 20_000);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Status, type PlatformEvent } from '@molecule/contracts';
-import { runBatch, topmost } from './actions.js';
+import { moveRefusal, runBatch, topmost } from './actions.js';
 import { activityFromEvent, matchesFilter } from './ActivityTab.js';
 import { createApi } from './api.js';
 import { deletionList } from './ConfirmDelete.js';
@@ -114,6 +114,21 @@ describe('selection and batch actions', () => {
     const all = Object.fromEntries([lead, kid, grandkid, other].map((w) => [w.id, w]));
     expect(topmost(all, [grandkid.id, lead.id, other.id])).toEqual([lead.id, other.id]);
     expect(deletionList(all, [other.id, lead.id]).map((w) => w.name)).toEqual(['other', 'lead', 'kid', 'grandkid']);
+  });
+});
+
+describe('moves', () => {
+  it('a workspace may not report to itself or to one of its own members, at any depth; anywhere else is fine', () => {
+    const lead = ws({ name: 'lead' });
+    const kid = ws({ name: 'kid', parent_id: lead.id });
+    const grandkid = ws({ name: 'grandkid', parent_id: kid.id });
+    const other = ws({ name: 'other' });
+    const all = Object.fromEntries([lead, kid, grandkid, other].map((w) => [w.id, w]));
+    expect(moveRefusal(all, lead.id, grandkid.id)).toBe('lead cannot report to grandkid: it is one of its own members.');
+    expect(moveRefusal(all, lead.id, lead.id)).toBe('lead cannot report to itself.');
+    expect(moveRefusal(all, lead.id, other.id)).toBeUndefined();
+    expect(moveRefusal(all, grandkid.id, lead.id)).toBeUndefined();
+    expect(moveRefusal(all, kid.id, null)).toBeUndefined();
   });
 });
 

@@ -34,7 +34,7 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(12, 'templates API and import', ids(189, 193)),
   ...notBuilt(13, 'the files API', ids(195, 197)),
   ...notBuilt(12, 'teams, bundles and org import', ids(198, 203)),
-  ...notBuilt(12, 'secrets, model and provider', ids(204, 209)),
+  ...notBuilt(12, 'the inbound-secret helpers, model and provider', ids(204, 207)),
   ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
   ...notBuilt(13, 'chat file forwarding (every dial of it will go through the guarded client of C050)', ['C224']),
   ...notBuilt(13, 'the terminal', ids(227, 230)),

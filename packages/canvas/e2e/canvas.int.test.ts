@@ -349,6 +349,30 @@ describe('the canvas in Chromium', () => {
     await expect.poll(() => node(ids.laptop!).textContent()).toContain('Waiting for agent');
   }, 60_000);
 
+  it('secrets: set one org-wide in Settings, see it in a workspace\'s Secrets tab with where it comes from, never its value', async () => {
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const settings = page.getByRole('dialog', { name: 'Settings: org-wide secrets' });
+    await settings.getByLabel('Name').fill('bad name');
+    await settings.getByRole('button', { name: 'Save org-wide' }).click();
+    expect(await settings.getByRole('alert').first().textContent()).toMatch(/environment variable name/);
+    await settings.getByLabel('Name').fill('DEMO_API_KEY');
+    await settings.getByLabel('Value').fill('sk-demo-value');
+    await settings.getByRole('button', { name: 'Save org-wide' }).click();
+    await settings.getByText(/DEMO_API_KEY saved\./).waitFor();
+    expect(await settings.textContent()).not.toContain('sk-demo-value');
+    await shot('13b-settings');
+    expect(await axe()).toEqual([]);
+    await page.keyboard.press('Escape');
+    const p = await openPanel(ids.laptop!, 'Laptop agent');
+    await p.getByRole('tab', { name: 'Secrets' }).click();
+    await expect.poll(() => p.getByRole('row').filter({ hasText: 'DEMO_API_KEY' }).textContent()).toContain('org-wide');
+    expect(await p.textContent()).not.toContain('sk-demo-value');
+    await shot('13c-secrets');
+    expect(await axe()).toEqual([]);
+    await p.getByRole('tab', { name: 'Chat' }).click();
+    await page.getByRole('button', { name: 'Close panel' }).click();
+  }, 60_000);
+
   it('delete asks first and names the member that goes too; confirmed, the team leaves the chart; a workspace deleted elsewhere closes its panel', async () => {
     const p = await openPanel(ids.echo!, 'Echo bot');
     await p.getByRole('tab', { name: 'Details' }).click();

@@ -11,6 +11,7 @@ import { ContextMenu, type MenuItem } from './Menu.js';
 import { OrgChart, reducedMotion, type ChartInstance, type Drop } from './OrgChart.js';
 import { Panel } from './Panel.js';
 import { SearchDialog } from './Search.js';
+import { SecretsEditor } from './Secrets.js';
 import { STATUS_LOOK } from './status.js';
 import { countByStatus, createCanvasStore, putWorkspace, setWorkspaces, togglePicked, type CanvasState, type CanvasStore } from './store.js';
 import type { CanvasCommands } from './tab.js';
@@ -127,7 +128,8 @@ type DialogState =
   | { kind: 'connect'; name: string; connection: ExternalConnection }
   | { kind: 'search' }
   | { kind: 'delete'; ids: string[] }
-  | { kind: 'help' };
+  | { kind: 'help' }
+  | { kind: 'settings' };
 
 /** The keyboard shortcuts, as the help dialog lists them. */
 const SHORTCUTS: [string, string][] = [
@@ -323,6 +325,9 @@ function Canvas() {
         <button type="button" aria-pressed={showTraffic} onClick={() => store.setState({ showTraffic: !showTraffic })} title="Lines between workspaces that messaged each other in the last 3 minutes">
           A2A traffic
         </button>
+        <button type="button" onClick={() => setDialog({ kind: 'settings' })}>
+          Settings
+        </button>
         <button type="button" onClick={() => setDialog({ kind: 'help' })} aria-label="Keyboard shortcuts">
           ?
         </button>
@@ -430,6 +435,17 @@ function Canvas() {
             void runBatchAction('Delete', ids, (id) => removeWorkspace(api, workspaces, id));
           }}
         />
+      ) : null}
+      {dialog?.kind === 'settings' ? (
+        <Dialog title="Settings: org-wide secrets" onClose={() => setDialog(undefined)} wide>
+          <p className="note">Every workspace's agent gets these as environment variables, unless a nearer one (an ancestor's or its own) has the same name.</p>
+          <SecretsEditor api={api} />
+          <div className="actions">
+            <button type="button" onClick={() => setDialog(undefined)}>
+              Close
+            </button>
+          </div>
+        </Dialog>
       ) : null}
       {dialog?.kind === 'help' ? (
         <Dialog title="Keyboard shortcuts" onClose={() => setDialog(undefined)}>

@@ -27,6 +27,7 @@ export function DetailsTab({ workspace: w, workspaces, api, canvas }: TabProps) 
   const peers = peersOf(workspaces, w);
   const rows: [string, ReactNode][] = [
     ['Status', <span style={{ color: look.colour }}>{statusLine(w)}</span>],
+    ...(w.restart_pending ? ([['Restart to apply', 'its secrets changed since its agent started']] as [string, ReactNode][]) : []),
     ['Role', w.role ?? '—'],
     ['Runtime', `${w.runtime}${w.template ? ` (template ${w.template})` : ''}`],
     ['Model', w.model ?? '—'],

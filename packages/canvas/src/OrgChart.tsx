@@ -80,6 +80,7 @@ const WorkspaceCard = memo(function WorkspaceCard({ data }: NodeProps<WorkspaceN
       <div className="ws-meta">
         {w.runtime} · tier {w.tier}
         {w.active_tasks > 0 ? ` · ${w.active_tasks} active` : ''}
+        {w.restart_pending ? <span className="ws-pending"> · restart to apply secrets</span> : null}
       </div>
       {w.current_task ? (
         <div className="ws-task" title={w.current_task}>

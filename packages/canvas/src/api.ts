@@ -7,6 +7,8 @@ import {
   type ExternalConnection,
   type PlatformEvent,
   type QueueItemView,
+  type SecretChange,
+  type SecretView,
   type TokenView,
   type UpdateWorkspaceBody,
   type WorkspaceView,
@@ -51,6 +53,7 @@ async function jsonBody(r: Response): Promise<unknown> {
   return parseJson(await r.text());
 }
 const MAX_RETRY_WAIT_MS = 5_000;
+const secretsPath = (workspaceId?: string) => (workspaceId ? `/workspaces/${encodeURIComponent(workspaceId)}/secrets` : '/settings/secrets');
 
 /**
  * The canvas's API client: same-origin calls with the session cookie, JSON in and out, a timeout,
@@ -122,6 +125,12 @@ export function createApi(opts: ApiOptions = {}) {
     tokens: (id: string) => call<{ tokens: TokenView[] }>('GET', `/workspaces/${encodeURIComponent(id)}/tokens`),
     createToken: (id: string) => call<{ id: string; auth_token: string; prefix: string }>('POST', `/workspaces/${encodeURIComponent(id)}/tokens`),
     revokeToken: (id: string, tokenId: string) => call<{ status: string }>('DELETE', `/workspaces/${encodeURIComponent(id)}/tokens/${encodeURIComponent(tokenId)}`),
+    /** Org-wide secrets (no workspace), or a workspace's effective ones with where each comes from: names, never values. */
+    secrets: (workspaceId?: string) => call<SecretView[]>('GET', secretsPath(workspaceId)),
+    setSecret: (workspaceId: string | undefined, key: string, value: string, restart: boolean) =>
+      call<SecretChange>('PUT', `${secretsPath(workspaceId)}${restart ? '?restart=true' : ''}`, { key, value }),
+    deleteSecret: (workspaceId: string | undefined, key: string, restart: boolean) =>
+      call<SecretChange>('DELETE', `${secretsPath(workspaceId)}/${encodeURIComponent(key)}${restart ? '?restart=true' : ''}`),
     /** Where a queued chat message is (waiting, delivered, failed) and, once delivered, the agent's answer. */
     queueItem: (id: string, queueId: string) => call<QueueItemView>('GET', `/workspaces/${encodeURIComponent(id)}/a2a/queue/${encodeURIComponent(queueId)}`),
     /** A lifecycle action on one workspace. */

@@ -11,6 +11,7 @@ import { ChatTab } from './Chat.js';
 import { ContextMenu } from './Menu.js';
 import { Panel, PANEL_TABS } from './Panel.js';
 import { SearchDialog } from './Search.js';
+import { SecretsEditor } from './Secrets.js';
 import { ws } from './test-fixture.js';
 
 afterEach(cleanup);
@@ -225,4 +226,50 @@ describe('chat', () => {
     await screen.findByText('done: hi', {}, { timeout: 10_000 });
     expect(screen.queryByText(/queued/)).toBeNull();
   }, 20_000);
+});
+
+describe('secrets editor', () => {
+  const view = (over: Record<string, unknown>) => ({ has_value: true, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', ...over });
+
+  it("lists a workspace's secrets with where each comes from, never a value; only its own can be deleted here", async () => {
+    const w = ws({ name: 'member' });
+    const { api } = fakeApi({
+      [`GET /workspaces/${w.id}/secrets`]: () =>
+        json(200, [
+          view({ key: 'OPENAI_API_KEY', scope: 'ancestor', workspace_id: w.id, workspace_name: 'lead', overrides: ['global'] }),
+          view({ key: 'REGION', scope: 'global' }),
+          view({ key: 'TOOL_TOKEN', scope: 'workspace', workspace_id: w.id, workspace_name: 'member' }),
+        ]),
+    });
+    render(<SecretsEditor api={api} workspaceId={w.id} />);
+    const rows = await screen.findAllByRole('row');
+    expect(rows.slice(1).map((r) => r.textContent)).toEqual([
+      expect.stringContaining('OPENAI_API_KEYinherited from lead (overrides global)'),
+      expect.stringContaining('REGIONorg-wide'),
+      expect.stringContaining('TOOL_TOKENthis workspace'),
+    ]);
+    expect(screen.getAllByRole('button', { name: /Delete secret/ }).map((b) => b.getAttribute('aria-label'))).toEqual(['Delete secret TOOL_TOKEN']);
+  });
+
+  it('checks the name and value before sending (errors at the field); a save says who runs with the old value', async () => {
+    const user = userEvent.setup();
+    const { api, sent } = fakeApi({
+      'GET /settings/secrets': () => json(200, []),
+      'PUT /settings/secrets': () => json(200, { status: 'saved', key: 'API_KEY', scope: 'global', restart_required: ['a', 'b', 'c'], restarted: ['a'] }),
+    });
+    render(<SecretsEditor api={api} />);
+    await user.type(screen.getByLabelText('Name'), '1-bad');
+    await user.click(screen.getByRole('button', { name: 'Save org-wide' }));
+    expect(screen.getByText(/environment variable name/).id).toBe(screen.getByLabelText('Name').getAttribute('aria-describedby'));
+    expect(screen.getByText('value must not be empty')).toBeTruthy();
+    expect(sent.filter((s) => s.method === 'PUT')).toEqual([]);
+    await user.clear(screen.getByLabelText('Name'));
+    await user.type(screen.getByLabelText('Name'), 'API_KEY');
+    await user.type(screen.getByLabelText('Value'), 'sk-1');
+    await user.click(screen.getByLabelText(/Restart the workspaces/));
+    await user.click(screen.getByRole('button', { name: 'Save org-wide' }));
+    await screen.findByText('API_KEY saved. Restarted 1 workspace to apply it. 2 workspaces run with the old value until restarted.');
+    expect(sent.find((s) => s.method === 'PUT')).toEqual({ method: 'PUT', url: '/settings/secrets?restart=true', body: { key: 'API_KEY', value: 'sk-1' } });
+    expect((screen.getByLabelText('Value') as HTMLInputElement).value).toBe('');
+  });
 });

@@ -32,6 +32,7 @@ export function ws(over: Partial<WorkspaceView> = {}): WorkspaceView {
     removed_at: null,
     x: null,
     y: null,
+    restart_pending: false,
     ...over,
   };
 }

@@ -284,3 +284,39 @@ describe('molecule up', () => {
     expect(seen).toHaveLength(1);
   });
 });
+
+describe('molecule secret', () => {
+  it('sets, lists (names and where each comes from, never values) and deletes org-wide and workspace secrets; a value can come from stdin', async () => {
+    const lead = await cliJson<CreatedWorkspace>(['workspace', 'create', 'secret-lead', '--runtime', 'external']);
+    const member = await cliJson<CreatedWorkspace>(['workspace', 'create', 'secret-member', '--runtime', 'external', '--parent', lead.id]);
+    const set = await cli(['secret', 'set', 'CLI_API_KEY', 'org-value']);
+    expect(set.code).toBe(0);
+    expect(set.out).toContain('saved global secret CLI_API_KEY');
+    // From stdin: the value never appears in argv (shell history, ps).
+    let stdinOut = '';
+    const piped = await runCli(['secret', 'set', 'CLI_API_KEY', '--workspace', lead.id], {
+      out: (s) => (stdinOut += s),
+      err: () => undefined,
+      env: { MOLECULE_URL: server.url, MOLECULE_ADMIN_TOKEN: adminToken },
+      readStdin: async () => 'team-value\n',
+    });
+    expect(piped).toBe(0);
+    expect(stdinOut).toContain('saved workspace secret CLI_API_KEY');
+
+    const ls = await cli(['secret', 'ls', '--workspace', member.id]);
+    expect(ls.code).toBe(0);
+    expect(ls.out).toMatch(/CLI_API_KEY\s+ancestor secret-lead\s+global/);
+    expect(ls.out).not.toMatch(/org-value|team-value/);
+    const values = await fetch(`${server.url}/workspaces/${member.id}/secrets/values`, { headers: { authorization: `Bearer ${member.connection!.auth_token}` } });
+    expect(await values.json()).toMatchObject({ CLI_API_KEY: 'team-value' });
+
+    const bad = await cli(['secret', 'set', 'not-a-name', 'v']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/environment variable name/);
+    expect((await cli(['secret', 'rm', 'CLI_API_KEY', '--workspace', lead.id])).out).toContain('deleted workspace secret CLI_API_KEY');
+    expect((await cli(['secret', 'rm', 'CLI_API_KEY'])).code).toBe(0);
+    const gone = await cli(['secret', 'rm', 'CLI_API_KEY']);
+    expect(gone.code).not.toBe(0);
+    expect(gone.err).toContain('secret not found');
+  });
+});

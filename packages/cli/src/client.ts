@@ -1,4 +1,4 @@
-import { isRecord, type CreateWorkspaceBody, type ExternalConnection, type PlatformEvent, type WorkspaceView } from '@molecule/contracts';
+import { isRecord, type CreateWorkspaceBody, type ExternalConnection, type PlatformEvent, type SecretChange, type SecretView, type WorkspaceView } from '@molecule/contracts';
 
 /** A workspace as `POST /workspaces` answers it; `connection` is present for runtime `external` only. */
 export type CreatedWorkspace = WorkspaceView & { connection?: ExternalConnection };
@@ -100,6 +100,19 @@ export class MoleculeClient {
     return this.request('POST', `/workspaces/${encodeURIComponent(workspaceId)}/tokens`);
   }
 
+  /** Org-wide secrets (`/settings/secrets`), or one workspace's (`/workspaces/:id/secrets`, with provenance). */
+  listSecrets(workspaceId?: string): Promise<SecretView[]> {
+    return this.request('GET', secretsPath(workspaceId));
+  }
+
+  setSecret(key: string, value: string, opts: { workspaceId?: string; restart?: boolean } = {}): Promise<SecretChange> {
+    return this.request('PUT', `${secretsPath(opts.workspaceId)}${opts.restart ? '?restart=true' : ''}`, { key, value });
+  }
+
+  deleteSecret(key: string, opts: { workspaceId?: string; restart?: boolean } = {}): Promise<SecretChange> {
+    return this.request('DELETE', `${secretsPath(opts.workspaceId)}/${encodeURIComponent(key)}${opts.restart ? '?restart=true' : ''}`);
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     // No content-type without a body: Fastify rejects an empty body declared as JSON.
@@ -131,6 +144,8 @@ export class MoleculeClient {
     return parsed as T;
   }
 }
+
+const secretsPath = (workspaceId?: string) => (workspaceId ? `/workspaces/${encodeURIComponent(workspaceId)}/secrets` : '/settings/secrets');
 
 /** undici wraps the system error in `cause` (often an AggregateError for multi-address hosts). */
 function networkReason(err: unknown): string {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DELIVERY_MODES, EXTERNAL_RUNTIME, RUNTIMES, type CreateWorkspaceBody, type DeliveryMode, type Runtime } from '@molecule/contracts';
+import { DELIVERY_MODES, EXTERNAL_RUNTIME, RUNTIMES, type CreateWorkspaceBody, type DeliveryMode, type Runtime, type SecretChange } from '@molecule/contracts';
 import { ApiError, MoleculeClient, PlatformUnreachableError, type DeleteWorkspaceResult } from './client.js';
 import { resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
 import { CliError } from './errors.js';
@@ -19,6 +19,15 @@ export interface CliIo {
   cwd?: string;
   /** Runs the platform in the foreground for `molecule up`; defaults to @molecule/server's runMain. */
   runServer?: (env: Env) => Promise<void>;
+  /** All of standard input (a secret's value when not given as an argument); defaults to process.stdin. */
+  readStdin?: () => Promise<string>;
+}
+
+async function processStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new CliError('no value given: pass it as an argument, or pipe it in (for example: printf %s "$KEY" | molecule secret set NAME)');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 interface ClientFlags extends ConnectionFlags {
@@ -197,7 +206,58 @@ export function buildProgram(io: CliIo): Command {
     io.out(fields([['auth_token', t.auth_token]]));
   });
 
+  const secret = program.command('secret').description('secrets agents get as environment variables (org-wide, or per workspace)');
+  const secretScope = (c: Command) =>
+    withConnection(c.option('-w, --workspace <id>', "a workspace's own secret (default: org-wide)").option('--restart', 'restart the workspaces that use it now'));
+  secretScope(
+    secret
+      .command('set')
+      .description('set a secret; the value comes from stdin when omitted (keeps it out of shell history)')
+      .argument('<key>', 'an environment variable name')
+      .argument('[value]', 'the value'),
+  ).action(async (key: string, value: string | undefined, opts: ClientFlags & { workspace?: string; restart?: boolean }) => {
+    const v = value ?? (await (io.readStdin ?? processStdin)()).replace(/\r?\n$/, '');
+    const client = await connect(io, opts);
+    const r = await client.call((c) => c.setSecret(key, v, { ...(opts.workspace ? { workspaceId: opts.workspace } : {}), restart: opts.restart === true }));
+    if (opts.json) return io.out(json(r));
+    io.out(`saved ${r.scope} secret ${r.key}\n`);
+    io.out(restartNote(r));
+  });
+  withConnection(
+    secret.command('ls').alias('list').description("list secret names and where each comes from (never values)").option('-w, --workspace <id>', "a workspace's effective secrets"),
+  ).action(async (opts: ClientFlags & { workspace?: string }) => {
+    const client = await connect(io, opts);
+    const list = await client.call((c) => c.listSecrets(opts.workspace));
+    if (opts.json) return io.out(json(list));
+    if (opts.workspace) io.out(`secrets of workspace ${opts.workspace} (the nearest layer wins):\n`);
+    if (list.length === 0) return io.out('no secrets\n');
+    io.out(
+      table(
+        ['KEY', 'FROM', 'OVERRIDES', 'UPDATED'],
+        list.map((s) => [s.key, s.scope === 'global' ? 'org-wide' : s.scope === 'workspace' ? 'this workspace' : `ancestor ${s.workspace_name ?? ''}`, (s.overrides ?? []).join(', '), s.updated_at]),
+      ),
+    );
+  });
+  secretScope(secret.command('rm').alias('delete').description('delete a secret').argument('<key>', 'its name')).action(
+    async (key: string, opts: ClientFlags & { workspace?: string; restart?: boolean }) => {
+      const client = await connect(io, opts);
+      const r = await client.call((c) => c.deleteSecret(key, { ...(opts.workspace ? { workspaceId: opts.workspace } : {}), restart: opts.restart === true }));
+      if (opts.json) return io.out(json(r));
+      io.out(`deleted ${r.scope} secret ${r.key}\n`);
+      io.out(restartNote(r));
+    },
+  );
+
   return program;
+}
+
+/** What a secret change means for running agents, in words. */
+function restartNote(r: SecretChange): string {
+  const waiting = r.restart_required.filter((id) => !r.restarted.includes(id));
+  const lines: string[] = [];
+  if (r.restarted.length > 0) lines.push(`restarted ${r.restarted.length} workspace(s) to apply it`);
+  if (waiting.length > 0) lines.push(`${waiting.length} workspace(s) run with the old value until restarted (--restart does it): ${waiting.join(', ')}`);
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 /**

@@ -7,3 +7,4 @@ export * from './registry.js';
 export * from './a2a.js';
 export * from './activity.js';
 export * from './json.js';
+export * from './secrets.js';

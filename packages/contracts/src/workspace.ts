@@ -130,6 +130,8 @@ export const WorkspaceView = z.object({
    */
   x: z.number().nullable(),
   y: z.number().nullable(),
+  /** Its secrets changed since its agent started: a restart applies them. */
+  restart_pending: z.boolean(),
   /**
    * How long the workspace may stay provisioning before it is marked failed, when its template
    * declares it (`runtime_config.provision_timeout_seconds` x 1000) or the operator set

@@ -11,6 +11,8 @@ export interface Config {
   port: number;
   host: string;
   adminToken: string | undefined;
+  /** SECRETS_ENCRYPTION_KEY: seals secret values (required in production; generated into the data dir in development). */
+  secretsEncryptionKey: string | undefined;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
   dataDir: string;
@@ -77,6 +79,7 @@ export interface ConfigWarning {
 export const DEFAULTS = {
   port: 8080,
   host: '127.0.0.1',
+  secretsEncryptionKey: undefined as string | undefined,
   dataDir: DEFAULT_DATA_DIR,
   env: 'development' as MoleculeEnv,
   provisioner: 'process' as ProvisionerBackend,
@@ -196,6 +199,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     port: int('PORT', DEFAULTS.port, 0, 65535),
     host: str('HOST') ?? DEFAULTS.host,
     adminToken: str('ADMIN_TOKEN'),
+    secretsEncryptionKey: str('SECRETS_ENCRYPTION_KEY'),
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     dataDir: path.resolve(str('MOLECULE_DATA_DIR') ?? DEFAULTS.dataDir),
@@ -254,6 +258,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     port: config.port,
     host: config.host,
     admin_token: config.adminToken ? 'set' : 'unset',
+    secrets_encryption_key: config.secretsEncryptionKey ? 'set' : 'unset (generated into the data dir in development)',
     database: config.databaseUrl ? redactUrl(config.databaseUrl) : `pglite:${path.join(config.dataDir, 'pgdata')}`,
     redis: config.redisUrl ? redactUrl(config.redisUrl) : 'in-process',
     data_dir: config.dataDir,

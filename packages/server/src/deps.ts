@@ -12,6 +12,7 @@ import type { Provisioner } from './provisioning/port.js';
 import type { TemplateManifests } from './provisioning/templates.js';
 import type { HeartbeatWriter } from './registry/heartbeat-writer.js';
 import type { RuntimeOverrides } from './registry/overrides.js';
+import type { SecretBox } from './secrets/crypto.js';
 import type { AgentUrlPolicy } from './ssrf/agent-url.js';
 import type { WorkspaceCache } from './workspaces/cache.js';
 import type { RestartCoalescer } from './workspaces/restart-coalescer.js';
@@ -29,6 +30,8 @@ export interface AppDeps {
   metrics: Metrics;
   log: Logger;
   adminToken: string;
+  /** Seals and opens secret values (SECRETS_ENCRYPTION_KEY, or the development key in the data dir). */
+  secrets: SecretBox;
   /** The one backend that runs workspaces, built by the composition root from MOLECULE_PROVISIONER; undefined for `none`. */
   provisioner: Provisioner | undefined;
   deleteCleanupTimeoutMs: number;

@@ -5,6 +5,7 @@ import { completeQueuedDelegation } from './a2a/delegation.js';
 import { createA2AServices } from './a2a/index.js';
 import { dispatchTo } from './a2a/proxy.js';
 import { resolveAdminToken, StartupError } from './auth/admin-token.js';
+import { resolveSecretsKey, SecretBox, verifySecretsKey } from './secrets/crypto.js';
 import { describeConfig, loadConfig, type Config, type ConfigWarning } from './config.js';
 import { openDb } from './db/index.js';
 import { migrateUp } from './db/migrate.js';
@@ -55,6 +56,8 @@ export function assembleDeps(parts: {
   bus: EventBus;
   log: Logger;
   adminToken: string;
+  /** Defaults to a box with a random key (tests that do not read secrets back across restarts). */
+  secrets?: SecretBox;
   defaultMetrics?: boolean;
   /** The address the server listens on, once known. */
   listenUrl?: () => string | undefined;
@@ -124,6 +127,7 @@ export function assembleDeps(parts: {
     metrics,
     log: parts.log,
     adminToken: parts.adminToken,
+    secrets: parts.secrets ?? SecretBox.random(),
     provisioner,
     deleteCleanupTimeoutMs: DELETE_CLEANUP_TIMEOUT_MS,
     workspaceCache,
@@ -153,11 +157,14 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
   log.info({ config: describeConfig(config) }, 'configuration');
 
   const admin = await resolveAdminToken(config);
+  const secretsKey = await resolveSecretsKey(config);
   const db = await openDb(config, { onTemplateError: (err) => log.warn({ err }, 'embedded database template unreadable; creating a new database') });
   const closers: (() => Promise<unknown>)[] = [() => db.close()];
   try {
     const applied = await migrateUp(db);
     if (applied.length > 0) log.info({ versions: applied }, 'migrations applied');
+    await verifySecretsKey(db, secretsKey.box);
+    if (secretsKey.source === 'generated') log.info({ file: secretsKey.file }, 'generated a secrets key for development (set SECRETS_ENCRYPTION_KEY in production)');
 
     let bus: EventBus;
     let redis: Redis | undefined;
@@ -182,7 +189,7 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     closers.unshift(() => liveness.close());
 
     const listening: { url?: string } = {};
-    const deps = assembleDeps({ config, db, bus, log, adminToken: admin.token, listenUrl: () => listening.url, liveness });
+    const deps = assembleDeps({ config, db, bus, log, adminToken: admin.token, secrets: secretsKey.box, listenUrl: () => listening.url, liveness });
     // Agents run by the process backend stop with the server; the health sweep restarts them at
     // the next boot.
     const processBackend = deps.provisioner;

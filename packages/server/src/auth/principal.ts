@@ -98,3 +98,17 @@ export function requireWorkspaceAccess(deps: AuthDeps): Hook {
     req.principal = p;
   };
 }
+
+/**
+ * preHandler for `/workspaces/:id/...` routes only the agent itself may call: that workspace's own
+ * token. No credential: 401; an admin credential or another workspace's token: 403.
+ */
+export function requireOwnWorkspaceToken(deps: AuthDeps): Hook {
+  return async (req) => {
+    const p = await resolvePrincipal(deps, req);
+    if (!p) throw unauthorized("workspace auth required: send the workspace's own bearer token");
+    if (p.kind !== 'workspace') throw forbidden("only the workspace's own token may read this, not an admin credential");
+    if (p.workspaceId !== (req.params as { id?: string }).id) throw forbidden('token does not grant access to this workspace');
+    req.principal = p;
+  };
+}

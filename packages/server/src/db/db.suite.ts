@@ -35,7 +35,7 @@ export function dbSuite(kind: DbKind): void {
     it('replicas booting together migrate once (advisory lock)', async () => {
       const t = await fresh();
       const results = await Promise.all([migrateUp(t.db), migrateUp(t.db), migrateUp(t.db)]);
-      const applied = results.flat().sort();
+      const applied = results.flat().sort((a, b) => a - b);
       expect(applied).toEqual((await loadMigrations()).map((m) => m.version));
     });
 

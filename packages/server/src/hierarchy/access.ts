@@ -68,6 +68,11 @@ export async function loadChain(q: Queryable, id: string): Promise<ChainNode[]> 
   return (await loadAncestry(q, id, MAX_HIERARCHY_DEPTH)).map(({ id, parent_id, status }) => ({ id, parent_id, removed: status === Status.Removed }));
 }
 
+/** `[self, parent, ..., root]` (ids, names, statuses), at most MAX_HIERARCHY_DEPTH up. */
+export async function ancestry(q: Queryable, id: string): Promise<{ id: string; parent_id: string | null; name: string; status: string }[]> {
+  return loadAncestry(q, id, MAX_HIERARCHY_DEPTH);
+}
+
 /** The nearest paused ancestor of a workspace (not itself), if any: a paused subtree is meant to stay down. */
 export async function pausedAncestor(q: Queryable, id: string): Promise<{ id: string; name: string } | undefined> {
   const up = (await loadAncestry(q, id, MAX_HIERARCHY_DEPTH)).find((n) => n.depth > 0 && n.status === Status.Paused);

@@ -24,6 +24,7 @@ import { registerA2ARoutes } from '../a2a/routes.js';
 import { registerActivityRoutes } from '../activity/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
 import { registerCanvasRoutes } from '../canvas/routes.js';
+import { registerSecretRoutes } from '../secrets/routes.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -186,6 +187,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerA2ARoutes(app, { ...deps, ...authDeps(deps) });
   registerMcpRoutes(app, { ...deps, ...authDeps(deps) });
   registerCanvasRoutes(app, authDeps(deps));
+  registerSecretRoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }
 

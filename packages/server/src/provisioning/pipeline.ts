@@ -10,6 +10,7 @@ import type { WorkspaceRow } from '../workspaces/read.js';
 import { markProvisionFailed, recordStartedInstance } from '../workspaces/transitions.js';
 import type { Provisioner, StartSpec } from './port.js';
 import { templateFiles } from './templates.js';
+import { resolveSecretEnv, SecretsUnreadable, startApplies } from '../secrets/service.js';
 
 /**
  * What provisioning touches: the one backend the composition root built (undefined when
@@ -17,12 +18,13 @@ import { templateFiles } from './templates.js';
  * the templates, the provision slots (C123) and the agent-URL policy; rows change through the
  * workspaces and auth services.
  */
-export type ProvisioningDeps = Pick<AppDeps, 'db' | 'broadcaster' | 'log' | 'config' | 'provisioner' | 'platformUrl' | 'templatesDir' | 'provisionSlots' | 'agentUrlPolicy'>;
+export type ProvisioningDeps = Pick<AppDeps, 'db' | 'broadcaster' | 'log' | 'config' | 'provisioner' | 'platformUrl' | 'templatesDir' | 'provisionSlots' | 'agentUrlPolicy' | 'secrets'>;
 
 /** Canned failure messages: what users see. Details go to the log only (C117). */
 export const PROVISION_FAILED = {
   start: 'workspace start failed; see the platform log for details',
   prepare: 'could not prepare the workspace configuration; see the platform log for details',
+  secrets: 'a secret could not be decrypted with the current SECRETS_ENCRYPTION_KEY; see the platform log for which',
   crashed: 'provisioning crashed unexpectedly; see the platform log for details',
 } as const;
 
@@ -88,10 +90,21 @@ export async function runPipeline(
     } catch (err) {
       return await markProvisionFailed(deps, ws.id, PROVISION_FAILED.prepare, err);
     }
+    // The secrets the agent runs with (global, ancestors, its own; C209): read now, so this start
+    // applies every change made so far.
+    let secretEnv: Record<string, string>;
+    try {
+      await startApplies(deps.db, ws.id);
+      secretEnv = await resolveSecretEnv(deps, ws.id);
+    } catch (err) {
+      if (err instanceof SecretsUnreadable) deps.log.error({ workspace_id: ws.id, failed_keys: err.failedKeys }, 'secrets could not be decrypted');
+      return await markProvisionFailed(deps, ws.id, err instanceof SecretsUnreadable ? PROVISION_FAILED.secrets : PROVISION_FAILED.prepare, err);
+    }
     const secrets = await deps.db.tx((q) => rotateWorkspaceCredentials(q, ws.id));
     const spec: StartSpec = {
       workspace: ws,
-      env: agentEnv(ws, deps.platformUrl()),
+      // The platform's own variables win over a secret of the same name.
+      env: { ...secretEnv, ...agentEnv(ws, deps.platformUrl()) },
       secretFiles: { '.auth_token': secrets.token, '.platform_inbound_secret': secrets.inboundSecret },
       templateFiles: files,
       applyTemplate: opts.applyTemplate,

@@ -32,6 +32,7 @@ export interface WorkspaceRow {
   removed_at: Date | null;
   canvas_x: number | null;
   canvas_y: number | null;
+  restart_pending: boolean;
 }
 
 
@@ -64,6 +65,7 @@ export function toView(r: WorkspaceRow): WorkspaceView {
     removed_at: iso(r.removed_at),
     x: r.canvas_x ?? null,
     y: r.canvas_y ?? null,
+    restart_pending: r.restart_pending ?? false,
   };
 }
 

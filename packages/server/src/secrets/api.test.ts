@@ -1,0 +1,3 @@
+import { secretsApiSuite } from './api.suite.js';
+
+secretsApiSuite('pglite');

@@ -110,7 +110,7 @@ describe('the canvas in Chromium', () => {
     await page.getByRole('button', { name: 'New workspace' }).click();
     const dialog = page.getByRole('dialog', { name: 'Create a workspace' });
     await dialog.getByLabel('Name').fill(fields.name);
-    if (fields.template) await dialog.getByLabel('Template').fill(fields.template);
+    if (fields.template) await dialog.getByLabel('Template').selectOption(fields.template);
     if (fields.parent) await dialog.getByLabel('Reports to').selectOption({ label: fields.parent });
     if (fields.runtime) await dialog.getByLabel('Runtime').selectOption(fields.runtime);
     await dialog.getByRole('button', { name: 'Create' }).click();
@@ -368,6 +368,14 @@ describe('the canvas in Chromium', () => {
     await expect.poll(() => p.getByRole('row').filter({ hasText: 'DEMO_API_KEY' }).textContent()).toContain('org-wide');
     expect(await p.textContent()).not.toContain('sk-demo-value');
     await shot('13c-secrets');
+    expect(await axe()).toEqual([]);
+    // Config: a model whose prefix names its provider; an external agent applies it at its next start.
+    await p.getByRole('tab', { name: 'Config' }).click();
+    await p.getByLabel('Model').fill('anthropic/claude-haiku-4-5');
+    await p.getByRole('button', { name: 'Save model' }).click();
+    await p.getByText('Model saved. It applies at the next start.').waitFor();
+    expect(await p.getByLabel('Provider').inputValue()).toBe('anthropic');
+    await shot('13d-config');
     expect(await axe()).toEqual([]);
     await p.getByRole('tab', { name: 'Chat' }).click();
     await page.getByRole('button', { name: 'Close panel' }).click();

@@ -1,5 +1,5 @@
-import { useState } from 'react';
-import { CreateWorkspaceBody, DELIVERY_MODES, RUNTIMES, TIERS, type ExternalConnection, type WorkspaceView } from '@molecule/contracts';
+import { useEffect, useState } from 'react';
+import { CreateWorkspaceBody, DELIVERY_MODES, RUNTIMES, TIERS, type ExternalConnection, type TemplateSummary, type WorkspaceView } from '@molecule/contracts';
 import { ApiError, type Api } from './api.js';
 import { errorText } from './actions.js';
 import { Dialog } from './Dialog.js';
@@ -87,6 +87,18 @@ export function CreateDialog({
   const [form, setForm] = useState<CreateForm>({ ...EMPTY_FORM, parent_id: parentId ?? '' });
   const [errors, setErrors] = useState<Partial<Record<keyof CreateForm | 'form', string>>>({});
   const [busy, setBusy] = useState(false);
+  const [templates, setTemplates] = useState<TemplateSummary[] | undefined>();
+  useEffect(() => {
+    let live = true;
+    api
+      .templates()
+      .then((t) => live && setTemplates(t))
+      .catch(() => live && setTemplates([]));
+    return () => {
+      live = false;
+    };
+  }, [api]);
+  const chosen = templates?.find((t) => t.id === form.template);
   const set = (k: keyof CreateForm) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setForm((f) => ({ ...f, [k]: e.target.value }));
   const submit = async () => {
     const checked = createBody(form);
@@ -175,8 +187,20 @@ export function CreateDialog({
           ))}
         </div>
         <div className="field-row">
-          {field('template', 'Template', <input {...aria('template', true)} value={form.template} onChange={set('template')} placeholder="echo" />, 'A folder under templates/.')}
-          {field('model', 'Model', <input {...aria('model')} value={form.model} onChange={set('model')} placeholder="From the template" />)}
+          {field(
+            'template',
+            'Template',
+            <select {...aria('template', true)} value={form.template} onChange={set('template')}>
+              <option value="">None</option>
+              {(templates ?? []).map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.name === t.id ? t.id : `${t.name} (${t.id})`}
+                </option>
+              ))}
+            </select>,
+            chosen ? chosen.description || `Runtime ${chosen.runtime || 'molecule'}.` : templates?.length === 0 ? 'No templates found.' : 'What the agent starts from.',
+          )}
+          {field('model', 'Model', <input {...aria('model')} value={form.model} onChange={set('model')} placeholder={chosen?.model || 'From the template'} />)}
         </div>
         <div className="field-row">
           {field('budget', 'Monthly budget (USD)', <input {...aria('budget', true)} value={form.budget} onChange={set('budget')} inputMode="decimal" />, 'Empty: no limit.')}

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { ActivityTab } from './ActivityTab.js';
 import { ChatTab } from './Chat.js';
+import { ConfigTab } from './ConfigTab.js';
 import { DetailsTab } from './DetailsTab.js';
 import { EventsTab } from './EventsTab.js';
 import { SecretsTab } from './Secrets.js';
@@ -16,6 +17,7 @@ export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => R
   { id: 'chat', label: 'Chat', render: (p) => <ChatTab key={p.workspace.id} {...p} /> },
   { id: 'activity', label: 'Activity', render: (p) => <ActivityTab key={p.workspace.id} {...p} /> },
   { id: 'details', label: 'Details', render: (p) => <DetailsTab {...p} /> },
+  { id: 'config', label: 'Config', render: (p) => <ConfigTab key={p.workspace.id} {...p} /> },
   { id: 'secrets', label: 'Secrets', render: (p) => <SecretsTab key={p.workspace.id} {...p} /> },
   { id: 'events', label: 'Events', render: (p) => <EventsTab key={p.workspace.id} {...p} /> },
 ];

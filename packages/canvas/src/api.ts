@@ -9,6 +9,7 @@ import {
   type QueueItemView,
   type SecretChange,
   type SecretView,
+  type TemplateSummary,
   type TokenView,
   type UpdateWorkspaceBody,
   type WorkspaceView,
@@ -115,6 +116,13 @@ export function createApi(opts: ApiOptions = {}) {
     create: (body: CreateWorkspaceBody) => call<WorkspaceView & { connection?: ExternalConnection }>('POST', '/workspaces', body),
     /** Renames, re-parents or places a workspace. */
     update: (id: string, body: UpdateWorkspaceBody) => call<WorkspaceView>('PATCH', `/workspaces/${encodeURIComponent(id)}`, body),
+    /** A workspace's chosen model or provider ("" with source "default" when none). */
+    choice: (id: string, what: 'model' | 'provider') => call<{ model?: string; provider?: string; source: string }>('GET', `/workspaces/${encodeURIComponent(id)}/${what}`),
+    /** Chooses (or with "" clears) the model or provider; the agent restarts to apply it when it can. */
+    setChoice: (id: string, what: 'model' | 'provider', value: string) =>
+      call<{ status: string; restarted: boolean }>('PUT', `/workspaces/${encodeURIComponent(id)}/${what}`, { [what]: value }),
+    /** The workspace templates (the create dialog's choices). */
+    templates: () => call<TemplateSummary[]>('GET', '/templates'),
     viewport: () => call<CanvasViewport>('GET', '/canvas/viewport'),
     saveViewport: (v: CanvasViewport) => call<{ status: string }>('PUT', '/canvas/viewport', v),
     /** A page of a workspace's activity, newest first (`before_ts` pages back), or the rows after a cursor (oldest first). */

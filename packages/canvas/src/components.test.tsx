@@ -8,6 +8,7 @@ import { ConfirmDelete } from './ConfirmDelete.js';
 import { ConnectDialog, CreateDialog } from './CreateDialog.js';
 import { createFeed } from './feed.js';
 import { ChatTab } from './Chat.js';
+import { ConfigTab } from './ConfigTab.js';
 import { ContextMenu } from './Menu.js';
 import { Panel, PANEL_TABS } from './Panel.js';
 import { SearchDialog } from './Search.js';
@@ -47,7 +48,8 @@ describe('create dialog', () => {
     await user.type(name, 'x'.repeat(256));
     await user.click(screen.getByRole('button', { name: 'Create' }));
     expect(screen.getByText('name must be at most 255 characters')).toBeTruthy();
-    expect(sent).toEqual([]);
+    // Nothing was sent but the read of the templates to choose from.
+    expect(sent.map((s) => `${s.method} ${s.url}`)).toEqual(['GET /templates']);
   });
 
   it("sends the API body and puts the API's refusal at its field", async () => {
@@ -55,6 +57,7 @@ describe('create dialog', () => {
     const lead = ws({ name: 'Lead' });
     let created: unknown;
     const { api, sent } = fakeApi({
+      'GET /templates': () => json(200, [{ id: 'echo', name: 'Echo', description: 'Answers with what it got.', runtime: 'molecule', model: '', skills: [], skill_count: 0, providers: [] }]),
       'POST /workspaces': (body) =>
         (body as { budget_limit?: number }).budget_limit === 999900
           ? json(400, { error: 'invalid', code: 'invalid_request', details: [{ path: '/budget_limit', message: 'budget is over the org cap' }] })
@@ -64,7 +67,8 @@ describe('create dialog', () => {
     await user.type(screen.getByLabelText('Name'), 'Scout');
     await user.selectOptions(screen.getByLabelText('Reports to'), lead.id);
     await user.selectOptions(screen.getByLabelText('Tier'), '3');
-    await user.type(screen.getByLabelText('Template'), 'echo');
+    await user.selectOptions(await screen.findByLabelText('Template'), 'echo');
+    await screen.findByText('Answers with what it got.');
     await user.type(screen.getByLabelText('Monthly budget (USD)'), '9999');
     await user.click(screen.getByRole('button', { name: 'Create' }));
     await screen.findByText('budget is over the org cap');
@@ -271,5 +275,32 @@ describe('secrets editor', () => {
     await screen.findByText('API_KEY saved. Restarted 1 workspace to apply it. 2 workspaces run with the old value until restarted.');
     expect(sent.find((s) => s.method === 'PUT')).toEqual({ method: 'PUT', url: '/settings/secrets?restart=true', body: { key: 'API_KEY', value: 'sk-1' } });
     expect((screen.getByLabelText('Value') as HTMLInputElement).value).toBe('');
+  });
+});
+
+describe('config tab', () => {
+  it('shows the kept model and provider, checks a change before sending, and says whether the agent restarts to apply it', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'cfg' });
+    const { api, sent } = fakeApi({
+      [`GET /workspaces/${w.id}/model`]: () => json(200, { model: 'openai/gpt-4o', source: 'workspace_secrets' }),
+      [`GET /workspaces/${w.id}/provider`]: () => json(200, { provider: 'openrouter', source: 'workspace_secrets' }),
+      [`PUT /workspaces/${w.id}/model`]: () => json(200, { status: 'saved', model: 'anthropic/claude-haiku', restarted: true }),
+    });
+    render(<ConfigTab workspace={w} workspaces={byId([w])} api={api} feed={createFeed()} canvas={{ requestDelete: () => undefined, showConnect: () => undefined, move: async () => undefined }} />);
+    await waitFor(() => expect((screen.getByLabelText('Model') as HTMLInputElement).value).toBe('openai/gpt-4o'));
+    expect((screen.getByLabelText('Provider') as HTMLInputElement).value).toBe('openrouter');
+    expect(screen.getByRole('button', { name: 'Save model' }).hasAttribute('disabled')).toBe(true);
+    await user.clear(screen.getByLabelText('Provider'));
+    await user.type(screen.getByLabelText('Provider'), 'Not A Slug');
+    await user.click(screen.getByRole('button', { name: 'Save provider' }));
+    expect(screen.getByRole('alert').textContent).toMatch(/must be a slug/);
+    expect(sent.filter((s) => s.method === 'PUT')).toEqual([]);
+    await user.clear(screen.getByLabelText('Model'));
+    await user.type(screen.getByLabelText('Model'), 'anthropic/claude-haiku');
+    await user.click(screen.getByRole('button', { name: 'Save model' }));
+    await screen.findByText('Model saved. The agent is restarting to apply it.');
+    expect(sent.find((s) => s.method === 'PUT')).toEqual({ method: 'PUT', url: `/workspaces/${w.id}/model`, body: { model: 'anthropic/claude-haiku' } });
+    expect((screen.getByLabelText('Provider') as HTMLInputElement).value).toBe('anthropic');
   });
 });

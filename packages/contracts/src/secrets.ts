@@ -56,3 +56,85 @@ export const SecretChange = z.object({
   restarted: z.array(z.uuid()),
 });
 export type SecretChange = z.infer<typeof SecretChange>;
+
+/** The workspace secret a workspace's chosen model is kept in (upstream's name), so restarts keep it (C126). */
+export const MODEL_SECRET = 'MODEL_PROVIDER';
+/** The workspace secret its provider is kept in (C207). */
+export const PROVIDER_SECRET = 'LLM_PROVIDER';
+/**
+ * Secrets that describe one workspace's own choice: they come from the workspace itself (or the
+ * org-wide default), never from an ancestor; a lead's model is not its members' model.
+ */
+export const NOT_INHERITED_SECRETS: readonly string[] = [MODEL_SECRET, PROVIDER_SECRET];
+
+/**
+ * Model-slug prefixes (`<prefix>/<model>`) and the provider each means (C127). `openai/` and
+ * `nousresearch/` mean OpenRouter at provision time (it reaches both without more configuration;
+ * a runtime may still pick a direct provider when it finds that provider's key).
+ */
+export const PROVIDER_OF_PREFIX: Readonly<Record<string, string>> = {
+  anthropic: 'anthropic',
+  gemini: 'gemini',
+  'google-gemini-cli': 'google-gemini-cli',
+  deepseek: 'deepseek',
+  minimax: 'minimax',
+  'minimax-cn': 'minimax-cn',
+  'minimax-oauth': 'minimax-oauth',
+  zai: 'zai',
+  'kimi-coding': 'kimi-coding',
+  'kimi-coding-cn': 'kimi-coding-cn',
+  alibaba: 'alibaba',
+  dashscope: 'alibaba',
+  qwen: 'alibaba',
+  'alibaba-coding-plan': 'alibaba-coding-plan',
+  'qwen-oauth': 'qwen-oauth',
+  xiaomi: 'xiaomi',
+  mimo: 'xiaomi',
+  arcee: 'arcee',
+  'arcee-ai': 'arcee',
+  nvidia: 'nvidia',
+  nim: 'nvidia',
+  'ollama-cloud': 'ollama-cloud',
+  huggingface: 'huggingface',
+  hf: 'huggingface',
+  'ai-gateway': 'ai-gateway',
+  aigateway: 'ai-gateway',
+  kilocode: 'kilocode',
+  'opencode-zen': 'opencode-zen',
+  'opencode-go': 'opencode-go',
+  xai: 'xai',
+  grok: 'xai',
+  bedrock: 'bedrock',
+  aws: 'bedrock',
+  tencent: 'tencent-tokenhub',
+  'tencent-tokenhub': 'tencent-tokenhub',
+  gmi: 'gmi',
+  lmstudio: 'lmstudio',
+  'lm-studio': 'lmstudio',
+  'openai-codex': 'openai-codex',
+  'copilot-acp': 'copilot-acp',
+  copilot: 'copilot',
+  openrouter: 'openrouter',
+  custom: 'custom',
+  openai: 'openrouter',
+  nousresearch: 'openrouter',
+};
+
+/** The provider a model slug's prefix names (C127); "" for no prefix or an unknown one (nothing is guessed). */
+export function providerFromModel(model: string): string {
+  const slash = model.indexOf('/');
+  if (slash <= 0) return '';
+  return Object.hasOwn(PROVIDER_OF_PREFIX, model.slice(0, slash)) ? PROVIDER_OF_PREFIX[model.slice(0, slash)]! : '';
+}
+
+/** `PUT /workspaces/:id/model`: a model slug; "" clears the choice. */
+export const SetModelBody = z.strictObject({
+  model: z.string({ error: 'model is required ("" clears it)' }).max(100, 'model must be at most 100 characters').refine((s) => !/[\r\n]/.test(s), 'model must not contain line breaks'),
+});
+/** `PUT /workspaces/:id/provider`: a provider slug; "" clears it. */
+export const SetProviderBody = z.strictObject({
+  provider: z
+    .string({ error: 'provider is required ("" clears it)' })
+    .max(64, 'provider must be at most 64 characters')
+    .regex(/^$|^[a-z0-9][a-z0-9._-]*$/, 'provider must be a slug: lowercase letters, digits, ".", "_" and "-"'),
+});

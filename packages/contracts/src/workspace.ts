@@ -162,3 +162,27 @@ export type CanvasViewport = z.infer<typeof CanvasViewport>;
 /** A live workspace token as `GET /workspaces/:id/tokens` lists it: never the token, only its prefix. */
 export const TokenView = z.object({ id: z.uuid(), prefix: z.string(), created_at: z.string(), last_used_at: z.string().nullable() });
 export type TokenView = z.infer<typeof TokenView>;
+
+/** A template as `GET /templates` lists it (C189-C191). */
+export const TemplateSummary = z.object({
+  /** The folder name: what a workspace's `template` names. */
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  tier: z.number().int().optional(),
+  runtime: z.string(),
+  /** `model:`, else `runtime_config.model`; "" when neither. */
+  model: z.string(),
+  models: z.array(z.object({ id: z.string(), name: z.string().optional(), required_env: z.array(z.string()).optional() })).optional(),
+  required_env: z.array(z.string()).optional(),
+  skills: z.array(z.string()),
+  skill_count: z.number().int(),
+  provision_timeout_seconds: z.number().int().optional(),
+  /** `runtime_config.providers`: the provider slugs the template works with. */
+  providers: z.array(z.string()),
+  /** The top-level `providers:` block, in order; absent when the template has none. */
+  provider_registry: z
+    .array(z.object({ name: z.string(), auth_env: z.array(z.string()), model_prefixes: z.array(z.string()), model_aliases: z.array(z.string()), base_url: z.string() }))
+    .optional(),
+});
+export type TemplateSummary = z.infer<typeof TemplateSummary>;

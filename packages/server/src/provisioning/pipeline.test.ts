@@ -86,7 +86,15 @@ describe('provisioning pipeline', () => {
     await createWs(t, { name: 'p-child', parent_id: parent.id });
     await started('p-parent');
     await started('p-child');
-    expect(specOf('p-parent').env).toEqual({ WORKSPACE_ID: parent.id, PLATFORM_URL: 'http://platform.test:8080', MODEL: 'openai/gpt-4o', MOLECULE_MAX_CONCURRENT_TASKS: '1' });
+    // The platform's variables, plus the model choice kept as secrets (C126).
+    expect(specOf('p-parent').env).toEqual({
+      WORKSPACE_ID: parent.id,
+      PLATFORM_URL: 'http://platform.test:8080',
+      MODEL: 'openai/gpt-4o',
+      MOLECULE_MAX_CONCURRENT_TASKS: '1',
+      MODEL_PROVIDER: 'openai/gpt-4o',
+      LLM_PROVIDER: 'openrouter',
+    });
     expect(specOf('p-child').env).toMatchObject({ PARENT_ID: parent.id });
     expect(specOf('p-child').env).not.toHaveProperty('MODEL');
     expect(specOf('p-parent').env).not.toHaveProperty('PARENT_ID');

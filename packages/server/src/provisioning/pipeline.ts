@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
-import { EXTERNAL_RUNTIME } from '@molecule/contracts';
+import { EXTERNAL_RUNTIME, MODEL_SECRET } from '@molecule/contracts';
 import { rotateWorkspaceCredentials } from '../auth/credentials.js';
 import type { ProvisionerBackend } from '../config.js';
 import type { AppDeps } from '../deps.js';
@@ -58,17 +58,22 @@ export async function provisionWorkspaceAuto(
 }
 
 /**
- * What the agent process sees: PARENT_ID and MODEL only when set (C115), and the task slots of the
+ * What the agent process sees: PARENT_ID and MODEL only when set (C115; MODEL falls back to the kept
+ * MODEL_PROVIDER choice, C125), and the task slots of the
  * row, which the agent runs with whatever its config.yaml says: the platform's queue and the agent
  * count the same capacity.
  */
-export function agentEnv(ws: WorkspaceRow, platformUrl: string): Record<string, string> {
+export function agentEnv(ws: WorkspaceRow, platformUrl: string, keptModel?: string): Record<string, string> {
+  // The row's model, else the choice kept as the MODEL_PROVIDER secret (C125).
+  const model = ws.model || keptModel;
   return {
     WORKSPACE_ID: ws.id,
     PLATFORM_URL: platformUrl,
     MOLECULE_MAX_CONCURRENT_TASKS: String(ws.max_concurrent_tasks),
     ...(ws.parent_id ? { PARENT_ID: ws.parent_id } : {}),
-    ...(ws.model ? { MODEL: ws.model } : {}),
+    ...(model ? { MODEL: model } : {}),
+    // Hermes images read their default model from this name too.
+    ...(model && ws.runtime === 'hermes' ? { HERMES_DEFAULT_MODEL: model } : {}),
   };
 }
 
@@ -104,7 +109,7 @@ export async function runPipeline(
     const spec: StartSpec = {
       workspace: ws,
       // The platform's own variables win over a secret of the same name.
-      env: { ...secretEnv, ...agentEnv(ws, deps.platformUrl()) },
+      env: { ...secretEnv, ...agentEnv(ws, deps.platformUrl(), secretEnv[MODEL_SECRET]) },
       secretFiles: { '.auth_token': secrets.token, '.platform_inbound_secret': secrets.inboundSecret },
       templateFiles: files,
       applyTemplate: opts.applyTemplate,

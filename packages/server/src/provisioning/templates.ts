@@ -1,3 +1,4 @@
+import type { TemplateSummary } from '@molecule/contracts';
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -57,6 +58,51 @@ export interface TemplateManifest {
   provisionTimeoutSeconds: number | undefined;
   /** `max_concurrent_tasks`, when a whole number in 1..1000: what a workspace made from it gets by default. */
   maxConcurrentTasks: number | undefined;
+  /** What `GET /templates` shows of it (C189-C191). */
+  summary: TemplateSummary;
+}
+
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim()) : []);
+const record = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+
+/** The summary fields of a parsed manifest (C189-C191): unknown shapes are left out, never guessed. */
+export function templateSummary(id: string, doc: Record<string, unknown>, provisionTimeoutSeconds: number | undefined): TemplateSummary {
+  const rc = record(doc.runtime_config) ?? {};
+  const skills = Array.isArray(doc.skills) ? doc.skills.map((sk) => (typeof sk === 'string' ? sk : str(record(sk)?.name))).filter((x): x is string => x !== undefined) : [];
+  const models = Array.isArray(rc.models)
+    ? rc.models
+        .map((m) => record(m))
+        .filter((m): m is Record<string, unknown> => m !== undefined && str(m.id) !== undefined)
+        .map((m) => ({ id: str(m.id)!, ...(str(m.name) ? { name: str(m.name)! } : {}), ...(strings(m.required_env).length > 0 ? { required_env: strings(m.required_env) } : {}) }))
+    : [];
+  const registry = record(doc.providers);
+  const tier = typeof doc.tier === 'number' && Number.isInteger(doc.tier) && doc.tier >= 1 && doc.tier <= 4 ? doc.tier : undefined;
+  return {
+    id,
+    name: str(doc.name) ?? id,
+    description: str(doc.description) ?? '',
+    ...(tier !== undefined ? { tier } : {}),
+    runtime: str(doc.runtime) ?? '',
+    model: str(doc.model) ?? str(rc.model) ?? '',
+    ...(models.length > 0 ? { models } : {}),
+    ...(strings(rc.required_env).length > 0 ? { required_env: strings(rc.required_env) } : {}),
+    skills,
+    skill_count: skills.length,
+    ...(provisionTimeoutSeconds !== undefined ? { provision_timeout_seconds: provisionTimeoutSeconds } : {}),
+    providers: strings(rc.providers),
+    // The top-level `providers:` block, in file order; absent when the template has none (never null, C190).
+    ...(registry
+      ? {
+          provider_registry: Object.entries(registry).map(([name, raw]) => {
+            const e = record(raw) ?? {};
+            // base_url is a plain string: null or absent is "" (C191).
+            return { name, auth_env: strings(e.auth_env), model_prefixes: strings(e.model_prefixes), model_aliases: strings(e.model_aliases), base_url: str(e.base_url) ?? '' };
+          }),
+        }
+      : {}),
+  };
 }
 
 /** Every template's manifest, with the per-runtime view the provision timeout needs. */
@@ -146,7 +192,7 @@ export class TemplateManifests {
       if (typeof slots === 'number' && Number.isInteger(slots) && slots >= 1 && slots <= 1000) maxConcurrentTasks = slots;
       else this.warnOnce(dir, name, 'max_concurrent_tasks must be a whole number in 1..1000; ignored');
     }
-    return { name, runtime, provisionTimeoutSeconds, maxConcurrentTasks };
+    return { name, runtime, provisionTimeoutSeconds, maxConcurrentTasks, summary: templateSummary(name, doc as Record<string, unknown>, provisionTimeoutSeconds) };
   }
 
   private warnOnce(dir: string, template: string, message: string, err?: unknown): void {

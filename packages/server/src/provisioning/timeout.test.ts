@@ -10,7 +10,7 @@ import { createWs, eventsOf } from '../test-support/api.js';
 import { startWithFakeBackend } from '../test-support/fake-provisioner.js';
 import type { TestApp } from '../test-support/harness.js';
 import { getWorkspace, setStatus } from '../workspaces/repo.js';
-import { TemplateManifests, type TemplateCatalog } from './templates.js';
+import { templateSummary, TemplateManifests, type TemplateCatalog, type TemplateManifest } from './templates.js';
 import { advertisedProvisionTimeoutMs, provisionTimeoutFor } from './timeout.js';
 
 /** Writes `templates` (folder -> config.yaml text) under a fresh dir. */
@@ -25,6 +25,15 @@ async function templatesDir(templates: Record<string, string>): Promise<string> 
 
 const manifest = (runtime: string | null, secs?: unknown) =>
   `name: t\n${runtime ? `runtime: ${runtime}\n` : ''}adapter: echo\n${secs === undefined ? '' : `runtime_config:\n  provision_timeout_seconds: ${String(secs)}\n`}`;
+
+/** A manifest as the catalog holds it, summary included. */
+const manifestOf = (name: string, runtime: string, provisionTimeoutSeconds: number | undefined): TemplateManifest => ({
+  name,
+  runtime,
+  provisionTimeoutSeconds,
+  maxConcurrentTasks: undefined,
+  summary: templateSummary(name, { runtime }, provisionTimeoutSeconds),
+});
 
 describe('template manifests and provision timeouts', () => {
   const dirs: string[] = [];
@@ -44,7 +53,7 @@ describe('template manifests and provision timeouts', () => {
       expect([...['four', 'zero', 'words', 'none'].map((n) => byName.get(n)?.maxConcurrentTasks)]).toEqual([4, undefined, undefined, undefined]);
     });
 
-    it('reads runtime and runtime_config.provision_timeout_seconds; the largest per runtime wins', async () => {
+    it('C193 reads runtime and runtime_config.provision_timeout_seconds; the largest per runtime wins; loose files and templates without a runtime say nothing about a runtime', async () => {
       const dir = await dirOf({
         'cc-fast': manifest('claude-code', 300),
         'cc-slow': manifest('claude-code', 1200),
@@ -55,14 +64,14 @@ describe('template manifests and provision timeouts', () => {
       await writeFile(path.join(dir, 'README.md'), '# not a template');
       const catalog = await new TemplateManifests().catalog(dir);
       expect(catalog.maxTimeoutByRuntime).toEqual(new Map([['claude-code', 1200], ['hermes', 720]]));
-      expect(catalog.byName.get('cc-fast')).toEqual({ name: 'cc-fast', runtime: 'claude-code', provisionTimeoutSeconds: 300, maxConcurrentTasks: undefined });
-      expect(catalog.byName.get('cc-plain')).toEqual({ name: 'cc-plain', runtime: 'claude-code', provisionTimeoutSeconds: undefined, maxConcurrentTasks: undefined });
+      expect(catalog.byName.get('cc-fast')).toMatchObject({ name: 'cc-fast', runtime: 'claude-code', provisionTimeoutSeconds: 300, maxConcurrentTasks: undefined });
+      expect(catalog.byName.get('cc-plain')).toMatchObject({ name: 'cc-plain', runtime: 'claude-code', provisionTimeoutSeconds: undefined, maxConcurrentTasks: undefined });
       // No runtime: its own workspaces still get its timeout; it says nothing about a runtime.
-      expect(catalog.byName.get('loose')).toEqual({ name: 'loose', runtime: undefined, provisionTimeoutSeconds: 900, maxConcurrentTasks: undefined });
+      expect(catalog.byName.get('loose')).toMatchObject({ name: 'loose', runtime: undefined, provisionTimeoutSeconds: 900, maxConcurrentTasks: undefined });
       expect([...catalog.byName.keys()].sort()).toEqual(['cc-fast', 'cc-plain', 'cc-slow', 'hermes', 'loose']);
     });
 
-    it('bad manifests and bad values are skipped and logged once; a missing dir is an empty catalog', async () => {
+    it('C193 bad manifests and bad values are skipped and logged once; a missing dir is an empty catalog', async () => {
       const dir = await dirOf({
         broken: 'runtime: [unclosed\n',
         list: '- a\n- b\n',
@@ -106,10 +115,10 @@ describe('template manifests and provision timeouts', () => {
   describe('provisionTimeoutFor', () => {
     const catalog: TemplateCatalog = {
       byName: new Map([
-        ['cc-slow', { name: 'cc-slow', runtime: 'claude-code', provisionTimeoutSeconds: 1200 , maxConcurrentTasks: undefined }],
-        ['cc-own', { name: 'cc-own', runtime: 'claude-code', provisionTimeoutSeconds: 240 , maxConcurrentTasks: undefined }],
-        ['h', { name: 'h', runtime: 'hermes', provisionTimeoutSeconds: 720 , maxConcurrentTasks: undefined }],
-        ['echo', { name: 'echo', runtime: 'molecule', provisionTimeoutSeconds: undefined , maxConcurrentTasks: undefined }],
+        ['cc-slow', manifestOf('cc-slow', 'claude-code', 1200)],
+        ['cc-own', manifestOf('cc-own', 'claude-code', 240)],
+        ['h', manifestOf('h', 'hermes', 720)],
+        ['echo', manifestOf('echo', 'molecule', undefined)],
       ]),
       maxTimeoutByRuntime: new Map([
         ['claude-code', 1200],

@@ -179,5 +179,92 @@ export function secretsApiSuite(kind: DbKind): void {
       expect((await send('GET', `/workspaces/${w.id}/secrets`)).statusCode).toBe(410);
       expect((await setOwn(w.id, 'AFTER', 'v')).statusCode).toBe(410);
     });
+
+    describe('model and provider', () => {
+      const get = (id: string, what: 'model' | 'provider') => send('GET', `/workspaces/${id}/${what}`);
+      const put = (id: string, what: 'model' | 'provider', value: unknown) => send('PUT', `/workspaces/${id}/${what}`, { [what]: value });
+
+      it('C126 C125 a model chosen at create is kept as MODEL_PROVIDER with the provider its slug names as LLM_PROVIDER, and every start runs with it', async () => {
+        const ws = await createWs(t, { name: 'model-at-create', model: 'anthropic/claude-sonnet-4-5' });
+        const id = ws.id as string;
+        expect((await get(id, 'model')).json()).toEqual({ model: 'anthropic/claude-sonnet-4-5', source: 'workspace_secrets' });
+        expect((await get(id, 'provider')).json()).toEqual({ provider: 'anthropic', source: 'workspace_secrets' });
+        await expect.poll(() => fake.specs.filter((s) => s.workspace.id === id).length).toBe(1);
+        expect(lastEnv(id)).toMatchObject({ MODEL: 'anthropic/claude-sonnet-4-5', MODEL_PROVIDER: 'anthropic/claude-sonnet-4-5', LLM_PROVIDER: 'anthropic' });
+        // A lead's model is not its members': the choice does not inherit.
+        const member = (await createWs(t, { name: 'model-member', parent_id: id })).id as string;
+        await expect.poll(() => fake.specs.filter((s) => s.workspace.id === member).length).toBe(1);
+        expect(lastEnv(member)).not.toHaveProperty('MODEL');
+        expect(lastEnv(member)).not.toHaveProperty('MODEL_PROVIDER');
+        expect(((await send('GET', `/workspaces/${member}/secrets`)).json() as { key: string }[]).map((x) => x.key)).not.toContain('MODEL_PROVIDER');
+        // No model: nothing is kept, the answers say "default".
+        const plain = (await createWs(t, { name: 'model-none' })).id as string;
+        expect((await get(plain, 'model')).json()).toEqual({ model: '', source: 'default' });
+        expect((await get(plain, 'provider')).json()).toEqual({ provider: '', source: 'default' });
+      });
+
+      it('C125 without a model on the row, MODEL comes from the kept MODEL_PROVIDER; a hermes agent also gets HERMES_DEFAULT_MODEL', async () => {
+        const id = await running('model-fallback');
+        await setOwn(id, 'MODEL_PROVIDER', 'openrouter/some-model');
+        await send('POST', `/workspaces/${id}/restart`);
+        await expect.poll(() => fake.specs.filter((s) => s.workspace.id === id).length).toBe(2);
+        expect(lastEnv(id).MODEL).toBe('openrouter/some-model');
+        expect(lastEnv(id)).not.toHaveProperty('HERMES_DEFAULT_MODEL');
+        const hermes = (await createWs(t, { name: 'model-hermes', runtime: 'hermes', model: 'nousresearch/hermes-4' })).id as string;
+        await expect.poll(() => fake.specs.filter((s) => s.workspace.id === hermes).length).toBe(1);
+        expect(lastEnv(hermes)).toMatchObject({ MODEL: 'nousresearch/hermes-4', HERMES_DEFAULT_MODEL: 'nousresearch/hermes-4', LLM_PROVIDER: 'openrouter' });
+      });
+
+      it('C207 PUT model and provider keep the choice, restart the agent to apply it, and "" clears it', async () => {
+        const id = await running('model-put');
+        const starts = () => fake.specs.filter((s) => s.workspace.id === id).length;
+        const before = starts();
+        expect((await put(id, 'model', 'deepseek/deepseek-chat')).json()).toEqual({ status: 'saved', model: 'deepseek/deepseek-chat', restarted: true });
+        await expect.poll(starts).toBe(before + 1);
+        expect(lastEnv(id)).toMatchObject({ MODEL: 'deepseek/deepseek-chat', LLM_PROVIDER: 'deepseek' });
+        expect((await send('GET', `/workspaces/${id}`)).json().model).toBe('deepseek/deepseek-chat');
+        await expect.poll(async () => (await getWorkspace(t.db, id))!.status).toBe(Status.Provisioning);
+        await setStatus(t.db, id, Status.Online);
+
+        expect((await put(id, 'provider', 'openrouter')).json()).toEqual({ status: 'saved', provider: 'openrouter', restarted: true });
+        expect((await get(id, 'provider')).json()).toEqual({ provider: 'openrouter', source: 'workspace_secrets' });
+        await expect.poll(starts).toBe(before + 2);
+        expect(lastEnv(id).LLM_PROVIDER).toBe('openrouter');
+        await setStatus(t.db, id, Status.Online);
+
+        expect((await put(id, 'provider', '')).json()).toEqual({ status: 'cleared', restarted: true });
+        expect((await get(id, 'provider')).json()).toEqual({ provider: '', source: 'default' });
+        await setStatus(t.db, id, Status.Online);
+        expect((await put(id, 'model', '')).json()).toEqual({ status: 'cleared', restarted: true });
+        expect((await get(id, 'model')).json()).toEqual({ model: '', source: 'default' });
+        expect((await getWorkspace(t.db, id))!.model).toBeNull();
+
+        // An external workspace keeps the choice but is not restarted (its agent runs elsewhere).
+        const ext = await createExternal(t, { name: 'model-ext' });
+        expect((await put(ext.id, 'model', 'anthropic/claude-haiku')).json()).toEqual({ status: 'saved', model: 'anthropic/claude-haiku', restarted: false });
+      });
+
+      it('refuses a bad model or provider, a bad id, and another workspace; nothing changes', async () => {
+        const a = await createExternal(t, { name: 'model-bad' });
+        const b = await createExternal(t, { name: 'model-other' });
+        for (const [what, value] of [
+          ['model', 'x'.repeat(101)],
+          ['model', 'two\nlines'],
+          ['model', 5],
+          ['provider', 'Not A Slug'],
+          ['provider', 'x'.repeat(65)],
+          ['provider', null],
+        ] as const) {
+          const r = await put(a.id, what, value);
+          expect(r.statusCode, `${what} ${String(value).slice(0, 20)}`).toBe(400);
+          expect(r.json().error).toEqual(expect.any(String));
+        }
+        expect((await send('PUT', `/workspaces/${a.id}/model`, {})).statusCode).toBe(400);
+        expect((await send('GET', '/workspaces/not-a-uuid/model')).statusCode).toBe(400);
+        expect((await send('PUT', `/workspaces/${a.id}/model`, { model: 'm' }, bearer(b.token))).statusCode).toBe(403);
+        expect((await get(a.id, 'model')).json()).toEqual({ model: '', source: 'default' });
+        expect((await get(a.id, 'provider')).json()).toEqual({ provider: '', source: 'default' });
+      });
+    });
   });
 }

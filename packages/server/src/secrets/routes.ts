@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { ErrorBody, SecretChange, SecretKey, SecretView, SetSecretBody, Status } from '@molecule/contracts';
+import { ErrorBody, MODEL_SECRET, PROVIDER_SECRET, SecretChange, SecretKey, SecretView, SetModelBody, SetProviderBody, SetSecretBody, Status } from '@molecule/contracts';
 import { requireAdmin, requireOwnWorkspaceToken, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import { HttpError, notFound } from '../http/errors.js';
 import type { App } from '../http/types.js';
 import { removedError } from '../workspaces/errors.js';
 import { restartWorkspace } from '../workspaces/lifecycle.js';
 import { getWorkspace } from '../workspaces/read.js';
-import type { WorkspaceDeps } from '../workspaces/service.js';
-import { changeView, listGlobalSecretViews, listWorkspaceSecrets, removeSecret, resolveSecretEnv, saveSecret, SecretsUnreadable, type SecretTarget } from './service.js';
+import { setWorkspaceModel, type WorkspaceDeps } from '../workspaces/service.js';
+import { changeView, listGlobalSecretViews, listWorkspaceSecrets, ownSecret, removeSecret, resolveSecretEnv, saveSecret, SecretsUnreadable, type SecretTarget } from './service.js';
 
 const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
 const KeyParams = z.object({ key: SecretKey });
@@ -170,6 +170,99 @@ export function registerSecretRoutes(app: App, deps: WorkspaceDeps & AuthDeps): 
       },
     );
   }
+
+  /** A model or provider change applies at once: the agent is restarted when it can be (C207); otherwise at its next start. */
+  const restartIfRunning = async (id: string): Promise<boolean> => {
+    try {
+      // An external workspace answers without restarting (its agent runs elsewhere).
+      return (await restartWorkspace(deps, id)).status === Status.Provisioning;
+    } catch (err) {
+      deps.log.info({ workspace_id: id, err }, 'model or provider change: workspace not restarted now; it applies at its next start');
+      return false;
+    }
+  };
+  const choiceSchema = (what: 'model' | 'provider') => ({
+    tags: ['secrets'],
+    params: IdParams,
+    response: { 200: z.object({ [what]: z.string(), source: z.enum(['workspace_secrets', 'default']) }), ...errors, 410: ErrorBody },
+  });
+
+  app.get(
+    '/workspaces/:id/model',
+    {
+      config: { access: 'workspace' },
+      onRequest: wsAccess,
+      schema: { summary: "The workspace's chosen model", description: 'Kept as its MODEL_PROVIDER secret; "" with source "default" when none was chosen.', ...choiceSchema('model') },
+    },
+    async (req) => {
+      await liveWorkspace(req.params.id);
+      const model = await ownSecret(deps, req.params.id, MODEL_SECRET);
+      return model ? { model, source: 'workspace_secrets' as const } : { model: '', source: 'default' as const };
+    },
+  );
+
+  app.put(
+    '/workspaces/:id/model',
+    {
+      config: { access: 'workspace' },
+      onRequest: wsAccess,
+      schema: {
+        summary: "Choose the workspace's model",
+        description:
+          'Kept as MODEL_PROVIDER (and the provider its slug prefix names as LLM_PROVIDER, C127), on the row, and across restarts; "" clears it. The agent restarts to apply it when it can.',
+        tags: ['secrets'],
+        params: IdParams,
+        body: SetModelBody,
+        response: { 200: z.object({ status: z.enum(['saved', 'cleared']), model: z.string().optional(), restarted: z.boolean() }), ...errors, 410: ErrorBody },
+      },
+    },
+    async (req) => {
+      await liveWorkspace(req.params.id);
+      const model = req.body.model.trim();
+      await setWorkspaceModel(deps, req.params.id, model);
+      const restarted = await restartIfRunning(req.params.id);
+      return model === '' ? { status: 'cleared' as const, restarted } : { status: 'saved' as const, model, restarted };
+    },
+  );
+
+  app.get(
+    '/workspaces/:id/provider',
+    {
+      config: { access: 'workspace' },
+      onRequest: wsAccess,
+      schema: { summary: "The workspace's LLM provider", description: 'Kept as its LLM_PROVIDER secret; "" with source "default" when none is set.', ...choiceSchema('provider') },
+    },
+    async (req) => {
+      await liveWorkspace(req.params.id);
+      const provider = await ownSecret(deps, req.params.id, PROVIDER_SECRET);
+      return provider ? { provider, source: 'workspace_secrets' as const } : { provider: '', source: 'default' as const };
+    },
+  );
+
+  app.put(
+    '/workspaces/:id/provider',
+    {
+      config: { access: 'workspace' },
+      onRequest: wsAccess,
+      schema: {
+        summary: "Set the workspace's LLM provider",
+        description: 'Kept as LLM_PROVIDER; "" clears it. The agent restarts to apply it when it can (C207).',
+        tags: ['secrets'],
+        params: IdParams,
+        body: SetProviderBody,
+        response: { 200: z.object({ status: z.enum(['saved', 'cleared']), provider: z.string().optional(), restarted: z.boolean() }), ...errors, 410: ErrorBody },
+      },
+    },
+    async (req) => {
+      await liveWorkspace(req.params.id);
+      const target: SecretTarget = { scope: 'workspace', workspaceId: req.params.id };
+      const provider = req.body.provider;
+      if (provider === '') await removeSecret(deps, target, PROVIDER_SECRET);
+      else await saveSecret(deps, target, PROVIDER_SECRET, provider);
+      const restarted = await restartIfRunning(req.params.id);
+      return provider === '' ? { status: 'cleared' as const, restarted } : { status: 'saved' as const, provider, restarted };
+    },
+  );
 
   app.delete(
     '/workspaces/:id/secrets/:key',

@@ -1,4 +1,4 @@
-import type { SecretChange, SecretScope, SecretView } from '@molecule/contracts';
+import { MODEL_SECRET, NOT_INHERITED_SECRETS, PROVIDER_SECRET, providerFromModel, type SecretChange, type SecretScope, type SecretView } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
 import type { Queryable } from '../db/port.js';
 import { ancestry, MAX_HIERARCHY_DEPTH } from '../hierarchy/access.js';
@@ -37,7 +37,8 @@ export interface EffectiveSecret {
 /**
  * A workspace's secrets as its agent gets them: global, then each ancestor from the root down,
  * then the workspace itself; the nearest layer wins, and each key says which layer supplied it and
- * which it overrides.
+ * which it overrides. A workspace's own choices (NOT_INHERITED_SECRETS: its model and provider) skip
+ * the ancestors.
  */
 export async function effectiveSecrets(q: Queryable, workspaceId: string): Promise<Map<string, EffectiveSecret>> {
   const chain = await ancestry(q, workspaceId); // self, parent, ..., root
@@ -57,7 +58,7 @@ export async function effectiveSecrets(q: Queryable, workspaceId: string): Promi
   for (const g of globals) put(g, { scope: 'global', context: sealContext(g.key) });
   for (const node of [...chain].reverse()) {
     const scope: SecretScope = node.id === workspaceId ? 'workspace' : 'ancestor';
-    for (const row of own.filter((r) => r.workspace_id === node.id)) {
+    for (const row of own.filter((r) => r.workspace_id === node.id && (scope === 'workspace' || !NOT_INHERITED_SECRETS.includes(r.key)))) {
       put(row, { scope, context: sealContext(row.key, node.id), workspace_id: node.id, workspace_name: node.name });
     }
   }
@@ -126,6 +127,13 @@ export async function affectedBy(q: Queryable, target: SecretTarget, key: string
     // Walk up from t: a holder on the way shadows the changed layer; reaching the target (or the root, for global) means t reads from it.
     let cur: string | null = t.id;
     let affected = target.scope === 'global';
+    // A workspace's own choice (its model) reaches no one else: only its own value shadows, only its own change affects it.
+    if (NOT_INHERITED_SECRETS.includes(key)) {
+      if (target.scope === 'workspace') affected = t.id === target.workspaceId;
+      else affected = !holders.has(t.id);
+      if (affected) out.push(t.id);
+      continue;
+    }
     for (let depth = 0; cur !== null && depth <= MAX_HIERARCHY_DEPTH; depth++) {
       if (target.scope === 'workspace' && cur === target.workspaceId) {
         affected = true;
@@ -177,4 +185,25 @@ export function changeView(status: SecretChange['status'], target: SecretTarget,
 /** A start applies every current secret: the workspace is no longer "restart to apply". */
 export async function startApplies(q: Queryable, workspaceId: string): Promise<void> {
   await clearRestartPending(q, workspaceId);
+}
+
+/** A workspace's own value of `key` (not inherited), opened; undefined when it has none. */
+export async function ownSecret(deps: SecretsDeps, workspaceId: string, key: string): Promise<string | undefined> {
+  const row = (await workspaceSecretsOf(deps.db, [workspaceId])).find((r) => r.key === key);
+  return row ? deps.secrets.open(row.value, sealContext(key, workspaceId)) : undefined;
+}
+
+/**
+ * Keeps a workspace's chosen model as its MODEL_PROVIDER secret and the provider its slug names as
+ * LLM_PROVIDER (C126), so every later start runs with them; "" clears the model (the provider stays).
+ */
+export async function keepModelChoice(deps: SecretsDeps, workspaceId: string, model: string): Promise<void> {
+  const target: SecretTarget = { scope: 'workspace', workspaceId };
+  if (model === '') {
+    await removeSecret(deps, target, MODEL_SECRET);
+    return;
+  }
+  await saveSecret(deps, target, MODEL_SECRET, model);
+  const provider = providerFromModel(model);
+  if (provider) await saveSecret(deps, target, PROVIDER_SECRET, provider);
 }

@@ -305,3 +305,7 @@ export async function idleForHibernation(
   );
   return r.rows.map((x) => x.id);
 }
+
+export async function setModel(q: Queryable, id: string, model: string | null): Promise<void> {
+  await q.query('UPDATE workspaces SET model = $2, updated_at = now() WHERE id = $1', [id, model]);
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CreateWorkspaceBody, ErrorBody, ExternalConnection, Status, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
+import { CreateWorkspaceBody, ErrorBody, ExternalConnection, Status, TemplateSummary, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { HttpError, notFound } from '../http/errors.js';
@@ -58,6 +58,22 @@ export function registerWorkspaceRoutes(
       const { row, connection } = await createWorkspace(deps, req.body, platformUrl);
       return reply.code(201).send({ ...toView(row), ...(connection ? { connection } : {}) });
     },
+  );
+
+  app.get(
+    '/templates',
+    {
+      config: { access: 'admin' },
+      onRequest: admin,
+      schema: {
+        summary: 'List the workspace templates',
+        description:
+          'Every folder of the templates dir with a readable config.yaml, by id (C189-C191). A template whose config.yaml does not parse is left out and logged (C192); an edit shows within 30 s.',
+        tags: ['workspaces'],
+        response: { 200: z.array(TemplateSummary), 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async () => [...(await deps.templateManifests.catalog(deps.templatesDir)).byName.values()].map((m) => m.summary).sort((a, b) => a.id.localeCompare(b.id)),
   );
 
   app.get(

@@ -14,6 +14,7 @@ import { loadChain } from '../hierarchy/access.js';
 import { DomainError, conflict, invalid, notFound } from '../errors.js';
 import { removedError } from './errors.js';
 import { provisionWorkspaceAuto, stopWorkspace, type ProvisioningDeps } from '../provisioning/pipeline.js';
+import { keepModelChoice } from '../secrets/service.js';
 import { templateExists } from '../provisioning/templates.js';
 import type { AppDeps } from '../deps.js';
 import {
@@ -23,6 +24,7 @@ import {
   loadSubtree,
   markRemoved,
   purgeWorkspaces,
+  setModel,
   updateFields,
   type WorkspaceRow,
 } from './repo.js';
@@ -89,6 +91,8 @@ export async function createWorkspace(
     return { row, token: undefined };
   });
   await deps.broadcaster.publish(events);
+  // The chosen model outlives the create request: kept as secrets, so restarts keep it (C126).
+  if (body.model) await keepModelChoice(deps, row.id, body.model);
 
   if (token !== undefined) {
     const base = platformUrl.replace(/\/+$/, '');
@@ -197,3 +201,10 @@ function runDetached<T>(deps: WorkspaceDeps, fn: (signal: AbortSignal) => Promis
 }
 
 
+
+/** Sets (or, with "", clears) the model a workspace's agent runs with: the row's `model` and its kept choice (C126). */
+export async function setWorkspaceModel(deps: WorkspaceDeps, id: string, model: string): Promise<void> {
+  await setModel(deps.db, id, model === '' ? null : model);
+  await keepModelChoice(deps, id, model);
+  await deps.broadcaster.recordAndBroadcast('WORKSPACE_UPDATED', id, { model: model === '' ? null : model });
+}

@@ -55,14 +55,19 @@ describe('the secrets key', () => {
     expect(await readFile(path.join(dataDir, SECRETS_KEY_FILE), 'utf8')).toBe('not a key\n');
   });
 
-  it('a different key than the one the secrets were sealed with is a clear startup error; the same key passes', async () => {
+  it('a different key than the one stored secrets were sealed with is a clear startup error; the same key passes; with none stored any key is taken', async () => {
     const t = await migratedDb('pglite');
     const db = t.db;
     try {
+      // With no secret stored yet, a new key simply becomes the key (nothing could fail to open).
+      await verifySecretsKey(db, SecretBox.random());
       const box = SecretBox.random();
       await verifySecretsKey(db, box);
+      await db.query(`INSERT INTO global_secrets (key, value) VALUES ('K', $1)`, [box.seal('v', 'global:K')]);
       await verifySecretsKey(db, box);
       await expect(verifySecretsKey(db, SecretBox.random())).rejects.toThrow(/not the key the stored secrets were sealed with/);
+      // The refused key changed nothing: the right one still passes.
+      await verifySecretsKey(db, box);
     } finally {
       await t.drop();
     }

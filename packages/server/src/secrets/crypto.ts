@@ -110,8 +110,9 @@ export async function resolveSecretsKey(
 }
 
 /**
- * Checks the key against the fingerprint stored with the secrets (stores it on first use). A
- * different key is a startup error: the platform would otherwise hand agents values it cannot open.
+ * Checks the key against the fingerprint stored with the secrets (taken as the key while no secret
+ * is stored). A different key is a startup error: the platform would otherwise hand agents values it
+ * cannot open.
  */
 export async function verifySecretsKey(q: Queryable, box: SecretBox): Promise<void> {
   const mine = box.fingerprint();

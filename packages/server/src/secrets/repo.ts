@@ -12,9 +12,17 @@ export interface WorkspaceSecretRow extends SecretRow {
   workspace_id: string;
 }
 
-/** The stored key fingerprint, storing `mine` first when there is none yet. */
+/**
+ * The stored key fingerprint. With no secret stored there is nothing a new key could fail to open:
+ * `mine` becomes the stored one (a first start, or a key set before any secret was).
+ */
 export async function keyFingerprint(q: Queryable, mine: string): Promise<string> {
-  await q.query('INSERT INTO secrets_key_check (id, fingerprint) VALUES (1, $1) ON CONFLICT (id) DO NOTHING', [mine]);
+  await q.query(
+    `INSERT INTO secrets_key_check (id, fingerprint) VALUES (1, $1)
+     ON CONFLICT (id) DO UPDATE SET fingerprint = EXCLUDED.fingerprint
+     WHERE NOT EXISTS (SELECT 1 FROM global_secrets) AND NOT EXISTS (SELECT 1 FROM workspace_secrets)`,
+    [mine],
+  );
   const r = await q.query<{ fingerprint: string }>('SELECT fingerprint FROM secrets_key_check WHERE id = 1');
   return r.rows[0]?.fingerprint ?? '';
 }

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { providerFromModel, SetModelBody, SetProviderBody } from '@molecule/contracts';
 import { errorText } from './actions.js';
+import { TextField } from './Field.js';
 import type { TabProps } from './tab.js';
 
 type What = 'model' | 'provider';
@@ -51,25 +52,7 @@ export function ConfigTab({ workspace, api }: TabProps) {
         void save(what);
       }}
     >
-      <div className="field">
-        <label htmlFor={`config-${what}`}>{label}</label>
-        <input
-          id={`config-${what}`}
-          value={values[what]}
-          onChange={(e) => setValues((v) => ({ ...v, [what]: e.target.value }))}
-          aria-invalid={errors[what] ? true : undefined}
-          aria-describedby={`config-${what}-hint${errors[what] ? ` config-${what}-error` : ''}`}
-          autoComplete="off"
-        />
-        <span className="hint" id={`config-${what}-hint`}>
-          {hint}
-        </span>
-        {errors[what] ? (
-          <span className="field-error" id={`config-${what}-error`} role="alert">
-            {errors[what]}
-          </span>
-        ) : null}
-      </div>
+      <TextField id={`config-${what}`} label={label} value={values[what]} onChange={(v) => setValues((vs) => ({ ...vs, [what]: v }))} error={errors[what]} hint={hint} />
       <button type="submit" disabled={values[what].trim() === saved[what]}>
         {values[what].trim() === '' && saved[what] !== '' ? `Clear ${what}` : `Save ${what}`}
       </button>

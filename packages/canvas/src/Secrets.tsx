@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { SetSecretBody, type SecretChange, type SecretView } from '@molecule/contracts';
 import { errorText } from './actions.js';
+import { TextField } from './Field.js';
 import type { Api } from './api.js';
 import type { TabProps } from './tab.js';
 
@@ -118,40 +119,8 @@ export function SecretsEditor({ api, workspaceId }: { api: Api; workspaceId?: st
         }}
       >
         <div className="field-row">
-          <div className="field">
-            <label htmlFor={`${id}-key`}>Name</label>
-            <input
-              id={`${id}-key`}
-              value={key}
-              onChange={(e) => setKey(e.target.value)}
-              placeholder="OPENAI_API_KEY"
-              autoComplete="off"
-              aria-invalid={errors.key ? true : undefined}
-              aria-describedby={errors.key ? `${id}-key-error` : undefined}
-            />
-            {errors.key ? (
-              <span className="field-error" id={`${id}-key-error`} role="alert">
-                {errors.key}
-              </span>
-            ) : null}
-          </div>
-          <div className="field">
-            <label htmlFor={`${id}-value`}>Value</label>
-            <input
-              id={`${id}-value`}
-              type="password"
-              value={value}
-              onChange={(e) => setValue(e.target.value)}
-              autoComplete="off"
-              aria-invalid={errors.value ? true : undefined}
-              aria-describedby={errors.value ? `${id}-value-error` : undefined}
-            />
-            {errors.value ? (
-              <span className="field-error" id={`${id}-value-error`} role="alert">
-                {errors.value}
-              </span>
-            ) : null}
-          </div>
+          <TextField id={`${id}-key`} label="Name" value={key} onChange={setKey} error={errors.key} placeholder="OPENAI_API_KEY" />
+          <TextField id={`${id}-value`} label="Value" type="password" value={value} onChange={setValue} error={errors.value} />
         </div>
         <label className="check">
           <input type="checkbox" checked={restart} onChange={(e) => setRestart(e.target.checked)} /> Restart the workspaces that use it now

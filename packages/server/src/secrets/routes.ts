@@ -187,19 +187,25 @@ export function registerSecretRoutes(app: App, deps: WorkspaceDeps & AuthDeps): 
     response: { 200: z.object({ [what]: z.string(), source: z.enum(['workspace_secrets', 'default']) }), ...errors, 410: ErrorBody },
   });
 
-  app.get(
-    '/workspaces/:id/model',
-    {
-      config: { access: 'workspace' },
-      onRequest: wsAccess,
-      schema: { summary: "The workspace's chosen model", description: 'Kept as its MODEL_PROVIDER secret; "" with source "default" when none was chosen.', ...choiceSchema('model') },
-    },
-    async (req) => {
-      await liveWorkspace(req.params.id);
-      const model = await ownSecret(deps, req.params.id, MODEL_SECRET);
-      return model ? { model, source: 'workspace_secrets' as const } : { model: '', source: 'default' as const };
-    },
-  );
+  // The two GETs: the kept choice, or "" with source "default".
+  for (const [what, secret, summary] of [
+    ['model', MODEL_SECRET, "The workspace's chosen model"],
+    ['provider', PROVIDER_SECRET, "The workspace's LLM provider"],
+  ] as const) {
+    app.get(
+      `/workspaces/:id/${what}`,
+      {
+        config: { access: 'workspace' },
+        onRequest: wsAccess,
+        schema: { summary, description: `Kept as its ${secret} secret; "" with source "default" when none is set.`, ...choiceSchema(what) },
+      },
+      async (req) => {
+        await liveWorkspace(req.params.id);
+        const value = await ownSecret(deps, req.params.id, secret);
+        return value ? { [what]: value, source: 'workspace_secrets' as const } : { [what]: '', source: 'default' as const };
+      },
+    );
+  }
 
   app.put(
     '/workspaces/:id/model',
@@ -222,20 +228,6 @@ export function registerSecretRoutes(app: App, deps: WorkspaceDeps & AuthDeps): 
       await setWorkspaceModel(deps, req.params.id, model);
       const restarted = await restartIfRunning(req.params.id);
       return model === '' ? { status: 'cleared' as const, restarted } : { status: 'saved' as const, model, restarted };
-    },
-  );
-
-  app.get(
-    '/workspaces/:id/provider',
-    {
-      config: { access: 'workspace' },
-      onRequest: wsAccess,
-      schema: { summary: "The workspace's LLM provider", description: 'Kept as its LLM_PROVIDER secret; "" with source "default" when none is set.', ...choiceSchema('provider') },
-    },
-    async (req) => {
-      await liveWorkspace(req.params.id);
-      const provider = await ownSecret(deps, req.params.id, PROVIDER_SECRET);
-      return provider ? { provider, source: 'workspace_secrets' as const } : { provider: '', source: 'default' as const };
     },
   );
 

@@ -16,4 +16,6 @@ node --import tsx bench/heartbeat.ts
 node --import tsx bench/provision.ts
 node --import tsx bench/a2a-proxy.ts
 node --import tsx bench/a2a-queue.ts
+node --import tsx bench/scheduler.ts
+node --import tsx bench/org-import.ts
 node --import tsx bench/canvas.ts

@@ -41,12 +41,14 @@ describe('the canvas in Chromium', () => {
 
   beforeAll(async () => {
     const templates = await mkdtemp(path.join(os.tmpdir(), 'molecule-canvas-templates-'));
-    await cp(path.join(ROOT, 'templates/echo'), path.join(templates, 'echo'), { recursive: true });
+    for (const t of ['echo', 'delegator', 'slow-worker']) await cp(path.join(ROOT, 'templates', t), path.join(templates, t), { recursive: true });
+    const orgs = await mkdtemp(path.join(os.tmpdir(), 'molecule-canvas-orgs-'));
+    await cp(path.join(ROOT, 'org-templates'), orgs, { recursive: true });
     await mkdir(path.join(templates, 'slow'));
     await writeFile(path.join(templates, 'slow', 'config.yaml'), BUSY_TEMPLATE);
     pg = await startPrivatePostgres();
     ({ server } = await startE2eServer(
-      { MOLECULE_PROVISIONER: 'process', DATABASE_URL: pg.url, MOLECULE_TEMPLATES_DIR: templates },
+      { MOLECULE_PROVISIONER: 'process', DATABASE_URL: pg.url, MOLECULE_TEMPLATES_DIR: templates, MOLECULE_ORG_TEMPLATES_DIR: orgs },
       'molecule-canvas-',
     ));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -351,7 +353,7 @@ describe('the canvas in Chromium', () => {
 
   it('secrets: set one org-wide in Settings, see it in a workspace\'s Secrets tab with where it comes from, never its value', async () => {
     await page.getByRole('button', { name: 'Settings' }).click();
-    const settings = page.getByRole('dialog', { name: 'Settings: org-wide secrets' });
+    const settings = page.getByRole('dialog', { name: 'Settings' });
     await settings.getByLabel('Name').fill('bad name');
     await settings.getByRole('button', { name: 'Save org-wide' }).click();
     expect(await settings.getByRole('alert').first().textContent()).toMatch(/environment variable name/);
@@ -360,8 +362,18 @@ describe('the canvas in Chromium', () => {
     await settings.getByRole('button', { name: 'Save org-wide' }).click();
     await settings.getByText(/DEMO_API_KEY saved\./).waitFor();
     expect(await settings.textContent()).not.toContain('sk-demo-value');
+    // An org token: minted with a name, shown once, listed by prefix, revoked.
+    await settings.getByLabel('Name (optional)').fill('e2e-ci');
+    await settings.getByRole('button', { name: 'New org token' }).click();
+    const minted = (await settings.getByLabel('New org token').textContent())!;
+    expect(minted).toMatch(/^mol_org_/);
+    expect((await fetch(`${server.url}/workspaces`, { headers: { authorization: `Bearer ${minted}` } })).status).toBe(200);
+    await expect.poll(() => settings.getByRole('row').filter({ hasText: 'e2e-ci' }).count()).toBe(1);
     await shot('13b-settings');
     expect(await axe()).toEqual([]);
+    await settings.getByRole('button', { name: new RegExp(`Revoke org token ${minted.slice(0, 12)}`) }).click();
+    await expect.poll(() => settings.getByRole('row').filter({ hasText: 'e2e-ci' }).count()).toBe(0);
+    expect((await fetch(`${server.url}/workspaces`, { headers: { authorization: `Bearer ${minted}` } })).status).toBe(401);
     await page.keyboard.press('Escape');
     const p = await openPanel(ids.laptop!, 'Laptop agent');
     await p.getByRole('tab', { name: 'Secrets' }).click();
@@ -380,6 +392,38 @@ describe('the canvas in Chromium', () => {
     await p.getByRole('tab', { name: 'Chat' }).click();
     await page.getByRole('button', { name: 'Close panel' }).click();
   }, 60_000);
+
+  it('org import: the preflight asks for the keys an org lacks; the demo team imports and its workspaces appear and come online live', async () => {
+    await page.getByRole('button', { name: 'Import org' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Import an org' });
+    await dialog.getByRole('radio', { name: /LLM team/ }).check();
+    // The LLM team needs a key the org-wide secrets lack: asked for here, refused while empty.
+    await dialog.getByLabel('Which key').waitFor();
+    await dialog.getByRole('button', { name: 'Save keys and import' }).click();
+    expect(await dialog.getByRole('alert').first().textContent()).toMatch(/Enter the value of ANTHROPIC_API_KEY/);
+    await shot('15a-org-preflight');
+    expect(await axe()).toEqual([]);
+    await dialog.getByRole('radio', { name: /Demo team/ }).check();
+    expect(await dialog.textContent()).toContain('Ready to import.');
+    const before = new Set(((await (await fetch(`${server.url}/workspaces`, { headers: c.admin })).json()) as { id: string }[]).map((w) => w.id));
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const progress = page.locator('.import-progress').filter({ hasText: 'Demo team' });
+    await progress.waitFor();
+    const imported = async () => ((await (await fetch(`${server.url}/workspaces`, { headers: c.admin })).json()) as { id: string; name: string }[]).filter((w) => !before.has(w.id));
+    await expect.poll(async () => (await imported()).length).toBe(4);
+    for (const w of await imported()) ids[`org-${w.name}`] = w.id;
+    for (const w of await imported()) await node(w.id).waitFor({ timeout: 15_000 });
+    await shot('15b-org-importing');
+    for (const w of await imported()) await expect.poll(() => statusOf(w.id), { timeout: 60_000 }).toBe('online');
+    await expect.poll(() => progress.textContent(), { timeout: 15_000 }).toContain('Imported Demo team: 4 of 4 online');
+    // The worker sits in its lead's team box.
+    expect(await inside(ids['org-worker']!, ids['org-Lead']!)).toBe(true);
+    await shot('15c-org-imported');
+    expect(await axe()).toEqual([]);
+    await progress.getByRole('button', { name: 'Dismiss the Demo team import' }).click();
+    await progress.waitFor({ state: 'detached' });
+  }, 120_000);
 
   it('delete asks first and names the member that goes too; confirmed, the team leaves the chart; a workspace deleted elsewhere closes its panel', async () => {
     const p = await openPanel(ids.echo!, 'Echo bot');

@@ -13,7 +13,9 @@ import { Panel } from './Panel.js';
 import { SearchDialog } from './Search.js';
 import { SecretsEditor } from './Secrets.js';
 import { STATUS_LOOK } from './status.js';
-import { countByStatus, createCanvasStore, putWorkspace, setWorkspaces, togglePicked, type CanvasState, type CanvasStore } from './store.js';
+import { countByStatus, createCanvasStore, dismissImport, followImport, putWorkspace, setWorkspaces, togglePicked, type CanvasState, type CanvasStore } from './store.js';
+import { ImportOrgDialog, ImportProgress, TemplatePalette } from './OrgImport.js';
+import { OrgTokens } from './OrgTokens.js';
 import type { CanvasCommands } from './tab.js';
 import { pruneTraffic } from './traffic.js';
 
@@ -124,7 +126,10 @@ export function App() {
 }
 
 type DialogState =
-  | { kind: 'create'; parentId?: string }
+  | { kind: 'create'; parentId?: string; template?: string }
+  | { kind: 'import-org' }
+  | { kind: 'collapse'; id: string }
+  | { kind: 'templates' }
   | { kind: 'connect'; name: string; connection: ExternalConnection }
   | { kind: 'search' }
   | { kind: 'delete'; ids: string[] }
@@ -153,6 +158,7 @@ function Canvas() {
   const picked = useCanvas(store, (s) => s.picked);
   const traffic = useCanvas(store, (s) => s.traffic);
   const showTraffic = useCanvas(store, (s) => s.showTraffic);
+  const imports = useCanvas(store, (s) => s.imports);
   const [tab, setTab] = useState('chat');
   const [dialog, setDialog] = useState<DialogState | undefined>();
   const [menu, setMenu] = useState<{ id: string; at: { x: number; y: number } } | undefined>();
@@ -252,6 +258,36 @@ function Canvas() {
     }
   };
 
+  /** Creates the team a workspace's template declares (its children appear as they are created). */
+  const team = async (id: string, action: 'expand' | 'collapse') => {
+    const w = workspaces[id];
+    try {
+      const r = await api.team(id, action);
+      if (action === 'collapse') return setNotice(`${w?.name ?? id}: removed ${r.removed?.join(', ') || 'nobody'}.`);
+      const made = r.children?.length ?? 0;
+      setNotice(made > 0 ? `${w?.name ?? id}: ${made} team member${made === 1 ? '' : 's'} created.` : `${w?.name ?? id} already has its whole team.`);
+    } catch (err) {
+      setNotice(`${w?.name ?? id}: ${action === 'expand' ? 'no team created' : 'team not removed'}: ${errorText(err)}`);
+    }
+  };
+
+  /** Downloads a workspace and its subtree as a bundle file. */
+  const exportBundle = async (id: string) => {
+    const w = workspaces[id];
+    try {
+      const bundle = await api.exportBundle(id);
+      const url = URL.createObjectURL(new Blob([JSON.stringify(bundle, null, 2)], { type: 'application/json' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `${(w?.name ?? 'workspace').replace(/[^A-Za-z0-9._-]+/g, '-')}.molecule-bundle.json`;
+      a.click();
+      URL.revokeObjectURL(url);
+      setNotice(`${w?.name ?? id} exported as a bundle.`);
+    } catch (err) {
+      setNotice(`Export of ${w?.name ?? id} failed: ${errorText(err)}`);
+    }
+  };
+
   const menuItems = (id: string): MenuItem[] => {
     const w = workspaces[id];
     if (!w) return [];
@@ -260,6 +296,9 @@ function Canvas() {
       { label: 'Details', run: () => open(id, 'details') },
       ...actionsFor(w).map((a) => ({ label: ACTION_LABEL[a], shortcut: { restart: 'R', pause: 'P', resume: 'P', hibernate: 'H' }[a], run: () => void lifecycle(id, a) })),
       { label: 'Create a workspace under it', run: () => setDialog({ kind: 'create', parentId: id }) },
+      ...(w.template ? [{ label: 'Create its team', run: () => void team(id, 'expand') }] : []),
+      ...(Object.values(workspaces).some((c) => c.parent_id === id) ? [{ label: 'Remove its team…', danger: true, run: () => setDialog({ kind: 'collapse', id }) }] : []),
+      { label: 'Export as a bundle', run: () => void exportBundle(id) },
       { label: picked.includes(id) ? 'Unselect' : 'Select', shortcut: 'Space', run: () => togglePicked(store, id) },
       { label: 'Delete…', shortcut: 'Del', danger: true, run: () => setDialog({ kind: 'delete', ids: [id] }) },
     ];
@@ -319,6 +358,12 @@ function Canvas() {
         <button type="button" className="primary" onClick={() => setDialog({ kind: 'create' })}>
           New workspace
         </button>
+        <button type="button" onClick={() => setDialog({ kind: 'import-org' })}>
+          Import org
+        </button>
+        <button type="button" onClick={() => setDialog({ kind: 'templates' })}>
+          Templates
+        </button>
         <button type="button" onClick={() => setDialog({ kind: 'search' })} aria-keyshortcuts="Control+K Meta+K">
           Find <kbd>Ctrl K</kbd>
         </button>
@@ -335,6 +380,9 @@ function Canvas() {
           {connection === 'live' ? 'Live' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
         </span>
       </header>
+      {imports.map((imp) => (
+        <ImportProgress key={imp.id} imp={imp} workspaces={workspaces} onDismiss={() => dismissImport(store, imp.id)} />
+      ))}
       {picked.length > 0 ? (
         <div className="batch" role="toolbar" aria-label={`${picked.length} selected`}>
           <span>
@@ -360,6 +408,9 @@ function Canvas() {
           <p>A workspace is an agent with a place in your org chart.</p>
           <button type="button" className="primary" onClick={() => setDialog({ kind: 'create' })}>
             Create a workspace
+          </button>
+          <button type="button" onClick={() => setDialog({ kind: 'import-org' })}>
+            Import an org
           </button>
           <p className="note">
             Or from a terminal: <code>npx molecule workspace create my-agent --template echo</code>
@@ -410,6 +461,7 @@ function Canvas() {
           api={api}
           workspaces={workspaces}
           {...(dialog.parentId ? { parentId: dialog.parentId } : {})}
+          {...(dialog.template ? { template: dialog.template } : {})}
           onClose={() => setDialog(undefined)}
           onCreated={(w) => {
             putWorkspace(store, w);
@@ -437,9 +489,11 @@ function Canvas() {
         />
       ) : null}
       {dialog?.kind === 'settings' ? (
-        <Dialog title="Settings: org-wide secrets" onClose={() => setDialog(undefined)} wide>
+        <Dialog title="Settings" onClose={() => setDialog(undefined)} wide>
+          <h3>Org-wide secrets</h3>
           <p className="note">Every workspace's agent gets these as environment variables, unless a nearer one (an ancestor's or its own) has the same name.</p>
           <SecretsEditor api={api} />
+          <OrgTokens api={api} />
           <div className="actions">
             <button type="button" onClick={() => setDialog(undefined)}>
               Close
@@ -447,6 +501,31 @@ function Canvas() {
           </div>
         </Dialog>
       ) : null}
+      {dialog?.kind === 'collapse' ? (
+        <ConfirmDelete
+          workspaces={workspaces}
+          ids={Object.values(workspaces)
+            .filter((c) => c.parent_id === dialog.id)
+            .map((c) => c.id)}
+          onCancel={() => setDialog(undefined)}
+          onConfirm={() => {
+            setDialog(undefined);
+            void team(dialog.id, 'collapse');
+          }}
+        />
+      ) : null}
+      {dialog?.kind === 'import-org' ? (
+        <ImportOrgDialog
+          api={api}
+          onClose={() => setDialog(undefined)}
+          onImported={(r) => {
+            followImport(store, { id: r.import_id, org: r.org, ids: r.workspaces.map((w) => w.id) });
+            setDialog(undefined);
+            setNotice(`Importing ${r.org}: ${r.count} workspace${r.count === 1 ? '' : 's'} created; they are starting.`);
+          }}
+        />
+      ) : null}
+      {dialog?.kind === 'templates' ? <TemplatePalette api={api} onClose={() => setDialog(undefined)} onCreate={(template) => setDialog({ kind: 'create', template })} /> : null}
       {dialog?.kind === 'help' ? (
         <Dialog title="Keyboard shortcuts" onClose={() => setDialog(undefined)}>
           <dl className="details">

@@ -74,6 +74,7 @@ export function CreateDialog({
   api,
   workspaces,
   parentId,
+  template,
   onClose,
   onCreated,
 }: {
@@ -81,10 +82,12 @@ export function CreateDialog({
   workspaces: Record<string, WorkspaceView>;
   /** Pre-selected parent (creating "inside" a team). */
   parentId?: string;
+  /** Pre-selected template (from the template palette). */
+  template?: string;
   onClose: () => void;
   onCreated: (w: WorkspaceView & { connection?: ExternalConnection }) => void;
 }) {
-  const [form, setForm] = useState<CreateForm>({ ...EMPTY_FORM, parent_id: parentId ?? '' });
+  const [form, setForm] = useState<CreateForm>({ ...EMPTY_FORM, parent_id: parentId ?? '', template: template ?? '' });
   const [errors, setErrors] = useState<Partial<Record<keyof CreateForm | 'form', string>>>({});
   const [busy, setBusy] = useState(false);
   const [templates, setTemplates] = useState<TemplateSummary[] | undefined>();

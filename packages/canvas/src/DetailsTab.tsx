@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import type { TokenView, WorkspaceView } from '@molecule/contracts';
 import { ACTION_LABEL, actionsFor, errorText } from './actions.js';
+import { BudgetSection } from './Budget.js';
 import { STATUS_LOOK, statusLine } from './status.js';
 import type { TabProps } from './tab.js';
 import { descendantsOf } from './tree.js';
@@ -11,8 +12,8 @@ export function peersOf(workspaces: Record<string, WorkspaceView>, w: WorkspaceV
   return all.filter((o) => o.id !== w.id && (o.id === w.parent_id || o.parent_id === w.id || (o.parent_id === w.parent_id && w.parent_id !== null)));
 }
 
-/** The Details tab: what the workspace is, who it reports to and talks to, its tokens, and its lifecycle actions. */
-export function DetailsTab({ workspace: w, workspaces, api, canvas }: TabProps) {
+/** The Details tab: what the workspace is, who it reports to and talks to, its budget, its tokens, and its lifecycle actions. */
+export function DetailsTab({ workspace: w, workspaces, api, feed, canvas }: TabProps) {
   const [message, setMessage] = useState('');
   const run = async (label: string, action: () => Promise<unknown>) => {
     setMessage(`${label}…`);
@@ -35,7 +36,6 @@ export function DetailsTab({ workspace: w, workspaces, api, canvas }: TabProps) 
     ['Delivery', w.delivery_mode],
     ['URL', w.url || '—'],
     ['Tasks', `${w.active_tasks} of ${w.max_concurrent_tasks}${w.current_task ? `: ${w.current_task}` : ''}`],
-    ['Budget', w.budget_limit === null ? 'none' : `$${(w.budget_limit / 100).toFixed(2)} a month`],
     ['Peers', peers.length === 0 ? 'none' : peers.map((p) => p.name).join(', ')],
     ['Last heartbeat', w.last_heartbeat_at ? new Date(w.last_heartbeat_at).toLocaleString() : '—'],
     ['Id', <code>{w.id}</code>],
@@ -64,6 +64,7 @@ export function DetailsTab({ workspace: w, workspaces, api, canvas }: TabProps) 
       <p role="status" aria-live="polite" className="note">
         {message}
       </p>
+      <BudgetSection {...{ workspace: w, workspaces, api, feed }} />
       <Tokens {...{ workspace: w, api, canvas }} />
     </div>
   );

@@ -5,6 +5,7 @@ import { ConfigTab } from './ConfigTab.js';
 import { DetailsTab } from './DetailsTab.js';
 import { EventsTab } from './EventsTab.js';
 import { SecretsTab } from './Secrets.js';
+import { SchedulesTab } from './Schedules.js';
 import type { TabProps } from './tab.js';
 
 export type { TabProps };
@@ -19,6 +20,7 @@ export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => R
   { id: 'details', label: 'Details', render: (p) => <DetailsTab {...p} /> },
   { id: 'config', label: 'Config', render: (p) => <ConfigTab key={p.workspace.id} {...p} /> },
   { id: 'secrets', label: 'Secrets', render: (p) => <SecretsTab key={p.workspace.id} {...p} /> },
+  { id: 'schedules', label: 'Schedules', render: (p) => <SchedulesTab key={p.workspace.id} {...p} /> },
   { id: 'events', label: 'Events', render: (p) => <EventsTab key={p.workspace.id} {...p} /> },
 ];
 

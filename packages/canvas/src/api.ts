@@ -2,11 +2,18 @@ import {
   isRecord,
   parseJson,
   type ActivityEntry,
+  type Bundle,
+  type BudgetView,
   type CanvasViewport,
   type CreateWorkspaceBody,
   type ExternalConnection,
+  type OrgImportResult,
+  type OrgTemplateSummary,
+  type PatchBudgetBody,
   type PlatformEvent,
   type QueueItemView,
+  type Schedule,
+  type ScheduleRun,
   type SecretChange,
   type SecretView,
   type TemplateSummary,
@@ -54,6 +61,7 @@ async function jsonBody(r: Response): Promise<unknown> {
   return parseJson(await r.text());
 }
 const MAX_RETRY_WAIT_MS = 5_000;
+const schedulesPath = (workspaceId: string) => `/workspaces/${encodeURIComponent(workspaceId)}/schedules`;
 const secretsPath = (workspaceId?: string) => (workspaceId ? `/workspaces/${encodeURIComponent(workspaceId)}/secrets` : '/settings/secrets');
 
 /**
@@ -123,6 +131,16 @@ export function createApi(opts: ApiOptions = {}) {
       call<{ status: string; restarted: boolean }>('PUT', `/workspaces/${encodeURIComponent(id)}/${what}`, { [what]: value }),
     /** The workspace templates (the create dialog's choices). */
     templates: () => call<TemplateSummary[]>('GET', '/templates'),
+    /** Adds a workspace template from files (path -> text), as a folder picked in the browser. */
+    importTemplate: (name: string, files: Record<string, string>) => call<{ name: string; files: number }>('POST', '/templates/import', { name, files }),
+    /** The org templates, each with the keys it still needs among the org-wide secrets. */
+    orgTemplates: () => call<OrgTemplateSummary[]>('GET', '/org/templates'),
+    /** Imports an org template: the new workspaces' ids at once; they then start. */
+    importOrg: (dir: string) => call<OrgImportResult>('POST', '/org/import', { dir }),
+    /** Creates the team the workspace's template declares, or removes its children. */
+    team: (id: string, action: 'expand' | 'collapse') => call<{ status: string; children?: { id: string }[]; removed?: string[] }>('POST', `/workspaces/${encodeURIComponent(id)}/${action}`),
+    /** A workspace and its subtree as one bundle file. */
+    exportBundle: (id: string) => call<Bundle>('GET', `/bundles/export/${encodeURIComponent(id)}`),
     viewport: () => call<CanvasViewport>('GET', '/canvas/viewport'),
     saveViewport: (v: CanvasViewport) => call<{ status: string }>('PUT', '/canvas/viewport', v),
     /** A page of a workspace's activity, newest first (`before_ts` pages back), or the rows after a cursor (oldest first). */
@@ -133,12 +151,21 @@ export function createApi(opts: ApiOptions = {}) {
     tokens: (id: string) => call<{ tokens: TokenView[] }>('GET', `/workspaces/${encodeURIComponent(id)}/tokens`),
     createToken: (id: string) => call<{ id: string; auth_token: string; prefix: string }>('POST', `/workspaces/${encodeURIComponent(id)}/tokens`),
     revokeToken: (id: string, tokenId: string) => call<{ status: string }>('DELETE', `/workspaces/${encodeURIComponent(id)}/tokens/${encodeURIComponent(tokenId)}`),
+    /** The org tokens (admin bearers for scripts), newest first: prefixes, never the tokens. */
+    orgTokens: () => call<{ tokens: OrgTokenView[]; count: number }>('GET', '/org/tokens'),
+    /** Mints an org token: the answer carries it, shown this once. */
+    createOrgToken: (name?: string) => call<OrgTokenView & { auth_token: string }>('POST', '/org/tokens', name ? { name } : {}),
+    revokeOrgToken: (id: string) => call<{ status: string }>('DELETE', `/org/tokens/${encodeURIComponent(id)}`),
     /** Org-wide secrets (no workspace), or a workspace's effective ones with where each comes from: names, never values. */
     secrets: (workspaceId?: string) => call<SecretView[]>('GET', secretsPath(workspaceId)),
     setSecret: (workspaceId: string | undefined, key: string, value: string, restart: boolean) =>
       call<SecretChange>('PUT', `${secretsPath(workspaceId)}${restart ? '?restart=true' : ''}`, { key, value }),
     deleteSecret: (workspaceId: string | undefined, key: string, restart: boolean) =>
       call<SecretChange>('DELETE', `${secretsPath(workspaceId)}/${encodeURIComponent(key)}${restart ? '?restart=true' : ''}`),
+    /** A workspace's budget: limits, spend this period, its team's, and the limit that blocks calls to it. */
+    budget: (id: string) => call<BudgetView>('GET', `/workspaces/${encodeURIComponent(id)}/budget`),
+    /** Sets or (null) clears the budget limits and the period (admin). */
+    setBudget: (id: string, body: PatchBudgetBody) => call<BudgetView>('PATCH', `/workspaces/${encodeURIComponent(id)}/budget`, body),
     /** Where a queued chat message is (waiting, delivered, failed) and, once delivered, the agent's answer. */
     queueItem: (id: string, queueId: string) => call<QueueItemView>('GET', `/workspaces/${encodeURIComponent(id)}/a2a/queue/${encodeURIComponent(queueId)}`),
     /** A lifecycle action on one workspace. */
@@ -172,9 +199,23 @@ export function createApi(opts: ApiOptions = {}) {
       const queueId = r.status === 202 && isRecord(body) && body.queued === true && typeof body.queue_id === 'string' ? body.queue_id : undefined;
       return { kind: 'answer', text: describeAnswer(r.status, body), ...(queueId ? { queueId } : {}) };
     },
+    /** A workspace's cron schedules, oldest first. */
+    schedules: (id: string) => call<Schedule[]>('GET', schedulesPath(id)),
+    createSchedule: (id: string, body: { name: string; cron_expr: string; timezone: string; prompt: string; enabled: boolean }) => call<Schedule>('POST', schedulesPath(id), body),
+    /** Changes the given fields (a new cron or time zone recomputes the next run). */
+    updateSchedule: (id: string, scheduleId: string, body: Partial<{ name: string; cron_expr: string; timezone: string; prompt: string; enabled: boolean }>) =>
+      call<Schedule>('PATCH', `${schedulesPath(id)}/${encodeURIComponent(scheduleId)}`, body),
+    deleteSchedule: (id: string, scheduleId: string) => call<{ status: string }>('DELETE', `${schedulesPath(id)}/${encodeURIComponent(scheduleId)}`),
+    /** Fires a schedule now; answers the run as it starts. */
+    runSchedule: (id: string, scheduleId: string) => call<{ status: string; run: ScheduleRun }>('POST', `${schedulesPath(id)}/${encodeURIComponent(scheduleId)}/run`),
+    /** A schedule's recent runs, newest first. */
+    scheduleHistory: (id: string, scheduleId: string) => call<ScheduleRun[]>('GET', `${schedulesPath(id)}/${encodeURIComponent(scheduleId)}/history`),
     /** Persisted events after `seq`, oldest first (replay after a reconnect). */
     eventsAfter: (seq: number) => call<PlatformEvent[]>('GET', `/events?after=${seq}&limit=1000`),
   };
 }
 
 export type Api = ReturnType<typeof createApi>;
+
+/** An org token as listed: its prefix and who made it, never the token. */
+export type OrgTokenView = TokenView & { name: string; created_by: string };

@@ -8,11 +8,15 @@ import { ConfirmDelete } from './ConfirmDelete.js';
 import { ConnectDialog, CreateDialog } from './CreateDialog.js';
 import { createFeed } from './feed.js';
 import { ChatTab } from './Chat.js';
+import { BudgetSection } from './Budget.js';
+import { DetailsTab } from './DetailsTab.js';
 import { ConfigTab } from './ConfigTab.js';
 import { ContextMenu } from './Menu.js';
 import { Panel, PANEL_TABS } from './Panel.js';
 import { SearchDialog } from './Search.js';
 import { SecretsEditor } from './Secrets.js';
+import { describeCron, SchedulesEditor } from './Schedules.js';
+import { ImportOrgDialog, ImportProgress } from './OrgImport.js';
 import { ws } from './test-fixture.js';
 
 afterEach(cleanup);
@@ -302,5 +306,241 @@ describe('config tab', () => {
     await screen.findByText('Model saved. The agent is restarting to apply it.');
     expect(sent.find((s) => s.method === 'PUT')).toEqual({ method: 'PUT', url: `/workspaces/${w.id}/model`, body: { model: 'anthropic/claude-haiku' } });
     expect((screen.getByLabelText('Provider') as HTMLInputElement).value).toBe('anthropic');
+  });
+});
+
+describe('budget in the Details tab', () => {
+  const budgetView = (over: Record<string, unknown> = {}) => ({
+    budget_limit: null,
+    monthly_spend: 0,
+    budget_remaining: null,
+    budget_period: 'monthly',
+    period_start: '2026-03-01T00:00:00.000Z',
+    period_resets_at: '2026-04-01T00:00:00.000Z',
+    period_spend: 0,
+    team_budget_limit: null,
+    team_spend: 0,
+    team_remaining: null,
+    blocked_by: null,
+    ...over,
+  });
+
+  it("shows the limit, this period's spend, what remains, the team's figures and whose limit blocks calls", async () => {
+    const lead = ws({ name: 'Lead' });
+    const w = ws({ name: 'Scout', parent_id: lead.id });
+    const { api } = fakeApi({
+      [`GET /workspaces/${w.id}/budget`]: () =>
+        json(200, budgetView({ budget_limit: 500, period_spend: 320, monthly_spend: 320, budget_remaining: 180, team_budget_limit: 400, team_spend: 410, team_remaining: -10, blocked_by: { scope: 'team', workspace_id: lead.id, limit: 1000, spend: 1200, period: 'weekly', resets_at: '2026-03-16T00:00:00.000Z' } })),
+      'GET /workspaces/': () => json(200, { tokens: [] }),
+    });
+    render(<DetailsTab workspace={w} workspaces={byId([lead, w])} api={api} feed={createFeed()} canvas={{ requestDelete: () => undefined, showConnect: () => undefined, move: async () => undefined }} />);
+    const section = within(await screen.findByRole('region', { name: 'Budget' }));
+    expect(await section.findByRole('alert')).toHaveProperty('textContent', expect.stringMatching(/^Blocked: messages to this workspace are refused, the team budget of Lead is used up \(\$12\.00 of \$10\.00\) until /));
+    const rows = section.getAllByRole('term').map((dt) => `${dt.textContent}: ${dt.nextElementSibling?.textContent}`);
+    expect(rows.slice(0, 6)).toEqual(['Limit: $5.00 a month', 'Spent this month: $3.20', 'Remaining: $1.80', 'Team limit: $4.00', 'Team spent this month: $4.10', 'Team remaining: -$0.10']);
+    expect((section.getByLabelText('Budget limit (USD)') as HTMLInputElement).value).toBe('5.00');
+    expect((section.getByLabelText('Team budget limit (USD)') as HTMLInputElement).value).toBe('4.00');
+  });
+
+  it('checks amounts before sending, shows the API refusal at its field, then saves (empty clears) and follows WORKSPACE_UPDATED', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Solo' });
+    let reads = 0;
+    let current = budgetView({ budget_limit: 1000, budget_remaining: 1000 });
+    const { api, sent } = fakeApi({
+      [`GET /workspaces/${w.id}/budget`]: () => {
+        reads++;
+        return json(200, current);
+      },
+      [`PATCH /workspaces/${w.id}/budget`]: (body) => {
+        const b = body as { team_budget_limit: number | null };
+        if (b.team_budget_limit === 999_900) {
+          return json(400, { error: 'invalid request body: /team_budget_limit over the org cap', code: 'invalid_request', details: [{ path: '/team_budget_limit', message: 'team budget is over the org cap' }] });
+        }
+        current = budgetView({ ...(body as object), budget_remaining: null });
+        return json(200, current);
+      },
+    });
+    const feed = createFeed();
+    render(<BudgetSection workspace={w} workspaces={byId([w])} api={api} feed={feed} />);
+    const limit = await screen.findByLabelText('Budget limit (USD)');
+    const team = screen.getByLabelText('Team budget limit (USD)');
+
+    await user.clear(limit);
+    await user.type(limit, '12.345');
+    await user.click(screen.getByRole('button', { name: 'Save budget' }));
+    expect(limit.getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByText(/an amount in dollars/).id).toBe(limit.getAttribute('aria-describedby')?.split(' ').at(-1));
+    expect(sent.filter((s) => s.method === 'PATCH')).toEqual([]);
+
+    await user.clear(limit);
+    await user.type(team, '9999');
+    await user.click(screen.getByRole('button', { name: 'Save budget' }));
+    await screen.findByText('team budget is over the org cap');
+    expect(team.getAttribute('aria-invalid')).toBe('true');
+
+    await user.clear(team);
+    await user.type(team, '25');
+    await user.selectOptions(screen.getByLabelText('Period'), 'weekly');
+    await user.click(screen.getByRole('button', { name: 'Save budget' }));
+    await screen.findByText('Budget saved.');
+    expect(sent.filter((s) => s.method === 'PATCH').at(-1)).toEqual({ method: 'PATCH', url: `/workspaces/${w.id}/budget`, body: { budget_limit: null, team_budget_limit: 2500, budget_period: 'weekly' } });
+    expect(screen.getByText('Team spent this week')).toBeTruthy();
+    expect(screen.queryByRole('alert')).toBeNull();
+
+    // Another admin's change arrives as an event: the figures are read again and the notice shows.
+    current = budgetView({ budget_limit: 0, budget_remaining: 0, blocked_by: { scope: 'workspace', workspace_id: w.id, limit: 0, spend: 0, period: 'monthly', resets_at: '2026-04-01T00:00:00.000Z' } });
+    const before = reads;
+    feed.publish({ type: 'WORKSPACE_UPDATED', workspace_id: w.id, payload: { budget: {} }, at: new Date().toISOString(), seq: 1 });
+    expect(await screen.findByRole('alert')).toHaveProperty('textContent', expect.stringContaining('its own budget is used up ($0.00 of $0.00)'));
+    expect(reads).toBe(before + 1);
+  });
+});
+
+describe('schedules tab', () => {
+  const schedule = (over: Record<string, unknown>) => ({
+    id: '00000000-0000-4000-8000-00000000a001',
+    workspace_id: 'w',
+    name: 'Standup',
+    cron_expr: '0 9 * * 1-5',
+    timezone: 'Europe/Paris',
+    prompt: 'Post the standup',
+    enabled: true,
+    last_run_at: null,
+    next_run_at: '2026-12-07T08:00:00.000Z',
+    run_count: 3,
+    last_status: 'delivered',
+    last_error: null,
+    source: 'runtime',
+    created_at: '2026-12-01T00:00:00.000Z',
+    updated_at: '2026-12-01T00:00:00.000Z',
+    ...over,
+  });
+
+  it('describes cron expressions in words', () => {
+    expect(describeCron('0 9 * * 1-5')).toBe('At 09:00, Monday through Friday');
+    expect(describeCron('*/5 * * * *')).toBe('Every 5 minutes');
+    expect(describeCron('not cron')).toBeUndefined();
+  });
+
+  it('lists schedules in words with their next run; enable, run now and history act on the API; delete is confirmed first', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'sched' });
+    const s = schedule({ workspace_id: w.id });
+    const base = `/workspaces/${w.id}/schedules`;
+    const { api, sent } = fakeApi({
+      [`GET ${base}/${s.id}/history`]: () =>
+        json(200, [{ id: 'r1', schedule_id: s.id, workspace_id: w.id, trigger: 'cron', status: 'delivered', due_at: s.next_run_at, started_at: s.next_run_at, finished_at: s.next_run_at, duration_ms: 1500, reply_summary: 'standup posted', error: null, message_id: 'm', queue_id: null, timestamp: s.next_run_at }]),
+      [`GET ${base}`]: () => json(200, [s]),
+      [`PATCH ${base}/${s.id}`]: (b) => json(200, { ...s, ...(b as object) }),
+      [`POST ${base}/${s.id}/run`]: () => json(200, { status: 'fired', workspace_id: w.id, prompt: s.prompt, run: { status: 'running' } }),
+      [`DELETE ${base}/${s.id}`]: () => json(200, { status: 'deleted' }),
+    });
+    render(<SchedulesEditor api={api} workspaceId={w.id} />);
+    const item = await screen.findByRole('listitem', { name: 'Schedule Standup' });
+    expect(item.textContent).toContain('At 09:00, Monday through Friday (Europe/Paris)');
+    expect(item.textContent).toContain(`Next run: ${new Date(s.next_run_at).toLocaleString()}`);
+    expect(item.textContent).toContain('Runs: 3 · last: delivered');
+
+    await user.click(within(item).getByLabelText('Enabled: Standup'));
+    expect(sent.find((x) => x.method === 'PATCH')).toEqual({ method: 'PATCH', url: `${base}/${s.id}`, body: { enabled: false } });
+    await user.click(within(item).getByRole('button', { name: 'Run now' }));
+    await screen.findByText('Standup: sent (running); see its history.');
+    await user.click(within(item).getByRole('button', { name: 'History' }));
+    expect(await screen.findByText('standup posted')).toBeTruthy();
+    expect(screen.getByRole('table', { name: 'Run history' }).textContent).toContain('1.5 s');
+
+    await user.click(within(item).getByRole('button', { name: 'Delete schedule Standup' }));
+    const confirm = screen.getByRole('alertdialog', { name: 'Delete schedule Standup?' });
+    await user.click(within(confirm).getByRole('button', { name: 'Cancel' }));
+    expect(sent.filter((x) => x.method === 'DELETE')).toEqual([]);
+    await user.click(within(item).getByRole('button', { name: 'Delete schedule Standup' }));
+    await user.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Delete schedule' }));
+    await screen.findByText('Schedule Standup deleted.');
+    expect(sent.filter((x) => x.method === 'DELETE').map((x) => x.url)).toEqual([`${base}/${s.id}`]);
+  });
+
+  it("checks a new schedule before sending, and shows the API's refusal at its field", async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'sched-new' });
+    const base = `/workspaces/${w.id}/schedules`;
+    const { api, sent } = fakeApi({
+      [`GET ${base}`]: () => json(200, []),
+      [`POST ${base}`]: () => json(400, { error: 'invalid timezone: Mars/Base', code: 'invalid_request', details: [{ path: '/timezone', message: 'invalid timezone: Mars/Base' }] }),
+    });
+    render(<SchedulesEditor api={api} workspaceId={w.id} />);
+    await screen.findByText('No schedules yet.');
+    await user.click(screen.getByRole('button', { name: 'New schedule' }));
+    // The cron field reads back in words as it is typed.
+    expect(screen.getByText('At 09:00, Monday through Friday')).toBeTruthy();
+    await user.click(screen.getByRole('button', { name: 'Create schedule' }));
+    expect(screen.getByText('name must not be empty').id).toBe(screen.getByLabelText('Name').getAttribute('aria-describedby'));
+    expect(screen.getByText('prompt must not be empty').id).toBe(screen.getByLabelText('Prompt').getAttribute('aria-describedby'));
+    expect(sent.filter((x) => x.method === 'POST')).toEqual([]);
+
+    await user.type(screen.getByLabelText('Name'), 'Report');
+    await user.type(screen.getByLabelText('Prompt'), 'Write it');
+    await user.clear(screen.getByLabelText('Time zone'));
+    await user.type(screen.getByLabelText('Time zone'), 'Mars/Base');
+    await user.click(screen.getByRole('button', { name: 'Create schedule' }));
+    const tz = screen.getByLabelText('Time zone');
+    await waitFor(() => expect(tz.getAttribute('aria-invalid')).toBe('true'));
+    expect(screen.getByText('invalid timezone: Mars/Base').id).toBe(tz.getAttribute('aria-describedby')?.split(' ').at(-1));
+    expect(sent.find((x) => x.method === 'POST')?.body).toEqual({ name: 'Report', cron_expr: '0 9 * * 1-5', timezone: 'Mars/Base', prompt: 'Write it', enabled: true });
+  });
+});
+
+describe('org import', () => {
+  const demo = { dir: 'demo-team', name: 'Demo team', description: 'No keys.', workspaces: 4, required_env: [], recommended_env: [], missing_env: [] };
+  const llm = { dir: 'llm-team', name: 'LLM team', description: '', workspaces: 3, required_env: [{ any_of: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'] }], recommended_env: [], missing_env: [{ any_of: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'] }] };
+
+  it('asks for the keys an org lacks, refuses an empty value at its field, saves them org-wide, then imports', async () => {
+    const user = userEvent.setup();
+    let saved = false;
+    const imported: unknown[] = [];
+    const { api, sent } = fakeApi({
+      'GET /org/templates': () => json(200, [demo, saved ? { ...llm, missing_env: [] } : llm]),
+      'PUT /settings/secrets': () => {
+        saved = true;
+        return json(200, { status: 'saved', key: 'OPENAI_API_KEY', scope: 'global', restart_required: [], restarted: [] });
+      },
+      'POST /org/import': () => json(201, { org: 'LLM team', import_id: '00000000-0000-4000-8000-000000000001', count: 3, workspaces: [] }),
+    });
+    render(<ImportOrgDialog api={api} onClose={() => undefined} onImported={(r) => imported.push(r)} />);
+    await user.click(await screen.findByRole('radio', { name: /LLM team/ }));
+    await user.selectOptions(screen.getByLabelText('Which key'), 'OPENAI_API_KEY');
+    await user.click(screen.getByRole('button', { name: 'Save keys and import' }));
+    const value = screen.getByLabelText('OPENAI_API_KEY');
+    expect(value.getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByRole('alert').textContent).toBe('Enter the value of OPENAI_API_KEY');
+    expect(sent.filter((s) => s.method !== 'GET')).toEqual([]);
+    await user.type(value, 'sk-test');
+    await user.click(screen.getByRole('button', { name: 'Save keys and import' }));
+    await waitFor(() => expect(imported).toHaveLength(1));
+    expect(sent.filter((s) => s.method !== 'GET').map((s) => [s.method, s.url, s.body])).toEqual([
+      ['PUT', '/settings/secrets', { key: 'OPENAI_API_KEY', value: 'sk-test' }],
+      ['POST', '/org/import', { dir: 'llm-team' }],
+    ]);
+  });
+
+  it('an org that needs nothing imports at once; a refusal is said in words', async () => {
+    const user = userEvent.setup();
+    const { api } = fakeApi({ 'GET /org/templates': () => json(200, [demo]), 'POST /org/import': () => json(400, { error: 'invalid org template: unknown template "echo" (at /workspaces/0/template)' }) });
+    render(<ImportOrgDialog api={api} onClose={() => undefined} onImported={() => undefined} />);
+    await user.click(await screen.findByRole('radio', { name: /Demo team/ }));
+    expect(screen.getByText('Ready to import.')).toBeTruthy();
+    await user.click(screen.getByRole('button', { name: 'Import' }));
+    await screen.findByText('Not imported: invalid org template: unknown template "echo" (at /workspaces/0/template)');
+  });
+
+  it('the progress follows the import\'s workspaces by status until each has settled', () => {
+    const a = ws({ name: 'a', status: 'online' });
+    const b = ws({ name: 'b', status: 'provisioning' });
+    const imp = { id: 'i', org: 'Demo team', ids: [a.id, b.id, 'not-listed-yet'] };
+    const { rerender } = render(<ImportProgress imp={imp} workspaces={byId([a, b])} onDismiss={() => undefined} />);
+    expect(screen.getByRole('status').textContent).toContain('Importing Demo team: 1 of 3 online');
+    rerender(<ImportProgress imp={{ ...imp, ids: [a.id, b.id] }} workspaces={byId([a, { ...b, status: 'failed' }])} onDismiss={() => undefined} />);
+    expect(screen.getByRole('status').textContent).toContain('Imported Demo team: 1 of 2 online, 1 failed');
+    expect(screen.getByRole('button', { name: 'Dismiss the Demo team import' })).toBeTruthy();
   });
 });

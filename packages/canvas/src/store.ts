@@ -22,6 +22,26 @@ export interface CanvasState {
   /** Who talked to whom lately (the chart's live A2A lines) and whether they are drawn. */
   traffic: Traffic;
   showTraffic: boolean;
+  /** Org imports being followed on the chart (started here or anywhere else: `ORG_IMPORT_STARTED`). */
+  imports: OrgImport[];
+}
+
+/** An org import whose workspaces the toolbar follows until each is online or failed. */
+export interface OrgImport {
+  id: string;
+  org: string;
+  ids: string[];
+}
+
+/** Follows an import (once, however often it is announced). */
+export function followImport(store: CanvasStore, imp: OrgImport): void {
+  const { imports } = store.getState();
+  if (!imports.some((i) => i.id === imp.id)) store.setState({ imports: [...imports, imp] });
+}
+
+/** Stops showing an import's progress. */
+export function dismissImport(store: CanvasStore, id: string): void {
+  store.setState({ imports: store.getState().imports.filter((i) => i.id !== id) });
 }
 
 /** Status events and the status they mean. */
@@ -50,6 +70,7 @@ export function createCanvasStore() {
     picked: [],
     traffic: {},
     showTraffic: true,
+    imports: [],
   }));
 }
 export type CanvasStore = ReturnType<typeof createCanvasStore>;
@@ -79,6 +100,11 @@ export function applyEvent(store: CanvasStore, e: PlatformEvent): { refetch?: st
   if (e.seq !== null && e.seq !== undefined) {
     if (e.seq <= s.lastSeq) return {};
     store.setState({ lastSeq: e.seq });
+  }
+  if (e.type === 'ORG_IMPORT_STARTED') {
+    const { import_id: importId, org, workspace_ids: ids } = e.payload;
+    if (typeof importId === 'string' && typeof org === 'string' && Array.isArray(ids)) followImport(store, { id: importId, org, ids: ids.filter((x): x is string => typeof x === 'string') });
+    return {};
   }
   const id = e.workspace_id;
   if (!id) return {};

@@ -35,9 +35,9 @@ function runBuilt(args: string[], env: Record<string, string>): Promise<{ code: 
  * Spawns `molecule up` on a free port and resolves with its URL once it listens. The child goes
  * into `track` at once, so cleanup reaches it even when it never comes up.
  */
-async function startUp(dataDir: string, track: ChildProcess[]): Promise<{ child: ChildProcess; url: string }> {
+async function startUp(dataDir: string, track: ChildProcess[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [MAIN, 'up', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {
-    env: baseEnv({ ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', MOLECULE_PROVISIONER: 'none' }),
+    env: baseEnv({ ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', MOLECULE_PROVISIONER: 'none', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   track.push(child);
@@ -98,6 +98,29 @@ describe('the built molecule binary', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
+
+  it('`org import demo-team` with the process backend shows its progress and ends with every workspace online', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-cli-org-'));
+    dirs.push(dataDir);
+    const { child, url } = await startUp(dataDir, children, { MOLECULE_PROVISIONER: 'process', LOG_LEVEL: 'warn' });
+    const env = { MOLECULE_URL: url, MOLECULE_ADMIN_TOKEN: adminToken };
+    const r = await runBuilt(['org', 'import', 'demo-team', '--timeout', '120'], env);
+    expect(r.err).toMatch(/^\[[.#]{30}\] {2}0\/4 online/m);
+    expect(r.err).toMatch(/^\[#{30}\] {2}4\/4 online$/m);
+    expect(r.out).toContain('all 4 workspace(s) of "Demo team" are online');
+    expect(r.code).toBe(0);
+    const ls = await runBuilt(['workspace', 'ls', '--json'], env);
+    const listed = JSON.parse(ls.out) as { name: string; status: string }[];
+    expect(listed.map((w) => [w.name, w.status]).sort()).toEqual([
+      ['Lead', 'online'],
+      ['Reviewer', 'online'],
+      ['Slow worker', 'online'],
+      ['worker', 'online'],
+    ]);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }, 180_000);
 
   it('`workspace ls` exits 1 with the `npm start` hint when nothing listens', async () => {
     const r = await runBuilt(['workspace', 'ls'], { MOLECULE_URL: `http://127.0.0.1:${await freePort()}`, MOLECULE_ADMIN_TOKEN: adminToken });

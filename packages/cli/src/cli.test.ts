@@ -320,3 +320,133 @@ describe('molecule secret', () => {
     expect(gone.err).toContain('secret not found');
   });
 });
+
+describe('molecule budget', () => {
+  it('shows and sets a workspace budget by id or name: limits in cents, none clears, the period; bad values change nothing', async () => {
+    const lead = await cliJson<CreatedWorkspace>(['workspace', 'create', 'budget-lead', '--runtime', 'external']);
+    const shown = await cli(['budget', lead.id]);
+    expect(shown.code, shown.err).toBe(0);
+    expect(shown.out).toMatch(/period\s+monthly/);
+    expect(shown.out).toMatch(/ limit +none/);
+    expect(shown.out).toMatch(/blocked\s+no/);
+
+    const set = await cli(['budget', 'set', 'budget-lead', '--limit', '2500', '--team-limit', '0', '--period', 'weekly']);
+    expect(set.code, set.err).toBe(0);
+    expect(set.out).toContain('budget of budget-lead saved');
+    expect(set.out).toMatch(/ limit +\$25\.00/);
+    expect(set.out).toMatch(/blocked\s+yes: team limit of .* reached \(\$0\.00 of \$0\.00\)/);
+    expect(await cliJson<Record<string, unknown>>(['budget', 'show', lead.id])).toMatchObject({ budget_limit: 2500, team_budget_limit: 0, budget_period: 'weekly' });
+
+    const cleared = await cliJson<Record<string, unknown>>(['budget', 'set', lead.id, '--team-limit', 'none', '--period', 'default']);
+    expect(cleared).toMatchObject({ budget_limit: 2500, team_budget_limit: null, budget_period: 'monthly', blocked_by: null });
+
+    for (const bad of [['--limit', '-5'], ['--limit', '12.5'], ['--team-limit', 'lots'], ['--period', 'hourly'], []]) {
+      const r = await cli(['budget', 'set', lead.id, ...bad]);
+      expect(r.code, bad.join(' ')).not.toBe(0);
+    }
+    expect((await cli(['budget', 'set', lead.id])).err).toContain('nothing to set');
+    expect((await cli(['budget', 'no-such-workspace'])).err).toContain('no workspace named "no-such-workspace"');
+    expect(await cliJson<Record<string, unknown>>(['budget', lead.id])).toMatchObject({ budget_limit: 2500, team_budget_limit: null, budget_period: 'monthly' });
+  });
+});
+
+describe('molecule org', () => {
+  it('lists the org templates with what each still needs', async () => {
+    const r = await cli(['org', 'ls']);
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[0]).toMatch(/^TEMPLATE\s+NAME\s+WORKSPACES\s+NEEDS$/);
+    expect(r.out).toMatch(/^demo-team\s+Demo team\s+4\s+ready$/m);
+    expect(r.out).toMatch(/^llm-team\s+LLM team\s+3\s+missing one of ANTHROPIC_API_KEY, OPENAI_API_KEY$/m);
+  });
+
+  it('C201 an import the secrets are not ready for names the missing keys and how to set them, and creates nothing', async () => {
+    const before = (await cliJson<WorkspaceView[]>(['workspace', 'ls'])).length;
+    const r = await cli(['org', 'import', 'llm-team']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('error: llm-team needs keys the org-wide secrets do not have yet');
+    expect(r.err).toContain('hint: missing: one of ANTHROPIC_API_KEY, OPENAI_API_KEY');
+    expect(r.err).toContain('molecule secret set KEY');
+    expect((await cliJson<WorkspaceView[]>(['workspace', 'ls'])).length).toBe(before);
+    const unknown = await cli(['org', 'import', 'no-such-org']);
+    expect(unknown).toMatchObject({ code: 1, out: '' });
+    expect(unknown.err).toContain('org template not found: no-such-org');
+    const missingPath = await cli(['org', 'import', './nowhere/org.yaml']);
+    expect(missingPath.err).toContain('no such file or folder: ./nowhere/org.yaml');
+  });
+
+  it('follows an import with a progress bar and exits 1 naming each workspace that failed (no provisioner here)', async () => {
+    const r = await cli(['org', 'import', 'demo-team']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^importing "Demo team": 4 workspace\(s\), import [0-9a-f-]{36}$/m);
+    expect(r.err).toMatch(/^\[#{30}\] {2}0\/4 online {2}4 failed$/m);
+    expect(r.err).toContain('error: 4 of 4 workspace(s) failed to start');
+    expect(r.err).toMatch(/hint: Lead \([0-9a-f-]{36}\): No provisioner is configured/);
+  });
+
+  it('imports a local org.yaml inline; external workspaces settle as waiting for their agent', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-org-'));
+    try {
+      await writeFile(
+        path.join(dir, 'org.yaml'),
+        'name: Outside team\nworkspaces:\n  - name: ext-lead\n    runtime: external\n    children:\n      - name: ext-member\n        runtime: external\n',
+      );
+      const r = await cli(['org', 'import', dir]);
+      expect(r.err).toMatch(/^\[#{30}\] {2}0\/2 online {2}2 awaiting their agent$/m);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('all 2 workspace(s) of "Outside team" are online or waiting for their external agent');
+      const ws = await cliJson<WorkspaceView[]>(['workspace', 'ls']);
+      const lead = ws.find((w) => w.name === 'ext-lead')!;
+      expect(ws.find((w) => w.name === 'ext-member')).toMatchObject({ parent_id: lead.id, status: 'awaiting_agent' });
+      await writeFile(path.join(dir, 'org.yaml'), 'name: [broken\n');
+      const broken = await cli(['org', 'import', path.join(dir, 'org.yaml')]);
+      expect(broken.code).toBe(1);
+      expect(broken.err).toMatch(/org\.yaml does not parse as YAML/);
+      await writeFile(path.join(dir, 'org.yaml'), 'name: Bad\nworkspaces:\n  - name: a\n    runtime: cobol\n');
+      const invalid = await cli(['org', 'import', dir]);
+      expect(invalid.code).toBe(1);
+      expect(invalid.err).toMatch(/invalid org template/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('molecule schedule', () => {
+  it('adds (prompt from a flag or stdin), lists, runs and removes a workspace\'s schedules; a bad cron is refused with the reason', async () => {
+    const w = await cliJson<CreatedWorkspace>(['workspace', 'create', 'cli-sched', '--runtime', 'external']);
+    const added = await cli(['schedule', 'add', 'cli-sched', '--name', 'report', '--cron', '0 9 * * 1-5', '--tz', 'Europe/Paris', '--prompt', 'Write the report']);
+    expect(added.code, added.err).toBe(0);
+    expect(added.out).toMatch(/created schedule "report" [0-9a-f-]{36}/);
+    expect(added.out).toContain('0 9 * * 1-5 (Europe/Paris)');
+    let piped = '';
+    const fromStdin = await runCli(['schedule', 'add', w.id, '--name', 'nightly', '--cron', '@daily', '--disabled'], {
+      out: (s) => (piped += s),
+      err: () => undefined,
+      env: { MOLECULE_URL: server.url, MOLECULE_ADMIN_TOKEN: adminToken },
+      readStdin: async () => 'Summarise the day\n',
+    });
+    expect(fromStdin).toBe(0);
+    expect(piped).toContain('next run');
+
+    const ls = await cli(['schedule', 'ls', 'cli-sched']);
+    expect(ls.out.split('\n')[0]).toMatch(/^ID\s+NAME\s+CRON\s+TZ\s+ENABLED\s+NEXT RUN\s+RUNS\s+LAST$/);
+    expect(ls.out).toMatch(/report\s+0 9 \* \* 1-5\s+Europe\/Paris\s+yes/);
+    expect(ls.out).toMatch(/nightly\s+@daily\s+UTC\s+no\s+-/);
+    const list = await cliJson<{ id: string; name: string; prompt: string }[]>(['schedule', 'ls', w.id]);
+    expect(list.map((s) => [s.name, s.prompt])).toEqual([
+      ['report', 'Write the report'],
+      ['nightly', 'Summarise the day\n'],
+    ]);
+
+    const run = await cli(['schedule', 'run', w.id, list[0]!.id]);
+    expect(run.code, run.err).toBe(0);
+    expect(run.out).toMatch(/fired schedule [0-9a-f-]{36} \(run [0-9a-f-]{36}, running\)/);
+
+    const bad = await cli(['schedule', 'add', w.id, '--name', 'x', '--cron', '61 * * * *', '--prompt', 'p']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/invalid cron expression/);
+
+    expect((await cli(['schedule', 'rm', w.id, list[1]!.id])).out).toContain(`deleted schedule ${list[1]!.id}`);
+    expect((await cliJson<unknown[]>(['schedule', 'ls', w.id])).length).toBe(1);
+  });
+});

@@ -1,4 +1,4 @@
-import { isRecord, type CreateWorkspaceBody, type ExternalConnection, type PlatformEvent, type SecretChange, type SecretView, type WorkspaceView } from '@molecule/contracts';
+import { isRecord, type BudgetView, type CreateWorkspaceBody, type ExternalConnection, type OrgImportResult, type OrgTemplateSummary, type PatchBudgetBody, type PlatformEvent, type Schedule, type ScheduleRun, type SecretChange, type SecretView, type WorkspaceView } from '@molecule/contracts';
 
 /** A workspace as `POST /workspaces` answers it; `connection` is present for runtime `external` only. */
 export type CreatedWorkspace = WorkspaceView & { connection?: ExternalConnection };
@@ -111,6 +111,47 @@ export class MoleculeClient {
 
   deleteSecret(key: string, opts: { workspaceId?: string; restart?: boolean } = {}): Promise<SecretChange> {
     return this.request('DELETE', `${secretsPath(opts.workspaceId)}/${encodeURIComponent(key)}${opts.restart ? '?restart=true' : ''}`);
+  }
+
+  /** `GET /workspaces/:id/schedules`: the workspace's cron schedules, oldest first. */
+  listSchedules(workspaceId: string): Promise<Schedule[]> {
+    return this.request('GET', `/workspaces/${encodeURIComponent(workspaceId)}/schedules`);
+  }
+
+  createSchedule(workspaceId: string, body: { name: string; cron_expr: string; timezone?: string; prompt: string; enabled?: boolean }): Promise<Schedule> {
+    return this.request('POST', `/workspaces/${encodeURIComponent(workspaceId)}/schedules`, body);
+  }
+
+  deleteSchedule(workspaceId: string, scheduleId: string): Promise<{ status: string }> {
+    return this.request('DELETE', `/workspaces/${encodeURIComponent(workspaceId)}/schedules/${encodeURIComponent(scheduleId)}`);
+  }
+
+  /** `POST .../schedules/:scheduleId/run`: fires it now (the run as it starts). */
+  runSchedule(workspaceId: string, scheduleId: string): Promise<{ status: string; run: ScheduleRun }> {
+    return this.request('POST', `/workspaces/${encodeURIComponent(workspaceId)}/schedules/${encodeURIComponent(scheduleId)}/run`);
+  }
+
+  /** `GET /workspaces/:id/budget`: limits, spend this period, the team's, and what blocks calls. */
+  getBudget(workspaceId: string): Promise<BudgetView> {
+    return this.request('GET', `/workspaces/${encodeURIComponent(workspaceId)}/budget`);
+  }
+
+  /** `PATCH /workspaces/:id/budget` (admin): sets or (null) clears limits and the period. */
+  setBudget(workspaceId: string, body: PatchBudgetBody): Promise<BudgetView> {
+    return this.request('PATCH', `/workspaces/${encodeURIComponent(workspaceId)}/budget`, body);
+  }
+
+  /** `GET /org/templates`: the org templates on the platform, with the keys each lacks. */
+  listOrgTemplates(): Promise<OrgTemplateSummary[]> {
+    return this.request('GET', '/org/templates');
+  }
+
+  /**
+   * `POST /org/import`: a template folder on the platform by name, or an inline template. A 412
+   * (ApiError code `precondition_failed`) carries `missing_env` in its body.
+   */
+  importOrg(source: { dir: string } | { template: unknown }): Promise<OrgImportResult> {
+    return this.request('POST', '/org/import', source);
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DELIVERY_MODES, EXTERNAL_RUNTIME, RUNTIMES, type CreateWorkspaceBody, type DeliveryMode, type Runtime, type SecretChange } from '@molecule/contracts';
+import { BUDGET_PERIODS, DELIVERY_MODES, EXTERNAL_RUNTIME, RUNTIMES, type BudgetPeriod, type BudgetView, type CreateWorkspaceBody, type DeliveryMode, type EnvRequirement, type Runtime, type SecretChange } from '@molecule/contracts';
 import { ApiError, MoleculeClient, PlatformUnreachableError, type DeleteWorkspaceResult } from './client.js';
 import { resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
 import { CliError } from './errors.js';
 import { fields, json, table } from './format.js';
+import { envWords, followImport, importSource } from './org.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -21,6 +22,8 @@ export interface CliIo {
   runServer?: (env: Env) => Promise<void>;
   /** All of standard input (a secret's value when not given as an argument); defaults to process.stdin. */
   readStdin?: () => Promise<string>;
+  /** Standard error is a terminal: progress redraws one line in place. */
+  tty?: boolean;
 }
 
 async function processStdin(): Promise<string> {
@@ -248,7 +251,179 @@ export function buildProgram(io: CliIo): Command {
     },
   );
 
+  const schedule = program.command('schedule').description("a workspace's cron schedules: prompts sent to its agent at set times");
+  withConnection(schedule.command('ls').alias('list').description('list the schedules, their next run and last outcome').argument('<workspace>', 'workspace id or name')).action(
+    async (ref: string, opts: ClientFlags) => {
+      const client = await connect(io, opts);
+      const id = await workspaceIdOf(client, ref);
+      const list = await client.call((c) => c.listSchedules(id));
+      if (opts.json) return io.out(json(list));
+      if (list.length === 0) return io.out('no schedules\n');
+      io.out(
+        table(
+          ['ID', 'NAME', 'CRON', 'TZ', 'ENABLED', 'NEXT RUN', 'RUNS', 'LAST'],
+          list.map((s) => [s.id, s.name, s.cron_expr, s.timezone, s.enabled ? 'yes' : 'no', s.next_run_at ?? '-', String(s.run_count), s.last_status ?? '-']),
+        ),
+      );
+    },
+  );
+  withConnection(
+    schedule
+      .command('add')
+      .description('add a schedule; the prompt comes from stdin when --prompt is omitted')
+      .argument('<workspace>', 'workspace id or name')
+      .requiredOption('--name <name>', 'what it is called')
+      .requiredOption('--cron <expr>', '5 fields: minute hour day-of-month month day-of-week (e.g. "0 9 * * 1-5"), or @daily...')
+      .option('--tz <zone>', 'an IANA time zone the cron is read in', 'UTC')
+      .option('--prompt <text>', 'what is sent to the agent')
+      .option('--disabled', 'create it disabled'),
+  ).action(async (ref: string, opts: ClientFlags & { name: string; cron: string; tz: string; prompt?: string; disabled?: boolean }) => {
+    const prompt = opts.prompt ?? (await (io.readStdin ?? processStdin)());
+    const client = await connect(io, opts);
+    const id = await workspaceIdOf(client, ref);
+    const s = await client.call((c) => c.createSchedule(id, { name: opts.name, cron_expr: opts.cron, timezone: opts.tz, prompt, enabled: opts.disabled !== true }));
+    if (opts.json) return io.out(json(s));
+    io.out(`created schedule "${s.name}" ${s.id}\n`);
+    io.out(fields([['cron', `${s.cron_expr} (${s.timezone})`], ['next run', s.next_run_at ?? 'disabled']]));
+  });
+  withConnection(schedule.command('rm').alias('delete').description('delete a schedule and its history').argument('<workspace>', 'workspace id or name').argument('<schedule-id>', 'schedule id')).action(
+    async (ref: string, scheduleId: string, opts: ClientFlags) => {
+      const client = await connect(io, opts);
+      const id = await workspaceIdOf(client, ref);
+      const r = await client.call((c) => c.deleteSchedule(id, scheduleId));
+      if (opts.json) return io.out(json(r));
+      io.out(`deleted schedule ${scheduleId}\n`);
+    },
+  );
+  withConnection(schedule.command('run').description('fire a schedule now, outside its cron').argument('<workspace>', 'workspace id or name').argument('<schedule-id>', 'schedule id')).action(
+    async (ref: string, scheduleId: string, opts: ClientFlags) => {
+      const client = await connect(io, opts);
+      const id = await workspaceIdOf(client, ref);
+      const r = await client.call((c) => c.runSchedule(id, scheduleId));
+      if (opts.json) return io.out(json(r));
+      io.out(`fired schedule ${scheduleId} (run ${r.run.id}, ${r.run.status}); \`molecule schedule ls\` shows how it ended\n`);
+    },
+  );
+
+  const budget = program.command('budget').description("a workspace's budget: its own limit and its team's (USD cents), and the period they reset on");
+  withConnection(budget.command('show', { isDefault: true }).description('show the limits, spend this period, what remains and what blocks calls').argument('<workspace>', 'workspace id or name')).action(
+    async (ref: string, opts: ClientFlags) => {
+      const client = await connect(io, opts);
+      const id = await workspaceIdOf(client, ref);
+      const b = await client.call((c) => c.getBudget(id));
+      io.out(opts.json ? json(b) : budgetText(b));
+    },
+  );
+  withConnection(
+    budget
+      .command('set')
+      .description('set or clear (none) the limits, or the period (default: monthly); admin only')
+      .argument('<workspace>', 'workspace id or name')
+      .option('--limit <cents|none>', "the workspace's own limit, in USD cents", parseCents)
+      .option('--team-limit <cents|none>', 'the limit of it and everything under it, in USD cents', parseCents)
+      .addOption(new Option('--period <period>', 'when both limits start over (UTC)').choices([...BUDGET_PERIODS, 'default'])),
+  ).action(async (ref: string, opts: ClientFlags & { limit?: number | 'none'; teamLimit?: number | 'none'; period?: BudgetPeriod | 'default' }) => {
+    if (opts.limit === undefined && opts.teamLimit === undefined && opts.period === undefined) throw new CliError('nothing to set: give --limit, --team-limit or --period');
+    const client = await connect(io, opts);
+    const id = await workspaceIdOf(client, ref);
+    const b = await client.call((c) =>
+      c.setBudget(id, {
+        ...(opts.limit !== undefined ? { budget_limit: opts.limit === 'none' ? null : opts.limit } : {}),
+        ...(opts.teamLimit !== undefined ? { team_budget_limit: opts.teamLimit === 'none' ? null : opts.teamLimit } : {}),
+        ...(opts.period !== undefined ? { budget_period: opts.period === 'default' ? null : opts.period } : {}),
+      }),
+    );
+    io.out(opts.json ? json(b) : `budget of ${ref} saved\n${budgetText(b)}`);
+  });
+
+  const org = program.command('org').description('org templates: whole teams described once and imported in one go');
+  withConnection(org.command('ls').alias('list').description('list the org templates on the platform and the keys each still needs')).action(async (opts: ClientFlags) => {
+    const client = await connect(io, opts);
+    const list = await client.call((c) => c.listOrgTemplates());
+    if (opts.json) return io.out(json(list));
+    if (list.length === 0) return io.out('no org templates\n');
+    io.out(
+      table(
+        ['TEMPLATE', 'NAME', 'WORKSPACES', 'NEEDS'],
+        list.map((o) => [o.dir, o.name, String(o.workspaces), o.missing_env.length === 0 ? 'ready' : `missing ${o.missing_env.map(envWords).join('; ')}`]),
+      ),
+    );
+  });
+  withConnection(
+    org
+      .command('import')
+      .description('import an org: a template on the platform by name, or a local folder holding org.yaml; shows progress until every workspace is online or failed')
+      .argument('<template>', 'an org template name (see `molecule org ls`), or a path to a folder with org.yaml or to the file')
+      .option('--no-wait', 'print the new workspaces and return without following them')
+      .option('--timeout <seconds>', 'how long to follow the import (default 900)', parseSeconds, 900),
+  ).action(async (arg: string, opts: ClientFlags & { wait: boolean; timeout: number }) => {
+    const source = await importSource(arg, io.cwd ?? process.cwd());
+    const client = await connect(io, opts);
+    let result;
+    try {
+      result = await client.call((c) => c.importOrg('dir' in source ? { dir: source.dir } : { template: source.template }));
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'precondition_failed') {
+        throw new CliError(`${arg} needs keys the org-wide secrets do not have yet`, [
+          ...((err.body.missing_env as EnvRequirement[] | undefined) ?? []).map((r) => `missing: ${envWords(r)}`),
+          'set each with `molecule secret set KEY` (the value is read from stdin), then import again',
+        ]);
+      }
+      throw err;
+    }
+    if (!opts.json) io.out(`importing "${result.org}": ${result.count} workspace(s), import ${result.import_id}\n`);
+    if (!opts.wait) {
+      if (opts.json) return io.out(json(result));
+      return io.out(table(['ID', 'NAME', 'PARENT', 'STATUS'], result.workspaces.map((w) => [w.id, w.name, w.parent_id ?? '', w.status])));
+    }
+    const followed = await followImport(result, { list: () => client.call((c) => c.listWorkspaces()), write: (s) => io.err(s), tty: io.tty === true, timeoutMs: opts.timeout * 1000 });
+    if (opts.json) io.out(json({ ...result, ...followed.tally, failed: followed.failed.map((w) => ({ id: w.id, name: w.name, error: w.last_sample_error })) }));
+    if (followed.failed.length > 0) {
+      throw new CliError(
+        `${followed.failed.length} of ${result.count} workspace(s) failed to start`,
+        followed.failed.map((w) => `${w.name} (${w.id}): ${w.last_sample_error || 'no reason recorded'}`),
+      );
+    }
+    if (followed.timedOut) throw new CliError(`not every workspace was online after ${opts.timeout} s; \`molecule workspace ls\` shows where each stands`);
+    if (!opts.json) io.out(`all ${result.count} workspace(s) of "${result.org}" are ${followed.tally.awaiting > 0 ? 'online or waiting for their external agent' : 'online'}\n`);
+  });
+
   return program;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A workspace id as given, or the id of the one live workspace with that name. */
+async function workspaceIdOf(client: BoundClient, ref: string): Promise<string> {
+  if (UUID.test(ref)) return ref;
+  const named = (await client.call((c) => c.listWorkspaces())).filter((w) => w.name === ref);
+  if (named.length === 1) return named[0]!.id;
+  if (named.length === 0) throw new CliError(`no workspace named "${ref}"`, ['`molecule workspace ls` lists them']);
+  throw new CliError(`${named.length} workspaces are named "${ref}": give the id`, named.map((w) => w.id));
+}
+
+/** `--limit 500` (USD cents) or `--limit none` (clears it; commander turns a parsed null into "", so the word is kept). */
+function parseCents(v: string): number | 'none' {
+  if (v === 'none') return v;
+  if (!/^\d{1,15}$/.test(v)) throw new InvalidArgumentError('an amount in USD cents (a whole number, e.g. 2500 for $25), or none');
+  return Number(v);
+}
+
+const usd = (cents: number) => `${cents < 0 ? '-' : ''}$${(Math.abs(cents) / 100).toFixed(2)}`;
+
+/** A budget in words: its limits, spend and remaining this period, and what blocks calls. */
+function budgetText(b: BudgetView): string {
+  const pairs: [string, string][] = [
+    ['period', `${b.budget_period} (${b.period_start} to ${b.period_resets_at})`],
+    ['limit', b.budget_limit === null ? 'none' : usd(b.budget_limit)],
+    ['spent', usd(b.period_spend)],
+    ['remaining', b.budget_remaining === null ? '-' : usd(b.budget_remaining)],
+    ['team limit', b.team_budget_limit === null ? 'none' : usd(b.team_budget_limit)],
+    ['team spent', usd(b.team_spend)],
+    ['team remaining', b.team_remaining === null ? '-' : usd(b.team_remaining)],
+    ['blocked', b.blocked_by === null ? 'no' : `yes: ${b.blocked_by.scope} limit of ${b.blocked_by.workspace_id} reached (${usd(b.blocked_by.spend)} of ${usd(b.blocked_by.limit)}) until ${b.blocked_by.resets_at}`],
+  ];
+  return fields(pairs);
 }
 
 /** What a secret change means for running agents, in words. */
@@ -321,7 +496,7 @@ function explain(err: unknown, conn: Connection): unknown {
         `the platform at ${conn.baseUrl} rejected the admin token from ${conn.tokenSource}; pass the right one with --token or MOLECULE_ADMIN_TOKEN`,
       ]);
     }
-    if (err.code === 'confirmation_required') return err; // the command adds its own hint
+    if (err.code === 'confirmation_required' || err.code === 'precondition_failed') return err; // the command adds its own hints
     return new CliError(err.message);
   }
   return err;
@@ -342,6 +517,11 @@ function parseTier(raw: string): number {
   const m = /^[Tt]?([1-4])$/.exec(raw.trim());
   if (!m) throw new InvalidArgumentError('expected 1-4 or T1-T4');
   return Number(m[1]);
+}
+
+function parseSeconds(raw: string): number {
+  if (!/^[1-9][0-9]{0,5}$/.test(raw.trim())) throw new InvalidArgumentError('expected a whole number of seconds from 1 to 999999');
+  return Number(raw);
 }
 
 function parseLimit(raw: string): number {

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'platform_unavailable',
   'internal',
   'budget_exceeded',
+  'precondition_failed',
   'agent_busy',
   'agent_unavailable',
   'agent_unreachable',

@@ -8,3 +8,6 @@ export * from './a2a.js';
 export * from './activity.js';
 export * from './json.js';
 export * from './secrets.js';
+export * from './budget.js';
+export * from './schedules.js';
+export * from './org.js';

@@ -40,6 +40,8 @@ export interface Config {
   platformUrl: string | undefined;
   /** Where workspace templates live (folders holding config.yaml). */
   templatesDir: string | undefined;
+  /** Where org templates live (`<dir>/org.yaml`); undefined: the repository's `org-templates/`. */
+  orgTemplatesDir: string | undefined;
   /** Concurrent provisions allowed (C123). */
   provisionConcurrency: number;
   /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
@@ -217,6 +219,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     livenessTtlSeconds: int('MOLECULE_LIVENESS_TTL_SECONDS', DEFAULTS.livenessTtlSeconds, 5, 24 * 3600),
     platformUrl: url('MOLECULE_PLATFORM_URL', ['http:', 'https:']),
     templatesDir: str('MOLECULE_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_TEMPLATES_DIR')!),
+    orgTemplatesDir: str('MOLECULE_ORG_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_ORG_TEMPLATES_DIR')!),
     provisionTimeoutSeconds: str('PROVISION_TIMEOUT_SECONDS') === undefined ? undefined : int('PROVISION_TIMEOUT_SECONDS', 600, 1, 7 * 24 * 3600),
     a2aIdleTimeoutSeconds: int('A2A_IDLE_TIMEOUT_SECONDS', DEFAULTS.a2aIdleTimeoutSeconds, 1, 24 * 3600),
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
@@ -276,6 +279,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     liveness_ttl_seconds: config.livenessTtlSeconds,
     platform_url_for_agents: config.platformUrl ?? 'derived from the listen address',
     templates_dir: config.templatesDir ?? 'built-in',
+    org_templates_dir: config.orgTemplatesDir ?? 'built-in',
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     a2a_idle_timeout_seconds: config.a2aIdleTimeoutSeconds,
     activity_retention_days: config.activityRetentionDays,

@@ -1,4 +1,5 @@
 import type { A2AServices } from './a2a/index.js';
+import type { InboundSecrets } from './auth/inbound.js';
 import type { LimitFunction } from 'p-limit';
 import type { Config } from './config.js';
 import type { Db } from './db/port.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   adminToken: string;
   /** Seals and opens secret values (SECRETS_ENCRYPTION_KEY, or the development key in the data dir). */
   secrets: SecretBox;
+  /** The platform -> agent bearer of each workspace, read through a 5-minute cache (C204-C206). */
+  inboundSecrets: InboundSecrets;
   /** The one backend that runs workspaces, built by the composition root from MOLECULE_PROVISIONER; undefined for `none`. */
   provisioner: Provisioner | undefined;
   deleteCleanupTimeoutMs: number;
@@ -41,6 +44,8 @@ export interface AppDeps {
   /** The URL agents use to reach the platform; set once the server listens. */
   platformUrl: () => string;
   templatesDir: string;
+  /** Org templates: one folder per org, each with an `org.yaml`. */
+  orgTemplatesDir: string;
   /** The templates' manifests, cached (provision timeouts, C162). */
   templateManifests: TemplateManifests;
   /** Bounds concurrent provisions (MOLECULE_PROVISION_CONCURRENCY, C123). */

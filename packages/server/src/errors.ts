@@ -35,6 +35,7 @@ export const CALLER_FAULT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'unprocessable',
   'rate_limited',
   'budget_exceeded',
+  'precondition_failed',
 ]);
 
 type Details = Record<string, unknown>;
@@ -44,6 +45,7 @@ export const denied = (message: string) => new DomainError('forbidden', message)
 export const notFound = (message: string) => new DomainError('not_found', message);
 export const conflict = (message: string, details?: Details) => new DomainError('conflict', message, details);
 export const gone = (message: string, details?: Details) => new DomainError('gone', message, details);
+export const preconditionFailed = (message: string, details?: Details) => new DomainError('precondition_failed', message, details);
 export const unprocessable = (message: string) => new DomainError('unprocessable', message);
 
 /** The datastore failed while checking a credential: never grant, never leak the cause. */

@@ -2,9 +2,11 @@ import type { Redis } from 'ioredis';
 import { Redis as RedisClient } from 'ioredis';
 import pLimit from 'p-limit';
 import { completeQueuedDelegation } from './a2a/delegation.js';
+import { completeQueuedScheduleRun } from './schedules/service.js';
 import { createA2AServices } from './a2a/index.js';
 import { dispatchTo } from './a2a/proxy.js';
 import { resolveAdminToken, StartupError } from './auth/admin-token.js';
+import { InboundSecrets } from './auth/inbound.js';
 import { resolveSecretsKey, SecretBox, verifySecretsKey } from './secrets/crypto.js';
 import { describeConfig, loadConfig, type Config, type ConfigWarning } from './config.js';
 import { openDb } from './db/index.js';
@@ -27,6 +29,7 @@ import { createProvisioner } from './provisioning/index.js';
 import type { Provisioner } from './provisioning/port.js';
 import { ProcessBackend } from './provisioning/process/backend.js';
 import { DEFAULT_TEMPLATES_DIR, TemplateManifests } from './provisioning/templates.js';
+import { DEFAULT_ORG_TEMPLATES_DIR } from './org/templates.js';
 import { HeartbeatWriter } from './registry/heartbeat-writer.js';
 import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
 import { agentUrlPolicy } from './ssrf/agent-url.js';
@@ -36,6 +39,9 @@ import { createWorkspaceCache, invalidateFor } from './workspaces/cache.js';
 import { restartCycle } from './workspaces/lifecycle.js';
 import { RestartCoalescer } from './workspaces/restart-coalescer.js';
 import { DELETE_CLEANUP_TIMEOUT_MS } from './workspaces/service.js';
+
+/** How long in-flight HTTP requests may take to finish at shutdown before their connections are cut. */
+export const SHUTDOWN_GRACE_MS = 3_000;
 
 export interface RunningServer {
   app: App;
@@ -112,7 +118,10 @@ export function assembleDeps(parts: {
     log: parts.log,
     agentUrlPolicy: () => deps.agentUrlPolicy,
     deliver: (target, callerId, rpc) => dispatchTo(deps, target, callerId, rpc, { allowQueue: false }),
-    onDelivered: (item, answer) => completeQueuedDelegation(deps, item, answer),
+    onDelivered: async (item, answer) => {
+      await completeQueuedDelegation(deps, item, answer);
+      await completeQueuedScheduleRun(deps, item, answer);
+    },
     flushMs: parts.config.activityFlushMs,
   });
   const restarts = new RestartCoalescer(
@@ -128,12 +137,14 @@ export function assembleDeps(parts: {
     log: parts.log,
     adminToken: parts.adminToken,
     secrets: parts.secrets ?? SecretBox.random(),
+    inboundSecrets: new InboundSecrets(parts.db),
     provisioner,
     deleteCleanupTimeoutMs: DELETE_CLEANUP_TIMEOUT_MS,
     workspaceCache,
     heartbeatWriter,
     platformUrl: () => parts.config.platformUrl ?? parts.listenUrl?.() ?? `http://127.0.0.1:${parts.config.port}`,
     templatesDir: parts.config.templatesDir ?? DEFAULT_TEMPLATES_DIR,
+    orgTemplatesDir: parts.config.orgTemplatesDir ?? DEFAULT_ORG_TEMPLATES_DIR,
     templateManifests: new TemplateManifests({ log: parts.log }),
     provisionSlots: pLimit(parts.config.provisionConcurrency),
     liveness: parts.liveness ?? createMemoryLiveness(),
@@ -197,7 +208,16 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     closers.unshift(() => deps.loops.stop());
     closers.unshift(() => deps.a2a.close());
     const app = await buildApp(deps, redis ? { redis } : {});
-    closers.unshift(() => app.close());
+    closers.unshift(async () => {
+      // In-flight requests get a few seconds to finish; then every connection still open is cut,
+      // so one that never goes idle cannot hold the shutdown (and the agents' stop) hostage.
+      const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
+    });
     await app.listen({ port: config.port, host: config.host });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { isRecord, type A2ARequestError, type QueueStatus, type WorkspaceStatus } from '@molecule/contracts';
+import { isRecord, type A2ARequestError, type BudgetBlock, type QueueStatus, type WorkspaceStatus } from '@molecule/contracts';
 import type { DispatchFailure } from './dispatch.js';
 
 /** The agent was dialled and the exchange failed: a transport failure, or a non-2xx answer. */
@@ -29,8 +29,8 @@ export type ProxyOutcome =
   /** The target has no URL yet (it is starting, stopped or failed). */
   | { kind: 'not_ready'; status: WorkspaceStatus }
   | AgentFailure
-  /** Refused before dispatch: unknown or removed target, hierarchy (C057), budget (C051). */
-  | { kind: 'refused'; reason: 'not_found' | 'gone' | 'forbidden' | 'budget_exceeded'; detail?: string }
+  /** Refused before dispatch: unknown or removed target, hierarchy (C057), budget (C051; `budget`: the limit that refused it). */
+  | { kind: 'refused'; reason: 'not_found' | 'gone' | 'forbidden' | 'budget_exceeded'; detail?: string; budget?: BudgetBlock }
   /** The messageId was handled before and ended failed or expired; a new messageId retries. */
   | { kind: 'already_handled'; queueId: string; queueStatus: QueueStatus }
   /** The messageId is the queue's key for another message: nothing is sent or queued. */
@@ -119,7 +119,7 @@ export function outcomeError(o: ProxyOutcome): string {
         case 'forbidden':
           return 'access denied: workspaces cannot communicate per hierarchy rules';
         case 'budget_exceeded':
-          return 'workspace budget limit exceeded';
+          return o.budget?.scope === 'team' ? 'team budget limit exceeded' : 'workspace budget limit exceeded';
       }
       break;
     case 'already_handled':

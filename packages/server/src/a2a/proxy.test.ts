@@ -14,7 +14,7 @@ import { DEAD_AGENT_STATUSES } from './limits.js';
 import { expiresInSeconds, isBusyAnswer } from './proxy.js';
 import { xTimeoutSeconds } from './routes.js';
 import { FAILED_AFTER_CRASH, RESENT_AFTER_CRASH } from './queue-repo.js';
-import { addSpend } from './spend-repo.js';
+import { recordUsage } from '../budgets/service.js';
 import { platformUnavailable } from '../errors.js';
 
 type Row = Record<string, unknown>;
@@ -226,7 +226,7 @@ describe('A2A proxy', () => {
   it('C051 the budget comes before the poll short-circuit: a poll-mode target over its budget is 402, nothing recorded', async () => {
     const ws = await online('p-poll-budget', { budget_limit: 1 });
     await t.db.query(`UPDATE workspaces SET delivery_mode = 'poll' WHERE id = $1`, [ws.id]);
-    await addSpend(t.db, ws.id, { input_tokens: 10_000, output_tokens: 10_000 });
+    await recordUsage(t.db, ws.id, { input_tokens: 10_000, output_tokens: 10_000 });
     t.deps.workspaceCache.invalidate(ws.id);
     const r = await post(ws.id, send('over budget'));
     expect(r.statusCode, r.body).toBe(402);

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { A2A_BUSY_CODE, answersAsStream, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type A2ADialect, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
 import type { ActivityInsert } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
+import { budgetGate, recordUsage } from '../budgets/service.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import { markInstanceDead, resumeWorkspace, type LifecycleDeps } from '../workspaces/lifecycle.js';
 import { getWorkspace, toView } from '../workspaces/read.js';
@@ -12,7 +13,6 @@ import { AGENT_CALL_CEILING_SECONDS, DEAD_AGENT_STATUSES } from './limits.js';
 import { isBusyTimeout, type AgentFailure, type ProxyOutcome } from './outcome.js';
 import { enqueue, findByMessage } from './queue-repo.js';
 import { tapLastSseEvent } from './sse-tap.js';
-import { addSpend, monthlySpendCents } from './spend-repo.js';
 import { usageOf } from './spend.js';
 
 /** Who sends: a workspace (its own token) or the user (admin token, org token, canvas session). */
@@ -28,6 +28,31 @@ export interface ProxyRequest {
   body: unknown;
   /** The caller's own idle timeout for this request (X-Timeout), already capped at the ceiling. */
   idleTimeoutSeconds?: number;
+  /**
+   * Queue the message instead of dialling the agent, as if it had answered busy: for a sender that
+   * knows the agent cannot take it now (the scheduler, for a workspace at max_concurrent_tasks or
+   * not up yet, C267). A hibernated target is woken; the queue delivers when it has a free slot.
+   */
+  queue?: boolean;
+}
+
+/**
+ * A user's `message/send` of one text, as the canvas sends it, for senders inside the platform (the
+ * scheduler): the same proxy path, the same hierarchy, budget and queue rules. `messageId` is the
+ * queue's idempotency key (C058); `expiresInSeconds` bounds how long a queued copy waits (C061).
+ */
+export function userTextRequest(
+  targetId: string,
+  text: string,
+  opts: { label: string; messageId: string; metadata?: Record<string, unknown>; expiresInSeconds?: number; queue?: boolean },
+): ProxyRequest {
+  const message = { kind: 'message', role: 'user', messageId: opts.messageId, parts: [{ kind: 'text', text }], ...(opts.metadata ? { metadata: opts.metadata } : {}) };
+  return {
+    targetId,
+    caller: { kind: 'user', label: opts.label },
+    body: { jsonrpc: '2.0', id: opts.messageId, method: 'message/send', params: { message, ...(opts.expiresInSeconds !== undefined ? { expires_in_seconds: opts.expiresInSeconds } : {}) } },
+    ...(opts.queue === true ? { queue: true } : {}),
+  };
 }
 
 type Target = WorkspaceView;
@@ -56,9 +81,8 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
     if (!decision.allowed) return { kind: 'refused', reason: 'forbidden', detail: decision.reason };
   }
 
-  if (target.budget_limit !== null && (await monthlySpendCents(deps.db, target.id)) >= target.budget_limit) {
-    return { kind: 'refused', reason: 'budget_exceeded' };
-  }
+  const budget = await budgetGate(deps, target.id);
+  if (budget) return { kind: 'refused', reason: 'budget_exceeded', budget };
 
   const normalized = normalizeA2ARequest(req.body);
   if (!normalized.ok) return { kind: 'invalid', error: normalized.error };
@@ -80,7 +104,10 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
   if (known) return known;
   // First come, first served: while older messages wait for this target, a new one queues behind
   // them instead of overtaking them whenever a slot happens to be free.
-  if (rpc.kind !== 'other' && deps.a2a.drainer.hasQueued(target.id)) return queueBusy(deps, target, callerId, rpc);
+  if (rpc.kind !== 'other' && (req.queue === true || deps.a2a.drainer.hasQueued(target.id))) {
+    if (req.queue === true && target.status === Status.Hibernated) wake(deps, target.id);
+    return queueBusy(deps, target, callerId, rpc);
+  }
   return dispatchTo(deps, target, callerId, rpc, { allowQueue: true, ...(req.idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds: req.idleTimeoutSeconds } : {}) });
 }
 
@@ -230,7 +257,7 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
     finish('ok', answer);
     deps.a2a.freed(target.id);
     const usage = usageOf(answer);
-    if (usage) void addSpend(deps.db, target.id, usage).catch((err: unknown) => deps.log.error({ err, workspace_id: target.id }, 'could not record model spend'));
+    if (usage) void recordUsage(deps.db, target.id, usage).catch((err: unknown) => deps.log.error({ err, workspace_id: target.id }, 'could not record model spend'));
     if (callerId === null) {
       deps.a2a.announce('A2A_RESPONSE', target.id, { method, duration_ms: Math.round(performance.now() - started), response_body: answer ?? null });
     }

@@ -125,7 +125,7 @@ export function httpOf(o: ProxyOutcome): ProxyHttp {
         case 'forbidden':
           return json(403, { error, code: 'forbidden', reason: o.detail });
         case 'budget_exceeded':
-          return json(402, { error, code: 'budget_exceeded' });
+          return json(402, { error, code: 'budget_exceeded', ...o.budget });
       }
       break;
     case 'already_handled':

@@ -1,8 +1,10 @@
+import { MAX_REPORTED_TOKENS } from '@molecule/contracts';
+
 /** Price of model tokens reported by agents, in micro-USD per token ($3 / $15 per million). */
 export const INPUT_MICROS_PER_TOKEN = 3;
 export const OUTPUT_MICROS_PER_TOKEN = 15;
 /** Reported counts above this are treated as this (a buggy agent must not wreck the budget math). */
-export const MAX_TOKENS_PER_ANSWER = 10_000_000;
+export const MAX_TOKENS_PER_ANSWER = MAX_REPORTED_TOKENS;
 
 export interface Usage {
   input_tokens: number;

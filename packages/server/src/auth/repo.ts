@@ -192,6 +192,21 @@ export async function revokeSession(q: Queryable, token: string): Promise<void> 
   ]);
 }
 
+/** A workspace's inbound secret, or null when it has none (or no such workspace). */
+export async function readInboundSecret(q: Queryable, workspaceId: string): Promise<string | null> {
+  const r = await q.query<{ platform_inbound_secret: string | null }>('SELECT platform_inbound_secret FROM workspaces WHERE id = $1', [workspaceId]);
+  return r.rows[0]?.platform_inbound_secret ?? null;
+}
+
+/** Stores `secret` only while the workspace has none; answers the one it has afterwards (a concurrent heal keeps the first). */
+export async function healInboundSecret(q: Queryable, workspaceId: string, secret: string): Promise<string | null> {
+  const r = await q.query<{ platform_inbound_secret: string | null }>(
+    'UPDATE workspaces SET platform_inbound_secret = COALESCE(platform_inbound_secret, $2) WHERE id = $1 RETURNING platform_inbound_secret',
+    [workspaceId, secret],
+  );
+  return r.rows[0]?.platform_inbound_secret ?? null;
+}
+
 /** The secret the platform sends to the workspace's agent on inbound calls (C113). */
 export async function storeInboundSecret(q: Queryable, workspaceId: string, secret: string): Promise<void> {
   await q.query('UPDATE workspaces SET platform_inbound_secret = $2 WHERE id = $1', [workspaceId, secret]);

@@ -25,6 +25,12 @@ import { registerActivityRoutes } from '../activity/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
 import { registerCanvasRoutes } from '../canvas/routes.js';
 import { registerSecretRoutes } from '../secrets/routes.js';
+import { registerBudgetRoutes } from '../budgets/routes.js';
+import { registerScheduleRoutes } from '../schedules/routes.js';
+import { registerOrgRoutes } from '../org/routes.js';
+import { registerTeamRoutes } from '../teams/routes.js';
+import { registerBundleRoutes } from '../bundles/routes.js';
+import { registerTemplateRoutes } from '../provisioning/routes.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -188,6 +194,12 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerMcpRoutes(app, { ...deps, ...authDeps(deps) });
   registerCanvasRoutes(app, authDeps(deps));
   registerSecretRoutes(app, { ...deps, ...authDeps(deps) });
+  registerBudgetRoutes(app, { ...deps, ...authDeps(deps) });
+  registerScheduleRoutes(app, { ...deps, ...authDeps(deps) });
+  registerOrgRoutes(app, { ...deps, ...authDeps(deps) });
+  registerTeamRoutes(app, { ...deps, ...authDeps(deps) });
+  registerBundleRoutes(app, { ...deps, ...authDeps(deps) });
+  await registerTemplateRoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }
 

@@ -17,6 +17,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   platform_unavailable: 503,
   internal: 500,
   budget_exceeded: 402,
+  precondition_failed: 412,
   agent_busy: 503,
   agent_unavailable: 503,
   agent_unreachable: 502,

@@ -1,13 +1,20 @@
 import { purgeExpiredActivity } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
+import { Scheduler, type FireDeps } from '../schedules/service.js';
 import type { SweepDeps } from './sweeps.js';
 import type { LoopSpec } from './supervisor.js';
 import { healthSweep, hibernationSweep, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
 
+/** How often the scheduler looks for due schedules: a due one fires within this (plus the pass), well inside 5 s. */
+export const SCHEDULER_INTERVAL_MS = 1_000;
+
 /** The reconciling loops the server runs (C179), each under the supervisor's advisory lock. */
-export function platformLoops(deps: SweepDeps & Pick<AppDeps, 'a2a'>): LoopSpec[] {
+export function platformLoops(deps: SweepDeps & Pick<AppDeps, 'a2a'> & FireDeps): LoopSpec[] {
   const backoff = new RestartBackoff();
+  // C266: the native-scheduler check is injected here; C265: such workspaces' schedules advance without firing.
+  const scheduler = new Scheduler({ ...deps, providesNativeScheduler: (id) => deps.runtimeOverrides.providesNativeScheduler(id) });
   return [
+    { name: 'scheduler', intervalMs: SCHEDULER_INTERVAL_MS, tick: async (q) => void (await scheduler.tick(q)) },
     { name: 'health-sweep', intervalMs: 30_000, tick: async (q) => void (await healthSweep(deps, q, backoff)) },
     { name: 'provision-timeout-sweep', intervalMs: 30_000, tick: async (q) => void (await provisionTimeoutSweep(deps, q)) },
     { name: 'orphan-sweeper', intervalMs: 60_000, tick: async (q) => void (await orphanSweep(deps, q)) },

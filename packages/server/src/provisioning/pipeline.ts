@@ -18,7 +18,10 @@ import { resolveSecretEnv, SecretsUnreadable, startApplies } from '../secrets/se
  * the templates, the provision slots (C123) and the agent-URL policy; rows change through the
  * workspaces and auth services.
  */
-export type ProvisioningDeps = Pick<AppDeps, 'db' | 'broadcaster' | 'log' | 'config' | 'provisioner' | 'platformUrl' | 'templatesDir' | 'provisionSlots' | 'agentUrlPolicy' | 'secrets'>;
+export type ProvisioningDeps = Pick<
+  AppDeps,
+  'db' | 'broadcaster' | 'log' | 'config' | 'provisioner' | 'platformUrl' | 'templatesDir' | 'templateManifests' | 'provisionSlots' | 'agentUrlPolicy' | 'secrets' | 'inboundSecrets'
+>;
 
 /** Canned failure messages: what users see. Details go to the log only (C117). */
 export const PROVISION_FAILED = {
@@ -27,6 +30,10 @@ export const PROVISION_FAILED = {
   secrets: 'a secret could not be decrypted with the current SECRETS_ENCRYPTION_KEY; see the platform log for which',
   crashed: 'provisioning crashed unexpectedly; see the platform log for details',
 } as const;
+
+/** What a workspace whose template requires keys it does not have is told (C119). */
+export const missingEnvMessage = (missing: readonly string[]) =>
+  `missing required environment variables: ${missing.join(', ')}. Set them as secrets (org-wide, or on the workspace or an ancestor) and restart it.`;
 
 /** The canned, actionable message stored on a workspace that no backend can run. */
 export function noBackendMessage(backend: ProvisionerBackend): string {
@@ -105,7 +112,15 @@ export async function runPipeline(
       if (err instanceof SecretsUnreadable) deps.log.error({ workspace_id: ws.id, failed_keys: err.failedKeys }, 'secrets could not be decrypted');
       return await markProvisionFailed(deps, ws.id, err instanceof SecretsUnreadable ? PROVISION_FAILED.secrets : PROVISION_FAILED.prepare, err);
     }
+    // The keys its template says it cannot run without (runtime_config.required_env), C119: a start
+    // without them fails now, naming them, rather than an agent failing later on its first call.
+    const required = ws.template ? ((await deps.templateManifests.catalog(deps.templatesDir)).byName.get(ws.template)?.summary.required_env ?? []) : [];
+    const missing = required.filter((k) => !secretEnv[k]);
+    if (missing.length > 0) {
+      return await markProvisionFailed(deps, ws.id, missingEnvMessage(missing), undefined, { missing });
+    }
     const secrets = await deps.db.tx((q) => rotateWorkspaceCredentials(q, ws.id));
+    deps.inboundSecrets.issued(ws.id, secrets.inboundSecret);
     const spec: StartSpec = {
       workspace: ws,
       // The platform's own variables win over a secret of the same name.

@@ -1,4 +1,5 @@
-import type { TemplateSummary } from '@molecule/contracts';
+import { RUNTIMES, WorkspaceName, WorkspaceRole, type Runtime, type TemplateSummary } from '@molecule/contracts';
+import { z } from 'zod';
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,7 +11,8 @@ import type { WorkspaceRow } from '../workspaces/read.js';
 /** The repository's `templates/` folder: one folder per workspace template (config.yaml + files). */
 export const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../../../templates/', import.meta.url));
 
-const MAX_TEMPLATE_BYTES = 4 * 1024 * 1024;
+/** A template folder larger than this is refused (when provisioning and when imported). */
+export const MAX_TEMPLATE_BYTES = 4 * 1024 * 1024;
 
 export async function templateExists(templatesDir: string, name: string): Promise<boolean> {
   try {
@@ -29,7 +31,12 @@ export async function templateFiles(templatesDir: string, ws: WorkspaceRow): Pro
   if (!ws.template) {
     return { 'config.yaml': `name: ${JSON.stringify(ws.name)}\nadapter: echo\n${ws.model ? `model: ${JSON.stringify(ws.model)}\n` : ''}` };
   }
-  const root = path.join(templatesDir, ws.template);
+  return readTemplateFolder(templatesDir, ws.template);
+}
+
+/** A template folder's regular files by `/`-separated relative path (symlinks and the like skipped); over 4 MiB is an error. */
+export async function readTemplateFolder(templatesDir: string, name: string): Promise<Record<string, string>> {
+  const root = path.join(templatesDir, name);
   const out: Record<string, string> = {};
   let total = 0;
   const walk = async (dir: string) => {
@@ -39,8 +46,8 @@ export async function templateFiles(templatesDir: string, ws: WorkspaceRow): Pro
       else if (e.isFile()) {
         const text = await readFile(full, 'utf8');
         total += Buffer.byteLength(text);
-        if (total > MAX_TEMPLATE_BYTES) throw new Error(`template ${ws.template} is larger than ${MAX_TEMPLATE_BYTES} bytes`);
-        out[path.relative(root, full)] = text;
+        if (total > MAX_TEMPLATE_BYTES) throw new Error(`template ${name} is larger than ${MAX_TEMPLATE_BYTES} bytes`);
+        out[path.relative(root, full).split(path.sep).join('/')] = text;
       }
     }
   };
@@ -60,7 +67,28 @@ export interface TemplateManifest {
   maxConcurrentTasks: number | undefined;
   /** What `GET /templates` shows of it (C189-C191). */
   summary: TemplateSummary;
+  /** `sub_workspaces:`: the team `POST /workspaces/:id/expand` creates under a workspace of this template (C199). */
+  team: TeamMember[];
 }
+
+/** One entry of a template's `sub_workspaces:` (`config` is upstream's name for `template`). */
+export interface TeamMember {
+  name: string;
+  role?: string;
+  template?: string;
+  runtime?: Runtime;
+  model?: string;
+}
+
+const TeamEntry = z.strictObject({
+  name: WorkspaceName,
+  role: WorkspaceRole.optional(),
+  template: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).max(200).optional(),
+  config: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).max(200).optional(),
+  runtime: z.enum(RUNTIMES).optional(),
+  model: z.string().min(1).max(100).optional(),
+});
+const TeamList = z.array(TeamEntry).max(100);
 
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
@@ -131,6 +159,11 @@ export class TemplateManifests {
 
   constructor(private readonly opts: { ttlMs?: number; now?: () => number; log?: Logger } = {}) {}
 
+  /** Forgets what was read of a templates dir (a template was just installed there). */
+  invalidate(templatesDir: string): void {
+    this.cache.delete(templatesDir);
+  }
+
   catalog(templatesDir: string): Promise<TemplateCatalog> {
     const now = (this.opts.now ?? Date.now)();
     const hit = this.cache.get(templatesDir);
@@ -192,7 +225,17 @@ export class TemplateManifests {
       if (typeof slots === 'number' && Number.isInteger(slots) && slots >= 1 && slots <= 1000) maxConcurrentTasks = slots;
       else this.warnOnce(dir, name, 'max_concurrent_tasks must be a whole number in 1..1000; ignored');
     }
-    return { name, runtime, provisionTimeoutSeconds, maxConcurrentTasks, summary: templateSummary(name, doc as Record<string, unknown>, provisionTimeoutSeconds) };
+    let team: TeamMember[] = [];
+    const sub = (doc as { sub_workspaces?: unknown }).sub_workspaces;
+    if (sub !== undefined && sub !== null) {
+      const parsed = TeamList.safeParse(sub);
+      if (parsed.success && new Set(parsed.data.map((e) => e.name)).size === parsed.data.length) {
+        team = parsed.data.map(({ config, template, ...e }) => ({ ...e, ...((template ?? config) ? { template: template ?? config } : {}) }));
+      } else {
+        this.warnOnce(dir, name, 'sub_workspaces must be a list of {name, role?, template?, runtime?, model?} with distinct names; ignored');
+      }
+    }
+    return { name, runtime, provisionTimeoutSeconds, maxConcurrentTasks, summary: templateSummary(name, doc as Record<string, unknown>, provisionTimeoutSeconds), team };
   }
 
   private warnOnce(dir: string, template: string, message: string, err?: unknown): void {

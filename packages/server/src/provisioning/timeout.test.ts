@@ -33,6 +33,7 @@ const manifestOf = (name: string, runtime: string, provisionTimeoutSeconds: numb
   provisionTimeoutSeconds,
   maxConcurrentTasks: undefined,
   summary: templateSummary(name, { runtime }, provisionTimeoutSeconds),
+  team: [],
 });
 
 describe('template manifests and provision timeouts', () => {

@@ -85,6 +85,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     externalPlatformUrl: undefined,
     platformUrl: undefined,
     templatesDir: undefined,
+    orgTemplatesDir: undefined,
     provisionTimeoutSeconds: undefined,
     controlPlaneUrl: undefined,
     controlPlaneToken: undefined,

@@ -10,6 +10,7 @@ export {
   listManagedWithInstance,
   listProvisioning,
   liveChildren,
+  loadSubtree,
   toView,
   type WorkspaceRow,
 } from './repo.js';

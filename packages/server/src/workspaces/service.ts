@@ -57,43 +57,8 @@ export async function createWorkspace(
   platformUrl: string,
 ): Promise<CreateResult> {
   if (body.parent_id) await requireLiveParent(deps, body.parent_id);
-  if (body.template && !(await templateExists(deps.templatesDir, body.template))) {
-    throw invalid(`unknown template "${body.template}"`);
-  }
-  const runtime = body.runtime ?? DEFAULT_RUNTIME;
-  const external = runtime === EXTERNAL_RUNTIME;
-  // Task slots: the request's, else the template's, else 1. The agent is started with the row's value.
-  const templateSlots = body.template ? (await deps.templateManifests.catalog(deps.templatesDir)).byName.get(body.template)?.maxConcurrentTasks : undefined;
-
-  const events: PlatformEvent[] = [];
-  const { row, token } = await deps.db.tx(async (q) => {
-    const row = await insertWorkspace(q, {
-      name: body.name,
-      role: body.role ?? null,
-      parent_id: body.parent_id ?? null,
-      runtime,
-      template: body.template ?? null,
-      model: body.model ?? null,
-      tier: body.tier ?? DEFAULT_TIER,
-      status: external ? Status.AwaitingAgent : Status.Provisioning,
-      delivery_mode: body.delivery_mode ?? (external ? 'poll' : 'push'),
-      budget_limit: body.budget_limit ?? null,
-      max_concurrent_tasks: body.max_concurrent_tasks || templateSlots || DEFAULT_MAX_CONCURRENT_TASKS,
-      hibernation_idle_minutes: body.hibernation_idle_minutes ?? null,
-    });
-    const created = { name: row.name, tier: row.tier, runtime: row.runtime, parent_id: row.parent_id };
-    events.push(await deps.broadcaster.record(q, 'WORKSPACE_CREATED', row.id, created));
-    if (external) {
-      events.push(await deps.broadcaster.record(q, 'WORKSPACE_AWAITING_AGENT', row.id, { name: row.name, external: true }));
-      return { row, token: (await mintWorkspaceToken(q, row.id)).token };
-    }
-    events.push(await deps.broadcaster.record(q, 'WORKSPACE_PROVISIONING', row.id, created));
-    return { row, token: undefined };
-  });
-  await deps.broadcaster.publish(events);
-  // The chosen model outlives the create request: kept as secrets, so restarts keep it (C126).
-  if (body.model) await keepModelChoice(deps, row.id, body.model);
-
+  const [created] = await createWorkspaceTree(deps, [{ body, parent: body.parent_id ? { id: body.parent_id } : null }]);
+  const { row, token } = created!;
   if (token !== undefined) {
     const base = platformUrl.replace(/\/+$/, '');
     return {
@@ -107,8 +72,75 @@ export async function createWorkspace(
       },
     };
   }
-  await provisionWorkspaceAuto(deps, row);
   return { row: (await getWorkspace(deps.db, row.id)) ?? row };
+}
+
+/** One workspace of a tree to create: its parent is an existing workspace (`{id}`), an earlier node (`{index}`), or none. */
+export interface NewWorkspace {
+  body: Omit<CreateWorkspaceBody, 'parent_id'>;
+  parent: { id: string } | { index: number } | null;
+}
+
+/**
+ * Creates workspaces, parents before children (a node's `parent.index` must point to an earlier
+ * node), all rows and their events in one transaction: the tree appears whole or not at all. Then
+ * each chosen model is kept (C126) and every non-external workspace goes through
+ * `provisionWorkspaceAuto` (C110), whose provision slots bound how many start at once (C123, C200).
+ * External workspaces start `awaiting_agent` with a freshly minted token (C019) and default to poll
+ * delivery (C274). Templates are checked before any write (C132); existing parents are the caller's
+ * to check.
+ */
+export async function createWorkspaceTree(deps: WorkspaceDeps, nodes: readonly NewWorkspace[]): Promise<{ row: WorkspaceRow; token?: string }[]> {
+  const catalog = await deps.templateManifests.catalog(deps.templatesDir);
+  for (const t of new Set(nodes.map((n) => n.body.template).filter((t): t is string => !!t))) {
+    if (!(await templateExists(deps.templatesDir, t))) throw invalid(`unknown template "${t}"`);
+  }
+  const events: PlatformEvent[] = [];
+  const created = await deps.db.tx(async (q) => {
+    const out: { row: WorkspaceRow; token?: string }[] = [];
+    for (const [i, { body, parent }] of nodes.entries()) {
+      let parentId: string | null = null;
+      if (parent && 'index' in parent) {
+        if (parent.index >= i) throw new Error(`workspace tree node ${i} names a later parent`);
+        parentId = out[parent.index]!.row.id;
+      } else if (parent) parentId = parent.id;
+      const runtime = body.runtime ?? DEFAULT_RUNTIME;
+      const external = runtime === EXTERNAL_RUNTIME;
+      // Task slots: the request's, else the template's, else 1. The agent is started with the row's value.
+      const templateSlots = body.template ? catalog.byName.get(body.template)?.maxConcurrentTasks : undefined;
+      const row = await insertWorkspace(q, {
+        name: body.name,
+        role: body.role ?? null,
+        parent_id: parentId,
+        runtime,
+        template: body.template ?? null,
+        model: body.model ?? null,
+        tier: body.tier ?? DEFAULT_TIER,
+        status: external ? Status.AwaitingAgent : Status.Provisioning,
+        delivery_mode: body.delivery_mode ?? (external ? 'poll' : 'push'),
+        budget_limit: body.budget_limit ?? null,
+        max_concurrent_tasks: body.max_concurrent_tasks || templateSlots || DEFAULT_MAX_CONCURRENT_TASKS,
+        hibernation_idle_minutes: body.hibernation_idle_minutes ?? null,
+      });
+      const summary = { name: row.name, tier: row.tier, runtime: row.runtime, parent_id: row.parent_id };
+      events.push(await deps.broadcaster.record(q, 'WORKSPACE_CREATED', row.id, summary));
+      if (external) {
+        events.push(await deps.broadcaster.record(q, 'WORKSPACE_AWAITING_AGENT', row.id, { name: row.name, external: true }));
+        out.push({ row, token: (await mintWorkspaceToken(q, row.id)).token });
+      } else {
+        events.push(await deps.broadcaster.record(q, 'WORKSPACE_PROVISIONING', row.id, summary));
+        out.push({ row });
+      }
+    }
+    return out;
+  });
+  await deps.broadcaster.publish(events);
+  for (const { row } of created) {
+    // The chosen model outlives the create request: kept as secrets, so restarts keep it (C126).
+    if (row.model) await keepModelChoice(deps, row.id, row.model);
+  }
+  for (const { row } of created) await provisionWorkspaceAuto(deps, row);
+  return created;
 }
 
 /**

@@ -6,13 +6,20 @@ import { failProvisioningIfUnchanged, recordInstance, setOfflineIfLive, setStatu
 type EventDeps = Pick<AppDeps, 'broadcaster'>;
 
 /**
- * Marks a workspace failed with a safe message and records WORKSPACE_PROVISION_FAILED. A removed
- * workspace stays removed (C013). The detail, if any, goes to the log only.
+ * Marks a workspace failed with a safe message and records WORKSPACE_PROVISION_FAILED with it and
+ * any structured `extra` (the missing keys, C119). A removed workspace stays removed (C013). The
+ * detail, if any, goes to the log only.
  */
-export async function markProvisionFailed(deps: Pick<AppDeps, 'db' | 'broadcaster' | 'log'>, id: string, message: string, detail?: unknown): Promise<void> {
+export async function markProvisionFailed(
+  deps: Pick<AppDeps, 'db' | 'broadcaster' | 'log'>,
+  id: string,
+  message: string,
+  detail?: unknown,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   if (detail !== undefined) deps.log.error({ workspace_id: id, err: detail }, 'provisioning failed');
   const row = await setStatus(deps.db, id, Status.Failed, message);
-  if (row) await deps.broadcaster.recordAndBroadcast('WORKSPACE_PROVISION_FAILED', id, { error: message });
+  if (row) await deps.broadcaster.recordAndBroadcast('WORKSPACE_PROVISION_FAILED', id, { ...extra, error: message });
 }
 
 /**

@@ -1,0 +1,3 @@
+import { budgetsApiSuite } from './api.suite.js';
+
+budgetsApiSuite('postgres');

@@ -1,0 +1,3 @@
+import { bundleApiSuite } from './api.suite.js';
+
+bundleApiSuite('postgres');

@@ -1,0 +1,3 @@
+import { orgApiSuite } from './api.suite.js';
+
+orgApiSuite('pglite');

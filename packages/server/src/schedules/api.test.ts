@@ -1,0 +1,3 @@
+import { schedulesSuite } from './api.suite.js';
+
+schedulesSuite('pglite');

@@ -1,0 +1,3 @@
+import { teamApiSuite } from './api.suite.js';
+
+teamApiSuite('pglite');

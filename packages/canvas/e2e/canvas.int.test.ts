@@ -354,10 +354,10 @@ describe('the canvas in Chromium', () => {
   it('secrets: set one org-wide in Settings, see it in a workspace\'s Secrets tab with where it comes from, never its value', async () => {
     await page.getByRole('button', { name: 'Settings' }).click();
     const settings = page.getByRole('dialog', { name: 'Settings' });
-    await settings.getByLabel('Name').fill('bad name');
+    await settings.getByLabel('Name', { exact: true }).fill('bad name');
     await settings.getByRole('button', { name: 'Save org-wide' }).click();
     expect(await settings.getByRole('alert').first().textContent()).toMatch(/environment variable name/);
-    await settings.getByLabel('Name').fill('DEMO_API_KEY');
+    await settings.getByLabel('Name', { exact: true }).fill('DEMO_API_KEY');
     await settings.getByLabel('Value').fill('sk-demo-value');
     await settings.getByRole('button', { name: 'Save org-wide' }).click();
     await settings.getByText(/DEMO_API_KEY saved\./).waitFor();

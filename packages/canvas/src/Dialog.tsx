@@ -30,6 +30,23 @@ export function Dialog({
     return () => before?.focus?.();
     // Focus moves in once, when the dialog opens.
   }, []);
+  // A control that removes itself (a revoked token's button) drops focus to the page: Escape must
+  // still close the dialog, and Tab must come back into it.
+  const close = useRef(onClose);
+  close.current = onClose;
+  useEffect(() => {
+    const onDocKey = (e: KeyboardEvent) => {
+      if (box.current?.contains(e.target as Node)) return; // the dialog's own handler has it
+      if (e.target !== document.body && e.target !== document.documentElement) return;
+      if (e.key === 'Escape') close.current();
+      else if (e.key === 'Tab') {
+        e.preventDefault();
+        focusables(box.current)[0]?.focus();
+      }
+    };
+    document.addEventListener('keydown', onDocKey);
+    return () => document.removeEventListener('keydown', onDocKey);
+  }, []);
   const onKeyDown = (e: React.KeyboardEvent) => {
     if (e.key === 'Escape') {
       e.stopPropagation();

@@ -49,7 +49,7 @@ export function OrgTokens({ api }: { api: Api }) {
     }
   };
   return (
-    <section aria-labelledby="org-tokens-title">
+    <section aria-labelledby="org-tokens-title" className="tokens">
       <h3 id="org-tokens-title">Org tokens</h3>
       <p className="note">Each reaches everything an admin does (for scripts and CI). Revoke one you no longer use.</p>
       {tokens === undefined ? null : tokens.length === 0 ? (

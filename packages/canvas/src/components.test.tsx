@@ -1,10 +1,12 @@
 // @vitest-environment jsdom
 import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
+import { useState } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkspaceView } from '@molecule/contracts';
 import { createApi } from './api.js';
 import { ConfirmDelete } from './ConfirmDelete.js';
+import { Dialog } from './Dialog.js';
 import { ConnectDialog, CreateDialog } from './CreateDialog.js';
 import { createFeed } from './feed.js';
 import { ChatTab } from './Chat.js';
@@ -542,5 +544,36 @@ describe('org import', () => {
     rerender(<ImportProgress imp={{ ...imp, ids: [a.id, b.id] }} workspaces={byId([a, { ...b, status: 'failed' }])} onDismiss={() => undefined} />);
     expect(screen.getByRole('status').textContent).toContain('Imported Demo team: 1 of 2 online, 1 failed');
     expect(screen.getByRole('button', { name: 'Dismiss the Demo team import' })).toBeTruthy();
+  });
+});
+
+describe('dialog', () => {
+  it('still closes on Escape (once) and takes Tab back when the focused control removed itself', async () => {
+    const user = userEvent.setup();
+    let closed = 0;
+    function Removing() {
+      const [shown, setShown] = useState(true);
+      return shown ? (
+        <button type="button" onClick={() => setShown(false)}>
+          Revoke
+        </button>
+      ) : null;
+    }
+    render(
+      <Dialog title="Settings" onClose={() => closed++}>
+        <Removing />
+        <button type="button">Close</button>
+      </Dialog>,
+    );
+    await user.click(screen.getByRole('button', { name: 'Revoke' }));
+    expect(document.activeElement).toBe(document.body);
+    await user.tab();
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Close' }));
+    (document.activeElement as HTMLElement).blur();
+    await user.keyboard('{Escape}');
+    expect(closed).toBe(1);
+    screen.getByRole('button', { name: 'Close' }).focus();
+    await user.keyboard('{Escape}');
+    expect(closed).toBe(2);
   });
 });

@@ -102,7 +102,7 @@ describe('the built molecule binary', () => {
   it('`org import demo-team` with the process backend shows its progress and ends with every workspace online', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-cli-org-'));
     dirs.push(dataDir);
-    const { child, url } = await startUp(dataDir, children, { MOLECULE_PROVISIONER: 'process', LOG_LEVEL: 'warn' });
+    const { child, url } = await startUp(dataDir, children, { MOLECULE_PROVISIONER: 'process' });
     const env = { MOLECULE_URL: url, MOLECULE_ADMIN_TOKEN: adminToken };
     const r = await runBuilt(['org', 'import', 'demo-team', '--timeout', '120'], env);
     expect(r.err).toMatch(/^\[[.#]{30}\] {2}0\/4 online/m);

@@ -120,6 +120,11 @@ const rules = {
     }
     return out;
   },
+  /** Who asks a backend "is it running" other than the one seam (provisioning/running.ts) and the backends themselves (C184, C187). */
+  runningChecksOutsideSeam(g: Graph): string[] {
+    const mayAsk = (f: string) => rel(f) === 'provisioning/running.ts' || /^provisioning\/(process|docker|controlplane)\//.test(rel(f));
+    return g.files.filter((f) => !mayAsk(f) && /\.isRunning\(|\.inspect\(|process\.kill\(\s*[^,)]+,\s*0\s*\)/.test(g.source.get(f)!)).map(rel);
+  },
   httpErrorsOutsideEdge(g: Graph): string[] {
     const out: string[] = [];
     for (const f of g.files) {
@@ -150,6 +155,10 @@ describe('architecture seams (the import graph of the production code)', () => {
 
   it('lets no domain import another domain\'s repository: it goes through that domain\'s services', () => {
     expect(rules.foreignRepoImports(server)).toEqual([]);
+  });
+
+  it('C184 C187 asks whether an agent runs only through agentState (provisioning/running.ts); only backends inspect processes or containers', () => {
+    expect(rules.runningChecksOutsideSeam(server)).toEqual([]);
   });
 
   it('builds HTTP errors only at the edge (routes, http/, auth hooks); services throw domain errors', () => {
@@ -190,7 +199,10 @@ describe('architecture seams (the import graph of the production code)', () => {
       'a2a/proxy.ts': "import { getWorkspace } from '../workspaces/repo.js';\nimport { notFound } from '../http/errors.js';\nawait db.query('SELECT 1');",
       'workspaces/repo.ts': "import type { X } from '../a2a/proxy.js';\nawait q.query<Row>('SELECT 2');",
       'http/errors.ts': '',
+      'loops/sweeps.ts': 'const s = await prov.isRunning(ws, signal);',
+      'provisioning/docker/backend.ts': 'await c.inspect();',
     });
+    expect(rules.runningChecksOutsideSeam(g)).toEqual(['loops/sweeps.ts']);
     expect(rules.sqlOutsideRepos(g)).toEqual(['a2a/proxy.ts']);
     expect(rules.foreignRepoImports(g)).toEqual(['a2a/proxy.ts -> workspaces/repo.ts']);
     expect(rules.httpErrorsOutsideEdge(g)).toEqual(['a2a/proxy.ts -> http/errors.ts']);

@@ -2,6 +2,7 @@ import { EXTERNAL_RUNTIME, Status, type WorkspaceStatus } from '@molecule/contra
 import { revokeStaleWorkspaceTokens, workspacesWithStaleTokens } from '../auth/credentials.js';
 import type { Queryable } from '../db/port.js';
 import type { AppDeps } from '../deps.js';
+import { agentState } from '../provisioning/running.js';
 import { stopWorkspace } from '../provisioning/pipeline.js';
 import { provisionTimeoutFor } from '../provisioning/timeout.js';
 import type { LifecycleDeps } from '../workspaces/lifecycle.js';
@@ -65,13 +66,14 @@ export async function healthSweep(deps: SweepDeps, q: Queryable, backoff: Restar
   let offline = 0;
   let restarted = 0;
   for (const ws of await listManagedWithInstance(q, watched, EXTERNAL_RUNTIME)) {
-    const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));
+    const state = await agentState(deps, ws);
     if (state.state === 'running') {
       if (ws.status !== Status.Offline) backoff.reset(ws.id);
       continue;
     }
-    if (state.state === 'unknown') {
-      deps.log.warn({ workspace_id: ws.id, err: state.error }, 'health sweep: backend could not tell whether the workspace runs; leaving it');
+    // Could not tell (or no backend answers for it): leave it as it is (C099).
+    if (state.state !== 'stopped') {
+      if (state.state === 'unknown') deps.log.warn({ workspace_id: ws.id, err: state.error }, 'health sweep: backend could not tell whether the workspace runs; leaving it');
       continue;
     }
     if (ws.status !== Status.Offline && (await markOffline({ db: q, broadcaster: deps.broadcaster }, ws.id, 'instance_not_running'))) offline++;
@@ -153,8 +155,8 @@ export async function staleTokenSweep(deps: SweepDeps, q: Queryable): Promise<st
   const rule = { statuses: STALE_TOKEN_STATUSES, externalRuntime: EXTERNAL_RUNTIME, graceSeconds: STALE_TOKEN_GRACE_SECONDS };
   const revoked: string[] = [];
   for (const ws of await workspacesWithStaleTokens(q, rule)) {
-    const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));
-    if (state.state !== 'stopped') continue;
+    // Only a definite "stopped" revokes: could not tell keeps the tokens.
+    if ((await agentState(deps, ws)).state !== 'stopped') continue;
     // Re-checked in the statement: the workspace may have been restarted or paused since it was read.
     const count = await revokeStaleWorkspaceTokens(q, ws.id, rule);
     if (count === 0) continue;

@@ -2,6 +2,7 @@ import { EXTERNAL_RUNTIME, Status, type PlatformEvent, type WorkspaceStatus } fr
 import type { Queryable } from '../db/port.js';
 import { conflict, notFound, platformUnavailable, unprocessable } from '../errors.js';
 import { pausedAncestor } from '../hierarchy/access.js';
+import { agentState } from '../provisioning/running.js';
 import { provisionWorkspaceAuto, stopWorkspace } from '../provisioning/pipeline.js';
 import { claimForHibernation, getWorkspace, loadSubtree, transitionStatus, type WorkspaceRow } from './repo.js';
 import type { RestartOptions } from './restart-coalescer.js';
@@ -172,11 +173,10 @@ export async function hibernateWorkspace(deps: LifecycleDeps, id: string, force:
  * removed, or no backend -> false, nothing changed.
  */
 export async function markInstanceDead(deps: LifecycleDeps, id: string, reason: string): Promise<boolean> {
-  const prov = deps.provisioner;
   const ws = await getWorkspace(deps.db, id);
-  if (!prov || !ws || ws.runtime === EXTERNAL_RUNTIME || ws.status === Status.Removed) return false;
-  const state = await prov.isRunning(ws, AbortSignal.timeout(10_000));
-  if (state.state !== 'stopped') return false;
+  if (!ws || ws.status === Status.Removed) return false;
+  // Only a definite "stopped" is dead: running, could not tell, external or no backend change nothing.
+  if ((await agentState(deps, ws)).state !== 'stopped') return false;
   await markOffline(deps, id, reason);
   void restartWorkspace(deps, id).catch((err: unknown) => deps.log.warn({ err, workspace_id: id }, 'automatic restart refused'));
   return true;

@@ -423,6 +423,8 @@ describe('the canvas in Chromium', () => {
     expect(await axe()).toEqual([]);
     await progress.getByRole('button', { name: 'Dismiss the Demo team import' }).click();
     await progress.waitFor({ state: 'detached' });
+    // The chart moved to show the new team; the fit-view control shows everything again.
+    await page.getByRole('button', { name: /fit view/i }).click();
   }, 120_000);
 
   it('delete asks first and names the member that goes too; confirmed, the team leaves the chart; a workspace deleted elsewhere closes its panel', async () => {

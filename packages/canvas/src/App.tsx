@@ -174,6 +174,18 @@ function Canvas() {
   const counts = useMemo(() => countByStatus(workspaces), [workspaces]);
   const count = Object.keys(workspaces).length;
 
+  // An import started here: once all its workspaces are drawn, the chart moves to show them (once).
+  useEffect(() => {
+    for (const imp of imports) {
+      if (!imp.frame || !imp.ids.every((id) => workspaces[id]) || !chart.current) continue;
+      const c = chart.current;
+      // Drawn on the next frame: React Flow measures the new nodes first.
+      // Two frames: React Flow measures the new nodes, then their team boxes grow to hold them.
+      requestAnimationFrame(() => requestAnimationFrame(() => void c.fitView({ nodes: imp.ids.map((id) => ({ id })), padding: 0.25, maxZoom: 1, duration: reducedMotion() ? 0 : 300 })));
+      store.setState({ imports: store.getState().imports.map((i) => (i.id === imp.id ? { ...i, frame: false } : i)) });
+    }
+  }, [imports, workspaces]);
+
   // Conversation lines fade and go: re-drawn every few seconds while there are any.
   const [, setTick] = useState(0);
   const hasTraffic = Object.keys(traffic).length > 0;
@@ -519,7 +531,7 @@ function Canvas() {
           api={api}
           onClose={() => setDialog(undefined)}
           onImported={(r) => {
-            followImport(store, { id: r.import_id, org: r.org, ids: r.workspaces.map((w) => w.id) });
+            followImport(store, { id: r.import_id, org: r.org, ids: r.workspaces.map((w) => w.id), frame: true });
             setDialog(undefined);
             setNotice(`Importing ${r.org}: ${r.count} workspace${r.count === 1 ? '' : 's'} created; they are starting.`);
           }}

@@ -70,7 +70,7 @@ const WorkspaceCard = memo(function WorkspaceCard({ data }: NodeProps<WorkspaceN
       <Ends />
       <div className="ws-head">
         <span className="ws-name">{w.name}</span>
-        {w.role ? <span className="ws-role">{w.role}</span> : null}
+        {w.role ? <span className="ws-role" title={w.role}>{w.role}</span> : null}
         {picked ? <span className="ws-check">✓ selected</span> : null}
       </div>
       <div className="ws-status" style={{ color: look.colour }}>

@@ -31,6 +31,8 @@ export interface OrgImport {
   id: string;
   org: string;
   ids: string[];
+  /** Started on this page: the chart moves to show the new workspaces once they are all drawn. */
+  frame?: boolean;
 }
 
 /** Follows an import (once, however often it is announced). */

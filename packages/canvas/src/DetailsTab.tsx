@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import type { TokenView, WorkspaceView } from '@molecule/contracts';
 import { ACTION_LABEL, actionsFor, errorText } from './actions.js';
 import { BudgetSection } from './Budget.js';
+import { TokenTable } from './TokenTable.js';
 import { STATUS_LOOK, statusLine } from './status.js';
 import type { TabProps } from './tab.js';
 import { descendantsOf } from './tree.js';
@@ -145,34 +146,7 @@ function Tokens({ workspace: w, api, canvas }: Pick<TabProps, 'workspace' | 'api
       {tokens === undefined ? null : tokens.length === 0 ? (
         <p className="note">No live tokens.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Token</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {tokens.map((t) => (
-              <tr key={t.id}>
-                <td>
-                  <code>{t.prefix}…</code>
-                </td>
-                <td>{new Date(t.created_at).toLocaleString()}</td>
-                <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : 'never'}</td>
-                <td>
-                  <button type="button" className="danger small" onClick={() => void revoke(t)} aria-label={`Revoke token ${t.prefix}`}>
-                    Revoke
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <TokenTable tokens={tokens} what="token" onRevoke={(t) => void revoke(t)} />
       )}
       <div className="actions">
         <button type="button" onClick={() => void create()}>

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { errorText } from './actions.js';
+import { TokenTable } from './TokenTable.js';
 import type { Api, OrgTokenView } from './api.js';
 import { TextField } from './Field.js';
 
@@ -55,36 +56,7 @@ export function OrgTokens({ api }: { api: Api }) {
       {tokens === undefined ? null : tokens.length === 0 ? (
         <p className="note">No live org tokens.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Token</th>
-              <th scope="col">Name</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {tokens.map((t) => (
-              <tr key={t.id}>
-                <td>
-                  <code>{t.prefix}…</code>
-                </td>
-                <td>{t.name}</td>
-                <td>{new Date(t.created_at).toLocaleString()}</td>
-                <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : 'never'}</td>
-                <td>
-                  <button type="button" className="danger small" onClick={() => void revoke(t)} aria-label={`Revoke org token ${t.prefix}`}>
-                    Revoke
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <TokenTable tokens={tokens} what="org token" onRevoke={(t) => void revoke(t)} />
       )}
       {fresh ? (
         <div className="pending" role="status">

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle } from '@molecule/contracts';
 import { DEFAULT_TEMPLATES_DIR } from '../provisioning/templates.js';
-import { countRows, createWs, json } from '../test-support/api.js';
+import { countRows, createWs, sender } from '../test-support/api.js';
 import { fakeProvisioner } from '../test-support/fake-provisioner.js';
 import { startTestApp, type DbKind, type TestApp } from '../test-support/harness.js';
 
@@ -27,8 +27,7 @@ export function bundleApiSuite(kind: DbKind): void {
       await rm(dir, { recursive: true, force: true });
     });
 
-    const send = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = t.admin) =>
-      t.app.inject({ method, url, headers: { ...headers, ...(payload === undefined ? {} : json) }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    const send = sender(() => t);
 
     it('exports a live subtree (config, templates, schedules, secret names, never values) and imports it back as a new org', async () => {
       const lead = await createWs(t, { name: 'b-lead', role: 'leads', template: 'delegator', model: 'anthropic:claude-sonnet-4-5', tier: 3, budget_limit: 500 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countRows, deferred, json } from '../test-support/api.js';
+import { countRows, deferred, json, sender } from '../test-support/api.js';
 import { fakeProvisioner, type FakeBackend } from '../test-support/fake-provisioner.js';
 import { startTestApp, type DbKind, type TestApp } from '../test-support/harness.js';
 
@@ -14,8 +14,7 @@ export function orgApiSuite(kind: DbKind): void {
     });
     afterAll(async () => t.close());
 
-    const send = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown, headers: Record<string, string> = t.admin) =>
-      t.app.inject({ method, url, headers: { ...headers, ...(payload === undefined ? {} : json) }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    const send = sender(() => t);
     const importOrg = (body: unknown) => send('POST', '/org/import', body);
     const byName = async () => {
       const list = (await send('GET', '/workspaces')).json() as { id: string; name: string; parent_id: string | null; max_concurrent_tasks: number; template: string | null }[];

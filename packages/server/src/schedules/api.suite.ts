@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_SCHEDULE_PROMPT_BYTES, QueueStatus, SCHEDULE_RUN_STATUSES, SCHEDULE_RUN_TRIGGERS, SCHEDULE_SOURCES, Status, type PlatformEvent } from '@molecule/contracts';
 import { mintWorkspaceToken } from '../auth/repo.js';
-import { bearer, createExternal, createWs, json } from '../test-support/api.js';
+import { bearer, createExternal, createWs, sender } from '../test-support/api.js';
 import { startFakeAgent, type FakeAgent } from '../test-support/fake-agent.js';
 import { startWithFakeBackend } from '../test-support/fake-provisioner.js';
 import type { DbKind, TestApp } from '../test-support/harness.js';
@@ -28,8 +28,7 @@ export function schedulesSuite(kind: DbKind): void {
       await t.db.query('UPDATE workspace_schedules SET enabled = false, next_run_at = NULL');
     });
 
-    const send = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = t.admin) =>
-      t.app.inject({ method, url, headers: { ...headers, ...(payload === undefined ? {} : json) }, ...(payload === undefined ? {} : { payload: typeof payload === 'string' ? payload : JSON.stringify(payload) }) });
+    const send = sender(() => t);
     const create = async (id: string, body: Row = {}) => {
       const r = await send('POST', `/workspaces/${id}/schedules`, { name: 'report', cron_expr: '0 9 * * *', prompt: 'Write the daily report', ...body });
       expect(r.statusCode, r.body).toBe(201);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
-import { bearer, createExternal, createWs, json } from '../test-support/api.js';
+import { bearer, createExternal, createWs, sender } from '../test-support/api.js';
 import { fakeProvisioner, type FakeBackend } from '../test-support/fake-provisioner.js';
 import { startTestApp, type DbKind, type TestApp } from '../test-support/harness.js';
 import { getWorkspace, setStatus } from '../workspaces/repo.js';
@@ -16,8 +16,7 @@ export function secretsApiSuite(kind: DbKind): void {
     });
     afterAll(async () => t.close());
 
-    const send = (method: 'PUT' | 'POST' | 'DELETE' | 'GET', url: string, payload?: unknown, headers: Record<string, string> = t.admin) =>
-      t.app.inject({ method, url, headers: { ...headers, ...(payload === undefined ? {} : json) }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    const send = sender(() => t);
     const setGlobal = (key: string, value: string, query = '') => send('PUT', `/settings/secrets${query}`, { key, value });
     const setOwn = (id: string, key: string, value: string, query = '', headers = t.admin) => send('POST', `/workspaces/${id}/secrets${query}`, { key, value }, headers);
     /** A workspace the fake backend started (so it counts for restarts), online. */

@@ -18,6 +18,20 @@ export async function createExternal(t: TestApp, body: Record<string, unknown> =
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
+/**
+ * A request helper for API suites (`app` is read at each call: suites build theirs in beforeAll): `send(method, url, payload?, headers?)` injects as admin unless
+ * headers are given, JSON when there is a payload (a string is sent as it is, for malformed bodies).
+ */
+export function sender(app: () => TestApp) {
+  return (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = app().admin) =>
+    app().app.inject({
+      method,
+      url,
+      headers: { ...headers, ...(payload === undefined ? {} : json) },
+      ...(payload === undefined ? {} : { payload: typeof payload === 'string' ? payload : JSON.stringify(payload) }),
+    });
+}
+
 export async function countRows(t: TestApp, table: 'workspaces' | 'structure_events' | 'workspace_auth_tokens' | 'canvas_viewport'): Promise<number> {
   const r = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
   return r.rows[0]!.n;

@@ -25,6 +25,8 @@ function fromFileError(err: unknown): never {
       throw notFound(err.message);
     case 'too_large':
       throw new DomainError('payload_too_large', err.message);
+    case 'unsupported':
+      throw new DomainError('not_supported', err.message);
     case 'invalid_path':
     case 'is_dir':
     case 'not_dir':

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { WorkspaceRow } from '../workspaces/read.js';
 
 /** Why a backend refused a file operation; the route turns each kind into its 4xx. */
-export type FileErrorKind = 'not_found' | 'invalid_path' | 'is_dir' | 'not_dir' | 'too_large';
+export type FileErrorKind = 'not_found' | 'invalid_path' | 'is_dir' | 'not_dir' | 'too_large' | 'unsupported';
 
 /** A refusal with a message safe to show a client (it names the path the client gave, nothing else). */
 export class FileError extends Error {

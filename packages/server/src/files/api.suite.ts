@@ -91,6 +91,12 @@ export function filesApiSuite(kind: DbKind): void {
       expect((await req('PUT', `${files(ws.id)}/workspace/out.bin`, { body: bytes })).statusCode).toBe(200);
       expect((await req('GET', `${files(ws.id)}/workspace/out.bin`)).rawPayload).toEqual(bytes);
       for (const root of ['home', 'plugins']) expect((await req('PUT', `${files(ws.id)}/${root}/x.txt`, { body: 'x' })).statusCode).toBe(200);
+      // Any content type is the file's bytes, JSON included (never parsed), and an empty body is an empty file.
+      expect((await req('PUT', `${files(ws.id)}/workspace/data.json`, { body: '{"a": 1, ', headers: json })).statusCode).toBe(200);
+      expect(await readFile(path.join(dirOf(ws.id), 'workspace/data.json'), 'utf8')).toBe('{"a": 1, ');
+      expect((await req('GET', `${files(ws.id)}/workspace/data.json`)).headers['content-type']).toBe('application/json');
+      expect((await t.app.inject({ method: 'PUT', url: `${files(ws.id)}/workspace/empty.txt`, headers: t.admin })).statusCode).toBe(200);
+      expect(await readFile(path.join(dirOf(ws.id), 'workspace/empty.txt'), 'utf8')).toBe('');
 
       expect((await req('DELETE', `${files(ws.id)}/configs/notes/today.md`)).json()).toEqual({ deleted: '/configs/notes/today.md' });
       expect((await req('GET', `${files(ws.id)}/configs/notes/today.md`)).statusCode).toBe(404);

@@ -243,6 +243,8 @@ export function filesApiSuite(kind: DbKind): void {
       expect(many.statusCode).toBe(413);
       expect(existsSync(path.join(dirOf(ws.id), 'workspace/big.bin'))).toBe(false);
       expect(existsSync(path.join(dirOf(ws.id), 'workspace/a.txt'))).toBe(false);
+      // Over the platform's general body limit but under 25 MiB: several files go in.
+      expect((await req('PUT', files(ws.id), { json: { files: { '/workspace/m1.txt': 'm'.repeat(9 * 1024 * 1024), '/workspace/m2.txt': 'n'.repeat(9 * 1024 * 1024) } } })).statusCode).toBe(200);
       // Exactly the cap is fine.
       expect((await req('PUT', `${files(ws.id)}/workspace/cap.bin`, { body: Buffer.alloc(10 * 1024 * 1024) })).statusCode).toBe(200);
     });

@@ -6,6 +6,7 @@ import { DetailsTab } from './DetailsTab.js';
 import { EventsTab } from './EventsTab.js';
 import { SecretsTab } from './Secrets.js';
 import { SchedulesTab } from './Schedules.js';
+import { FilesTab } from './Files.js';
 import type { TabProps } from './tab.js';
 
 export type { TabProps };
@@ -21,6 +22,7 @@ export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => R
   { id: 'config', label: 'Config', render: (p) => <ConfigTab key={p.workspace.id} {...p} /> },
   { id: 'secrets', label: 'Secrets', render: (p) => <SecretsTab key={p.workspace.id} {...p} /> },
   { id: 'schedules', label: 'Schedules', render: (p) => <SchedulesTab key={p.workspace.id} {...p} /> },
+  { id: 'files', label: 'Files', render: (p) => <FilesTab key={p.workspace.id} {...p} /> },
   { id: 'events', label: 'Events', render: (p) => <EventsTab key={p.workspace.id} {...p} /> },
 ];
 

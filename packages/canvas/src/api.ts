@@ -6,6 +6,8 @@ import {
   type BudgetView,
   type CanvasViewport,
   type CreateWorkspaceBody,
+  type FileRoot,
+  type FileTree,
   type ExternalConnection,
   type OrgImportResult,
   type OrgTemplateSummary,
@@ -62,6 +64,8 @@ async function jsonBody(r: Response): Promise<unknown> {
 }
 const MAX_RETRY_WAIT_MS = 5_000;
 const schedulesPath = (workspaceId: string) => `/workspaces/${encodeURIComponent(workspaceId)}/schedules`;
+/** The URL of a workspace file (`/configs/a.md`), each segment encoded: also a download link (the session cookie authenticates it). */
+export const fileUrl = (workspaceId: string, path: string) => `/workspaces/${encodeURIComponent(workspaceId)}/files${path.split('/').map(encodeURIComponent).join('/')}`;
 const secretsPath = (workspaceId?: string) => (workspaceId ? `/workspaces/${encodeURIComponent(workspaceId)}/secrets` : '/settings/secrets');
 
 /**
@@ -72,6 +76,22 @@ const secretsPath = (workspaceId?: string) => (workspaceId ? `/workspaces/${enco
 export function createApi(opts: ApiOptions = {}) {
   const fetchImpl = opts.fetchImpl ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  /** A call whose body (sent or answered) is not JSON: the response when it is OK, else the same typed errors as `call`. */
+  async function rawCall(method: string, path: string, body?: Blob | string): Promise<Response> {
+    let r: Response;
+    try {
+      r = await fetchImpl(path, { method, credentials: 'same-origin', headers: body === undefined ? {} : { 'content-type': 'application/octet-stream' }, body, signal: AbortSignal.timeout(timeoutMs * 6) });
+    } catch {
+      throw new PlatformUnavailableError();
+    }
+    if (r.ok) return r;
+    const err = (await jsonBody(r)) as { error?: unknown; code?: unknown } | undefined;
+    const message = typeof err?.error === 'string' ? err.error : `HTTP ${r.status}`;
+    if (r.status === 503 && err?.code === 'platform_unavailable') throw new PlatformUnavailableError(message);
+    if (r.status === 401) opts.onUnauthorized?.();
+    throw new ApiError(r.status, r.status === 401 ? 'unauthorized' : typeof err?.code === 'string' ? err.code : undefined, message);
+  }
 
   async function call<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
     let r: Response;
@@ -210,6 +230,19 @@ export function createApi(opts: ApiOptions = {}) {
     runSchedule: (id: string, scheduleId: string) => call<{ status: string; run: ScheduleRun }>('POST', `${schedulesPath(id)}/${encodeURIComponent(scheduleId)}/run`),
     /** A schedule's recent runs, newest first. */
     scheduleHistory: (id: string, scheduleId: string) => call<ScheduleRun[]>('GET', `${schedulesPath(id)}/${encodeURIComponent(scheduleId)}/history`),
+    /** The entries under a dir of a workspace's file root (`path` relative to the root, "" for the root), one level deep. */
+    fileTree: (id: string, root: FileRoot, path: string) =>
+      call<FileTree>('GET', `/workspaces/${encodeURIComponent(id)}/files?${new URLSearchParams({ root, path, depth: '1' }).toString()}`),
+    /** One file as text, with its content type (binary files are for download, not the editor). */
+    async readFile(id: string, path: string): Promise<{ text: string; type: string; source: string }> {
+      const r = await rawCall('GET', fileUrl(id, path));
+      return { text: await r.text(), type: r.headers.get('content-type') ?? '', source: r.headers.get('x-molecule-file-source') ?? 'workspace' };
+    },
+    /** Writes text files (absolute path -> text), all under one root. */
+    saveFiles: (id: string, files: Record<string, string>) => call<{ written: string[] }>('PUT', `/workspaces/${encodeURIComponent(id)}/files`, { files }),
+    /** Writes one file from the user's disk, as it is. */
+    uploadFile: async (id: string, path: string, file: Blob) => (await rawCall('PUT', fileUrl(id, path), file)).json() as Promise<{ written: string[] }>,
+    deleteFile: (id: string, path: string) => call<{ deleted: string }>('DELETE', fileUrl(id, path)),
     /** Persisted events after `seq`, oldest first (replay after a reconnect). */
     eventsAfter: (seq: number) => call<PlatformEvent[]>('GET', `/events?after=${seq}&limit=1000`),
   };

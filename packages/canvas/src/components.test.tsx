@@ -19,6 +19,7 @@ import { SearchDialog } from './Search.js';
 import { SecretsEditor } from './Secrets.js';
 import { describeCron, SchedulesEditor } from './Schedules.js';
 import { ImportOrgDialog, ImportProgress } from './OrgImport.js';
+import { FilesBrowser } from './Files.js';
 import { ws } from './test-fixture.js';
 
 afterEach(cleanup);
@@ -31,7 +32,8 @@ function fakeApi(routes: Record<string, (body: unknown) => Response>) {
     fetchImpl: async (input, init) => {
       const url = String(input);
       const method = init?.method ?? 'GET';
-      const body = init?.body ? JSON.parse(String(init.body)) : undefined;
+      // JSON bodies are parsed; anything else (a file upload) is kept as sent.
+      const body = init?.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? JSON.parse(init.body) : init.body;
       sent.push({ method, url, body });
       const route = Object.keys(routes).find((k) => `${method} ${url}`.startsWith(k));
       return route ? routes[route]!(body) : json(404, { error: 'not found' });
@@ -575,5 +577,55 @@ describe('dialog', () => {
     screen.getByRole('button', { name: 'Close' }).focus();
     await user.keyboard('{Escape}');
     expect(closed).toBe(2);
+  });
+});
+
+describe('files tab', () => {
+  const entry = (path: string, type: 'file' | 'dir', size = 0) => ({ path, name: path.split('/').at(-1)!, type, size, modified_at: '2026-01-01T00:00:00.000Z' });
+  const text = (status: number, body: string, type = 'text/plain; charset=utf-8') => new Response(body, { status, headers: { 'content-type': type, 'x-molecule-file-source': 'workspace' } });
+
+  it('lists a root, opens a dir lazily, edits and saves a file, deletes it after confirming, uploads into the open dir, and says why a call failed', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Files' });
+    const base = `/workspaces/${w.id}/files`;
+    const { api, sent } = fakeApi({
+      [`GET ${base}?root=%2Fconfigs&path=&`]: () => json(200, { root: '/configs', path: '/configs', entries: [entry('/configs/config.yaml', 'file', 12), entry('/configs/skills', 'dir')], truncated: false, source: 'workspace' }),
+      [`GET ${base}?root=%2Fconfigs&path=skills&`]: () => json(200, { root: '/configs', path: '/configs/skills', entries: [entry('/configs/skills/a.md', 'file', 3)], truncated: false, source: 'workspace' }),
+      [`GET ${base}?root=%2Fworkspace`]: () => json(409, { error: 'the workspace is not running: start it first to reach /workspace', code: 'conflict' }),
+      [`GET ${base}/configs/config.yaml`]: () => text(200, 'name: x\n', 'application/yaml'),
+      [`PUT ${base}/configs/skills/up.txt`]: () => json(200, { written: ['/configs/skills/up.txt'] }),
+      [`PUT ${base}`]: () => json(200, { written: ['/configs/config.yaml'] }),
+      [`DELETE ${base}/configs/config.yaml`]: () => json(200, { deleted: '/configs/config.yaml' }),
+    });
+    render(<FilesBrowser api={api} workspaceId={w.id} />);
+    const tree = await screen.findByRole('list', { name: 'Files under /configs' });
+    await within(tree).findByRole('button', { name: /config\.yaml/ });
+    // A dir loads only when opened.
+    expect(sent.filter((s) => s.url.includes('path=skills'))).toEqual([]);
+    await user.click(within(tree).getByRole('button', { name: /skills\// }));
+    await within(tree).findByRole('button', { name: /a\.md/ });
+
+    await user.click(within(tree).getByRole('button', { name: /config\.yaml/ }));
+    const editor = await screen.findByLabelText('Contents of /configs/config.yaml');
+    expect((editor as HTMLTextAreaElement).value).toBe('name: x\n');
+    expect(screen.getByRole('link', { name: 'Download' }).getAttribute('href')).toBe(`${base}/configs/config.yaml`);
+    await user.type(editor, 'role: y');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await screen.findByText('Saved /configs/config.yaml.');
+    expect(sent.find((s) => s.method === 'PUT' && s.url === base)?.body).toEqual({ files: { '/configs/config.yaml': 'name: x\nrole: y' } });
+
+    // Upload goes into the dir last opened.
+    await user.upload(screen.getByLabelText(/Upload into \/configs\/skills/), new File(['up'], 'up.txt', { type: 'text/plain' }));
+    await screen.findByText('Uploaded /configs/skills/up.txt.');
+
+    await user.click(screen.getByRole('button', { name: 'Delete' }));
+    const dialog = await screen.findByRole('alertdialog');
+    expect(sent.some((s) => s.method === 'DELETE')).toBe(false);
+    await user.click(within(dialog).getByRole('button', { name: 'Delete file' }));
+    await screen.findByText('Deleted /configs/config.yaml.');
+    expect(sent.filter((s) => s.method === 'DELETE').map((s) => s.url)).toEqual([`${base}/configs/config.yaml`]);
+
+    await user.selectOptions(screen.getByLabelText('Root'), '/workspace');
+    await screen.findByText('Could not list /workspace: the workspace is not running: start it first to reach /workspace');
   });
 });

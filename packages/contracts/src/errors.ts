@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'agent_unreachable',
   'agent_timeout',
   'agent_error',
+  'not_supported',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

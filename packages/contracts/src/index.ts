@@ -11,3 +11,4 @@ export * from './secrets.js';
 export * from './budget.js';
 export * from './schedules.js';
 export * from './org.js';
+export * from './files.js';

@@ -24,6 +24,7 @@ import { registerA2ARoutes } from '../a2a/routes.js';
 import { registerActivityRoutes } from '../activity/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
 import { registerCanvasRoutes } from '../canvas/routes.js';
+import { registerFileRoutes, registerFileUploadRoute } from '../files/routes.js';
 import { registerSecretRoutes } from '../secrets/routes.js';
 import { registerBudgetRoutes } from '../budgets/routes.js';
 import { registerScheduleRoutes } from '../schedules/routes.js';
@@ -147,7 +148,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
       });
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ error: `request body larger than ${deps.config.bodyLimitBytes} bytes`, code: 'payload_too_large' });
+      return reply.code(413).send({ error: `request body larger than ${req.routeOptions.bodyLimit ?? deps.config.bodyLimitBytes} bytes`, code: 'payload_too_large' });
     }
     if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) {
       return reply.code(400).send({ error: 'malformed JSON body', code: 'invalid_json' });
@@ -194,6 +195,8 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerMcpRoutes(app, { ...deps, ...authDeps(deps) });
   registerCanvasRoutes(app, authDeps(deps));
   registerSecretRoutes(app, { ...deps, ...authDeps(deps) });
+  registerFileRoutes(app, { ...deps, ...authDeps(deps) });
+  await registerFileUploadRoute(app, { ...deps, ...authDeps(deps) });
   registerBudgetRoutes(app, { ...deps, ...authDeps(deps) });
   registerScheduleRoutes(app, { ...deps, ...authDeps(deps) });
   registerOrgRoutes(app, { ...deps, ...authDeps(deps) });

@@ -23,6 +23,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   agent_unreachable: 502,
   agent_timeout: 504,
   agent_error: 502,
+  not_supported: 501,
 };
 
 /**

@@ -1,5 +1,6 @@
 import type { ProvisionerBackend } from '../config.js';
 import type { WorkspaceRow } from '../workspaces/read.js';
+import type { WorkspaceFiles } from './files.js';
 
 /**
  * Whether a workspace's instance runs, with three outcomes (C098, C099): `running`, `stopped`
@@ -54,4 +55,6 @@ export interface Provisioner {
   logs?(ws: WorkspaceRow, maxBytes: number): Promise<string>;
   /** Workspace ids of every instance or volume this backend manages, for the orphan sweeper. */
   listManaged?(): Promise<string[]>;
+  /** The workspace's files (the Files API); a backend without it answers 501. */
+  readonly files?: WorkspaceFiles;
 }

@@ -6,6 +6,7 @@ import { freePort } from '../../net/free-port.js';
 import type { WorkspaceRow } from '../../workspaces/read.js';
 import { assertTemplatePaths, configFilesToWrite, passthroughEnv, type ConfigFile } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
+import { DockerFiles } from './files.js';
 import { imageTagIsMoving, parseImageRef, resolvePinnedImage, selectImage } from './images.js';
 import { CONFIGS_DIR, containerName, idFromContainerName, idFromVolumeName, MANAGED_LABEL, managedLabels, volumeName, WORKSPACE_DIR } from './names.js';
 import { networkPlan } from './network.js';
@@ -53,6 +54,9 @@ const statusOf = (err: unknown): number | undefined => (err as { statusCode?: nu
  */
 export class DockerBackend implements Provisioner {
   readonly backend = 'docker' as const;
+
+  /** The container's files through the engine's archive API (the agent must run). */
+  readonly files = new DockerFiles(() => this.client());
 
   constructor(private readonly opts: DockerBackendOptions) {}
 

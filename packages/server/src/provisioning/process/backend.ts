@@ -5,9 +5,10 @@ import type { Logger } from '../../log.js';
 import type { WorkspaceRow } from '../../workspaces/read.js';
 import { assertTemplatePaths, configFilesToWrite, passthroughEnv } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
+import { ProcessFiles } from './files.js';
 
 export interface ProcessBackendOptions {
-  /** Workspaces live under `<dataDir>/workspaces/<id>/{configs,workspace,home}`. */
+  /** Workspaces live under `<dataDir>/workspaces/<id>/{configs,workspace,home,plugins}`. */
   dataDir: string;
   /** The `molecule-agent` entry point (a JS file run with this Node binary). */
   agentBin: string;
@@ -32,6 +33,9 @@ export class ProcessBackend implements Provisioner {
   private readonly children = new Map<string, ChildProcess>();
   /** Children this backend is stopping: their exit is expected, not reported. */
   private readonly stopping = new WeakSet<ChildProcess>();
+
+  /** The workspace's dirs, readable and writable with the agent stopped too. */
+  readonly files = new ProcessFiles((id) => this.dirOf(id));
 
   constructor(private readonly opts: ProcessBackendOptions) {}
 

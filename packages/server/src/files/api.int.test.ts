@@ -1,0 +1,3 @@
+import { filesApiSuite } from './api.suite.js';
+
+filesApiSuite('postgres');

@@ -51,6 +51,10 @@ export const LEDGER: Record<string, LedgerEntry> = {
   C151: { state: 'not_applicable', note: "A restart reuses the workspace's own template (or none); no template is derived from the runtime." },
   C164: { state: 'not_applicable', note: 'The loops start whatever the backend; each sweep asks deps.provisioner and does nothing without one.' },
   C194: { state: 'not_applicable', note: 'Never built: there is no shared-context route (unknown routes answer 404) and config.yaml ignores unknown keys such as shared_context.' },
+  C197: {
+    state: 'different',
+    note: "Every runtime runs in the one runtime image with its configs volume at /configs, so the Files API's /configs is /configs for all; upstream's per-image base paths (hermes ~/.hermes, langgraph /opt/configs) would point at nothing here.",
+  },
   C213: { state: 'not_applicable', note: 'One org per deployment: there is no SaaS tenant routing; MOLECULE_ORG_ID is only sent to the control plane.' },
   C222: { state: 'not_applicable', note: 'There is no host.docker.internal rewrite: URLs are checked as stored and again at every connection (C050).' },
   C223: {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configBasePath, FileError, splitFilePath } from './files.js';
+import { FileError, splitFilePath } from './files.js';
 
 describe('file paths (C080)', () => {
   it('splits a canonical absolute path into one of the four roots and a relative path', () => {
@@ -40,25 +40,5 @@ describe('file paths (C080)', () => {
     expect(err).toBeInstanceOf(FileError);
     expect((err as FileError).kind).toBe('invalid_path');
     expect((err as FileError).message).toMatch(why);
-  });
-});
-
-describe('C197 the config root per runtime', () => {
-  it.each([
-    ['claude-code', '/configs'],
-    ['Claude-Code', '/configs'],
-    ['hermes', '/home/ubuntu/.hermes'],
-    ['HERMES', '/home/ubuntu/.hermes'],
-    ['langgraph', '/opt/configs'],
-    ['LangGraph', '/opt/configs'],
-    ['external', '/opt/configs'],
-    [' external ', '/opt/configs'],
-    ['', '/configs'],
-    [null, '/configs'],
-    [undefined, '/configs'],
-    ['molecule', '/configs'],
-    ['something-new', '/configs'],
-  ])('C197 %j keeps its configs at %s', (runtime, base) => {
-    expect(configBasePath(runtime)).toBe(base);
   });
 });

@@ -79,19 +79,3 @@ export function splitFilePath(full: string, allowRoot = false): { root: FileRoot
 /** The absolute path the client sees for a root and a relative path. */
 export const joinFilePath = (root: FileRoot, rel: string): string => (rel === '' ? root : `${root}/${rel}`);
 
-/**
- * C197: where a runtime keeps what the Files API calls `/configs`, inside its instance
- * (case-insensitive): claude-code `/configs`; hermes `/home/ubuntu/.hermes`; langgraph and external
- * `/opt/configs`; anything else, empty included, `/configs`.
- */
-export function configBasePath(runtime: string | null | undefined): string {
-  switch ((runtime ?? '').trim().toLowerCase()) {
-    case 'hermes':
-      return '/home/ubuntu/.hermes';
-    case 'langgraph':
-    case 'external':
-      return '/opt/configs';
-    default:
-      return '/configs';
-  }
-}

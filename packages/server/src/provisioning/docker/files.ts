@@ -5,14 +5,18 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import type { WorkspaceRow } from '../../workspaces/read.js';
-import { configBasePath, FileError, joinFilePath, type FileWrite, type WorkspaceFiles } from '../files.js';
-import { containerName, WORKSPACE_DIR } from './names.js';
+import { FileError, joinFilePath, type FileWrite, type WorkspaceFiles } from '../files.js';
+import { CONFIGS_DIR, containerName, WORKSPACE_DIR } from './names.js';
 
-/** Where each root lives inside a workspace's container; /configs per runtime (C197). */
-export function containerRootDir(root: FileRoot, runtime: string): string {
+/**
+ * Where each root lives inside a workspace's container. Every runtime runs in the one runtime image
+ * with its configs volume at /configs (C100), so unlike upstream's per-image paths (C197) the config
+ * root is the same for all.
+ */
+export function containerRootDir(root: FileRoot): string {
   switch (root) {
     case '/configs':
-      return configBasePath(runtime);
+      return CONFIGS_DIR;
     case '/workspace':
       return WORKSPACE_DIR;
     case '/home':
@@ -71,7 +75,7 @@ export class DockerFiles implements WorkspaceFiles {
    * symlink; undefined when something on the way is missing.
    */
   private async walk(c: Docker.Container, ws: WorkspaceRow, root: FileRoot, rel: string, signal: AbortSignal): Promise<PathStat | undefined> {
-    const base = containerRootDir(root, ws.runtime);
+    const base = containerRootDir(root);
     const parts = rel === '' ? [] : rel.split('/');
     let st = await this.stat(c, base, signal);
     for (let i = 1; i <= parts.length && st; i++) {
@@ -89,7 +93,7 @@ export class DockerFiles implements WorkspaceFiles {
       throw new FileError('not_found', `${joinFilePath(root, rel)} not found`);
     }
     if (!isDirMode(st.mode)) throw new FileError('not_dir', `${joinFilePath(root, rel)} is not a directory`);
-    const dir = path.posix.join(containerRootDir(root, ws.runtime), rel);
+    const dir = path.posix.join(containerRootDir(root), rel);
     const archive = (await c.getArchive({ path: dir, abortSignal: signal })) as Readable;
     const entries: FileEntry[] = [];
     let truncated = false;
@@ -132,7 +136,7 @@ export class DockerFiles implements WorkspaceFiles {
     if (!st) throw new FileError('not_found', `${joinFilePath(root, rel)} not found`);
     if (isDirMode(st.mode)) throw new FileError('is_dir', `${joinFilePath(root, rel)} is a directory`);
     if (st.size > maxBytes) throw new FileError('too_large', `${joinFilePath(root, rel)} is larger than ${maxBytes} bytes`);
-    const archive = (await c.getArchive({ path: path.posix.join(containerRootDir(root, ws.runtime), rel), abortSignal: signal })) as Readable;
+    const archive = (await c.getArchive({ path: path.posix.join(containerRootDir(root), rel), abortSignal: signal })) as Readable;
     // The archive holds the one file: its entry's bytes are streamed out as they arrive.
     const out = new PassThrough();
     const ex = extract();
@@ -158,7 +162,7 @@ export class DockerFiles implements WorkspaceFiles {
 
   async write(ws: WorkspaceRow, root: FileRoot, files: FileWrite[], signal: AbortSignal): Promise<void> {
     const c = this.container(ws);
-    const base = containerRootDir(root, ws.runtime);
+    const base = containerRootDir(root);
     // Every path is checked before the archive goes in: a refusal writes nothing.
     for (const f of files) {
       const st = await this.walk(c, ws, root, f.rel, signal);

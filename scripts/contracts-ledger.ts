@@ -27,7 +27,7 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(13, 'chat attachments', ['C072', 'C073', 'C074', 'C075', 'C076', 'C077', 'C078', 'C079', 'C081', 'C082', 'C083', 'C084', 'C085']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
   ...notBuilt(14, 'the memory namespace purge hook', ['C158']),
-  ...notBuilt(13, 'plugins', ids(180, 188)),
+  ...notBuilt(13, 'plugins', ids(180, 188, [184, 187])),
   ...notBuilt(13, 'the files API', ids(195, 197)),
   ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
   ...notBuilt(13, 'chat file forwarding (every dial of it will go through the guarded client of C050)', ['C224']),

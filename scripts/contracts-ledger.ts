@@ -24,13 +24,12 @@ const ids = (from: number, to: number, except: number[] = []): string[] =>
 export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
-  ...notBuilt(13, 'chat attachments', ['C072', 'C073', 'C074', 'C075', 'C076', 'C077', 'C078', 'C079', 'C081', 'C082', 'C083', 'C084', 'C085']),
+  ...notBuilt(13, 'chat attachments', ['C073', 'C085']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
   ...notBuilt(14, 'the memory namespace purge hook', ['C158']),
   ...notBuilt(13, 'plugins', ids(180, 188, [184, 187])),
   ...notBuilt(13, 'the files API', ids(195, 197)),
   ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
-  ...notBuilt(13, 'chat file forwarding (every dial of it will go through the guarded client of C050)', ['C224']),
   ...notBuilt(13, 'the terminal', ids(227, 230)),
   ...notBuilt(14, 'hierarchical memory', ids(231, 264)),
   ...notBuilt(15, 'connect snippets and external agents', [...ids(268, 273), 'C275']),
@@ -52,6 +51,10 @@ export const LEDGER: Record<string, LedgerEntry> = {
   C164: { state: 'not_applicable', note: 'The loops start whatever the backend; each sweep asks deps.provisioner and does nothing without one.' },
   C194: { state: 'not_applicable', note: 'Never built: there is no shared-context route (unknown routes answer 404) and config.yaml ignores unknown keys such as shared_context.' },
   C213: { state: 'not_applicable', note: 'One org per deployment: there is no SaaS tenant routing; MOLECULE_ORG_ID is only sent to the control plane.' },
+  C224: {
+    state: 'different',
+    note: 'Chat file forwards re-check the workspace URL when they send and at every connection (the guarded A2A client of C050), instead of trusting the register-time check: a URL the platform may not dial is refused (502) and nothing is sent.',
+  },
   C222: { state: 'not_applicable', note: 'There is no host.docker.internal rewrite: URLs are checked as stored and again at every connection (C050).' },
   C223: {
     state: 'different',

@@ -24,7 +24,6 @@ const ids = (from: number, to: number, except: number[] = []): string[] =>
 export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
-  ...notBuilt(13, 'chat attachments', ['C073']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
   ...notBuilt(14, 'the memory namespace purge hook', ['C158']),
   ...notBuilt(13, 'plugins', ids(180, 188, [184, 187])),

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createWs } from '../test-support/api.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
@@ -125,6 +126,21 @@ describe('chat attachments: the platform side (C072-C084)', () => {
     expect(r.statusCode).toBe(413);
     expect(r.json()).toMatchObject({ code: 'payload_too_large' });
     expect(files.seen).toHaveLength(0);
+  });
+
+  it('C075 a chunked body (no length to check up front) is cut at 50 MB: 413, and the workspace never gets a whole upload', async () => {
+    const ws = await workspace();
+    const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="big.bin"\r\n\r\n`);
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    async function* body() {
+      yield head;
+      for (let sent = 0; sent <= MAX_CHAT_UPLOAD_BYTES; sent += chunk.length) yield chunk;
+      yield Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
+    }
+    const r = await t.app.inject({ method: 'POST', url: `/workspaces/${ws.id}/chat/uploads`, headers: { ...bearer(ws.token), 'content-type': MULTIPART }, payload: Readable.from(body()) });
+    expect(r.statusCode).toBe(413);
+    expect(r.json()).toMatchObject({ code: 'payload_too_large' });
+    for (const seen of files.seen) expect(seen.body.length).toBeLessThanOrEqual(MAX_CHAT_UPLOAD_BYTES);
   });
 
   it('C072 a body that is not multipart is refused (400) and nothing is forwarded', async () => {

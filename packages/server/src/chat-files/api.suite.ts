@@ -245,6 +245,15 @@ export function chatFilesApiSuite(kind: DbKind): void {
       expect(files.seen[0]!.headers.authorization).toBe('Bearer mol_in_test_secret');
     });
 
+    it('C078 a file the workspace sends without Content-Disposition is still an attachment, never rendered on the platform origin', async () => {
+      const ws = await workspace();
+      files.answer({ status: 200, headers: { 'content-type': 'text/html' }, body: '<script>alert(1)</script>' });
+      const r = await download(ws.id, bearer(ws.token), '/workspace/page.html');
+      expect(r.statusCode).toBe(200);
+      expect(r.headers['content-disposition']).toBe('attachment');
+      expect(r.headers['content-security-policy']).toContain("default-src 'none'");
+    });
+
     it('C079 a 404 from the workspace stays 404 (not 500), its body unchanged', async () => {
       const ws = await workspace();
       files.answer({ status: 404, headers: { 'content-type': 'application/json' }, body: '{"error":"not found"}' });

@@ -117,6 +117,8 @@ export async function registerChatFileRoutes(app: App, deps: ChatFileDeps & Auth
       checkDownloadPath(req.query.path);
       const target = await resolveChatTarget(deps, req.params.id, 'download');
       const res = await forwardChatFile(deps, 'download', target, { method: 'GET', endpoint: `/internal/file/read?path=${encodeURIComponent(req.query.path)}` });
+      // A file from a workspace is never rendered on the platform's origin, whatever the workspace says.
+      if (res.status === 200 && res.headers['content-disposition'] === undefined) res.headers['content-disposition'] = 'attachment';
       return sendUpstream(reply, res);
     },
   );

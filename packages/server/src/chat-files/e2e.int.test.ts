@@ -98,6 +98,35 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
     expect(await readdir(path.join(workspaceDir(), '.molecule', 'chat-uploads'))).toEqual(before);
   });
 
+  it('C085 the agent sends a local file: uploaded through the platform as the workspace, then notified with the stored metadata; a missing file sends nothing', async () => {
+    const template = `file-sender-${randomUUID().slice(0, 6)}`;
+    const config = 'name: File sender\nruntime: molecule\nadapter: script\nscript:\n  - send_files: { message: "here is your file", files: ["{{input}}"] }\n  - reply: "sent"\n';
+    const imported = await fetch(`${server.url}/templates/import`, { method: 'POST', headers: c.admin, body: JSON.stringify({ name: template, files: { 'config.yaml': config } }) });
+    expect(imported.status).toBe(201);
+    const sender = await c.create(`sender-${randomUUID().slice(0, 6)}`, template);
+    await c.waitOnline(sender, 60_000);
+    const agentUrl = (await c.get(sender)).url as string;
+    const local = path.join(dataDir, 'workspaces', sender, 'workspace', 'report.csv');
+    await writeFile(local, 'a,b\n1,2\n');
+    const notifies = async () =>
+      (await server.deps.db.query<{ response_body: { result: string; parts?: { kind: string; file: { uri: string; name: string; mimeType?: string; size?: number } }[] } }>(
+        `SELECT response_body FROM activity_logs WHERE workspace_id = $1 AND method = 'notify' ORDER BY created_at`,
+        [sender],
+      )).rows;
+
+    expect(await c.sendDirect(agentUrl, local)).toBe('sent');
+    const [row] = await notifies();
+    expect(row!.response_body.result).toBe('here is your file');
+    const file = row!.response_body.parts![0]!.file;
+    expect(file).toMatchObject({ name: 'report.csv', mimeType: 'text/csv; charset=utf-8', size: 8 });
+    expect(file.uri).toMatch(new RegExp(`^workspace:.*/workspaces/${sender}/workspace/\\.molecule/chat-uploads/[0-9a-f]{32}-report\\.csv$`));
+    expect(await readFile(file.uri.slice('workspace:'.length), 'utf8')).toBe('a,b\n1,2\n');
+
+    expect(await c.sendDirect(agentUrl, path.join(path.dirname(local), 'gone.csv'))).not.toBe('sent');
+    expect(await notifies()).toHaveLength(1);
+    expect(await readdir(path.join(path.dirname(local), '.molecule', 'chat-uploads'))).toHaveLength(1);
+  }, 90_000);
+
   it('C081 a NULL inbound secret is minted inline (503, retry_after_seconds 30); after a restart the agent has it and uploads work again', async () => {
     await server.deps.db.query('UPDATE workspaces SET platform_inbound_secret = NULL WHERE id = $1', [id]);
     server.deps.inboundSecrets.reset();

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,8 @@ import { e2eClient, E2E_ADMIN_TOKEN } from '../test-support/e2e.js';
 // downloads read only under /configs, /workspace, /home and /plugins (C080), so the data dir, and
 // with it each agent's workspace folder, is made under /home (the user's home, or /home itself when
 // the tests run as root).
+const FILE_SENDER = 'name: File sender\nruntime: molecule\nadapter: script\nscript:\n  - send_files: { message: "here is your file", files: ["{{input}}"] }\n  - reply: "sent"\n';
+
 describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', () => {
   let server: RunningServer;
   let dataDir: string;
@@ -24,7 +27,12 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
   beforeAll(async () => {
     const base = os.homedir().startsWith('/home/') ? os.homedir() : '/home';
     dataDir = await mkdtemp(path.join(base, 'molecule-chatfiles-'));
-    const { config } = loadConfig({ PORT: '0', MOLECULE_DATA_DIR: dataDir, ADMIN_TOKEN: E2E_ADMIN_TOKEN, MOLECULE_PROVISIONER: 'process', DATABASE_URL: process.env.TEST_DATABASE_URL });
+    // Its own templates: echo, and a script agent that sends the file it is told to (C085).
+    const templates = path.join(dataDir, 'templates');
+    await cp(fileURLToPath(new URL('../../../../templates/echo', import.meta.url)), path.join(templates, 'echo'), { recursive: true });
+    await mkdir(path.join(templates, 'file-sender'));
+    await writeFile(path.join(templates, 'file-sender', 'config.yaml'), FILE_SENDER);
+    const { config } = loadConfig({ PORT: '0', MOLECULE_DATA_DIR: dataDir, MOLECULE_TEMPLATES_DIR: templates, ADMIN_TOKEN: E2E_ADMIN_TOKEN, MOLECULE_PROVISIONER: 'process', DATABASE_URL: process.env.TEST_DATABASE_URL });
     server = await startServer(config, [], createLogger({ level: 'silent', pretty: false }));
     id = await c.create(`files-${randomUUID().slice(0, 6)}`, 'echo');
     // expect.poll is for tests only: wait here with a deadline.
@@ -99,11 +107,7 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
   });
 
   it('C085 the agent sends a local file: uploaded through the platform as the workspace, then notified with the stored metadata; a missing file sends nothing', async () => {
-    const template = `file-sender-${randomUUID().slice(0, 6)}`;
-    const config = 'name: File sender\nruntime: molecule\nadapter: script\nscript:\n  - send_files: { message: "here is your file", files: ["{{input}}"] }\n  - reply: "sent"\n';
-    const imported = await fetch(`${server.url}/templates/import`, { method: 'POST', headers: c.admin, body: JSON.stringify({ name: template, files: { 'config.yaml': config } }) });
-    expect(imported.status).toBe(201);
-    const sender = await c.create(`sender-${randomUUID().slice(0, 6)}`, template);
+    const sender = await c.create(`sender-${randomUUID().slice(0, 6)}`, 'file-sender');
     await c.waitOnline(sender, 60_000);
     const agentUrl = (await c.get(sender)).url as string;
     const local = path.join(dataDir, 'workspaces', sender, 'workspace', 'report.csv');

@@ -18,4 +18,5 @@ node --import tsx bench/a2a-proxy.ts
 node --import tsx bench/a2a-queue.ts
 node --import tsx bench/scheduler.ts
 node --import tsx bench/org-import.ts
+node --import tsx bench/files.ts
 node --import tsx bench/canvas.ts

@@ -24,13 +24,11 @@ const ids = (from: number, to: number, except: number[] = []): string[] =>
 export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
-  ...notBuilt(13, 'chat attachments', ['C072', 'C073', 'C074', 'C075', 'C076', 'C077', 'C078', 'C079', 'C081', 'C082', 'C083', 'C084', 'C085']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
   ...notBuilt(14, 'the memory namespace purge hook', ['C158']),
   ...notBuilt(13, 'plugins', ids(180, 188, [184, 187])),
   ...notBuilt(13, 'EC2 writes over EIC SSH: the control-plane backend has no files port yet (501); files reach an agent through its backend (process dirs, the Docker archive API)', ['C196']),
   ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
-  ...notBuilt(13, 'chat file forwarding (every dial of it will go through the guarded client of C050)', ['C224']),
   ...notBuilt(13, 'the terminal', ids(227, 230)),
   ...notBuilt(14, 'hierarchical memory', ids(231, 264)),
   ...notBuilt(15, 'connect snippets and external agents', [...ids(268, 273), 'C275']),
@@ -56,6 +54,10 @@ export const LEDGER: Record<string, LedgerEntry> = {
     note: "Every runtime runs in the one runtime image with its configs volume at /configs, so the Files API's /configs is /configs for all; upstream's per-image base paths (hermes ~/.hermes, langgraph /opt/configs) would point at nothing here.",
   },
   C213: { state: 'not_applicable', note: 'One org per deployment: there is no SaaS tenant routing; MOLECULE_ORG_ID is only sent to the control plane.' },
+  C224: {
+    state: 'different',
+    note: 'Chat file forwards re-check the workspace URL when they send and at every connection (the guarded A2A client of C050), instead of trusting the register-time check: a URL the platform may not dial is refused (502) and nothing is sent.',
+  },
   C222: { state: 'not_applicable', note: 'There is no host.docker.internal rewrite: URLs are checked as stored and again at every connection (C050).' },
   C223: {
     state: 'different',

@@ -11,6 +11,10 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
   const [lines, setLines] = useState<ChatLine[]>([]);
   const [activity, setActivity] = useState<ActivityLine[]>([]);
   const [draft, setDraft] = useState('');
+  /** Files picked or dropped for the next message; uploaded when it is sent. */
+  const [pending, setPending] = useState<File[]>([]);
+  const [dragging, setDragging] = useState(false);
+  const picker = useRef<HTMLInputElement>(null);
   const [sending, setSending] = useState(false);
   const [loadError, setLoadError] = useState('');
   const log = useRef<HTMLDivElement>(null);
@@ -66,20 +70,39 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
     }
   };
 
+  const addFiles = (list: FileList | null) => {
+    const files = list ? Array.from(list) : [];
+    if (files.length > 0) setPending((p) => [...p, ...files]);
+  };
+
   const send = async () => {
     const text = draft.trim();
-    if (!text || sending) return;
+    const files = pending;
+    if ((!text && files.length === 0) || sending) return;
     setDraft('');
+    setPending([]);
     setSending(true);
     setActivity([]);
     const id = crypto.randomUUID();
     const replyId = `${id}-a`;
-    put({ id: `${id}-q`, from: 'user', text });
+    put({ id: `${id}-q`, from: 'user', text, ...(files.length > 0 ? { attachments: files.map((f) => ({ uri: '', name: f.name, size: f.size })) } : {}) });
     put({ id: replyId, from: 'agent', text: '', streaming: true });
     let delivered = false;
     let reply = '';
     try {
-      const r = await api.chatSend(workspace.id, id, text);
+      // The files go first: the message carries what the workspace stored (C072); a refused upload sends nothing.
+      let stored: Attachment[] = [];
+      if (files.length > 0) {
+        try {
+          stored = await api.chatUpload(workspace.id, files);
+        } catch (err) {
+          put({ id: replyId, from: 'platform', text: `Not sent: the files could not be uploaded (${err instanceof Error ? err.message : String(err)}).` });
+          setPending(files);
+          return;
+        }
+        put({ id: `${id}-q`, from: 'user', text, attachments: stored });
+      }
+      const r = await api.chatSend(workspace.id, id, text, stored);
       if (r.kind === 'stream') {
         delivered = true;
         let buffer = '';
@@ -124,7 +147,20 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
   };
 
   return (
-    <div className="chat">
+    <div
+      className={`chat${dragging ? ' chat-dragging' : ''}`}
+      onDragOver={(e) => {
+        if (!e.dataTransfer.types.includes('Files')) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        addFiles(e.dataTransfer.files);
+      }}
+    >
       {loadError ? <p role="alert">{loadError}</p> : null}
       <div className="chat-log" role="log" aria-live="polite" aria-label="Conversation" ref={log}>
         {lines.length === 0 ? <p className="note">No messages yet.</p> : null}
@@ -132,7 +168,7 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
           <div key={l.id} className={`msg msg-${l.from}`} data-from={l.from} aria-busy={l.streaming ? 'true' : undefined}>
             <span className="sr-only">{l.from === 'user' ? 'You: ' : l.from === 'agent' ? `${workspace.name}: ` : 'Platform: '}</span>
             {l.text || (l.streaming ? '…' : '')}
-            {l.attachments ? <Chips files={l.attachments} /> : null}
+            {l.attachments ? <Chips files={l.attachments} downloadUrl={(uri) => api.chatDownloadUrl(workspace.id, uri)} /> : null}
           </div>
         ))}
       </div>
@@ -172,7 +208,33 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
             }
           }}
         />
-        <button type="submit" disabled={sending || draft.trim() === ''}>
+        {pending.length > 0 ? (
+          <ul className="chips" aria-label="Files to send">
+            {pending.map((f, i) => (
+              <li key={`${f.name}-${i}`} className="chip">
+                {f.name} ({formatSize(f.size)}){' '}
+                <button type="button" className="link" aria-label={`Remove ${f.name}`} onClick={() => setPending((p) => p.filter((_, j) => j !== i))}>
+                  ×
+                </button>
+              </li>
+            ))}
+          </ul>
+        ) : null}
+        <input
+          ref={picker}
+          type="file"
+          multiple
+          hidden
+          aria-label="Files to attach"
+          onChange={(e) => {
+            addFiles(e.target.files);
+            e.target.value = '';
+          }}
+        />
+        <button type="button" disabled={sending} onClick={() => picker.current?.click()} title="Attach files (or drop them on the chat)">
+          Attach
+        </button>
+        <button type="submit" disabled={sending || (draft.trim() === '' && pending.length === 0)}>
           Send
         </button>
       </form>
@@ -180,8 +242,8 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
   );
 }
 
-/** The files of a message: a link for a web address, a labelled chip for a file kept in the workspace. */
-function Chips({ files }: { files: Attachment[] }) {
+/** The files of a message: a link for a web address, a download through the platform for a file kept in the workspace. */
+function Chips({ files, downloadUrl }: { files: Attachment[]; downloadUrl: (uri: string) => string }) {
   return (
     <ul className="chips" aria-label="Attachments">
       {files.map((f, i) => {
@@ -192,8 +254,12 @@ function Chips({ files }: { files: Attachment[] }) {
               <a href={f.uri} target="_blank" rel="noopener noreferrer" download={f.name}>
                 {label}
               </a>
+            ) : /^workspace:\//i.test(f.uri) ? (
+              <a href={downloadUrl(f.uri)} download={f.name} title={`In the workspace: ${f.uri.slice('workspace:'.length)}`}>
+                {label}
+              </a>
             ) : (
-              <span title={`In the workspace: ${f.uri}`}>{label}</span>
+              <span>{label}</span>
             )}
           </li>
         );

@@ -202,14 +202,19 @@ export function createApi(opts: ApiOptions = {}) {
       id: string,
       messageId: string,
       text: string,
+      files: ChatFile[] = [],
     ): Promise<{ kind: 'stream'; reader: ReadableStreamDefaultReader<Uint8Array> } | { kind: 'answer'; text: string; queueId?: string }> {
+      const parts = [
+        ...(text ? [{ kind: 'text', text }] : []),
+        ...files.map((f) => ({ kind: 'file', file: { uri: f.uri, name: f.name, ...(f.mimeType ? { mimeType: f.mimeType } : {}) } })),
+      ];
       let r: Response;
       try {
         r = await fetchImpl(`/workspaces/${encodeURIComponent(id)}/a2a`, {
           method: 'POST',
           credentials: 'same-origin',
           headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-          body: JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'message/stream', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text }] } } }),
+          body: JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'message/stream', params: { message: { kind: 'message', role: 'user', messageId, parts } } }),
         });
       } catch {
         throw new PlatformUnavailableError();
@@ -219,6 +224,31 @@ export function createApi(opts: ApiOptions = {}) {
       const queueId = r.status === 202 && isRecord(body) && body.queued === true && typeof body.queue_id === 'string' ? body.queue_id : undefined;
       return { kind: 'answer', text: describeAnswer(r.status, body), ...(queueId ? { queueId } : {}) };
     },
+    /**
+     * Uploads files to the workspace for the chat (`POST /workspaces/:id/chat/uploads`, multipart):
+     * what it stored, to send as file parts. A refusal is an ApiError with the platform's (or the
+     * workspace's) message, e.g. a 413 naming the file.
+     */
+    async chatUpload(id: string, files: File[]): Promise<ChatFile[]> {
+      const form = new FormData();
+      for (const f of files) form.append('files', f, f.name);
+      let r: Response;
+      try {
+        r = await fetchImpl(`/workspaces/${encodeURIComponent(id)}/chat/uploads`, { method: 'POST', credentials: 'same-origin', body: form });
+      } catch {
+        throw new PlatformUnavailableError();
+      }
+      const body = await jsonBody(r);
+      if (!r.ok) {
+        const e = isRecord(body) ? body : {};
+        if (r.status === 401) opts.onUnauthorized?.();
+        throw new ApiError(r.status, typeof e.code === 'string' ? e.code : undefined, typeof e.error === 'string' ? e.error : `HTTP ${r.status}`, []);
+      }
+      const list = isRecord(body) && Array.isArray(body.files) ? body.files : [];
+      return list.filter((f): f is ChatFile => isRecord(f) && typeof f.uri === 'string' && typeof f.name === 'string');
+    },
+    /** Where a file kept in the workspace is downloaded from (a same-origin link: the session cookie goes with it). */
+    chatDownloadUrl: (id: string, uri: string) => `/workspaces/${encodeURIComponent(id)}/chat/download?path=${encodeURIComponent(uri.replace(/^workspace:/, ''))}`,
     /** A workspace's cron schedules, oldest first. */
     schedules: (id: string) => call<Schedule[]>('GET', schedulesPath(id)),
     createSchedule: (id: string, body: { name: string; cron_expr: string; timezone: string; prompt: string; enabled: boolean }) => call<Schedule>('POST', schedulesPath(id), body),
@@ -249,6 +279,14 @@ export function createApi(opts: ApiOptions = {}) {
 }
 
 export type Api = ReturnType<typeof createApi>;
+
+/** A chat file as the workspace stored it (`/chat/uploads`), sent as an A2A file part. */
+export interface ChatFile {
+  uri: string;
+  name: string;
+  mimeType?: string;
+  size?: number;
+}
 
 /** An org token as listed: its prefix and who made it, never the token. */
 export type OrgTokenView = TokenView & { name: string; created_by: string };

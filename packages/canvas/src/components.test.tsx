@@ -219,6 +219,48 @@ describe('chat', () => {
     expect(screen.getByRole('button', { name: 'Send' })).toBeTruthy();
   });
 
+  it('C072 C078 an attached file is uploaded through /chat/uploads before the message, which carries it as a file part; file chips download through /chat/download', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Files' });
+    const stored = { uri: 'workspace:/workspace/.molecule/chat-uploads/0a1b-notes.txt', name: 'notes.txt', mimeType: 'text/plain', size: 5 };
+    const { api, sent } = fakeApi({
+      [`POST /workspaces/${w.id}/chat/uploads`]: () => json(200, { files: [stored] }),
+      'GET /workspaces/': () => json(200, []),
+      'POST /workspaces/': () => sse([chunk('got it')]),
+    });
+    render(<ChatTab workspace={w} workspaces={byId([w])} api={api} feed={createFeed()} canvas={commands} />);
+    await user.upload(screen.getByLabelText('Files to attach'), new File(['hello'], 'notes.txt', { type: 'text/plain' }));
+    expect(within(screen.getByRole('list', { name: 'Files to send' })).getByText(/notes\.txt/)).toBeTruthy();
+    await user.type(screen.getByLabelText('Message to Files'), 'read this{Enter}');
+    await screen.findByText('got it');
+
+    const posts = sent.filter((s) => s.method === 'POST');
+    expect(posts.map((s) => s.url)).toEqual([`/workspaces/${w.id}/chat/uploads`, `/workspaces/${w.id}/a2a`]);
+    const form = posts[0]!.body as FormData;
+    expect((form.get('files') as File).name).toBe('notes.txt');
+    const parts = (posts[1]!.body as { params: { message: { parts: unknown[] } } }).params.message.parts;
+    expect(parts).toEqual([{ kind: 'text', text: 'read this' }, { kind: 'file', file: { uri: stored.uri, name: 'notes.txt', mimeType: 'text/plain' } }]);
+    expect(screen.queryByRole('list', { name: 'Files to send' })).toBeNull();
+    // The sent file's chip downloads through the platform.
+    const link = within(screen.getByRole('log')).getByRole('link', { name: /notes\.txt/ });
+    expect(link.getAttribute('href')).toBe(`/workspaces/${w.id}/chat/download?path=${encodeURIComponent('/workspace/.molecule/chat-uploads/0a1b-notes.txt')}`);
+  });
+
+  it('C072 a refused upload sends no message and keeps the files for another try', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Files' });
+    const { api, sent } = fakeApi({
+      [`POST /workspaces/${w.id}/chat/uploads`]: () => json(413, { error: 'request file too large (file "big.bin")' }),
+      'GET /workspaces/': () => json(200, []),
+    });
+    render(<ChatTab workspace={w} workspaces={byId([w])} api={api} feed={createFeed()} canvas={commands} />);
+    await user.upload(screen.getByLabelText('Files to attach'), new File(['x'], 'big.bin'));
+    await user.click(screen.getByRole('button', { name: 'Send' }));
+    await screen.findByText(/Not sent: the files could not be uploaded \(request file too large \(file "big.bin"\)\)/);
+    expect(sent.filter((s) => s.method === 'POST').map((s) => s.url)).toEqual([`/workspaces/${w.id}/chat/uploads`]);
+    expect(within(screen.getByRole('list', { name: 'Files to send' })).getByText(/big\.bin/)).toBeTruthy();
+  });
+
   it('a queued message is followed through the queue until its answer replaces the line', async () => {
     const user = userEvent.setup();
     const w = ws({ name: 'Busy' });

@@ -43,8 +43,13 @@ export interface ScriptDelegate {
   /** What to send; `{{input}}` is the message text. */
   task: string;
 }
+/** Files shown to the user through the platform (C085); `{{input}}` in a path or the message is the message text. */
+export interface ScriptSendFiles {
+  message: string;
+  files: string[];
+}
 /** One step of a `script` adapter run. */
-export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string } | { tool: ScriptTool } | { delegate: ScriptDelegate };
+export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string } | { tool: ScriptTool } | { delegate: ScriptDelegate } | { send_files: ScriptSendFiles };
 /** A script rule: the first rule whose `match` (a regular expression) finds the input text runs. */
 export interface ScriptRule {
   match: string | undefined;
@@ -133,9 +138,13 @@ const StepSchema = z
       .object({ to: z.string().trim().min(1).max(256), task: z.string().min(1).max(100_000).default('{{input}}') })
       .strict()
       .optional(),
+    send_files: z
+      .object({ message: z.string().min(1).max(100_000), files: z.array(z.string().min(1).max(4096)).min(1).max(20) })
+      .strict()
+      .optional(),
   })
   .strict()
-  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool, delegate' });
+  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool, delegate, send_files' });
 
 const RuleSchema = z
   .object({
@@ -175,6 +184,7 @@ function toStep(s: z.infer<typeof StepSchema>): ScriptStep {
   if (s.delay_ms !== undefined) return { delay_ms: s.delay_ms };
   if (s.tool !== undefined) return { tool: s.tool };
   if (s.delegate !== undefined) return { delegate: s.delegate };
+  if (s.send_files !== undefined) return { send_files: s.send_files };
   return { fail: s.fail ?? '' };
 }
 

@@ -142,6 +142,17 @@ describe('POST /internal/chat/uploads/ingest (C035)', () => {
     expect(await (await read(a, files[0]!.uri.slice('workspace:'.length))).text()).toBe('hello');
   });
 
+  it('C074: the MIME type comes from the part header first, from the extension only when the header says nothing', async () => {
+    const { a } = await agentWithFiles();
+    const res = await upload(a, [
+      { name: 'data.csv', content: 'a,b', type: 'application/x-custom' },
+      { name: 'photo.png', content: new Uint8Array([137, 80]), type: 'application/octet-stream' },
+      { name: 'blob.weird', content: 'x', type: 'application/octet-stream' },
+    ]);
+    const { files } = (await res.json()) as { files: { name: string; mimeType: string }[] };
+    expect(files.map((f) => f.mimeType)).toEqual(['application/x-custom', 'image/png', 'application/octet-stream']);
+  });
+
   it('C035: answers 400 to a body that is not multipart or holds no file', async () => {
     const { a } = await agentWithFiles();
     const notMultipart = await fetch(`${a.url}/internal/chat/uploads/ingest`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
@@ -167,13 +178,14 @@ describe('upload limits (C035)', () => {
     ['a file over the per-file limit', { fileBytes: 10 }, [{ name: 'big.bin', size: 11 }]],
     ['a request over the total limit', { requestBytes: 15 }, [{ name: 'a', size: 10 }, { name: 'b', size: 10 }]],
     ['too many files', { files: 1 }, [{ name: 'a', size: 1 }, { name: 'b', size: 1 }]],
-  ])('C035: answers 413 to %s and keeps nothing', async (_name, limits, parts) => {
+  ])('C035 C075: answers 413 to %s (naming the file that broke it) and keeps nothing', async (_name, limits, parts) => {
     const { f, url, workspaceDir } = await app(limits);
     try {
       const form = new FormData();
       for (const p of parts) form.append('files', new Blob([new Uint8Array(p.size)]), p.name);
       const res = await fetch(`${url}/internal/chat/uploads/ingest`, { method: 'POST', body: form, headers: auth });
       expect(res.status).toBe(413);
+      if (!('files' in limits)) expect(((await res.json()) as { error: string }).error).toContain(`"${parts.at(-1)!.name}"`);
       expect(await readdir(path.join(workspaceDir, '.molecule', 'chat-uploads'))).toEqual([]);
     } finally {
       await f.close();

@@ -117,9 +117,11 @@ async function ingest(req: FastifyRequest, reply: FastifyReply, opts: InternalFi
   const written: string[] = [];
   const files: { uri: string; name: string; mimeType: string; size: number }[] = [];
   let total = 0;
+  let current = '';
   try {
     for await (const part of req.parts()) {
       if (part.type !== 'file') continue;
+      current = part.filename;
       const name = sanitizeFileName(part.filename);
       const target = path.join(dir, `${randomBytes(16).toString('hex')}-${name}`);
       const fh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -129,19 +131,19 @@ async function ingest(req: FastifyRequest, reply: FastifyReply, opts: InternalFi
         transform(chunk: Buffer, _enc, cb) {
           size += chunk.length;
           total += chunk.length;
-          if (total > requestBytes) cb(new HttpError(413, `upload larger than ${requestBytes} bytes`));
+          if (total > requestBytes) cb(new HttpError(413, `upload larger than ${requestBytes} bytes (at file "${current}")`));
           else cb(null, chunk);
         },
       });
       await pipeline(part.file, count, createWriteStream('', { fd: fh }));
-      files.push({ uri: `workspace:${target}`, name, mimeType: part.mimetype || 'application/octet-stream', size });
+      files.push({ uri: `workspace:${target}`, name, mimeType: partMimeType(part.mimetype, name), size });
     }
   } catch (err) {
     await Promise.all(written.map((f) => rm(f, { force: true })));
     if (err instanceof HttpError) throw err;
     const e = err as { statusCode?: number; code?: string; message: string };
     if (e.statusCode === 413 || e.code === 'FST_REQ_FILE_TOO_LARGE' || e.code === 'FST_FILES_LIMIT' || e.code === 'FST_FIELDS_LIMIT' || e.code === 'FST_PARTS_LIMIT') {
-      throw new HttpError(413, e.message);
+      throw new HttpError(413, current ? `${e.message} (file "${current}")` : e.message);
     }
     if (e.statusCode && e.statusCode < 500) throw new HttpError(400, `malformed multipart: ${e.message}`);
     throw err;
@@ -168,6 +170,16 @@ const CONTENT_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
   '.zip': 'application/zip',
 };
+
+/**
+ * C074: the part's own Content-Type wins; only when it says nothing (absent, or the generic
+ * application/octet-stream a browser sends for an unknown type) is the file extension asked.
+ * (Busboy reports an absent part header as text/plain, indistinguishable from a declared one.)
+ */
+export function partMimeType(declared: string | undefined, name: string): string {
+  if (declared && declared !== 'application/octet-stream') return declared;
+  return CONTENT_TYPES[path.extname(name).toLowerCase()] ?? 'application/octet-stream';
+}
 
 /** RFC 6266 / 5987: an ASCII fallback with quotes escaped, plus the exact name percent-encoded. */
 export function contentDisposition(name: string): string {

@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ChatFilesError, sendFilesToUser } from './chat-files.js';
 import type { Logger } from './log.js';
 
 /** One platform tool as `tools/list` describes it; `inputSchema` is a JSON Schema object. */
@@ -64,6 +65,19 @@ export interface McpPlatformToolsOptions {
   callTimeoutMs?: number;
 }
 
+const SEND_TO_USER = 'send_message_to_user';
+
+/** The agent's own addition to send_message_to_user: local files it uploads itself before notifying (C085). */
+function withLocalFiles(tool: PlatformToolInfo): PlatformToolInfo {
+  if (tool.name !== SEND_TO_USER) return tool;
+  const props = (tool.inputSchema.properties ?? {}) as Record<string, unknown>;
+  return {
+    ...tool,
+    description: `${tool.description} To attach files from this workspace, list their absolute paths in \`files\`: they are uploaded first, and nothing is sent if one is missing.`,
+    inputSchema: { ...tool.inputSchema, properties: { ...props, files: { type: 'array', items: { type: 'string' }, maxItems: 20, description: 'Absolute paths of local files to attach' } } },
+  };
+}
+
 /** MCP error codes that mean the platform was not reached or did not answer (anything else is an answer). */
 const OUTAGE_CODES: ReadonlySet<number> = new Set([ErrorCode.RequestTimeout, ErrorCode.ConnectionClosed]);
 
@@ -95,7 +109,7 @@ export class McpPlatformTools implements PlatformTools {
     // The tools never change while the platform runs: listed once, listed again only after a failure.
     this.listing ??= client
       .listTools(undefined, { timeout: this.listTimeoutMs })
-      .then((r) => r.tools.map((t) => ({ name: t.name, description: t.description ?? '', inputSchema: t.inputSchema as Record<string, unknown> })))
+      .then((r) => r.tools.map((t) => withLocalFiles({ name: t.name, description: t.description ?? '', inputSchema: t.inputSchema as Record<string, unknown> })))
       .catch((err: unknown) => {
         this.listing = undefined;
         throw err;
@@ -105,6 +119,7 @@ export class McpPlatformTools implements PlatformTools {
   }
 
   async call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<PlatformToolResult> {
+    if (name === SEND_TO_USER && Array.isArray(args.files) && args.files.length > 0) return this.sendFiles(args, signal);
     const client = await this.connect(signal);
     let result: Awaited<ReturnType<Client['callTool']>>;
     try {
@@ -124,6 +139,31 @@ export class McpPlatformTools implements PlatformTools {
       isError: result.isError === true,
       ...(typeof structured === 'object' && structured !== null && !Array.isArray(structured) ? { structured: structured as Record<string, unknown> } : {}),
     };
+  }
+
+  /**
+   * `send_message_to_user` with local `files` (C085): uploaded through the platform first, then
+   * notified with what the platform stored; a missing file or a refused upload is the tool's error
+   * and nothing reaches the user.
+   */
+  private async sendFiles(args: Record<string, unknown>, signal?: AbortSignal): Promise<PlatformToolResult> {
+    const files = (args.files as unknown[]).filter((f): f is string => typeof f === 'string');
+    if (files.length !== (args.files as unknown[]).length) return { text: 'files must be a list of absolute file paths', isError: true };
+    if (typeof args.message !== 'string' || args.message.trim() === '') return { text: 'message is required', isError: true };
+    try {
+      const sent = await sendFilesToUser(
+        { platformUrl: this.opts.platformUrl, workspaceId: this.opts.workspaceId, token: () => this.opts.token.current(), ...(signal ? { signal } : {}) },
+        args.message,
+        files,
+      );
+      return { text: `Message sent with ${sent.length} file(s): ${sent.map((f) => f.name).join(', ')}.`, isError: false };
+    } catch (err) {
+      if (err instanceof ChatFilesError) {
+        this.opts.log.warn({ reason: err.message }, 'send_message_to_user: files not sent; the message was not shown');
+        return { text: `${err.message}; the message was not sent`, isError: true };
+      }
+      throw err;
+    }
   }
 
   async close(): Promise<void> {

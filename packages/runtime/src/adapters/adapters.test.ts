@@ -90,6 +90,28 @@ function memoryTools(peers: Record<string, unknown>[], answer: (name: string, ar
 
 const peer = (id: string, name: string, relation: string, role: string | null = null) => ({ id, name, role, relation, status: 'online' });
 
+describe('script adapter: send_files step (C085)', () => {
+  it('C085 calls send_message_to_user with the local files ({{input}} filled in), reported as a tool use; a tool error fails the task', async () => {
+    const calls: { name: string; args: Record<string, unknown> }[] = [];
+    let answer: PlatformToolResult = { text: 'Message sent with 1 file(s): a.txt.', isError: false };
+    const tools: PlatformTools = {
+      list: () => Promise.resolve([]),
+      call: (name, args) => {
+        calls.push({ name, args });
+        return Promise.resolve(answer);
+      },
+      close: () => Promise.resolve(),
+    };
+    const s = new ScriptAdapter([{ match: undefined, steps: [{ send_files: { message: 'for {{input}}', files: ['/workspace/{{input}}'] } }, { reply: 'sent' }] }]);
+    const events: AdapterEvent[] = [];
+    for await (const ev of s.run(input('a.txt'), { ...ctx(), tools }) as AsyncIterable<AdapterEvent>) events.push(ev);
+    expect(calls).toEqual([{ name: 'send_message_to_user', args: { message: 'for a.txt', files: ['/workspace/a.txt'] } }]);
+    expect(events[0]).toMatchObject({ type: 'tool', name: 'send_message_to_user', output: answer.text });
+    answer = { text: 'no such file: /workspace/a.txt; the message was not sent', isError: true };
+    await expect(collect(s.run(input('a.txt'), { ...ctx(), tools }))).rejects.toThrow('no such file');
+  });
+});
+
 describe('script adapter: delegate step', () => {
   const run = async (s: ScriptAdapter, text: string, tools: PlatformTools) => {
     const events: AdapterEvent[] = [];

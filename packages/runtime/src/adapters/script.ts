@@ -38,6 +38,8 @@ export class ScriptAdapter implements Adapter {
       } else if ('delegate' in step) {
         yield* this.delegate(step.delegate.to, step.delegate.task.replaceAll('{{input}}', input.text), ctx, replied);
         replied = true;
+      } else if ('send_files' in step) {
+        yield* this.sendFiles(step.send_files.message.replaceAll('{{input}}', input.text), step.send_files.files.map((f) => f.replaceAll('{{input}}', input.text.trim())), ctx);
       } else if ('tool' in step) {
         const { name, input: toolInput, output, error } = step.tool;
         yield {
@@ -51,6 +53,22 @@ export class ScriptAdapter implements Adapter {
         throw new ScriptedFailure(step.fail || 'scripted failure');
       }
     }
+  }
+
+  /**
+   * A `send_files` step (C085): `send_message_to_user` with local files, uploaded through the platform
+   * before the notify; a missing file or a refused upload fails the task and nothing is shown.
+   */
+  private async *sendFiles(message: string, files: string[], ctx: AdapterContext): AsyncIterable<AdapterEvent> {
+    if (!ctx.tools) throw new ScriptedFailure('the send_files step needs the platform tools: this agent runs without a platform (no PLATFORM_URL)');
+    const started = performance.now();
+    const use = { type: 'tool' as const, name: 'send_message_to_user', input: `${message} [${files.join(', ')}]` };
+    const r = await ctx.tools.call('send_message_to_user', { message, files }, ctx.signal);
+    if (r.isError) {
+      yield { ...use, error: r.text, durationMs: performance.now() - started };
+      throw new ScriptedFailure(r.text);
+    }
+    yield { ...use, output: r.text, durationMs: performance.now() - started };
   }
 
   /** A `delegate` step: the peer's answer is the reply chunk; the call is reported as a tool use (C037). */

@@ -112,6 +112,13 @@ export interface DispatchResponse {
   body: Readable;
 }
 
+/** An agent's answer to a forwarded request: status, headers (lower-case names) and the unread body. */
+export interface ForwardResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Readable;
+}
+
 /**
  * The outbound A2A client: one keep-alive pool per agent origin, connect 10 s, answer headers
  * 60 s, no overall or body timeout (C049). Every connection's address is checked (C050).
@@ -149,6 +156,21 @@ export class A2ADispatcher {
       return Array.isArray(v) ? v[0] : v;
     };
     return { status: res.statusCode, contentType: header('content-type') ?? '', retryAfter: header('retry-after'), body: res.body };
+  }
+
+  /**
+   * Sends one plain HTTP request to `rawUrl` (an agent's internal endpoint: chat files) through the
+   * same guarded pool: the URL is re-checked first (C050; UnsafeAgentUrlError, nothing sent) and
+   * every connection's address is checked. `body` is streamed as it comes, never buffered; the
+   * answer's body is handed back unread.
+   */
+  async forward(rawUrl: string, opts: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: Readable; signal?: AbortSignal }): Promise<ForwardResponse> {
+    const check = await checkAgentUrl(rawUrl, this.policy());
+    if (!check.ok) throw new UnsafeAgentUrlError(`${check.reason}: ${check.detail}`);
+    const res = await request(check.url, { method: opts.method, dispatcher: this.#agent, headers: opts.headers, body: opts.body ?? null, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    return { status: res.statusCode, headers, body: res.body };
   }
 
   close(): Promise<void> {

@@ -26,6 +26,7 @@ import { registerAuthRoutes } from '../auth/routes.js';
 import { registerCanvasRoutes } from '../canvas/routes.js';
 import { registerFileRoutes, registerFileUploadRoute } from '../files/routes.js';
 import { registerSecretRoutes } from '../secrets/routes.js';
+import { registerChatFileRoutes } from '../chat-files/routes.js';
 import { registerBudgetRoutes } from '../budgets/routes.js';
 import { registerScheduleRoutes } from '../schedules/routes.js';
 import { registerOrgRoutes } from '../org/routes.js';
@@ -203,6 +204,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerTeamRoutes(app, { ...deps, ...authDeps(deps) });
   registerBundleRoutes(app, { ...deps, ...authDeps(deps) });
   await registerTemplateRoutes(app, { ...deps, ...authDeps(deps) });
+  await registerChatFileRoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }
 

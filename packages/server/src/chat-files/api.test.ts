@@ -1,0 +1,3 @@
+import { chatFilesApiSuite } from './api.suite.js';
+
+chatFilesApiSuite('pglite');

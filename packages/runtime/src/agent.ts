@@ -89,7 +89,16 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
     busyRetryAfterMs: opts.busyRetryAfterMs,
     health: () => ({ workspace_id: config.workspaceId ?? null, adapter: adapter.name, max_concurrent_tasks: tracker.maxConcurrent }),
   });
-  await registerInternalFiles(app, { configsDir: config.configsDir, workspaceDir: config.workspaceDir, readRoots: config.fileReadRoots, log });
+  await registerInternalFiles(app, {
+    configsDir: config.configsDir,
+    workspaceDir: config.workspaceDir,
+    readRoots: config.fileReadRoots,
+    virtualRoots: [
+      { virtual: '/configs', real: config.configsDir },
+      { virtual: '/workspace', real: config.workspaceDir },
+    ],
+    log,
+  });
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as AddressInfo).port;
   const url = advertisedUrl(config, port);

@@ -118,7 +118,7 @@ describe('GET /internal/file/read (C035, C080)', () => {
 });
 
 describe('POST /internal/chat/uploads/ingest (C035)', () => {
-  it('C035: writes each file 0600 under chat-uploads with a random prefix and answers their URIs', async () => {
+  it('C035 C073: writes each file 0600 under chat-uploads with a random prefix and answers their URIs in the platform\'s terms (/workspace/...), which read back', async () => {
     const { a, workspace } = await agentWithFiles();
     const res = await upload(a, [
       { name: 'notes.txt', content: 'hello' },
@@ -131,15 +131,20 @@ describe('POST /internal/chat/uploads/ingest (C035)', () => {
       { name: 'evil_name.sh', mimeType: 'application/x-sh', size: 3 },
     ]);
     const dir = path.join(workspace, '.molecule', 'chat-uploads');
+    // The agent's folder is a temp dir here; the URI says /workspace, as in a container.
+    const onDisk = (uri: string) => path.join(workspace, uri.slice('workspace:/workspace'.length));
     for (const f of files) {
-      const p = f.uri.replace(/^workspace:/, '');
+      expect(f.uri).toMatch(/^workspace:\/workspace\/\.molecule\/chat-uploads\//);
+      const p = onDisk(f.uri);
       expect(path.dirname(p)).toBe(dir);
       expect(path.basename(p)).toMatch(new RegExp(`^[0-9a-f]{32}-${f.name.replace('.', '\\.')}$`));
       expect((await stat(p)).mode & 0o777).toBe(0o600);
     }
-    expect(await readFile(files[0]!.uri.slice('workspace:'.length), 'utf8')).toBe('hello');
-    // What was ingested can be read back through the read endpoint.
+    expect(await readFile(onDisk(files[0]!.uri), 'utf8')).toBe('hello');
+    // What was ingested can be read back through the read endpoint, by the URI's path.
     expect(await (await read(a, files[0]!.uri.slice('workspace:'.length))).text()).toBe('hello');
+    // /workspace/.. does not escape through the mapping.
+    expect((await read(a, '/workspace/../etc/passwd')).status).toBe(400);
   });
 
   it('C074: the MIME type comes from the part header first, from the extension only when the header says nothing', async () => {

@@ -30,6 +30,12 @@ const EXT_MAX = 16;
 export interface InternalFilesOptions {
   configsDir: string;
   workspaceDir: string;
+  /**
+   * The paths the platform speaks (`/configs`, `/workspace`) and where they are here: the same in
+   * a container, the workspace's own folders under the platform's data dir with the process
+   * backend. Upload URIs are given, and read paths taken, in the platform's terms.
+   */
+  virtualRoots?: { virtual: string; real: string }[];
   /** Roots `GET /internal/file/read` may serve from (absolute). */
   readRoots: string[];
   log: Logger;
@@ -136,7 +142,7 @@ async function ingest(req: FastifyRequest, reply: FastifyReply, opts: InternalFi
         },
       });
       await pipeline(part.file, count, createWriteStream('', { fd: fh }));
-      files.push({ uri: `workspace:${target}`, name, mimeType: partMimeType(part.mimetype, name), size });
+      files.push({ uri: `workspace:${toVirtual(target, opts.virtualRoots)}`, name, mimeType: partMimeType(part.mimetype, name), size });
     }
   } catch (err) {
     await Promise.all(written.map((f) => rm(f, { force: true })));
@@ -209,8 +215,22 @@ export async function checkReadPath(p: string, roots: string[], configsDir: stri
   if (real !== path.join(await realpath(root), path.relative(root, p))) throw new HttpError(400, 'path goes through a symlink');
 }
 
+/** A real path in the platform's terms (`/workspace/...`), when it lies under a mapped root. */
+export function toVirtual(real: string, roots: InternalFilesOptions['virtualRoots'] = []): string {
+  const m = roots.find((r) => real === r.real || real.startsWith(`${r.real}/`));
+  return m ? `${m.virtual}${real.slice(m.real.length)}` : real;
+}
+
+/** A path in the platform's terms mapped to where it is here; anything else is left as given (and checked as such). */
+export function fromVirtual(p: string, roots: InternalFilesOptions['virtualRoots'] = []): string {
+  const m = roots.find((r) => p === r.virtual || p.startsWith(`${r.virtual}/`));
+  return m ? `${m.real}${p.slice(m.virtual.length)}` : p;
+}
+
 async function readFile(req: FastifyRequest, reply: FastifyReply, opts: InternalFilesOptions) {
-  const p = (req.query as Record<string, unknown>).path;
+  const asked = (req.query as Record<string, unknown>).path;
+  // The platform checked the path as given (canonical, under its roots); here it is mapped, then checked again.
+  const p = typeof asked === 'string' && path.posix.isAbsolute(asked) && path.posix.normalize(asked) === asked ? fromVirtual(asked, opts.virtualRoots) : asked;
   await checkReadPath(typeof p === 'string' ? p : '', opts.readRoots, opts.configsDir);
   let fh: FileHandle;
   try {

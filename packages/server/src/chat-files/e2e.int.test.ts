@@ -11,10 +11,9 @@ import { Status } from '@molecule/contracts';
 import { eventually } from '../test-support/api.js';
 import { e2eClient, E2E_ADMIN_TOKEN } from '../test-support/e2e.js';
 
-// A real molecule-agent (process backend) behind the platform's chat routes. The platform lets
-// downloads read only under /configs, /workspace, /home and /plugins (C080), so the data dir, and
-// with it each agent's workspace folder, is made under /home (the user's home, or /home itself when
-// the tests run as root).
+// A real molecule-agent (process backend) behind the platform's chat routes. Its folders are under
+// the platform's data dir (a temp dir here); it speaks the platform's paths (/workspace/...,
+// /configs/...) and maps them to its folders, so downloads stay under the roots of C080.
 const FILE_SENDER = 'name: File sender\nruntime: molecule\nadapter: script\nscript:\n  - send_files: { message: "here is your file", files: ["{{input}}"] }\n  - reply: "sent"\n';
 
 describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', () => {
@@ -25,8 +24,7 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
   let id: string;
 
   beforeAll(async () => {
-    const base = os.homedir().startsWith('/home/') ? os.homedir() : '/home';
-    dataDir = await mkdtemp(path.join(base, 'molecule-chatfiles-'));
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-chatfiles-'));
     // Its own templates: echo, and a script agent that sends the file it is told to (C085).
     const templates = path.join(dataDir, 'templates');
     await cp(fileURLToPath(new URL('../../../../templates/echo', import.meta.url)), path.join(templates, 'echo'), { recursive: true });
@@ -44,6 +42,8 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
   });
 
   const workspaceDir = () => path.join(dataDir, 'workspaces', id, 'workspace');
+  /** Where an upload URI (`workspace:/workspace/...`) is on this machine. */
+  const onDisk = (uri: string) => path.join(workspaceDir(), uri.slice('workspace:/workspace'.length));
   const upload = (form: FormData) => fetch(`${server.url}/workspaces/${id}/chat/uploads`, { method: 'POST', headers: admin, body: form });
   const download = (p: string) => fetch(`${server.url}/workspaces/${id}/chat/download?path=${encodeURIComponent(p)}`, { headers: admin });
 
@@ -61,9 +61,10 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
       { name: 'pic.png', mimeType: 'image/png', size: binary.length },
     ]);
     const dir = path.join(workspaceDir(), '.molecule', 'chat-uploads');
-    for (const f of files) expect(f.uri).toMatch(new RegExp(`^workspace:${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[0-9a-f]{32}-${f.name.replace('.', '\\.')}$`));
+    // In the platform's terms, wherever the agent keeps its folders.
+    for (const f of files) expect(f.uri).toMatch(new RegExp(`^workspace:/workspace/\\.molecule/chat-uploads/[0-9a-f]{32}-${f.name.replace('.', '\\.')}$`));
     expect((await readdir(dir)).sort()).toEqual(files.map((f) => path.basename(f.uri)).sort());
-    expect((await readFile(files[1]!.uri.slice('workspace:'.length))).equals(binary)).toBe(true);
+    expect((await readFile(onDisk(files[1]!.uri))).equals(binary)).toBe(true);
 
     // C078: what was uploaded comes back byte for byte.
     const back = await download(files[1]!.uri.slice('workspace:'.length));
@@ -77,7 +78,7 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
     const bytes = Buffer.concat([Buffer.from([0, 0xff, 0x80, 0x0d, 0x0a]), randomBytes(300 * 1024)]);
     const name = 'résumé "q" 1.bin';
     await writeFile(path.join(workspaceDir(), name), bytes);
-    const r = await download(path.join(workspaceDir(), name));
+    const r = await download(`/workspace/${name}`);
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toBe('application/octet-stream');
     expect(r.headers.get('content-length')).toBe(String(bytes.length));
@@ -86,12 +87,11 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
   });
 
   it('C079 C080 the agent\'s own 404 and 400 pass through: a missing file, and a path the agent refuses though the platform allows it', async () => {
-    const missing = await download(path.join(workspaceDir(), 'no-such-file.txt'));
+    const missing = await download('/workspace/no-such-file.txt');
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: 'not found' });
     // Under /home (the platform's rule) but outside the agent's read roots: the agent's 400.
-    await writeFile(path.join(dataDir, 'outside.txt'), 'not for the agent to serve');
-    const outside = await download(path.join(dataDir, 'outside.txt'));
+    const outside = await download('/home/outside.txt');
     expect(outside.status).toBe(400);
     expect((await outside.json()) as { error: string }).toEqual({ error: 'path is outside the allowed roots' });
   });
@@ -123,8 +123,8 @@ describe('chat attachments end to end: platform -> molecule-agent (C072-C081)', 
     expect(row!.response_body.result).toBe('here is your file');
     const file = row!.response_body.parts![0]!.file;
     expect(file).toMatchObject({ name: 'report.csv', mimeType: 'text/csv; charset=utf-8', size: 8 });
-    expect(file.uri).toMatch(new RegExp(`^workspace:.*/workspaces/${sender}/workspace/\\.molecule/chat-uploads/[0-9a-f]{32}-report\\.csv$`));
-    expect(await readFile(file.uri.slice('workspace:'.length), 'utf8')).toBe('a,b\n1,2\n');
+    expect(file.uri).toMatch(/^workspace:\/workspace\/\.molecule\/chat-uploads\/[0-9a-f]{32}-report\.csv$/);
+    expect(await readFile(path.join(path.dirname(local), file.uri.slice('workspace:/workspace'.length)), 'utf8')).toBe('a,b\n1,2\n');
 
     expect(await c.sendDirect(agentUrl, path.join(path.dirname(local), 'gone.csv'))).not.toBe('sent');
     expect(await notifies()).toHaveLength(1);

@@ -34,6 +34,22 @@ describe('files API on the process backend, end to end', () => {
     await writeFile(path.join(dir, 'workspace/report.md'), 'agent output');
     expect((await f.read(id, '/workspace/report.md')).text).toBe('agent output');
 
+    // The agent's credentials are in its configs dir but never listed, read, written or deleted here.
+    const tree = await f.tree(id, 'root=/configs&depth=1');
+    expect(tree.body.entries.map((e) => e.path)).not.toEqual(expect.arrayContaining(['/configs/.auth_token']));
+    expect(tree.body.entries.some((e) => /\.auth_token|\.platform_inbound_secret/.test(e.path))).toBe(false);
+    const token = await readFile(path.join(dir, 'configs/.auth_token'), 'utf8');
+    for (const p of ['/configs/.auth_token', '/configs/.platform_inbound_secret']) {
+      const r = await f.read(id, p);
+      expect(r.status).toBe(400);
+      expect(r.text).not.toContain(token);
+      expect((await f.write(id, p, 'stolen')).status).toBe(400);
+      expect((await f.remove(id, p)).status).toBe(400);
+    }
+    expect((await f.writeMany(id, { '/configs/ok.txt': 'x', '/configs/.auth_token': 'stolen' })).status).toBe(400);
+    expect(await readFile(path.join(dir, 'configs/.auth_token'), 'utf8')).toBe(token);
+    expect(existsSync(path.join(dir, 'configs/ok.txt'))).toBe(false);
+
     // C080: a symlink inside the workspace that points out of it is refused, nothing goes through it.
     const outside = await mkdtemp(path.join(tmpdir(), 'files-outside-'));
     await writeFile(path.join(outside, 'secret.txt'), 'not yours');

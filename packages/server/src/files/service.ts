@@ -2,7 +2,7 @@ import { MAX_FILE_BYTES, MAX_FILE_TREE_ENTRIES, type FileEntry, type FileRoot, t
 import { Readable } from 'node:stream';
 import type { AppDeps } from '../deps.js';
 import { DomainError, conflict, invalid, notFound } from '../errors.js';
-import { FileError, joinFilePath, type FileWrite, type WorkspaceFiles } from '../provisioning/files.js';
+import { CREDENTIAL_FILES, FileError, joinFilePath, type FileWrite, type WorkspaceFiles } from '../provisioning/files.js';
 import { agentState, type AgentState } from '../provisioning/running.js';
 import { templateFiles } from '../provisioning/templates.js';
 import type { WorkspaceRow } from '../workspaces/read.js';
@@ -112,6 +112,8 @@ function treeOf(files: Map<string, Buffer>, root: FileRoot, rel: string, depth: 
   return { entries: entries.slice(0, MAX_FILE_TREE_ENTRIES), truncated: entries.length > MAX_FILE_TREE_ENTRIES };
 }
 
+const CREDENTIAL_PATHS = new Set([...CREDENTIAL_FILES].map((f) => joinFilePath('/configs', f)));
+
 /** `GET /workspaces/:id/files`: the tree under a dir of a root (C195 for a stopped agent's /configs). */
 export async function listFiles(deps: FilesDeps, ws: WorkspaceRow, root: FileRoot, rel: string, depth: number): Promise<FileTree> {
   const reach = await reachForRead(deps, ws, root);
@@ -120,7 +122,9 @@ export async function listFiles(deps: FilesDeps, ws: WorkspaceRow, root: FileRoo
   }
   try {
     const listed = await reach.files.list(ws, root, rel, depth, MAX_FILE_TREE_ENTRIES, AbortSignal.timeout(FILE_OP_TIMEOUT_MS));
-    return { root, path: joinFilePath(root, rel), ...listed, source: 'workspace' };
+    // The agent's credentials stay out of sight.
+    const entries = listed.entries.filter((e) => !(e.type === 'file' && CREDENTIAL_PATHS.has(e.path)));
+    return { root, path: joinFilePath(root, rel), ...listed, entries, source: 'workspace' };
   } catch (err) {
     return fromFileError(err);
   }

@@ -53,6 +53,12 @@ const ENCODED_TRAVERSAL = /%(2e|2f|5c|25|00)/i;
  * traversal left after decoding. `allowRoot`: the root alone is accepted (listing), with rel "".
  * Throws `FileError('invalid_path')` with the reason.
  */
+/** The agent's credentials in its configs (the pipeline writes them at every start): never listed, read or written through the Files API. */
+export const CREDENTIAL_FILES: ReadonlySet<string> = new Set(['.auth_token', '.platform_inbound_secret']);
+
+/** Whether a root-relative path is one of the agent's credential files. */
+export const isCredentialFile = (root: FileRoot, rel: string): boolean => root === '/configs' && CREDENTIAL_FILES.has(rel);
+
 export function splitFilePath(full: string, allowRoot = false): { root: FileRoot; rel: string } {
   const bad = (why: string) => new FileError('invalid_path', `invalid file path: ${why}`);
   if (full.length > MAX_PATH_CHARS) throw bad(`longer than ${MAX_PATH_CHARS} characters`);
@@ -73,6 +79,7 @@ export function splitFilePath(full: string, allowRoot = false): { root: FileRoot
     if (s === '.' || s === '..') throw bad('"." and ".." segments are not allowed');
     if (s.length > MAX_SEGMENT_CHARS) throw bad(`a segment is longer than ${MAX_SEGMENT_CHARS} characters`);
   }
+  if (isCredentialFile(root as FileRoot, rest.join('/'))) throw bad("the agent's credential files are not served");
   return { root: root as FileRoot, rel: rest.join('/') };
 }
 

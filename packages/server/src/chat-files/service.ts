@@ -1,16 +1,14 @@
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Status } from '@molecule/contracts';
 import { classifyDispatchError, type ForwardResponse } from '../a2a/dispatch.js';
 import type { AppDeps } from '../deps.js';
 import { DomainError, invalid, notFound, unprocessable } from '../errors.js';
+import { FileError, splitFilePath } from '../provisioning/files.js';
 import { removedError } from '../workspaces/errors.js';
 import { getWorkspace } from '../workspaces/read.js';
 
 /** Largest chat upload the platform forwards, all files together (C075). */
 export const MAX_CHAT_UPLOAD_BYTES = 50 * 1024 * 1024;
-/** Where a chat download may read from (C080); the agent checks again. */
-export const DOWNLOAD_ROOTS = ['/configs', '/workspace', '/home', '/plugins'] as const;
 /** How long a caller waits after a secret was minted inline (C081). */
 export const HEAL_RETRY_AFTER_SECONDS = 30;
 
@@ -65,17 +63,19 @@ export async function resolveChatTarget(deps: ChatFileDeps, workspaceId: string,
 }
 
 /**
- * The platform's half of the download path rule (C080): absolute, canonical (no `.`/`..` segment,
- * no `//`, no trailing slash, no NUL or backslash), and under one of DOWNLOAD_ROOTS. Throws a 400
- * domain error naming the broken rule.
+ * The platform's half of the download path rule (C080): the Files API's one path check (absolute,
+ * canonical, no traversal in any encoding, no control characters or backslash, under /configs,
+ * /workspace, /home or /plugins, never the agent's credential files). Throws a 400 domain error
+ * naming the broken rule.
  */
 export function checkDownloadPath(p: string): void {
   if (p === '') throw invalid('path is required');
-  if (!p.startsWith('/')) throw invalid('path must be absolute');
-  if (p.includes('\0') || p.includes('\\') || p.includes('//') || p.endsWith('/') || path.posix.normalize(p) !== p || p.split('/').some((s) => s === '..' || s === '.')) {
-    throw invalid('path must be canonical (no "..", "." or "//")');
+  try {
+    splitFilePath(p);
+  } catch (err) {
+    if (err instanceof FileError) throw invalid(err.message);
+    throw err;
   }
-  if (!DOWNLOAD_ROOTS.some((r) => p.startsWith(`${r}/`))) throw invalid(`path must be under one of ${DOWNLOAD_ROOTS.join(', ')}`);
 }
 
 /**

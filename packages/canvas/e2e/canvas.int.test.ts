@@ -188,6 +188,18 @@ describe('the canvas in Chromium', () => {
     await again.getByLabel('Message to Echo bot').fill('x'.repeat(A2A_BODY_LIMIT + 10));
     await again.getByLabel('Message to Echo bot').press('Enter');
     await expect.poll(() => again.getByRole('log').locator('[data-from="platform"]').last().textContent(), { timeout: 15_000 }).toContain('The message is too large.');
+
+    // A file attached in the chat goes to the agent's workspace through the platform, and comes back from its chip.
+    await again.getByLabel('Files to attach').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello from a file\n') });
+    await again.getByLabel('Message to Echo bot').fill('see the file');
+    await again.getByLabel('Message to Echo bot').press('Enter');
+    const chip = again.getByRole('log', { name: 'Conversation' }).getByTestId('attachment').filter({ hasText: 'notes.txt' }).last();
+    await chip.waitFor({ timeout: 30_000 });
+    await shot('05b-chat-attachment');
+    expect(await axe()).toEqual([]);
+    const [download] = await Promise.all([page.waitForEvent('download'), chip.getByRole('link').click()]);
+    expect(download.suggestedFilename()).toBe('notes.txt');
+    expect(await readFile((await download.path())!, 'utf8')).toBe('hello from a file\n');
   }, 120_000);
 
   it('a child made in the dialog sits in its lead\'s team box; dragged out it goes to the top level, dragged back it rejoins; a reload keeps it', async () => {

@@ -141,8 +141,10 @@ describe('POST /internal/chat/uploads/ingest (C035)', () => {
       expect((await stat(p)).mode & 0o777).toBe(0o600);
     }
     expect(await readFile(onDisk(files[0]!.uri), 'utf8')).toBe('hello');
-    // What was ingested can be read back through the read endpoint, by the URI's path.
-    expect(await (await read(a, files[0]!.uri.slice('workspace:'.length))).text()).toBe('hello');
+    // What was ingested can be read back through the read endpoint, by the URI's path, under the name it was sent with.
+    const back = await read(a, files[0]!.uri.slice('workspace:'.length));
+    expect(back.headers.get('content-disposition')).toMatch(/^attachment; filename="notes\.txt"/);
+    expect(await back.text()).toBe('hello');
     // /workspace/.. does not escape through the mapping.
     expect((await read(a, '/workspace/../etc/passwd')).status).toBe(400);
   });

@@ -247,7 +247,9 @@ async function readFile(req: FastifyRequest, reply: FastifyReply, opts: Internal
     await fh.close();
     throw new HttpError(400, 'path is not a regular file');
   }
-  const name = path.basename(p as string);
+  // A chat upload is stored as <32 hex>-<name>: it downloads under the name it was sent with.
+  const stored = path.basename(p as string);
+  const name = path.basename(path.dirname(p as string)) === path.basename(CHAT_UPLOADS_SUBDIR) ? stored.replace(/^[0-9a-f]{32}-/, '') : stored;
   return reply
     .header('content-type', CONTENT_TYPES[path.extname(name).toLowerCase()] ?? 'application/octet-stream')
     .header('content-length', String(st.size))

@@ -1,10 +1,9 @@
-import { DEFAULT_BUDGET_PERIOD, Status, type BudgetBlock, type BudgetPeriod, type BudgetView, type PatchBudgetBody } from '@molecule/contracts';
+import { DEFAULT_BUDGET_PERIOD, type BudgetBlock, type BudgetPeriod, type BudgetView, type PatchBudgetBody } from '@molecule/contracts';
 import type { AppDeps } from '../deps.js';
 import type { Queryable } from '../db/port.js';
 import { DomainError } from '../errors.js';
 import { MAX_HIERARCHY_DEPTH } from '../hierarchy/access.js';
-import { removedError } from '../workspaces/errors.js';
-import { getWorkspace } from '../workspaces/read.js';
+import { requireLiveWorkspace } from '../workspaces/errors.js';
 import { INPUT_MICROS_PER_TOKEN, OUTPUT_MICROS_PER_TOKEN, type Usage } from '../a2a/spend.js';
 import { periodWindow, utcDay, type PeriodWindow } from './period.js';
 import { addSpendRow, budgetChain, subtreeSpendMicros, updateBudget, workspaceSpendMicros, type BudgetChainRow } from './repo.js';
@@ -65,13 +64,7 @@ export async function budgetGate(deps: Pick<AppDeps, 'db' | 'log'>, workspaceId:
   }
 }
 
-/** A live workspace's row: 404 unknown, 410 removed. */
-async function liveWorkspace(q: Queryable, id: string) {
-  const ws = await getWorkspace(q, id);
-  if (!ws) throw new DomainError('not_found', 'workspace not found');
-  if (ws.status === Status.Removed) throw removedError(ws);
-  return ws;
-}
+const liveWorkspace = requireLiveWorkspace;
 
 /** `GET /workspaces/:id/budget`: limits, spend of the current period, remaining, and what blocks calls. 404 unknown, 410 removed. */
 export async function budgetView(q: Queryable, workspaceId: string, now: Date = new Date()): Promise<BudgetView> {

@@ -6,7 +6,7 @@ import { requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import { badRequest, notFound } from '../http/errors.js';
 import type { App } from '../http/types.js';
 import { FileError, splitFilePath } from '../provisioning/files.js';
-import { removedError } from '../workspaces/errors.js';
+import { removedError, requireLiveWorkspace } from '../workspaces/errors.js';
 import { getWorkspace } from '../workspaces/read.js';
 import type { WorkspaceDeps } from '../workspaces/service.js';
 import { listFiles, readWorkspaceFile, removeWorkspaceFile, writeWorkspaceFiles, type FilesDeps } from './service.js';
@@ -66,12 +66,7 @@ function checked(full: string, allowRoot = false) {
  */
 export function registerFileRoutes(app: App, deps: WorkspaceDeps & AuthDeps & FilesDeps): void {
   const wsAccess = requireWorkspaceAccess(deps);
-  const liveWorkspace = async (id: string) => {
-    const ws = await getWorkspace(deps.db, id);
-    if (!ws) throw notFound('workspace not found');
-    if (ws.status === Status.Removed) throw removedError(ws);
-    return ws;
-  };
+  const liveWorkspace = (id: string) => requireLiveWorkspace(deps.db, id);
 
   app.get(
     '/workspaces/:id/files',

@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { CreateScheduleBody, ErrorBody, Schedule, ScheduleRun, Status, UpdateScheduleBody } from '@molecule/contracts';
+import { CreateScheduleBody, ErrorBody, Schedule, ScheduleRun, UpdateScheduleBody } from '@molecule/contracts';
 import { requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import { notFound } from '../http/errors.js';
 import type { App } from '../http/types.js';
-import { removedError } from '../workspaces/errors.js';
-import { getWorkspace } from '../workspaces/read.js';
+import { requireLiveWorkspace } from '../workspaces/errors.js';
 import { createSchedule, deleteSchedule, listSchedules, runScheduleNow, scheduleHistory, updateSchedule, type FireDeps } from './service.js';
 
 const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
@@ -19,12 +18,7 @@ const tags = ['schedules'];
  */
 export function registerScheduleRoutes(app: App, deps: FireDeps & AuthDeps): void {
   const wsAccess = requireWorkspaceAccess(deps);
-  const liveWorkspace = async (id: string) => {
-    const ws = await getWorkspace(deps.db, id);
-    if (!ws) throw notFound('workspace not found');
-    if (ws.status === Status.Removed) throw removedError(ws);
-    return ws;
-  };
+  const liveWorkspace = (id: string) => requireLiveWorkspace(deps.db, id);
 
   app.get(
     '/workspaces/:id/schedules',

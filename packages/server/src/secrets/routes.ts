@@ -3,9 +3,8 @@ import { ErrorBody, MODEL_SECRET, PROVIDER_SECRET, SecretChange, SecretKey, Secr
 import { requireAdmin, requireOwnWorkspaceToken, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import { HttpError, notFound } from '../http/errors.js';
 import type { App } from '../http/types.js';
-import { removedError } from '../workspaces/errors.js';
+import { requireLiveWorkspace } from '../workspaces/errors.js';
 import { restartWorkspace } from '../workspaces/lifecycle.js';
-import { getWorkspace } from '../workspaces/read.js';
 import { setWorkspaceModel, type WorkspaceDeps } from '../workspaces/service.js';
 import { changeView, listGlobalSecretViews, listWorkspaceSecrets, ownSecret, removeSecret, resolveSecretEnv, saveSecret, SecretsUnreadable, type SecretTarget } from './service.js';
 
@@ -43,12 +42,7 @@ export function registerSecretRoutes(app: App, deps: WorkspaceDeps & AuthDeps): 
     }
     return changeView(status, target, key, affected, restarted);
   };
-  const liveWorkspace = async (id: string) => {
-    const ws = await getWorkspace(deps.db, id);
-    if (!ws) throw notFound('workspace not found');
-    if (ws.status === Status.Removed) throw removedError(ws);
-    return ws;
-  };
+  const liveWorkspace = (id: string) => requireLiveWorkspace(deps.db, id);
 
   const listSchema = (summary: string, description: string) => ({ summary, description, tags: ['secrets'], response: { 200: z.array(SecretView), ...errors, 410: ErrorBody } });
 

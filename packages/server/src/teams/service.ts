@@ -1,8 +1,7 @@
-import { Status } from '@molecule/contracts';
-import { invalid, notFound } from '../errors.js';
+import { invalid } from '../errors.js';
 import { loadChain, MAX_HIERARCHY_DEPTH } from '../hierarchy/access.js';
-import { removedError } from '../workspaces/errors.js';
-import { getWorkspace, liveChildren } from '../workspaces/read.js';
+import { requireLiveWorkspace } from '../workspaces/errors.js';
+import { liveChildren } from '../workspaces/read.js';
 import { createWorkspaceTree, deleteWorkspace, type WorkspaceDeps } from '../workspaces/service.js';
 
 export interface ExpandResult {
@@ -13,12 +12,7 @@ export interface ExpandResult {
   existing: { id: string; name: string }[];
 }
 
-async function liveWorkspace(deps: WorkspaceDeps, id: string) {
-  const ws = await getWorkspace(deps.db, id);
-  if (!ws) throw notFound('workspace not found');
-  if (ws.status === Status.Removed) throw removedError(ws);
-  return ws;
-}
+const liveWorkspace = (deps: WorkspaceDeps, id: string) => requireLiveWorkspace(deps.db, id);
 
 /**
  * Creates the team a workspace's template declares (`sub_workspaces:`) as its children, through the

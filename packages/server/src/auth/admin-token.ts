@@ -1,8 +1,7 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ADMIN_TOKEN_FILE } from '@molecule/contracts';
 import { isLoopbackHost, type Config } from '../config.js';
+import { readOrCreatePrivateFile } from '../data-file.js';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -23,19 +22,9 @@ export async function resolveAdminToken(
         'Set ADMIN_TOKEN to a long random value (for example: openssl rand -base64 32), or bind HOST=127.0.0.1.',
     );
   }
-  const file = path.join(config.dataDir, ADMIN_TOKEN_FILE);
-  try {
-    const existing = (await readFile(file, 'utf8')).trim();
-    if (existing.length >= 16) {
-      await chmod(file, 0o600);
-      return { token: existing, source: 'file', file };
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  const r = await readOrCreatePrivateFile(config.dataDir, ADMIN_TOKEN_FILE, () => randomBytes(32).toString('base64url'));
+  if (r.value.length < 16) {
+    throw new StartupError(`${r.file} holds a token shorter than 16 characters: delete the file to have a new one generated, or set ADMIN_TOKEN.`);
   }
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const token = randomBytes(32).toString('base64url');
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  return { token, source: 'generated', file };
+  return { token: r.value, source: r.created ? 'generated' : 'file', file: r.file };
 }

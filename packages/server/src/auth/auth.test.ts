@@ -345,6 +345,20 @@ describe('admin token bootstrap', () => {
     expect(second).toMatchObject({ token: first.token, source: 'file' });
   });
 
+  it('processes sharing a data dir that start together all get the one generated token', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-admin-race-'));
+    const all = await Promise.all(Array.from({ length: 20 }, () => resolveAdminToken({ adminToken: undefined, host: '127.0.0.1', dataDir: dir })));
+    expect(all.filter((r) => r.source === 'generated')).toHaveLength(1);
+    expect(new Set(all.map((r) => r.token)).size).toBe(1);
+  });
+
+  it('a token file too short to be a token is a startup error naming the file, and is left as it is', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-admin-'));
+    await writeFile(path.join(dir, 'admin_token'), 'short\n');
+    await expect(resolveAdminToken({ adminToken: undefined, host: '127.0.0.1', dataDir: dir })).rejects.toThrow(/admin_token holds a token shorter than 16/);
+    expect(await readFile(path.join(dir, 'admin_token'), 'utf8')).toBe('short\n');
+  });
+
   it('repairs loose permissions on an existing token file', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-admin-'));
     await writeFile(path.join(dir, 'admin_token'), 'x'.repeat(40), { mode: 0o644 });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,15 @@ describe('the secrets key', () => {
     await writeFile(path.join(dataDir, SECRETS_KEY_FILE), 'not a key\n');
     await expect(resolveSecretsKey({ secretsEncryptionKey: undefined, env: 'development', dataDir })).rejects.toThrow(/secrets\.key does not hold a valid secrets key/);
     expect(await readFile(path.join(dataDir, SECRETS_KEY_FILE), 'utf8')).toBe('not a key\n');
+  });
+
+  it('processes sharing a data dir that start together all end up with the one generated key (never a half-written file)', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-secrets-race-'));
+    const keys = await Promise.all(Array.from({ length: 20 }, () => resolveSecretsKey({ secretsEncryptionKey: undefined, env: 'development', dataDir })));
+    expect(keys.filter((k) => k.source === 'generated')).toHaveLength(1);
+    const sealed = keys[0]!.box.seal('v', 'c');
+    expect(keys.every((k) => k.box.open(sealed, 'c') === 'v')).toBe(true);
+    expect(await readdir(dataDir)).toEqual([SECRETS_KEY_FILE]);
   });
 
   it('a different key than the one stored secrets were sealed with is a clear startup error; the same key passes; with none stored any key is taken', async () => {

@@ -1,8 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { StartupError } from '../auth/admin-token.js';
 import type { Config } from '../config.js';
+import { readOrCreatePrivateFile } from '../data-file.js';
 import type { Queryable } from '../db/port.js';
 import { keyFingerprint } from './repo.js';
 
@@ -88,25 +87,13 @@ export async function resolveSecretsKey(
   if (config.env === 'production') {
     throw new StartupError('SECRETS_ENCRYPTION_KEY is required when MOLECULE_ENV=production (32 bytes, for example: openssl rand -base64 32).');
   }
-  const file = path.join(config.dataDir, SECRETS_KEY_FILE);
+  const r = await readOrCreatePrivateFile(config.dataDir, SECRETS_KEY_FILE, () => randomBytes(32).toString('base64'));
   try {
-    const existing = (await readFile(file, 'utf8')).trim();
-    await chmod(file, 0o600);
-    return { box: SecretBox.fromKey(parseSecretsKey(existing)), source: 'file', file };
+    return { box: SecretBox.fromKey(parseSecretsKey(r.value)), source: r.created ? 'generated' : 'file', file: r.file };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      if (err instanceof StartupError) throw new StartupError(`${file} does not hold a valid secrets key: ${err.message}`);
-      throw err;
-    }
+    if (err instanceof StartupError) throw new StartupError(`${r.file} does not hold a valid secrets key: ${err.message}`);
+    throw err;
   }
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const key = randomBytes(32);
-  await writeFile(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
-    // Another process created it first: use theirs.
-    if (err.code !== 'EEXIST') throw err;
-  });
-  await chmod(file, 0o600);
-  return { box: SecretBox.fromKey(parseSecretsKey(await readFile(file, 'utf8'))), source: 'generated', file };
 }
 
 /**

@@ -40,7 +40,14 @@ export async function startPlatformProcess(port: number, env: Record<string, str
   child.stdout!.on('data', (d) => (out += String(d)));
   child.stderr!.on('data', (d) => (out += String(d)));
   const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url);
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => reject(new Error(`molecule-server on ${port} exited (${code ?? signal}) before it was healthy`))),
+  );
+  exited.catch(() => undefined);
+  await Promise.race([waitHealthy(url, 60_000), exited]).catch((err: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${err.message}\n${out.slice(-4000)}`);
+  });
   return {
     child,
     url,

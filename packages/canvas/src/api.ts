@@ -8,6 +8,9 @@ import {
   type CreateWorkspaceBody,
   type FileRoot,
   type FileTree,
+  type InstallPluginResult,
+  type PluginInfo,
+  type UninstallPluginResult,
   type ExternalConnection,
   type OrgImportResult,
   type OrgTemplateSummary,
@@ -273,6 +276,12 @@ export function createApi(opts: ApiOptions = {}) {
     /** Writes one file from the user's disk, as it is. */
     uploadFile: async (id: string, path: string, file: Blob) => (await rawCall('PUT', fileUrl(id, path), file)).json() as Promise<{ written: string[] }>,
     deleteFile: (id: string, path: string) => call<{ deleted: string }>('DELETE', fileUrl(id, path)),
+    /** The plugins installed in a workspace ([] while its agent is not running). */
+    plugins: (id: string) => call<PluginInfo[]>('GET', `/workspaces/${encodeURIComponent(id)}/plugins`),
+    /** The registry, each plugin marked for whether it works on `runtime`. */
+    pluginRegistry: () => call<PluginInfo[]>('GET', '/plugins'),
+    installPlugin: (id: string, source: string) => call<InstallPluginResult>('POST', `/workspaces/${encodeURIComponent(id)}/plugins`, { source }),
+    uninstallPlugin: (id: string, name: string) => call<UninstallPluginResult>('DELETE', `/workspaces/${encodeURIComponent(id)}/plugins/${encodeURIComponent(name)}`),
     /** Persisted events after `seq`, oldest first (replay after a reconnect). */
     eventsAfter: (seq: number) => call<PlatformEvent[]>('GET', `/events?after=${seq}&limit=1000`),
   };

@@ -20,6 +20,7 @@ import { SecretsEditor } from './Secrets.js';
 import { describeCron, SchedulesEditor } from './Schedules.js';
 import { ImportOrgDialog, ImportProgress } from './OrgImport.js';
 import { FilesBrowser } from './Files.js';
+import { PluginsTab } from './Plugins.js';
 import { ws } from './test-fixture.js';
 
 afterEach(cleanup);
@@ -669,5 +670,73 @@ describe('files tab', () => {
 
     await user.selectOptions(screen.getByLabelText('Root'), '/workspace');
     await screen.findByText('Could not list /workspace: the workspace is not running: start it first to reach /workspace');
+  });
+});
+
+describe('plugins tab', () => {
+  const info = (name: string, extra: Record<string, unknown> = {}) => ({ name, version: '1.0.0', description: `${name} plugin`, author: 'Molecule', tags: [], skills: [name.toUpperCase()], runtimes: [], commands: 1, ...extra });
+  const props = (w: WorkspaceView, api: ReturnType<typeof createApi>) => ({ workspace: w, workspaces: byId([w]), api, feed: createFeed(), canvas: { focus: () => undefined, openPanel: () => undefined } as never });
+
+  it('lists installed plugins (a broken one with why), installs from the registry and from a source, greys a plugin made for another runtime, and uninstalls', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Plugged', status: 'online', runtime: 'molecule' });
+    const base = `/workspaces/${w.id}/plugins`;
+    let installed = [info('team-ask'), { ...info('handmade'), version: '', skills: null, commands: 0, error: 'no plugin.yaml' }];
+    const { api, sent } = fakeApi({
+      [`GET ${base}`]: () => json(200, installed),
+      ['GET /plugins']: () => json(200, [info('clock'), info('hermes-only', { runtimes: ['hermes'] }), info('team-ask')]),
+      [`POST ${base}`]: (body) => {
+        const source = (body as { source: string }).source;
+        if (source === 'github://o/r') return json(422, { error: 'unpinned git source: name a tag, branch or commit after #', code: 'unprocessable' });
+        installed = [info('clock'), ...installed];
+        return json(200, { status: 'installed', plugin: 'clock', source: `local://${source}`, version: '1.0.0', applied: 'hot_loaded' });
+      },
+      [`DELETE ${base}/team-ask`]: () => {
+        installed = installed.filter((p) => p.name !== 'team-ask');
+        return json(200, { status: 'uninstalled', plugin: 'team-ask', applied: 'restarting' });
+      },
+    });
+    render(<PluginsTab {...props(w, api)} />);
+    const mine = await screen.findByRole('region', { name: 'Installed' });
+    await within(mine).findByText('team-ask');
+    expect(within(mine).getByText(/Ignored by the agent: no plugin.yaml/)).toBeTruthy();
+    const registry = screen.getByRole('region', { name: 'Registry' });
+    await within(registry).findByText('clock');
+    expect(within(registry).getByText('Made for hermes; this workspace runs molecule.')).toBeTruthy();
+    expect((within(registry).getByRole('button', { name: 'Install plugin hermes-only' }) as HTMLButtonElement).disabled).toBe(true);
+    // Already installed: no second install button.
+    expect(within(registry).queryByRole('button', { name: 'Install plugin team-ask' })).toBeNull();
+
+    await user.click(within(registry).getByRole('button', { name: 'Install plugin clock' }));
+    await screen.findByText('Installed clock: the agent loaded the change, no restart needed.');
+    expect(sent.find((s) => s.method === 'POST')?.body).toEqual({ source: 'clock' });
+    await within(mine).findByText('clock');
+
+    await user.click(screen.getByRole('button', { name: 'Install' }));
+    expect(await screen.findByText(/Give a registry name or a source/)).toBeTruthy();
+    await user.type(screen.getByLabelText('Install from a source'), 'github://o/r');
+    await user.click(screen.getByRole('button', { name: 'Install' }));
+    await screen.findByText('Not installed: unpinned git source: name a tag, branch or commit after #');
+
+    await user.click(within(mine).getByRole('button', { name: 'Uninstall plugin team-ask' }));
+    await screen.findByText('Uninstalled team-ask: the agent is restarting to apply it.');
+    await waitFor(() => expect(within(mine).queryByText('team-ask')).toBeNull());
+  });
+
+  it('a stopped agent: says so and offers no changes; an external agent: download links instead of installs', async () => {
+    const stopped = ws({ name: 'Stopped', status: 'offline', runtime: 'molecule' });
+    const { api } = fakeApi({ [`GET /workspaces/${stopped.id}/plugins`]: () => json(200, []), ['GET /plugins']: () => json(200, [info('clock')]) });
+    render(<PluginsTab {...props(stopped, api)} />);
+    await screen.findByText('The agent is not running: start it to see and change its plugins.');
+    expect((await screen.findByRole('button', { name: 'Install plugin clock' }) as HTMLButtonElement).disabled).toBe(true);
+    cleanup();
+
+    const ext = ws({ name: 'Ext', status: 'online', runtime: 'external' });
+    const { api: extApi } = fakeApi({ [`GET /workspaces/${ext.id}/plugins`]: () => json(200, []), ['GET /plugins']: () => json(200, [info('clock')]) });
+    render(<PluginsTab {...props(ext, extApi)} />);
+    const link = await screen.findByRole('link', { name: 'Download' });
+    expect(link.getAttribute('href')).toBe(`/workspaces/${ext.id}/plugins/clock/download`);
+    expect(screen.queryByRole('region', { name: 'Installed' })).toBeNull();
+    expect(screen.queryByLabelText('Install from a source')).toBeNull();
   });
 });

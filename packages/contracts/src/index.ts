@@ -12,3 +12,5 @@ export * from './budget.js';
 export * from './schedules.js';
 export * from './org.js';
 export * from './files.js';
+export * from './script.js';
+export * from './plugins.js';

@@ -12,6 +12,7 @@ import { buildHeartbeat } from './heartbeat.js';
 import { registerInternalFiles } from './internal-files.js';
 import { createLogger, type Logger } from './log.js';
 import { PlatformClient } from './platform.js';
+import { loadPlugins, PluginAdapter, withPluginSkills } from './plugins.js';
 import { McpPlatformTools, type PlatformTools } from './platform-tools.js';
 import { TaskTracker } from './tasks.js';
 
@@ -31,8 +32,11 @@ export interface RunningAgent {
   /** The URL the agent advertises (card, register). */
   url: string;
   port: number;
-  card: Record<string, unknown>;
+  /** The agent card as served now (plugins change its skills). */
+  readonly card: Record<string, unknown>;
   tracker: TaskTracker;
+  /** Loads the installed plugins again: their commands answer from the next message, their skills are on the card (and sent to the platform). */
+  reloadPlugins(): Promise<string[]>;
   /** Absent when no PLATFORM_URL is configured (standalone). */
   platform: PlatformClient | undefined;
   /** The platform tools the adapter gets; absent when standalone. */
@@ -68,7 +72,9 @@ export function advertisedUrl(config: AgentConfig, port: number): string {
 export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent> {
   const { config } = opts;
   const log = (opts.logger ?? createLogger({ level: config.logLevel })).child({ workspace_id: config.workspaceId });
-  const adapter = opts.adapter ?? (await createAdapter(config));
+  const adapter = new PluginAdapter(opts.adapter ?? (await createAdapter(config)));
+  let plugins = await loadPlugins(config.configsDir, log);
+  adapter.set(plugins);
   const tracker = new TaskTracker(config.workspace.max_concurrent_tasks);
   // Tool uses are reported to the platform; a standalone agent (no platform client) reports nothing
   // and its adapter gets no platform tools.
@@ -98,12 +104,30 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       { virtual: '/workspace', real: config.workspaceDir },
     ],
     log,
+    reloadPlugins: () => reloadPlugins(),
   });
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as AddressInfo).port;
   const url = advertisedUrl(config, port);
-  const card = buildAgentCard(config.workspace, url);
-  live.current = { handler: new DefaultRequestHandler(card.core, new InMemoryTaskStore(), executor), card: card.json };
+  // Tasks outlive a card change (plugins reloaded): one store for every handler.
+  const taskStore = new InMemoryTaskStore();
+  const serve = () => {
+    const card = buildAgentCard({ ...config.workspace, skills: withPluginSkills(config.workspace.skills, plugins) }, url);
+    live.current = { handler: new DefaultRequestHandler(card.core, taskStore, executor), card: card.json };
+    return card.json;
+  };
+  serve();
+  const currentCard = () => live.current!.card;
+  let reloading: Promise<string[]> = Promise.resolve([]);
+  const reloadPlugins = () =>
+    (reloading = reloading.then(async () => {
+      plugins = await loadPlugins(config.configsDir, log);
+      adapter.set(plugins);
+      const card = serve();
+      log.info({ plugins: plugins.map((p) => p.name) }, 'plugins loaded');
+      await platform?.updateCard(card);
+      return plugins.map((p) => p.name);
+    }));
 
   if (config.platformUrl && config.workspaceId && config.token) {
     const workspaceId = config.workspaceId;
@@ -113,7 +137,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       configsDir: config.configsDir,
       token: config.token,
       tokenSource: config.tokenSource,
-      registerBody: () => ({ id: workspaceId, url, agent_card: card.json, delivery_mode: 'push' }),
+      registerBody: () => ({ id: workspaceId, url, agent_card: currentCard(), delivery_mode: 'push' }),
       heartbeatBody: () => buildHeartbeat({ workspaceId, tracker, startedAt, adapter, workspace: config.workspace, log }),
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? config.heartbeatIntervalMs,
       registerBackoff: opts.registerBackoff,
@@ -127,7 +151,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
   }
   if (!config.configFileFound) log.warn({ configs_dir: config.configsDir }, 'no config.yaml in the configs dir: running with defaults (echo adapter)');
   log.info(
-    { url, adapter: adapter.name, max_concurrent_tasks: tracker.maxConcurrent, platform_url: config.platformUrl ?? null, config_file: config.configFileFound },
+    { url, adapter: adapter.name, plugins: plugins.map((p) => p.name), max_concurrent_tasks: tracker.maxConcurrent, platform_url: config.platformUrl ?? null, config_file: config.configFileFound },
     'molecule-agent listening',
   );
 
@@ -152,5 +176,16 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       log.info('molecule-agent stopped');
     })());
 
-  return { url, port, card: card.json, tracker, platform, tools, close };
+  return {
+    url,
+    port,
+    get card() {
+      return currentCard();
+    },
+    tracker,
+    platform,
+    tools,
+    reloadPlugins,
+    close,
+  };
 }

@@ -1,6 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { RUNTIME_CAPABILITIES, type RuntimeCapability } from '@molecule/contracts';
+import {
+  parseScript,
+  RUNTIME_CAPABILITIES,
+  SkillSchema,
+  toSkill,
+  zodIssues,
+  type FieldIssue,
+  type RuntimeCapability,
+  type ScriptRule,
+  type SkillConfig,
+} from '@molecule/contracts';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 
@@ -29,41 +39,6 @@ export const FILE_DEFAULTS = {
   maxTokens: 4096,
 } as const;
 
-/** A tool use a `script` step plays (reported as an agent_log activity row, C037). */
-export interface ScriptTool {
-  name: string;
-  input?: string;
-  output?: string;
-  error?: string;
-}
-/** A `script` step that hands the message to a peer through the platform tools. */
-export interface ScriptDelegate {
-  /** The peer's workspace id, name or role. */
-  to: string;
-  /** What to send; `{{input}}` is the message text. */
-  task: string;
-}
-/** Files shown to the user through the platform (C085); `{{input}}` in a path or the message is the message text. */
-export interface ScriptSendFiles {
-  message: string;
-  files: string[];
-}
-/** One step of a `script` adapter run. */
-export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string } | { tool: ScriptTool } | { delegate: ScriptDelegate } | { send_files: ScriptSendFiles };
-/** A script rule: the first rule whose `match` (a regular expression) finds the input text runs. */
-export interface ScriptRule {
-  match: string | undefined;
-  steps: ScriptStep[];
-}
-
-export interface SkillConfig {
-  id: string;
-  name: string;
-  description: string;
-  tags: string[];
-  examples: string[];
-}
-
 /** `config.yaml`, validated, with MODEL applied. Unknown keys (runtime, tier...) are the platform's. */
 export interface WorkspaceConfig {
   name: string;
@@ -89,24 +64,8 @@ export interface WorkspaceConfig {
 /** config.yaml before `auto` is settled. */
 export type FileConfig = Omit<WorkspaceConfig, 'adapter'> & { adapter: (typeof ADAPTER_CHOICES)[number] };
 
-export interface ConfigIssue {
-  /** The variable (`PORT`) or the file field (`config.yaml max_concurrent_tasks`) at fault. */
-  field: string;
-  message: string;
-}
-
-const SkillSchema = z.union([
-  z.string().min(1),
-  z
-    .object({
-      id: z.string().min(1).optional(),
-      name: z.string().min(1),
-      description: z.string().default(''),
-      tags: z.array(z.string()).default([]),
-      examples: z.array(z.string()).default([]),
-    })
-    .strict(),
-]);
+export type ConfigIssue = FieldIssue;
+export { parseScript, type ScriptDelegate, type ScriptRule, type ScriptSendFiles, type ScriptStep, type ScriptTool, type SkillConfig } from '@molecule/contracts';
 
 const FileSchema = z.object({
   name: z.string().trim().min(1).default(FILE_DEFAULTS.name),
@@ -124,76 +83,6 @@ const FileSchema = z.object({
   base_url: z.url({ protocol: /^https?$/ }).optional(),
   max_tokens: z.number().int().min(1).max(1_000_000).default(FILE_DEFAULTS.maxTokens),
 });
-
-const StepSchema = z
-  .object({
-    reply: z.string().optional(),
-    delay_ms: z.number().int().min(0).max(3_600_000).optional(),
-    fail: z.string().optional(),
-    tool: z
-      .object({ name: z.string().min(1).max(256), input: z.string().optional(), output: z.string().optional(), error: z.string().optional() })
-      .strict()
-      .optional(),
-    delegate: z
-      .object({ to: z.string().trim().min(1).max(256), task: z.string().min(1).max(100_000).default('{{input}}') })
-      .strict()
-      .optional(),
-    send_files: z
-      .object({ message: z.string().min(1).max(100_000), files: z.array(z.string().min(1).max(4096)).min(1).max(20) })
-      .strict()
-      .optional(),
-  })
-  .strict()
-  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool, delegate, send_files' });
-
-const RuleSchema = z
-  .object({
-    match: z
-      .string()
-      .refine(isValidRegex, { message: 'not a valid regular expression' })
-      .optional(),
-    steps: z.array(StepSchema).min(1),
-  })
-  .strict();
-
-function isValidRegex(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A script is either a list of steps (run for every message) or a list of rules
- * (`{match?, steps}`, first match wins). Issues are reported under `field`.
- */
-export function parseScript(raw: unknown, field: string): { rules?: ScriptRule[]; issues: ConfigIssue[] } {
-  const isRuleList = Array.isArray(raw) && raw.some((e) => typeof e === 'object' && e !== null && 'steps' in e);
-  const result = isRuleList ? z.array(RuleSchema).min(1).safeParse(raw) : z.array(StepSchema).min(1).safeParse(raw);
-  if (!result.success) return { issues: zodIssues(result.error, field) };
-  const rules: ScriptRule[] = isRuleList
-    ? (result.data as z.infer<typeof RuleSchema>[]).map((r) => ({ match: r.match, steps: r.steps.map(toStep) }))
-    : [{ match: undefined, steps: (result.data as z.infer<typeof StepSchema>[]).map(toStep) }];
-  return { rules, issues: [] };
-}
-
-function toStep(s: z.infer<typeof StepSchema>): ScriptStep {
-  if (s.reply !== undefined) return { reply: s.reply };
-  if (s.delay_ms !== undefined) return { delay_ms: s.delay_ms };
-  if (s.tool !== undefined) return { tool: s.tool };
-  if (s.delegate !== undefined) return { delegate: s.delegate };
-  if (s.send_files !== undefined) return { send_files: s.send_files };
-  return { fail: s.fail ?? '' };
-}
-
-function zodIssues(error: z.ZodError, prefix: string): ConfigIssue[] {
-  return error.issues.map((i) => ({
-    field: [prefix, ...i.path.map(String)].filter(Boolean).join('.').replace(/^(config\.yaml)\./, '$1 '),
-    message: i.message,
-  }));
-}
 
 const KNOWN_CAPABILITIES: readonly string[] = RUNTIME_CAPABILITIES;
 
@@ -220,15 +109,6 @@ function parseCapabilities(raw: unknown, issues: ConfigIssue[]): Partial<Record<
     }
   }
   return out;
-}
-
-function slug(s: string): string {
-  return (
-    s
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, '-')
-      .replace(/^-|-$/g, '') || 'skill'
-  );
 }
 
 /** A file's text, or undefined when it does not exist. */
@@ -301,12 +181,7 @@ export async function loadWorkspaceFile(
     issues.push({ field: `${CONFIG_FILE} script`, message: 'is required when adapter is script (or give script_file)' });
   }
 
-
-  const skills: SkillConfig[] = f.skills.map((s) =>
-    typeof s === 'string'
-      ? { id: slug(s), name: s, description: '', tags: [], examples: [] }
-      : { id: s.id ?? slug(s.name), name: s.name, description: s.description, tags: s.tags, examples: s.examples },
-  );
+  const skills: SkillConfig[] = f.skills.map(toSkill);
 
   return {
     found: text !== undefined,

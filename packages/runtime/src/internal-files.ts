@@ -41,6 +41,8 @@ export interface InternalFilesOptions {
   log: Logger;
   /** Overrides {@link UPLOAD_LIMITS} (tests). */
   limits?: Partial<UploadLimits>;
+  /** Serves `POST /internal/plugins/reload` when given: loads the installed plugins again, answers their names. */
+  reloadPlugins?: () => Promise<string[]>;
 }
 
 class HttpError extends Error {
@@ -61,6 +63,8 @@ class HttpError extends Error {
  * - `GET /internal/file/read?path=<abs>`: the path must be absolute, canonical (no `..`, no `//`),
  *   under one of the roots, with no symlink below the root, and a regular file (400 otherwise;
  *   404 when missing); streamed with an escaped `Content-Disposition: attachment`.
+ * - `POST /internal/plugins/reload`: loads `/configs/plugins/*` again (after the platform installed
+ *   or removed one); answers `{plugins: [names]}`.
  */
 export async function registerInternalFiles(app: FastifyInstance, opts: InternalFilesOptions): Promise<void> {
   const limits = { ...UPLOAD_LIMITS, ...opts.limits };
@@ -78,6 +82,10 @@ export async function registerInternalFiles(app: FastifyInstance, opts: Internal
     });
     scope.post('/internal/chat/uploads/ingest', (req, reply) => ingest(req, reply, opts, limits.requestBytes));
     scope.get('/internal/file/read', (req, reply) => readFile(req, reply, opts));
+    if (opts.reloadPlugins) {
+      const reload = opts.reloadPlugins;
+      scope.post('/internal/plugins/reload', async () => ({ plugins: await reload() }));
+    }
   });
 }
 

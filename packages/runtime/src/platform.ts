@@ -286,6 +286,21 @@ export class PlatformClient {
     return this.reportActivity(toolUseReport(use));
   }
 
+  /**
+   * Sends the agent card again (plugins changed its skills): `POST /registry/update-card`. Best effort:
+   * a failure is logged and the next register sends the current card anyway.
+   */
+  async updateCard(card: Record<string, unknown>): Promise<boolean> {
+    try {
+      const r = await this.post('/registry/update-card', { workspace_id: this.opts.workspaceId, agent_card: card });
+      if (r.status < 300) return true;
+      this.log.warn({ status: r.status, reason: errorText(r.json) }, 'could not send the updated agent card to the platform');
+    } catch (err) {
+      if (!this.stopped) this.log.warn({ reason: (err as Error).message }, 'could not send the updated agent card to the platform');
+    }
+    return false;
+  }
+
   private async post(pathname: string, body: unknown): Promise<{ status: number; json: unknown }> {
     try {
       const res = await fetch(`${this.opts.platformUrl}${pathname}`, {

@@ -42,6 +42,12 @@ export interface Config {
   templatesDir: string | undefined;
   /** Where org templates live (`<dir>/org.yaml`); undefined: the repository's `org-templates/`. */
   orgTemplatesDir: string | undefined;
+  /** The plugin registry (one folder per plugin, each with a plugin.yaml); undefined: the repository's `plugins/`. */
+  pluginsDir: string | undefined;
+  /** Folders a `file:///...` plugin source may point into (MOLECULE_PLUGIN_SOURCE_DIRS, `:`-separated); empty: no file sources. */
+  pluginSourceDirs: string[];
+  /** Whether git plugin sources may omit a tag or commit (PLUGIN_ALLOW_UNPINNED=true). */
+  pluginAllowUnpinned: boolean;
   /** Concurrent provisions allowed (C123). */
   provisionConcurrency: number;
   /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
@@ -220,6 +226,12 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     platformUrl: url('MOLECULE_PLATFORM_URL', ['http:', 'https:']),
     templatesDir: str('MOLECULE_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_TEMPLATES_DIR')!),
     orgTemplatesDir: str('MOLECULE_ORG_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_ORG_TEMPLATES_DIR')!),
+    pluginsDir: str('MOLECULE_PLUGINS_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_PLUGINS_DIR')!),
+    pluginSourceDirs: (str('MOLECULE_PLUGIN_SOURCE_DIRS') ?? '')
+      .split(':')
+      .filter(Boolean)
+      .map((d) => path.resolve(d)),
+    pluginAllowUnpinned: str('PLUGIN_ALLOW_UNPINNED') === 'true',
     provisionTimeoutSeconds: str('PROVISION_TIMEOUT_SECONDS') === undefined ? undefined : int('PROVISION_TIMEOUT_SECONDS', 600, 1, 7 * 24 * 3600),
     a2aIdleTimeoutSeconds: int('A2A_IDLE_TIMEOUT_SECONDS', DEFAULTS.a2aIdleTimeoutSeconds, 1, 24 * 3600),
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
@@ -280,6 +292,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     platform_url_for_agents: config.platformUrl ?? 'derived from the listen address',
     templates_dir: config.templatesDir ?? 'built-in',
     org_templates_dir: config.orgTemplatesDir ?? 'built-in',
+    plugins_dir: config.pluginsDir ?? 'built-in',
+    plugin_source_dirs: config.pluginSourceDirs.length > 0 ? config.pluginSourceDirs.join(':') : 'none',
+    plugin_allow_unpinned: config.pluginAllowUnpinned,
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     a2a_idle_timeout_seconds: config.a2aIdleTimeoutSeconds,
     activity_retention_days: config.activityRetentionDays,

@@ -46,6 +46,8 @@ export interface AppDeps {
   templatesDir: string;
   /** Org templates: one folder per org, each with an `org.yaml`. */
   orgTemplatesDir: string;
+  /** The plugin registry: one folder per plugin, each with a `plugin.yaml`. */
+  pluginsDir: string;
   /** The templates' manifests, cached (provision timeouts, C162). */
   templateManifests: TemplateManifests;
   /** Bounds concurrent provisions (MOLECULE_PROVISION_CONCURRENCY, C123). */

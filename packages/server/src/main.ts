@@ -30,6 +30,7 @@ import type { Provisioner } from './provisioning/port.js';
 import { ProcessBackend } from './provisioning/process/backend.js';
 import { DEFAULT_TEMPLATES_DIR, TemplateManifests } from './provisioning/templates.js';
 import { DEFAULT_ORG_TEMPLATES_DIR } from './org/templates.js';
+import { DEFAULT_PLUGINS_DIR } from './plugins/registry.js';
 import { HeartbeatWriter } from './registry/heartbeat-writer.js';
 import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
 import { agentUrlPolicy } from './ssrf/agent-url.js';
@@ -145,6 +146,7 @@ export function assembleDeps(parts: {
     platformUrl: () => parts.config.platformUrl ?? parts.listenUrl?.() ?? `http://127.0.0.1:${parts.config.port}`,
     templatesDir: parts.config.templatesDir ?? DEFAULT_TEMPLATES_DIR,
     orgTemplatesDir: parts.config.orgTemplatesDir ?? DEFAULT_ORG_TEMPLATES_DIR,
+    pluginsDir: parts.config.pluginsDir ?? DEFAULT_PLUGINS_DIR,
     templateManifests: new TemplateManifests({ log: parts.log }),
     provisionSlots: pLimit(parts.config.provisionConcurrency),
     liveness: parts.liveness ?? createMemoryLiveness(),

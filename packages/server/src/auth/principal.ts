@@ -73,6 +73,15 @@ declare module 'fastify' {
 
 type Hook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
+/** preHandler for `credential` routes: any valid credential (admin, org, session or a workspace token); the route applies its own rule after. */
+export function requireAnyCredential(deps: AuthDeps): Hook {
+  return async (req) => {
+    const p = await resolvePrincipal(deps, req);
+    if (!p) throw unauthorized('a credential is required: bearer token or canvas session');
+    req.principal = p;
+  };
+}
+
 /** preHandler: admin token, org token or canvas session. */
 export function requireAdmin(deps: AuthDeps): Hook {
   return async (req) => {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { once } from 'node:events';
 import { ErrorBody, PlatformEvent, Status } from '@molecule/contracts';
-import { requireAdmin, requireWorkspaceAccess, resolvePrincipal, type AuthDeps, type Principal } from '../auth/principal.js';
-import { notFound, unauthorized } from '../http/errors.js';
+import { requireAdmin, requireAnyCredential, requireWorkspaceAccess, type AuthDeps, type Principal } from '../auth/principal.js';
+import { notFound } from '../http/errors.js';
 import { getWorkspace } from '../workspaces/read.js';
 import { removedError } from '../workspaces/errors.js';
 import type { App } from '../http/types.js';
@@ -37,11 +37,7 @@ export function registerWebSocketRoute(app: App, deps: EventRouteDeps): void {
     {
       websocket: true,
       config: { access: 'credential' },
-      onRequest: async (req) => {
-        const p = await resolvePrincipal(deps, req);
-        if (!p) throw unauthorized('a credential is required: bearer token or canvas session');
-        req.principal = p;
-      },
+      onRequest: requireAnyCredential(deps),
       schema: { summary: 'Live event stream (WebSocket)', tags: ['events'], hide: true },
     },
     (socket, req) => {

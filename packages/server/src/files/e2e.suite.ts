@@ -44,7 +44,7 @@ export type FilesClient = ReturnType<typeof filesClient>;
 /**
  * What every backend with files must do for a running echo agent: list /configs and read its
  * config.yaml, write a file (parents created) and read it back, write several at once, and refuse
- * traversal with 400. Deleting is checked by each backend's own test (Docker cannot delete).
+ * traversal with 400. Deleting is checked by each backend's own test.
  */
 export async function filesRoundTrip(f: FilesClient, id: string): Promise<void> {
   const configs = await f.tree(id, 'root=/configs');

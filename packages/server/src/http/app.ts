@@ -33,6 +33,7 @@ import { registerOrgRoutes } from '../org/routes.js';
 import { registerTeamRoutes } from '../teams/routes.js';
 import { registerBundleRoutes } from '../bundles/routes.js';
 import { registerTemplateRoutes } from '../provisioning/routes.js';
+import { registerPluginRoutes } from '../plugins/routes.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -204,6 +205,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerTeamRoutes(app, { ...deps, ...authDeps(deps) });
   registerBundleRoutes(app, { ...deps, ...authDeps(deps) });
   await registerTemplateRoutes(app, { ...deps, ...authDeps(deps) });
+  await registerPluginRoutes(app, { ...deps, ...authDeps(deps) });
   await registerChatFileRoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }

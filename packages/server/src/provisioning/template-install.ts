@@ -17,7 +17,7 @@ const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._ -]*$/;
 /** Files by path relative to the template folder; text (UTF-8). */
 export type TemplateFileSet = Record<string, string>;
 
-const tooLarge = () => new DomainError('payload_too_large', `a template may hold at most ${MAX_TEMPLATE_BYTES} bytes in ${MAX_TEMPLATE_FILES} files`);
+const tooLarge = (what = 'template') => new DomainError('payload_too_large', `a ${what} may hold at most ${MAX_TEMPLATE_BYTES} bytes in ${MAX_TEMPLATE_FILES} files`);
 
 /**
  * A path inside a template, or a 400 saying why not: relative, `/`-separated, no `.` or `..`
@@ -100,8 +100,11 @@ export async function installTemplate(templatesDir: string, name: string, files:
   }
 }
 
-/** The files of a `.tar` (optionally gzipped) archive; links, devices and other non-files are refused. */
-export async function filesFromTar(archive: Buffer): Promise<Record<string, Buffer>> {
+/**
+ * The files of a `.tar` (optionally gzipped) archive; links, devices and other non-files are refused.
+ * `what` names the archive's kind in the size refusal (templates and plugins share the cap).
+ */
+export async function filesFromTar(archive: Buffer, what = 'template'): Promise<Record<string, Buffer>> {
   let data = archive;
   if (data[0] === 0x1f && data[1] === 0x8b) {
     try {
@@ -131,7 +134,7 @@ export async function filesFromTar(archive: Buffer): Promise<Record<string, Buff
       stream.on('data', (chunk: unknown) => {
         const c = chunk as Buffer;
         total += c.length;
-        if (total > MAX_TEMPLATE_BYTES) return fail(tooLarge());
+        if (total > MAX_TEMPLATE_BYTES) return fail(tooLarge(what));
         chunks.push(c);
       });
       stream.on('end', () => {
@@ -148,7 +151,7 @@ export async function filesFromTar(archive: Buffer): Promise<Record<string, Buff
 }
 
 /** The files of a `.zip` archive; symlinks and entries with unsafe paths are refused. */
-export function filesFromZip(archive: Buffer): Promise<Record<string, Buffer>> {
+export function filesFromZip(archive: Buffer, what = 'template'): Promise<Record<string, Buffer>> {
   return new Promise((resolve, reject) => {
     yauzl.fromBuffer(archive, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true }, (err, zip) => {
       if (err || !zip) return reject(invalid('the archive is not a readable zip file'));
@@ -169,7 +172,7 @@ export function filesFromZip(archive: Buffer): Promise<Record<string, Buffer>> {
           const mode = (entry.externalFileAttributes >>> 16) & 0o170000;
           if (mode === 0o120000) throw invalid(`archive entry "${fileName.slice(0, 200)}" is a symlink; only files and folders are allowed`);
           const name = safeTemplatePath(fileName);
-          if (total + entry.uncompressedSize > MAX_TEMPLATE_BYTES) throw tooLarge();
+          if (total + entry.uncompressedSize > MAX_TEMPLATE_BYTES) throw tooLarge(what);
           zip.openReadStream(entry, (e, stream) => {
             if (e || !stream) return fail(e);
             const chunks: Buffer[] = [];
@@ -177,7 +180,7 @@ export function filesFromZip(archive: Buffer): Promise<Record<string, Buffer>> {
               total += c.length;
               if (total > MAX_TEMPLATE_BYTES) {
                 stream.destroy();
-                return fail(tooLarge());
+                return fail(tooLarge(what));
               }
               chunks.push(c);
             });

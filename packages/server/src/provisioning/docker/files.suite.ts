@@ -35,17 +35,18 @@ export function dockerFilesSuite(): void {
       for (const id of made) await removeWorkspaceArtifacts(docker, id);
     });
 
-    it('lists, reads and writes a running echo agent’s files through the archive API, refuses symlinks and deletes (501), and C195 reads the template once it is stopped', async () => {
+    it('lists, reads and writes a running echo agent’s files through the archive API, deletes through one exec, refuses symlinks, and C195 reads the template once it is stopped', async () => {
       const id = await c.create('docker-files', 'echo');
       made.push(id);
       await c.waitOnline(id, 60_000);
       await filesRoundTrip(f, id);
 
-      // The engine's archive API cannot delete: a clear 501, nothing removed.
-      const del = await f.remove(id, '/workspace/notes/hello.txt');
-      expect(del.status).toBe(501);
-      expect(del.body.error).toMatch(/not supported on the Docker backend/);
-      expect((await f.read(id, '/workspace/notes/hello.txt')).status).toBe(200);
+      // Deleting is one exec in the container (the image has node, not rm): a file, then a whole dir.
+      expect((await f.remove(id, '/workspace/notes/hello.txt')).status).toBe(200);
+      expect((await f.read(id, '/workspace/notes/hello.txt')).status).toBe(404);
+      expect((await f.remove(id, '/configs/skills')).status).toBe(200);
+      expect((await f.tree(id, 'root=/configs')).body.entries.map((e) => e.path)).not.toContain('/configs/skills');
+      expect((await f.remove(id, '/configs/skills')).status).toBe(404);
 
       // C080: a symlink put into the container (as a tar entry) is refused on the way to any path.
       const container = docker.getContainer(containerName(id));

@@ -43,9 +43,9 @@ const statusOf = (err: unknown): number | undefined => (err as { statusCode?: nu
 const MAX_LIST_ARCHIVE_BYTES = 64 * 1024 * 1024;
 
 /**
- * The Docker backend's files, through the engine's archive API only (no exec, no host mounts).
+ * The Docker backend's files, through the engine's archive API (no host mounts).
  * Symlinks are refused: any symlink on the way to a path (the engine would follow it anywhere in the
- * container) is a 400, and listings skip them. Deleting has no archive call, so it answers 501.
+ * container) is a 400, and listings skip them. Deleting has no archive call: it is one exec (`remove`).
  */
 export class DockerFiles implements WorkspaceFiles {
   readonly whileStopped = false;
@@ -195,9 +195,44 @@ export class DockerFiles implements WorkspaceFiles {
     await c.putArchive(Buffer.concat(chunks), { path: baseExists ? base : '/', copyUIDGID: '1', abortSignal: signal });
   }
 
+  /**
+   * Removes a file or a dir (recursively) with one exec in the container, the archive API having no
+   * delete: `rm -rf`, or node's `fs.rmSync` in images without `rm` (every runtime image has node).
+   * Neither follows a symlink inside the tree, and the walk has refused any on the way to it.
+   */
   async remove(ws: WorkspaceRow, root: FileRoot, rel: string, signal: AbortSignal): Promise<void> {
-    const st = await this.walk(this.container(ws), ws, root, rel, signal);
+    if (rel === '') throw new FileError('invalid_path', `invalid file path: ${root} is a root; it cannot be deleted`);
+    const c = this.container(ws);
+    const st = await this.walk(c, ws, root, rel, signal);
     if (!st) throw new FileError('not_found', `${joinFilePath(root, rel)} not found`);
-    throw new FileError('unsupported', 'deleting files is not supported on the Docker backend (the engine archive API cannot delete)');
+    const target = path.posix.join(containerRootDir(root), rel);
+    for (const cmd of [
+      ['rm', '-rf', '--', target],
+      ['node', '-e', 'require("fs").rmSync(process.argv[1], { recursive: true, force: true })', target],
+    ]) {
+      if ((await execQuietly(c, cmd, signal)) === 0) return;
+    }
+    throw new Error(`could not delete ${target} in the container (neither rm nor node succeeded)`);
   }
+}
+
+/** Runs `cmd` in the container without a TTY, output discarded; its exit code (127 when the binary is missing). */
+async function execQuietly(c: Docker.Container, cmd: string[], signal: AbortSignal): Promise<number> {
+  let exec: Docker.Exec;
+  let stream: NodeJS.ReadableStream;
+  try {
+    exec = await c.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, abortSignal: signal });
+    stream = await exec.start({ hijack: true, stdin: false, abortSignal: signal });
+  } catch (err) {
+    // The engine refuses to start a binary the image lacks.
+    if (/executable file not found|no such file or directory/i.test(String((err as Error).message))) return 127;
+    throw err;
+  }
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+    stream.resume();
+  });
+  return (await exec.inspect({ abortSignal: signal })).ExitCode ?? 127;
 }

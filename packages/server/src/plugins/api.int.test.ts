@@ -1,0 +1,3 @@
+import { pluginsApiSuite } from './api.suite.js';
+
+pluginsApiSuite('postgres');

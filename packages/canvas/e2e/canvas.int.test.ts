@@ -202,6 +202,21 @@ describe('the canvas in Chromium', () => {
     expect(await readFile((await download.path())!, 'utf8')).toBe('hello from a file\n');
   }, 120_000);
 
+  it('plugins: the Plugins tab installs clock from the registry into the running agent, which then answers /time in the chat', async () => {
+    const p = await openPanel(ids.echo!, 'Echo bot');
+    await p.getByRole('tab', { name: 'Plugins' }).click();
+    const registry = p.getByRole('region', { name: 'Registry' });
+    await registry.getByRole('button', { name: 'Install plugin clock' }).click();
+    await expect.poll(() => p.getByRole('status').last().textContent(), { timeout: 30_000 }).toBe('Installed clock: the agent loaded the change, no restart needed.');
+    await p.getByRole('region', { name: 'Installed' }).getByText('clock', { exact: true }).waitFor();
+    await shot('05c-plugins');
+    expect(await axe()).toEqual([]);
+    await p.getByRole('tab', { name: 'Chat' }).click();
+    await p.getByLabel('Message to Echo bot').fill('/time');
+    await p.getByLabel('Message to Echo bot').press('Enter');
+    await expect.poll(() => p.getByRole('log', { name: 'Conversation' }).locator('[data-from="agent"]').last().textContent(), { timeout: 30_000 }).toMatch(/It is \d{4}-/);
+  }, 60_000);
+
   it('a child made in the dialog sits in its lead\'s team box; dragged out it goes to the top level, dragged back it rejoins; a reload keeps it', async () => {
     await page.getByRole('button', { name: 'Close panel' }).click();
     ids.helper = await createFromDialog({ name: 'Helper', template: 'echo', parent: 'Echo bot' });

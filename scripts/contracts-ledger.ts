@@ -26,7 +26,6 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
   ...notBuilt(14, 'the memory namespace purge hook', ['C158']),
-  ...notBuilt(13, 'EC2 writes over EIC SSH: the control-plane backend has no files port yet (501); files reach an agent through its backend (process dirs, the Docker archive API)', ['C196']),
   ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
   ...notBuilt(13, 'the terminal', ids(227, 230)),
   ...notBuilt(14, 'hierarchical memory', ids(231, 264)),
@@ -55,6 +54,10 @@ export const LEDGER: Record<string, LedgerEntry> = {
   C183: {
     state: 'different',
     note: "The workspace row is read once, with its runtime, before the plugin handlers decide anything; there is no second runtime lookup that could fail on its own. When that one read fails the request fails (500 for a datastore error, nothing written), so an external workspace is never sent to a container check and a container-backed one is never refused with the external hint.",
+  },
+  C196: {
+    state: 'different',
+    note: "Files of a control-plane instance are reached through its own agent (molecule-agent's /internal/files endpoints, behind the inbound secret, which re-checks every path), not over EC2 Instance Connect SSH: no SSH keys to push, no tunnel, the same path rules on every backend.",
   },
   C213: { state: 'not_applicable', note: 'One org per deployment: there is no SaaS tenant routing; MOLECULE_ORG_ID is only sent to the control plane.' },
   C224: {

@@ -1,4 +1,4 @@
-import { networkInterfaces } from 'node:os';
+import { homedir, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DefaultRequestHandler, InMemoryTaskStore } from '@a2a-js/sdk/server';
@@ -104,6 +104,11 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       { virtual: '/workspace', real: config.workspaceDir },
     ],
     log,
+    fileRoots: [
+      { virtual: '/configs', real: config.configsDir },
+      { virtual: '/workspace', real: config.workspaceDir },
+      { virtual: '/home', real: process.env.HOME ?? homedir() },
+    ],
     reloadPlugins: () => reloadPlugins(),
   });
   await app.listen({ host: config.host, port: config.port });

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AUTH_TOKEN_FILE, INBOUND_SECRET_FILE } from './config.js';
+import { registerFileOps, type FileRootMap } from './file-ops.js';
 import type { Logger } from './log.js';
 import { readSecretFile } from './secret-file.js';
 
@@ -41,6 +42,8 @@ export interface InternalFilesOptions {
   log: Logger;
   /** Overrides {@link UPLOAD_LIMITS} (tests). */
   limits?: Partial<UploadLimits>;
+  /** Serves the file operations (`/internal/files/...`, see file-ops.ts) over these roots when given. */
+  fileRoots?: FileRootMap[];
   /** Serves `POST /internal/plugins/reload` when given: loads the installed plugins again, answers their names. */
   reloadPlugins?: () => Promise<string[]>;
 }
@@ -63,6 +66,8 @@ class HttpError extends Error {
  * - `GET /internal/file/read?path=<abs>`: the path must be absolute, canonical (no `..`, no `//`),
  *   under one of the roots, with no symlink below the root, and a regular file (400 otherwise;
  *   404 when missing); streamed with an escaped `Content-Disposition: attachment`.
+ * - `GET /internal/files/list`, `POST /internal/files/write|delete` (file-ops.ts): the Files API for
+ *   backends that reach files only through the agent.
  * - `POST /internal/plugins/reload`: loads `/configs/plugins/*` again (after the platform installed
  *   or removed one); answers `{plugins: [names]}`.
  */
@@ -82,6 +87,7 @@ export async function registerInternalFiles(app: FastifyInstance, opts: Internal
     });
     scope.post('/internal/chat/uploads/ingest', (req, reply) => ingest(req, reply, opts, limits.requestBytes));
     scope.get('/internal/file/read', (req, reply) => readFile(req, reply, opts));
+    if (opts.fileRoots) registerFileOps(scope, opts.fileRoots);
     if (opts.reloadPlugins) {
       const reload = opts.reloadPlugins;
       scope.post('/internal/plugins/reload', async () => ({ plugins: await reload() }));

@@ -110,7 +110,7 @@ export function assembleDeps(parts: {
     if (e.type === 'WORKSPACE_HEARTBEAT') runtimeOverrides.applyHeartbeat(e.workspace_id, heartbeatMetadata(e.payload));
     else if (e.type === 'WORKSPACE_REMOVED') runtimeOverrides.delete(e.workspace_id);
   });
-  const provisioner = 'provisioner' in parts ? parts.provisioner : createProvisioner({ config: parts.config, db: parts.db, broadcaster, log: parts.log });
+  const provisioner = 'provisioner' in parts ? parts.provisioner : createProvisioner({ config: parts.config, db: parts.db, broadcaster, log: parts.log }, { agentReach: () => deps });
   // The closures below read `deps` when they run, after it is built.
   const a2a = createA2AServices({
     db: parts.db,

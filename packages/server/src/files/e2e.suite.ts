@@ -46,7 +46,7 @@ export type FilesClient = ReturnType<typeof filesClient>;
  * config.yaml, write a file (parents created) and read it back, write several at once, and refuse
  * traversal with 400. Deleting is checked by each backend's own test.
  */
-export async function filesRoundTrip(f: FilesClient, id: string): Promise<void> {
+export async function filesRoundTrip(f: FilesClient, id: string, opts: { pluginsRoot?: boolean } = {}): Promise<void> {
   const configs = await f.tree(id, 'root=/configs');
   expect(configs.status).toBe(200);
   expect(configs.body.source).toBe('workspace');
@@ -66,8 +66,13 @@ export async function filesRoundTrip(f: FilesClient, id: string): Promise<void> 
   expect((await f.read(id, '/configs/skills/b.md')).text).toBe('# B');
   // The agent's own config is untouched by writes beside it.
   expect((await f.read(id, '/configs/config.yaml')).text).toBe(cfg.text);
-  expect((await f.write(id, '/plugins/p/manifest.yaml', 'name: p\n')).status).toBe(200);
-  expect((await f.read(id, '/plugins/p/manifest.yaml')).text).toBe('name: p\n');
+  if (opts.pluginsRoot === false) {
+    // A backend whose agent serves /configs, /workspace and /home only: a clear 501 for /plugins.
+    expect((await f.write(id, '/plugins/p/manifest.yaml', 'name: p\n')).status).toBe(501);
+  } else {
+    expect((await f.write(id, '/plugins/p/manifest.yaml', 'name: p\n')).status).toBe(200);
+    expect((await f.read(id, '/plugins/p/manifest.yaml')).text).toBe('name: p\n');
+  }
 
   for (const p of ['/configs/../../etc/passwd', '/configs/%2e%2e/%2e%2e/etc/passwd', '/configs//x', '/etc/passwd']) {
     expect(await f.raw('GET', id, p), p).toBe(400);

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { Status } from '@molecule/contracts';
+import { AgentFiles } from './agent-files.js';
 import type { AppDeps } from '../deps.js';
 import { getWorkspace } from '../workspaces/read.js';
 import { markProvisionFailed } from '../workspaces/transitions.js';
@@ -34,7 +35,10 @@ export function agentExitHandler(deps: Pick<AppDeps, 'db' | 'broadcaster' | 'log
  * The backend that runs workspaces, from MOLECULE_PROVISIONER: the one place a backend is chosen
  * (the composition root calls it once). Undefined for `none`.
  */
-export function createProvisioner(deps: Pick<AppDeps, 'config' | 'db' | 'broadcaster' | 'log'>, opts: { agentBin?: string } = {}): Provisioner | undefined {
+export function createProvisioner(
+  deps: Pick<AppDeps, 'config' | 'db' | 'broadcaster' | 'log'>,
+  opts: { agentBin?: string; /** What reaches agents (control plane files); read when a call runs. */ agentReach?: () => Pick<AppDeps, 'inboundSecrets' | 'a2a'> } = {},
+): Provisioner | undefined {
   switch (deps.config.provisioner) {
     case 'none':
       return undefined;
@@ -52,6 +56,7 @@ export function createProvisioner(deps: Pick<AppDeps, 'config' | 'db' | 'broadca
         baseUrl: deps.config.controlPlaneUrl,
         token: deps.config.controlPlaneToken,
         orgId: deps.config.orgId,
+        ...(opts.agentReach ? { files: new AgentFiles(opts.agentReach) } : {}),
       });
     case 'docker': {
       let docker: Docker | undefined;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { readCapped } from '../../net/read-capped.js';
+import type { WorkspaceFiles } from '../files.js';
 import type { WorkspaceRow } from '../../workspaces/read.js';
 import type { Provisioner, RunningState, StartSpec, StopRetryPolicy } from '../port.js';
 
@@ -51,6 +52,8 @@ export interface ControlPlaneBackendOptions {
   orgId?: string | undefined;
   /** Overrides `CONTROL_PLANE_STOP_RETRY` (tests shorten the waits). */
   stopRetry?: StopRetryPolicy;
+  /** The Files API's port: the instances' files, reached through their agents (AgentFiles). */
+  files?: WorkspaceFiles;
 }
 
 const ProvisionAnswer = z.object({
@@ -77,10 +80,12 @@ const RUNNING_STATES = new Set(['running', 'pending']);
 export class ControlPlaneBackend implements Provisioner {
   readonly backend = 'controlplane' as const;
   readonly stopRetry: StopRetryPolicy;
+  readonly files: WorkspaceFiles | undefined;
   private readonly base: string | undefined;
 
   constructor(private readonly opts: ControlPlaneBackendOptions) {
     this.base = opts.baseUrl?.replace(/\/+$/, '');
+    this.files = opts.files;
     this.stopRetry = opts.stopRetry ?? CONTROL_PLANE_STOP_RETRY;
   }
 

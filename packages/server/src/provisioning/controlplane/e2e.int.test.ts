@@ -3,6 +3,8 @@ import type { RunningServer } from '../../main.js';
 import { e2eClient, startE2eServer } from '../../test-support/e2e.js';
 import { startFakeControlPlane, type FakeControlPlane } from '../../test-support/fake-control-plane.js';
 import { isAlive } from '../../test-support/proc.js';
+import { filesClient, filesRoundTrip } from '../../files/e2e.suite.js';
+import { pluginsClient, pluginsRoundTrip } from '../../plugins/e2e.suite.js';
 
 // The whole flow on MOLECULE_PROVISIONER=controlplane: the platform talks HTTP to a local control
 // plane that runs the real molecule-agent (packages/runtime/dist, built by `npm test`). Create from
@@ -46,4 +48,19 @@ describe('control-plane backend end to end', () => {
     await expect.poll(() => isAlive(second.pid!)).toBe(false);
     expect(cp.requests.every((r) => r.authorization === `Bearer ${token}`)).toBe(true);
   }, 120_000); // real processes on a loaded 2-core CI machine
+
+  it('C080 the Files API and plugins reach a control-plane instance through its own agent: list, read, write, delete, traversal refused; clock installed and hot-loaded', async () => {
+    const id = await c.create('cp-e2e-files', 'echo');
+    await c.waitOnline(id, 30_000);
+    const f = filesClient(() => server.url, c.admin);
+    await filesRoundTrip(f, id, { pluginsRoot: false });
+    expect((await f.remove(id, '/workspace/notes/hello.txt')).status).toBe(200);
+    expect((await f.read(id, '/workspace/notes/hello.txt')).status).toBe(404);
+    expect((await f.remove(id, '/configs/skills')).status).toBe(200);
+    expect((await f.remove(id, '/configs/skills')).status).toBe(404);
+    // The agent's credentials are neither listed nor served.
+    expect((await f.tree(id, 'root=/configs')).body.entries.some((e) => /auth_token|inbound_secret/.test(e.path))).toBe(false);
+    await pluginsRoundTrip(pluginsClient(() => server), id);
+    expect(await c.remove(id)).toBe(200);
+  }, 120_000);
 });

@@ -14,3 +14,5 @@ export * from './org.js';
 export * from './files.js';
 export * from './script.js';
 export * from './plugins.js';
+export * from './memory.js';
+export * from './memory-openapi.js';

@@ -25,10 +25,10 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
-  ...notBuilt(14, 'the memory namespace purge hook', ['C158']),
   ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
   ...notBuilt(13, 'the terminal', ids(227, 230)),
-  ...notBuilt(14, 'hierarchical memory', ids(231, 264)),
+  ...notBuilt(14, 'the built-in memory store (packages/memory-postgres)', ['C233', 'C258', 'C259', 'C260', 'C264']),
+  ...notBuilt(14, 'memory export/import, the cutover switch and the backfill CLI', ['C248', 'C249', ...ids(250, 253), ...ids(255, 257)]),
   ...notBuilt(15, 'connect snippets and external agents', [...ids(268, 273), 'C275']),
   C108: {
     state: 'not_applicable',

@@ -374,5 +374,13 @@ export const PLATFORM_TOOLS = [
   'check_task_status',
   'send_message_to_user',
   'chat_history',
+  'commit_memory_v2',
+  'commit_summary',
+  'search_memory',
+  'forget_memory',
+  'list_readable_namespaces',
+  'list_writable_namespaces',
+  'commit_memory',
+  'recall_memory',
 ] as const;
 export type PlatformToolName = (typeof PLATFORM_TOOLS)[number];

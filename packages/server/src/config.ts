@@ -48,6 +48,8 @@ export interface Config {
   pluginSourceDirs: string[];
   /** Whether git plugin sources may omit a tag or commit (PLUGIN_ALLOW_UNPINNED=true). */
   pluginAllowUnpinned: boolean;
+  /** The memory plugin (memory-plugin-v1); unset: memory is not wired (C237). */
+  memoryPluginUrl: string | undefined;
   /** Concurrent provisions allowed (C123). */
   provisionConcurrency: number;
   /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
@@ -232,6 +234,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
       .filter(Boolean)
       .map((d) => path.resolve(d)),
     pluginAllowUnpinned: str('PLUGIN_ALLOW_UNPINNED') === 'true',
+    memoryPluginUrl: url('MEMORY_PLUGIN_URL', ['http:', 'https:']),
     provisionTimeoutSeconds: str('PROVISION_TIMEOUT_SECONDS') === undefined ? undefined : int('PROVISION_TIMEOUT_SECONDS', 600, 1, 7 * 24 * 3600),
     a2aIdleTimeoutSeconds: int('A2A_IDLE_TIMEOUT_SECONDS', DEFAULTS.a2aIdleTimeoutSeconds, 1, 24 * 3600),
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
@@ -295,6 +298,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     plugins_dir: config.pluginsDir ?? 'built-in',
     plugin_source_dirs: config.pluginSourceDirs.length > 0 ? config.pluginSourceDirs.join(':') : 'none',
     plugin_allow_unpinned: config.pluginAllowUnpinned,
+    memory_plugin_url: config.memoryPluginUrl ? redactUrl(config.memoryPluginUrl) : 'unset',
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     a2a_idle_timeout_seconds: config.a2aIdleTimeoutSeconds,
     activity_retention_days: config.activityRetentionDays,

@@ -8,6 +8,7 @@ import type { Broadcaster } from './events/broadcaster.js';
 import type { LivenessStore } from './liveness/port.js';
 import type { Logger } from './log.js';
 import type { Supervisor } from './loops/supervisor.js';
+import type { MemoryPluginClient } from './memory/client.js';
 import type { Metrics } from './metrics/metrics.js';
 import type { Provisioner } from './provisioning/port.js';
 import type { TemplateManifests } from './provisioning/templates.js';
@@ -46,6 +47,8 @@ export interface AppDeps {
   templatesDir: string;
   /** Org templates: one folder per org, each with an `org.yaml`. */
   orgTemplatesDir: string;
+  /** The memory plugin's client (MEMORY_PLUGIN_URL); undefined when memory is not wired (C237). */
+  memory: MemoryPluginClient | undefined;
   /** The plugin registry: one folder per plugin, each with a `plugin.yaml`. */
   pluginsDir: string;
   /** The templates' manifests, cached (provision timeouts, C162). */

@@ -8,7 +8,7 @@ import { dispatchTo } from './a2a/proxy.js';
 import { resolveAdminToken, StartupError } from './auth/admin-token.js';
 import { InboundSecrets } from './auth/inbound.js';
 import { resolveSecretsKey, SecretBox, verifySecretsKey } from './secrets/crypto.js';
-import { describeConfig, loadConfig, type Config, type ConfigWarning } from './config.js';
+import { describeConfig, loadConfig, redactUrl, type Config, type ConfigWarning } from './config.js';
 import { openDb } from './db/index.js';
 import { migrateUp } from './db/migrate.js';
 import type { Db } from './db/port.js';
@@ -31,6 +31,7 @@ import { ProcessBackend } from './provisioning/process/backend.js';
 import { DEFAULT_TEMPLATES_DIR, TemplateManifests } from './provisioning/templates.js';
 import { DEFAULT_ORG_TEMPLATES_DIR } from './org/templates.js';
 import { DEFAULT_PLUGINS_DIR } from './plugins/registry.js';
+import { MemoryPluginClient } from './memory/client.js';
 import { HeartbeatWriter } from './registry/heartbeat-writer.js';
 import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
 import { agentUrlPolicy } from './ssrf/agent-url.js';
@@ -147,6 +148,7 @@ export function assembleDeps(parts: {
     templatesDir: parts.config.templatesDir ?? DEFAULT_TEMPLATES_DIR,
     orgTemplatesDir: parts.config.orgTemplatesDir ?? DEFAULT_ORG_TEMPLATES_DIR,
     pluginsDir: parts.config.pluginsDir ?? DEFAULT_PLUGINS_DIR,
+    memory: parts.config.memoryPluginUrl ? new MemoryPluginClient(parts.config.memoryPluginUrl) : undefined,
     templateManifests: new TemplateManifests({ log: parts.log }),
     provisionSlots: pLimit(parts.config.provisionConcurrency),
     liveness: parts.liveness ?? createMemoryLiveness(),
@@ -229,6 +231,14 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     const stopExpiry = await startLivenessExpiry(deps);
     closers.unshift(async () => stopExpiry());
     deps.loops.start(platformLoops(deps));
+    // C237: the memory plugin is probed once; a failed probe is a warning, never a failed start.
+    if (deps.memory) {
+      const memory = deps.memory;
+      void memory
+        .health()
+        .then((h) => log.info({ status: h.status, capabilities: h.capabilities, version: h.version }, 'memory plugin ready'))
+        .catch((err: unknown) => log.warn({ reason: (err as Error).message, url: redactUrl(memory.baseUrl) }, 'memory plugin did not answer its health probe; memory calls fail until it does'));
+    }
 
     if (admin.source === 'env') {
       log.info({ url }, 'molecule is listening');

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../auth/principal.js';
 import { bearer, createExternal, json } from '../test-support/api.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
+import { startFakeMemoryPlugin, type FakeMemoryPlugin } from '../test-support/fake-memory-plugin.js';
+import { MemoryPluginClient } from '../memory/client.js';
 import { ACCESS_CLASSES, accessClassOf, renderSecurityDoc, type AccessClass } from './access.js';
 import type { RouteAccess } from './app.js';
 
@@ -64,8 +66,11 @@ describe('auth matrix: every route x every credential', () => {
     return r.rows[0]!.s;
   };
 
+  let memoryPlugin: FakeMemoryPlugin;
   beforeAll(async () => {
-    t = await startTestApp();
+    // A memory store, so memory routes answer as they do when configured (not 501).
+    memoryPlugin = await startFakeMemoryPlugin();
+    t = await startTestApp({ tweak: (deps) => void (deps.memory = new MemoryPluginClient(memoryPlugin.url)) });
     routes = t.app.accessTable.filter((r) => r.method !== 'HEAD');
     const a = await createExternal(t, { name: 'matrix-a' });
     const b = await createExternal(t, { name: 'matrix-b' });
@@ -90,7 +95,10 @@ describe('auth matrix: every route x every credential', () => {
     creds.session = { cookie: `${SESSION_COOKIE}=${cookie}` };
   }, 60_000);
 
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    await memoryPlugin?.close();
+  });
 
   it('reads the route table from the app, and every route declared a known class', () => {
     expect(routes.length).toBeGreaterThan(35);

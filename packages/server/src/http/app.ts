@@ -34,6 +34,7 @@ import { registerTeamRoutes } from '../teams/routes.js';
 import { registerBundleRoutes } from '../bundles/routes.js';
 import { registerTemplateRoutes } from '../provisioning/routes.js';
 import { registerPluginRoutes } from '../plugins/routes.js';
+import { registerMemoryRoutes } from '../memory/routes.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -206,6 +207,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerBundleRoutes(app, { ...deps, ...authDeps(deps) });
   await registerTemplateRoutes(app, { ...deps, ...authDeps(deps) });
   await registerPluginRoutes(app, { ...deps, ...authDeps(deps) });
+  registerMemoryRoutes(app, { ...deps, ...authDeps(deps) });
   await registerChatFileRoutes(app, { ...deps, ...authDeps(deps) });
   return app;
 }

@@ -6,6 +6,8 @@ import { delegate, getDelegation, type DelegationDeps, type DelegationRow } from
 import { DomainError } from '../errors.js';
 import { peers } from '../registry/service.js';
 import { getWorkspace, liveChildren } from '../workspaces/read.js';
+import type { MemoryDeps } from '../memory/service.js';
+import { registerMemoryTools } from '../memory/tools.js';
 
 type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean; structuredContent?: Record<string, unknown> };
 
@@ -38,7 +40,7 @@ function delegationResult(d: DelegationRow): Record<string, unknown> {
 }
 
 /** What the tools touch: delegations (and the proxy under them), activity and the workspace rows. */
-export type ToolDeps = DelegationDeps & ActivityRouteDeps;
+export type ToolDeps = DelegationDeps & ActivityRouteDeps & Pick<MemoryDeps, 'memory'>;
 
 const uuid = (what: string) => z.uuid({ error: `${what} must be a workspace UUID` });
 
@@ -148,5 +150,6 @@ export function platformMcpServer(deps: ToolDeps, workspaceId: string): McpServe
       }),
   );
 
+  registerMemoryTools(server, deps, workspaceId);
   return server;
 }

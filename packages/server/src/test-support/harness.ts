@@ -89,6 +89,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     pluginsDir: undefined,
     pluginSourceDirs: [],
     pluginAllowUnpinned: false,
+    memoryPluginUrl: undefined,
     provisionTimeoutSeconds: undefined,
     controlPlaneUrl: undefined,
     controlPlaneToken: undefined,

@@ -28,9 +28,10 @@ import {
   updateFields,
   type WorkspaceRow,
 } from './repo.js';
+import { purgeWorkspaceMemory } from '../memory/purge.js';
 
 /** What workspace CRUD and the lifecycle touch: provisioning, the delete bound (C155) and the restart coalescer (C148). */
-export type WorkspaceDeps = ProvisioningDeps & Pick<AppDeps, 'deleteCleanupTimeoutMs' | 'restarts' | 'templateManifests'>;
+export type WorkspaceDeps = ProvisioningDeps & Pick<AppDeps, 'deleteCleanupTimeoutMs' | 'restarts' | 'templateManifests' | 'memory'>;
 
 export const DELETE_CLEANUP_TIMEOUT_MS = 30_000;
 
@@ -218,6 +219,7 @@ export async function deleteWorkspace(
     if (failures > 0) return { ok: false as const, removed_count: subtree.length, stop_failures: failures };
     if (opts.purge) {
       await deps.db.tx((q) => purgeWorkspaces(q, ids));
+      await purgeWorkspaceMemory(deps, ids);
       return { ok: true as const, status: 'purged' as const, cascade_deleted: subtree.length - 1 };
     }
     return { ok: true as const, status: 'removed' as const, cascade_deleted: subtree.length - 1 };

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { MAX_MEMORY_CHARS, MAX_SEARCH_LIMIT, MEMORY_KINDS, namespaceKind, Rfc3339, type Memory, type MemoryKind } from '@molecule/contracts';
+import { recordActivity, type ActivityDeps } from '../activity/service.js';
+import type { AppDeps } from '../deps.js';
+import { denied, DomainError, invalid, notFound } from '../errors.js';
+import { MemoryPluginError, type MemoryPluginClient } from './client.js';
+import { canWrite, intersectReadable, resolveNamespaces, teamNamespace, workspaceNamespace, type NamespaceAccess } from './namespaces.js';
+import { redactSecrets } from './redact.js';
+
+export type MemoryDeps = Pick<AppDeps, 'db' | 'log'> & ActivityDeps & { memory: MemoryPluginClient | undefined };
+
+/** Default lifetime of a `commit_summary` (C240). */
+export const SUMMARY_TTL_DAYS = 30;
+
+/** A memory as an agent or the canvas sees it: org memories wrapped in the delimiter (C243). */
+export type MemoryView = Memory & { scope: 'workspace' | 'team' | 'org' | 'custom' };
+
+const notWired = () => new DomainError('not_supported', 'memory is not configured on this platform (set MEMORY_PLUGIN_URL)');
+
+/** A plugin failure as the caller sees it: its refusals as 4xx with its reason, trouble as 503, never internals (C245). */
+function fromPlugin(err: unknown): never {
+  if (!(err instanceof MemoryPluginError)) throw err;
+  switch (err.kind) {
+    case 'refused':
+      throw invalid(err.message);
+    case 'not_found':
+      throw notFound('memory not found');
+    case 'conflict':
+      throw new DomainError('conflict', err.message);
+    default:
+      throw new DomainError('agent_unavailable', err.message);
+  }
+}
+
+function client(deps: MemoryDeps): MemoryPluginClient {
+  if (!deps.memory) throw notWired();
+  return deps.memory;
+}
+
+/** The delimiter org memories are read with, so a model can tell shared, untrusted text from instructions (C243). */
+export const orgDelimiter = (m: Pick<Memory, 'id' | 'namespace'>) => `[MEMORY id=${m.id} scope=ORG ns=${m.namespace}]: `;
+
+function view(m: Memory): MemoryView {
+  const scope = namespaceKind(m.namespace);
+  return { ...m, scope, content: scope === 'org' ? `${orgDelimiter(m)}${m.content}` : m.content };
+}
+
+export interface CommitInput {
+  content: string;
+  /** Default `workspace:<self>`. */
+  namespace?: string | undefined;
+  kind?: MemoryKind | undefined;
+  expires_at?: string | undefined;
+  /** Idempotency key (C233). */
+  id?: string | undefined;
+}
+
+/**
+ * Stores a memory for workspace `id` (C241, C242): the namespace must be one it may write (re-resolved
+ * now); blank content and a malformed `expires_at` are refused before the plugin is called; the
+ * content is secret-redacted first, and in org namespaces a `[MEMORY ` inside it is defused so it
+ * cannot fake the delimiter. Org writes are audited with the content's SHA-256, never the text; a
+ * failed audit is logged and the write stands.
+ */
+export async function commitMemory(deps: MemoryDeps, id: string, input: CommitInput): Promise<{ id: string; namespace: string }> {
+  const plugin = client(deps);
+  if (input.content.trim() === '') throw invalid('content is empty');
+  if (input.content.length > MAX_MEMORY_CHARS) throw new DomainError('payload_too_large', `content is longer than ${MAX_MEMORY_CHARS} characters`);
+  if (input.expires_at !== undefined && !Rfc3339.safeParse(input.expires_at).success) throw invalid('invalid expires_at: must be RFC3339');
+  const access = await resolveNamespaces(deps.db, id);
+  const namespace = input.namespace ?? workspaceNamespace(id);
+  if (!canWrite(access, namespace)) throw denied(`this workspace may not write ${namespace.slice(0, 80)} (it may write: ${access.writable.join(', ')})`);
+  let { text } = redactSecrets(input.content);
+  if (namespaceKind(namespace) === 'org') text = text.replaceAll('[MEMORY ', '[_MEMORY ');
+  const write = { content: text, kind: input.kind ?? 'fact', source: 'agent' as const, ...(input.expires_at ? { expires_at: input.expires_at } : {}), ...(input.id ? { id: input.id } : {}) };
+  let stored: Memory;
+  try {
+    stored = await plugin.commit(namespace, write).catch(async (err: unknown) => {
+      // The namespace is made on first use.
+      if (!(err instanceof MemoryPluginError && err.kind === 'not_found')) throw err;
+      await plugin.upsertNamespace(namespace, namespaceKind(namespace));
+      return plugin.commit(namespace, write);
+    });
+  } catch (err) {
+    fromPlugin(err);
+  }
+  if (namespaceKind(namespace) === 'org') {
+    await recordActivity(deps, {
+      workspace_id: id,
+      activity_type: 'memory_write_global',
+      source_id: id,
+      summary: `org memory written to ${namespace}`,
+      request_body: { memory_id: stored.id, namespace, content_sha256: createHash('sha256').update(text).digest('hex') },
+    }).catch((err: unknown) => deps.log.error({ err, workspace_id: id }, 'memory: could not audit an org memory write; the write stands'));
+  }
+  return { id: stored.id, namespace };
+}
+
+export interface SearchInput {
+  query?: string | undefined;
+  namespaces?: string[] | undefined;
+  kinds?: MemoryKind[] | undefined;
+  limit?: number | undefined;
+}
+
+/**
+ * Searches what workspace `id` may read (C244): requested namespaces it may not read are dropped;
+ * when none is left the answer is empty and the plugin is not asked. Org memories come back wrapped.
+ */
+export async function searchMemories(deps: MemoryDeps, id: string, input: SearchInput): Promise<MemoryView[]> {
+  const plugin = client(deps);
+  const access = await resolveNamespaces(deps.db, id);
+  const namespaces = intersectReadable(access, input.namespaces);
+  if (namespaces.length === 0) return [];
+  const kinds = input.kinds?.filter((k) => (MEMORY_KINDS as readonly string[]).includes(k));
+  try {
+    const r = await plugin.search({
+      namespaces,
+      ...(input.query?.trim() ? { query: input.query.trim().slice(0, 1000) } : {}),
+      ...(kinds?.length ? { kinds } : {}),
+      limit: Math.min(Math.max(input.limit ?? 20, 1), MAX_SEARCH_LIMIT),
+    });
+    return r.memories.map(view);
+  } catch (err) {
+    fromPlugin(err);
+  }
+}
+
+/** Forgets a memory in a namespace workspace `id` may write (C244); 404 when it is not there. */
+export async function forgetMemory(deps: MemoryDeps, id: string, input: { id: string; namespace?: string | undefined }): Promise<void> {
+  const plugin = client(deps);
+  const access = await resolveNamespaces(deps.db, id);
+  const namespace = input.namespace ?? workspaceNamespace(id);
+  if (!canWrite(access, namespace)) throw denied(`this workspace may not forget memories in ${namespace.slice(0, 80)}`);
+  try {
+    await plugin.forget(namespace, input.id);
+  } catch (err) {
+    fromPlugin(err);
+  }
+}
+
+/** The namespaces workspace `id` may read and write, described (list_*_namespaces, C240, C262). */
+export async function namespacesOf(deps: Pick<MemoryDeps, 'db'>, id: string): Promise<{ access: NamespaceAccess; describe: (n: string) => { name: string; scope: string } }> {
+  const access = await resolveNamespaces(deps.db, id);
+  return { access, describe: (name) => ({ name, scope: namespaceKind(name) }) };
+}
+
+/** Legacy scopes (C246): LOCAL -> workspace:<self>, TEAM -> team:<root>; GLOBAL is refused. */
+export function legacyNamespaces(access: NamespaceAccess, scope: string | undefined, op: 'commit' | 'recall'): string[] {
+  const s = (scope ?? '').toUpperCase();
+  if (s === 'GLOBAL') throw denied('GLOBAL memories go through commit_memory_v2 with the org namespace (root workspaces only)');
+  if (op === 'commit') return s === 'TEAM' ? [teamNamespace(access.rootId)] : [workspaceNamespace(access.workspaceId)];
+  if (s === 'LOCAL') return [workspaceNamespace(access.workspaceId)];
+  if (s === 'TEAM') return [workspaceNamespace(access.workspaceId), teamNamespace(access.rootId)];
+  if (s === '') return [...access.readable];
+  throw invalid('scope must be LOCAL or TEAM');
+}

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { renderMemoryOpenApi, MEMORY_OPENAPI_FILE } from '../../../scripts/docs-memory-contract.js';
 import { MemoryWrite, NamespaceName, NamespacePatch, SearchRequest } from './memory.js';
+import { parseScript } from './script.js';
 
 describe('memory plugin contract v1', () => {
   it('C231 the committed OpenAPI document is the one the schemas make (npm run docs:memory-contract)', () => {
@@ -22,5 +23,13 @@ describe('memory plugin contract v1', () => {
     for (const bad of ['workspace:abc', `team:${id.toUpperCase()}`, 'custom:', 'custom:Has Space', 'custom:../x', 'custom:-x', `custom:${'x'.repeat(65)}`, 'global:x', 'org', '']) {
       expect(NamespaceName.safeParse(bad).success, bad).toBe(false);
     }
+  });
+
+  it('script steps remember and recall: defaults to the message and the workspace scope; an unknown scope is refused', () => {
+    expect(parseScript([{ remember: {} }, { recall: { scope: 'team' } }], 'script').rules![0]!.steps).toEqual([
+      { remember: { content: '{{input}}', scope: 'workspace' } },
+      { recall: { query: '{{input}}', scope: 'team' } },
+    ]);
+    expect(parseScript([{ remember: { scope: 'everyone' } }], 'script').issues[0]!.field).toBe('script.0.remember.scope');
   });
 });

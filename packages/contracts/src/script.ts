@@ -32,8 +32,29 @@ export interface ScriptSendFiles {
   message: string;
   files: string[];
 }
+/** Which of its memory namespaces a `remember` or `recall` step means: its own, its team's, its org's. */
+export const MEMORY_SCOPES = ['workspace', 'team', 'org'] as const;
+export type MemoryScope = (typeof MEMORY_SCOPES)[number];
+/** Stores `content` (`{{input}}` by default) in memory through the platform tools. */
+export interface ScriptRemember {
+  content: string;
+  scope: MemoryScope;
+}
+/** Searches memory for `query` (`{{input}}` by default) in one scope or all readable; the memories found are the reply. */
+export interface ScriptRecall {
+  query: string;
+  scope?: MemoryScope | undefined;
+}
 /** One step of a `script` adapter run. */
-export type ScriptStep = { reply: string } | { delay_ms: number } | { fail: string } | { tool: ScriptTool } | { delegate: ScriptDelegate } | { send_files: ScriptSendFiles };
+export type ScriptStep =
+  | { reply: string }
+  | { delay_ms: number }
+  | { fail: string }
+  | { tool: ScriptTool }
+  | { delegate: ScriptDelegate }
+  | { send_files: ScriptSendFiles }
+  | { remember: ScriptRemember }
+  | { recall: ScriptRecall };
 /** A script rule: the first rule whose `match` (a regular expression) finds the input text runs. */
 export interface ScriptRule {
   match: string | undefined;
@@ -80,9 +101,17 @@ const StepSchema = z
       .object({ message: z.string().min(1).max(100_000), files: z.array(z.string().min(1).max(4096)).min(1).max(20) })
       .strict()
       .optional(),
+    remember: z
+      .object({ content: z.string().min(1).max(100_000).default('{{input}}'), scope: z.enum(MEMORY_SCOPES).default('workspace') })
+      .strict()
+      .optional(),
+    recall: z
+      .object({ query: z.string().max(1000).default('{{input}}'), scope: z.enum(MEMORY_SCOPES).optional() })
+      .strict()
+      .optional(),
   })
   .strict()
-  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool, delegate, send_files' });
+  .refine((s) => Object.keys(s).length === 1, { message: 'a step has exactly one of reply, delay_ms, fail, tool, delegate, send_files, remember, recall' });
 
 const RuleSchema = z
   .object({
@@ -123,6 +152,8 @@ function toStep(s: z.infer<typeof StepSchema>): ScriptStep {
   if (s.tool !== undefined) return { tool: s.tool };
   if (s.delegate !== undefined) return { delegate: s.delegate };
   if (s.send_files !== undefined) return { send_files: s.send_files };
+  if (s.remember !== undefined) return { remember: s.remember };
+  if (s.recall !== undefined) return { recall: s.recall };
   return { fail: s.fail ?? '' };
 }
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './types.js';
+import type { MemoryScope } from '@molecule/contracts';
 import type { ScriptRule, ScriptStep } from '../config.js';
 import { delegateTo } from '../delegate.js';
 
@@ -42,6 +43,11 @@ export async function* runSteps(steps: ScriptStep[], input: AdapterInput, ctx: A
       replied = true;
     } else if ('send_files' in step) {
       yield* sendFiles(fill(step.send_files.message), step.send_files.files.map((f) => expand(f, input.text.trim(), m)), ctx);
+    } else if ('remember' in step) {
+      yield* remember(fill(step.remember.content), step.remember.scope, ctx);
+    } else if ('recall' in step) {
+      yield* recall(fill(step.recall.query), step.recall.scope, ctx, replied);
+      replied = true;
     } else if ('tool' in step) {
       const { name, input: toolInput, output, error } = step.tool;
       yield {
@@ -95,6 +101,46 @@ async function* sendFiles(message: string, files: string[], ctx: AdapterContext)
     throw new ScriptedFailure(r.text);
   }
   yield { ...use, output: r.text, durationMs: performance.now() - started };
+}
+
+/** The namespace of `scope` among those this workspace may read or write (asked of the platform). */
+async function namespaceOf(ctx: AdapterContext, scope: MemoryScope, which: 'readable' | 'writable'): Promise<string> {
+  const r = await ctx.tools!.call(`list_${which}_namespaces`, {}, ctx.signal);
+  if (r.isError) throw new ScriptedFailure(r.text);
+  const found = (JSON.parse(r.text) as { name: string; scope: string }[]).find((n) => n.scope === scope);
+  if (!found) throw new ScriptedFailure(`this workspace may not ${which === 'writable' ? 'write' : 'read'} ${scope} memory`);
+  return found.name;
+}
+
+/** A `remember` step: the text stored in this workspace's, its team's or its org's memory, reported as a tool use. */
+async function* remember(content: string, scope: MemoryScope, ctx: AdapterContext): AsyncIterable<AdapterEvent> {
+  if (!ctx.tools) throw new ScriptedFailure('the remember step needs the platform tools: this agent runs without a platform (no PLATFORM_URL)');
+  const started = performance.now();
+  const namespace = await namespaceOf(ctx, scope, 'writable');
+  const r = await ctx.tools.call('commit_memory_v2', { content, namespace }, ctx.signal);
+  const use = { type: 'tool' as const, name: 'commit_memory_v2', input: `${namespace}: ${content}`, durationMs: performance.now() - started };
+  if (r.isError) {
+    yield { ...use, error: r.text };
+    throw new ScriptedFailure(r.text);
+  }
+  yield { ...use, output: r.text };
+}
+
+/** A `recall` step: the memories found (one per line, newest or best first) are the reply. */
+async function* recall(query: string, scope: MemoryScope | undefined, ctx: AdapterContext, replied: boolean): AsyncIterable<AdapterEvent> {
+  if (!ctx.tools) throw new ScriptedFailure('the recall step needs the platform tools: this agent runs without a platform (no PLATFORM_URL)');
+  const started = performance.now();
+  const namespaces = scope ? [await namespaceOf(ctx, scope, 'readable')] : undefined;
+  const r = await ctx.tools.call('search_memory', { ...(query.trim() ? { query } : {}), ...(namespaces ? { namespaces } : {}) }, ctx.signal);
+  const use = { type: 'tool' as const, name: 'search_memory', input: `${scope ?? 'all'}: ${query}`, durationMs: performance.now() - started };
+  if (r.isError) {
+    yield { ...use, error: r.text };
+    throw new ScriptedFailure(r.text);
+  }
+  const found = JSON.parse(r.text) as { content: string }[];
+  yield { ...use, output: `${found.length} found` };
+  const text = found.length === 0 ? 'No memories found.' : found.map((m) => m.content).join('\n');
+  yield { type: 'text', text: replied ? `\n${text}` : text };
 }
 
 /** A `delegate` step: the peer's answer is the reply chunk; the call is reported as a tool use (C037). */

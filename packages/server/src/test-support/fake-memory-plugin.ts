@@ -9,7 +9,7 @@ import { MemoryWrite, NamespaceUpsert, SearchRequest, type Memory } from '@molec
  * can be told to fail (5xx, garbage, hang) to drive the client's breaker. Text search is a
  * substring match; the real store (packages/memory-postgres) has its own suite.
  */
-export async function startFakeMemoryPlugin() {
+export async function startFakeMemoryPlugin(opts: { port?: number } = {}) {
   const namespaces = new Map<string, { kind: string }>();
   const memories = new Map<string, Memory>();
   const requests: { method: string; path: string; body: unknown }[] = [];
@@ -72,7 +72,7 @@ export async function startFakeMemoryPlugin() {
       return send(405, { error: 'method not allowed' });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     namespaces,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { E2E_ADMIN_TOKEN, e2eClient, startE2eServer, startPrivatePostgres, type PrivatePostgres } from '@molecule/server/testing';
+import { E2E_ADMIN_TOKEN, e2eClient, startE2eServer, startFakeMemoryPlugin, startPrivatePostgres, type FakeMemoryPlugin, type PrivatePostgres } from '@molecule/server/testing';
 
 // The canvas in a real browser (Debian chromium through playwright-core) against the real platform
 // (process backend, a PostgreSQL of the test's own so it can be stopped): sign in through the printed
@@ -32,6 +32,7 @@ script:
 
 describe('the canvas in Chromium', () => {
   let pg: PrivatePostgres;
+  let memory: FakeMemoryPlugin;
   let server: Awaited<ReturnType<typeof startE2eServer>>['server'];
   let browser: Browser;
   let context: BrowserContext;
@@ -47,8 +48,9 @@ describe('the canvas in Chromium', () => {
     await mkdir(path.join(templates, 'slow'));
     await writeFile(path.join(templates, 'slow', 'config.yaml'), BUSY_TEMPLATE);
     pg = await startPrivatePostgres();
+    memory = await startFakeMemoryPlugin();
     ({ server } = await startE2eServer(
-      { MOLECULE_PROVISIONER: 'process', DATABASE_URL: pg.url, MOLECULE_TEMPLATES_DIR: templates, MOLECULE_ORG_TEMPLATES_DIR: orgs },
+      { MOLECULE_PROVISIONER: 'process', DATABASE_URL: pg.url, MOLECULE_TEMPLATES_DIR: templates, MOLECULE_ORG_TEMPLATES_DIR: orgs, MEMORY_PLUGIN_URL: memory.url },
       'molecule-canvas-',
     ));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -63,6 +65,7 @@ describe('the canvas in Chromium', () => {
     await browser?.close();
     await server?.close();
     await pg?.close();
+    await memory?.close();
   }, 60_000);
 
   async function newPage(): Promise<Page> {
@@ -215,6 +218,23 @@ describe('the canvas in Chromium', () => {
     await p.getByLabel('Message to Echo bot').fill('/time');
     await p.getByLabel('Message to Echo bot').press('Enter');
     await expect.poll(() => p.getByRole('log', { name: 'Conversation' }).locator('[data-from="agent"]').last().textContent(), { timeout: 30_000 }).toMatch(/It is \d{4}-/);
+  }, 60_000);
+
+  it('memory: the Memory tab remembers a note for the team, finds it by search and scope, and forgets it', async () => {
+    const p = await openPanel(ids.echo!, 'Echo bot');
+    await p.getByRole('tab', { name: 'Memory' }).click();
+    await p.getByLabel('Remember', { exact: true }).fill('The launch moved to Friday.');
+    await p.getByRole('button', { name: 'Remember' }).click();
+    const list = p.getByRole('list', { name: 'Memories' });
+    await list.getByText('The launch moved to Friday.').waitFor({ timeout: 15_000 });
+    await p.getByRole('group', { name: 'Memory scope' }).getByRole('button', { name: 'Team' }).click();
+    await p.getByRole('searchbox').fill('launch');
+    await p.getByRole('searchbox').press('Enter');
+    await list.getByText('The launch moved to Friday.').waitFor();
+    await shot('05d-memory');
+    expect(await axe()).toEqual([]);
+    await list.getByRole('button', { name: /^Forget memory/ }).click();
+    await expect.poll(() => p.getByRole('status').last().textContent(), { timeout: 15_000 }).toBe('Forgotten.');
   }, 60_000);
 
   it('a child made in the dialog sits in its lead\'s team box; dragged out it goes to the top level, dragged back it rejoins; a reload keeps it', async () => {

@@ -8,6 +8,7 @@ import { SecretsTab } from './Secrets.js';
 import { SchedulesTab } from './Schedules.js';
 import { FilesTab } from './Files.js';
 import { PluginsTab } from './Plugins.js';
+import { MemoryTab } from './Memory.js';
 import type { TabProps } from './tab.js';
 
 export type { TabProps };
@@ -25,6 +26,7 @@ export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => R
   { id: 'schedules', label: 'Schedules', render: (p) => <SchedulesTab key={p.workspace.id} {...p} /> },
   { id: 'files', label: 'Files', render: (p) => <FilesTab key={p.workspace.id} {...p} /> },
   { id: 'plugins', label: 'Plugins', render: (p) => <PluginsTab key={p.workspace.id} {...p} /> },
+  { id: 'memory', label: 'Memory', render: (p) => <MemoryTab key={p.workspace.id} {...p} /> },
   { id: 'events', label: 'Events', render: (p) => <EventsTab key={p.workspace.id} {...p} /> },
 ];
 

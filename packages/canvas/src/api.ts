@@ -276,6 +276,12 @@ export function createApi(opts: ApiOptions = {}) {
     /** Writes one file from the user's disk, as it is. */
     uploadFile: async (id: string, path: string, file: Blob) => (await rawCall('PUT', fileUrl(id, path), file)).json() as Promise<{ written: string[] }>,
     deleteFile: (id: string, path: string) => call<{ deleted: string }>('DELETE', fileUrl(id, path)),
+    /** Memories the workspace may read, best first; `scope` narrows to one of its namespaces. */
+    memories: (id: string, query: { q?: string; scope?: 'LOCAL' | 'TEAM' | 'GLOBAL' }) =>
+      call<MemoryItem[]>('GET', `/workspaces/${encodeURIComponent(id)}/memories?${new URLSearchParams(Object.entries(query).filter(([, v]) => v) as [string, string][]).toString()}`),
+    remember: (id: string, content: string, scope: 'LOCAL' | 'TEAM' | 'GLOBAL') => call<{ id: string; namespace: string }>('POST', `/workspaces/${encodeURIComponent(id)}/memories`, { content, scope }),
+    forgetMemory: (id: string, memoryId: string, namespace: string) =>
+      call<{ status: string }>('DELETE', `/workspaces/${encodeURIComponent(id)}/memories/${encodeURIComponent(memoryId)}?namespace=${encodeURIComponent(namespace)}`),
     /** The plugins installed in a workspace ([] while its agent is not running). */
     plugins: (id: string) => call<PluginInfo[]>('GET', `/workspaces/${encodeURIComponent(id)}/plugins`),
     /** The registry, each plugin marked for whether it works on `runtime`. */
@@ -288,6 +294,18 @@ export function createApi(opts: ApiOptions = {}) {
 }
 
 export type Api = ReturnType<typeof createApi>;
+
+/** A memory as `GET /workspaces/:id/memories` lists it. */
+export interface MemoryItem {
+  id: string;
+  namespace: string;
+  scope: 'workspace' | 'team' | 'org' | 'custom';
+  content: string;
+  kind: string;
+  created_at: string;
+  expires_at: string | null;
+  similarity_score?: number;
+}
 
 /** A chat file as the workspace stored it (`/chat/uploads`), sent as an A2A file part. */
 export interface ChatFile {

@@ -11,3 +11,4 @@ export { freePort } from './net.js';
 export { e2eClient, startE2eServer, E2E_ADMIN_TOKEN } from './e2e.js';
 export { startPrivatePostgres, type PrivatePostgres } from './private-services.js';
 export { isAlive } from './proc.js';
+export { startFakeMemoryPlugin, type FakeMemoryPlugin } from './fake-memory-plugin.js';

@@ -28,8 +28,6 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(14, 'the memory namespace purge hook', ['C158']),
   ...notBuilt(13, 'plugins', ids(180, 188, [184, 187])),
   ...notBuilt(13, 'EC2 writes over EIC SSH: the control-plane backend has no files port yet (501); files reach an agent through its backend (process dirs, the Docker archive API)', ['C196']),
-  ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
-  ...notBuilt(13, 'the terminal', ids(227, 230)),
   ...notBuilt(14, 'hierarchical memory', ids(231, 264)),
   ...notBuilt(15, 'connect snippets and external agents', [...ids(268, 273), 'C275']),
   C108: {
@@ -53,6 +51,11 @@ export const LEDGER: Record<string, LedgerEntry> = {
     state: 'different',
     note: "Every runtime runs in the one runtime image with its configs volume at /configs, so the Files API's /configs is /configs for all; upstream's per-image base paths (hermes ~/.hermes, langgraph /opt/configs) would point at nothing here.",
   },
+  C227: {
+    state: 'not_applicable',
+    note: 'EC2 Instance Connect terminals belong to the control-plane backend, which has no terminal port here (501 "terminal not supported on this backend"); the process backend opens a pty and the Docker backend a TTY exec, no ssh.',
+  },
+  C229: { state: 'not_applicable', note: 'Same reason as C227: no EC2 path. Diagnose runs workspace-dir, agent-running, pty-probe (process) or docker-client, container-found, container-running, exec-probe (Docker).' },
   C213: { state: 'not_applicable', note: 'One org per deployment: there is no SaaS tenant routing; MOLECULE_ORG_ID is only sent to the control plane.' },
   C224: {
     state: 'different',

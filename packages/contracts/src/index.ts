@@ -12,3 +12,4 @@ export * from './budget.js';
 export * from './schedules.js';
 export * from './org.js';
 export * from './files.js';
+export * from './terminal.js';

@@ -9,7 +9,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { jsonHoldsUnstorable } from '@molecule/contracts';
+import { jsonHoldsUnstorable, TERMINAL_MAX_FRAME_BYTES } from '@molecule/contracts';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -36,6 +36,7 @@ import { registerTemplateRoutes } from '../provisioning/routes.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
+import { registerTerminalRoutes } from '../terminal/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
 import { hashToken } from '../auth/tokens.js';
 import { accessClassOf, type AccessClass } from './access.js';
@@ -184,10 +185,11 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     ...authDeps(deps),
     ...(deps.config.externalPlatformUrl ? { externalPlatformUrl: deps.config.externalPlatformUrl } : {}),
   });
-  // The WebSocket plugin wraps every route of the context it is registered in; keep it to /ws.
+  // The WebSocket plugin wraps every route of the context it is registered in; keep it to /ws and the terminal.
   await app.register(async (child) => {
-    await child.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+    await child.register(fastifyWebsocket, { options: { maxPayload: TERMINAL_MAX_FRAME_BYTES } });
     registerWebSocketRoute(child, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
+    registerTerminalRoutes(child, { ...authDeps(deps), provisioner: deps.provisioner, log: deps.log, idleMs: deps.config.terminalIdleMs });
   });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
   registerRegistryRoutes(app, { ...deps, ...authDeps(deps), onFreeSlot: (id) => deps.a2a.freed(id) });

@@ -19,6 +19,11 @@ def winsize(fd, c, r):
 pid, master = pty.fork()
 if pid == 0:
     try:
+        # The shell starts with default signals, whatever its parents ignored (python ignores SIGPIPE, a
+        # test runner SIGINT): an ignored SIGINT would be ignored by every command, and Ctrl-C dead.
+        for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGHUP, signal.SIGTERM, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGXFSZ):
+            signal.signal(s, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         winsize(0, cols, rows)
         os.execvpe(argv[0], argv, os.environ)
     except Exception as e:

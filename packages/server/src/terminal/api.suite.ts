@@ -117,6 +117,10 @@ export function terminalApiSuite(kind: DbKind): void {
         expect(r.status, what).toBe(status);
         expect(r.body.error, what).toMatch(error);
       }
+      // A plain GET (no upgrade) is told to upgrade, and holds no slot.
+      const plain = await t.app.inject({ method: 'GET', url: `/workspaces/${ws.id}/terminal`, headers: t.admin });
+      expect(plain.statusCode).toBe(426);
+      expect(plain.json().error).toMatch(/WebSocket/);
       expect(opened).toBe(before);
       // Nothing changed: the refused workspaces keep their state, and a good request still opens.
       expect((await getWorkspace(t.db, stopped.id))!.status).toBe(Status.Online);

@@ -5,7 +5,7 @@ import { ErrorBody, TERMINAL_IDLE_CLOSE_CODE, TERMINAL_MAX_SIZE, TerminalClientM
 import { requireWorkspaceAccess, sessionCookieOf, type AuthDeps, type Principal } from '../auth/principal.js';
 import { WS_MAX_BUFFERED_BYTES } from '../events/routes.js';
 import { canCommunicate } from '../hierarchy/access.js';
-import { badRequest, forbidden, unauthorized } from '../http/errors.js';
+import { badRequest, forbidden, HttpError, unauthorized } from '../http/errors.js';
 import { sameOriginUpgrade } from '../http/origin.js';
 import type { App } from '../http/types.js';
 import { TerminalError, type TerminalSession, type WorkspaceTerminal } from '../provisioning/terminal.js';
@@ -77,6 +77,8 @@ export function registerTerminalRoutes(app: App, deps: TerminalRouteDeps): void 
       config: { access: 'workspace' },
       onRequest: access,
       preHandler: async (req) => {
+        // A plain GET would hold the credential's slot for as long as its keep-alive connection lives.
+        if (req.headers.upgrade?.toLowerCase() !== 'websocket') throw new HttpError(426, 'this route is a WebSocket: send an upgrade request', 'invalid_request');
         const ws = await requireLiveWorkspace(deps.db, req.params.id);
         const backend = await terminalFor(deps, ws);
         const release = sessions.claim(credentialKey(req.principal!, sessionCookieOf(req)));

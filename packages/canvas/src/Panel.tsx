@@ -7,6 +7,7 @@ import { EventsTab } from './EventsTab.js';
 import { SecretsTab } from './Secrets.js';
 import { SchedulesTab } from './Schedules.js';
 import { FilesTab } from './Files.js';
+import { TerminalTab } from './Terminal.js';
 import type { TabProps } from './tab.js';
 
 export type { TabProps };
@@ -23,6 +24,7 @@ export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => R
   { id: 'secrets', label: 'Secrets', render: (p) => <SecretsTab key={p.workspace.id} {...p} /> },
   { id: 'schedules', label: 'Schedules', render: (p) => <SchedulesTab key={p.workspace.id} {...p} /> },
   { id: 'files', label: 'Files', render: (p) => <FilesTab key={p.workspace.id} {...p} /> },
+  { id: 'terminal', label: 'Terminal', render: (p) => <TerminalTab key={p.workspace.id} {...p} /> },
   { id: 'events', label: 'Events', render: (p) => <EventsTab key={p.workspace.id} {...p} /> },
 ];
 

@@ -50,7 +50,9 @@ const CANVAS_BUILT = existsSync(path.join(CANVAS_DIR, 'index.html'));
 const CANVAS_MISSING_HTML =
   '<!doctype html><html lang="en"><meta charset="utf-8"><title>Molecule</title><h1>Molecule</h1><p>The platform is running, but the canvas is not built: run <code>npm run build</code> (<code>npm start</code> does it).</p></html>';
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
-const PAGE_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'";
+// Inline styles: the terminal (xterm.js) writes its theme and cell sizes into <style> elements and
+// has no nonce option. Scripts stay 'self' only.
+const PAGE_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
 
 /** Builds the HTTP app. It does not listen; `main.ts` (or a test) does. */
 export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Promise<App> {

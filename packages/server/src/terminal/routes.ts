@@ -106,12 +106,15 @@ export function registerTerminalRoutes(app: App, deps: TerminalRouteDeps): void 
       const close = (code: number, reason: string) => {
         if (closed) return;
         closed = true;
+        // The shell goes now, not when the client acknowledges the close.
+        session?.kill();
         socket.close(code, reason);
       };
-      let idle = setTimeout(() => close(TERMINAL_IDLE_CLOSE_CODE, `idle: no input for ${Math.round(idleMs / 1000)} s`), idleMs);
+      const idleOut = () => close(TERMINAL_IDLE_CLOSE_CODE, `idle: no input for ${Math.round(idleMs / 1000)} s`);
+      let idle = setTimeout(idleOut, idleMs);
       const touch = () => {
         clearTimeout(idle);
-        idle = setTimeout(() => close(TERMINAL_IDLE_CLOSE_CODE, `idle: no input for ${Math.round(idleMs / 1000)} s`), idleMs);
+        idle = setTimeout(idleOut, idleMs);
       };
       const opened = new AbortController();
       socket.on('close', (code) => {

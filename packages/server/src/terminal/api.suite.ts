@@ -299,12 +299,12 @@ export function terminalApiSuite(kind: DbKind): void {
       } finally {
         await t.close();
       }
-    });
+    }, 60_000);
 
-    it('a backend without terminals (the control plane) answers 501; no backend at all answers 503; diagnose says the same with 200', async () => {
+    // Each of these builds an app of its own (a fresh database each): they get the hook's time.
+    it('a backend without terminals (the control plane) answers 501 before the upgrade; diagnose says the same with 200', async () => {
       const fake = fakeProvisioner();
       const cp = await startTestApp({ kind, config: { provisioner: 'controlplane' }, tweak: (deps) => void (deps.provisioner = { ...fake.prov, backend: 'controlplane' }) });
-      const none = await startTestApp({ kind });
       try {
         const ws = await onlineWorkspace(cp, 'cp-ws');
         const r = await terminalRefusal(await cp.app.listen({ port: 0, host: '127.0.0.1' }), ws.id, cp.admin);
@@ -312,7 +312,14 @@ export function terminalApiSuite(kind: DbKind): void {
         expect(r.body.error).toBe('terminal not supported on this backend');
         const d = await cp.app.inject({ method: 'GET', url: `/workspaces/${ws.id}/terminal/diagnose`, headers: cp.admin });
         expect(d.json()).toMatchObject({ backend: 'controlplane', first_failure: 'backend', steps: [{ error: 'terminal not supported on this backend' }] });
+      } finally {
+        await cp.close();
+      }
+    }, 60_000);
 
+    it('no backend at all (MOLECULE_PROVISIONER=none) answers 503 before the upgrade; diagnose says so with 200', async () => {
+      const none = await startTestApp({ kind });
+      try {
         const w = await createWs(none, { name: 'nothing-runs-me' });
         await setStatus(none.db, w.id, Status.Online);
         const n = await terminalRefusal(await none.app.listen({ port: 0, host: '127.0.0.1' }), w.id, none.admin);
@@ -320,10 +327,9 @@ export function terminalApiSuite(kind: DbKind): void {
         expect(n.body.error).toMatch(/MOLECULE_PROVISIONER=none/);
         expect((await none.app.inject({ method: 'GET', url: `/workspaces/${w.id}/terminal/diagnose`, headers: none.admin })).json()).toMatchObject({ backend: 'none', first_failure: 'backend' });
       } finally {
-        await cp.close();
         await none.close();
       }
-    });
+    }, 60_000);
 
     it('closes a terminal with no input for MOLECULE_TERMINAL_IDLE_MS with a 4000 code and the reason', async () => {
       const fake = fakeProvisioner();
@@ -338,6 +344,6 @@ export function terminalApiSuite(kind: DbKind): void {
         await t.close();
         await rm(dir, { recursive: true, force: true });
       }
-    });
+    }, 60_000);
   });
 }

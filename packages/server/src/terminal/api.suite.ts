@@ -338,7 +338,8 @@ export function terminalApiSuite(kind: DbKind): void {
       try {
         const ws = await onlineWorkspace(t, 'idle');
         await mkdir(path.join(dir, ws.id, 'workspace'), { recursive: true });
-        const term = await open(await t.app.listen({ port: 0, host: '127.0.0.1' }), ws.id, t.admin);
+        // Connected only: waiting for the prompt could outlast the idle time on a loaded machine.
+        const term = await connect(await t.app.listen({ port: 0, host: '127.0.0.1' }), ws.id, t.admin);
         expect(await term.closed).toEqual({ code: 4000, reason: 'idle: no input for 1 s' });
       } finally {
         await t.close();

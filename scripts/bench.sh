@@ -19,4 +19,5 @@ node --import tsx bench/a2a-queue.ts
 node --import tsx bench/scheduler.ts
 node --import tsx bench/org-import.ts
 node --import tsx bench/files.ts
+node --import tsx bench/terminal.ts
 node --import tsx bench/canvas.ts

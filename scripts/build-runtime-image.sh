@@ -24,8 +24,18 @@ node scripts/bundle-runtime.mjs "$ROOTFS/app/molecule-agent.mjs"
 
 NODE="$(command -v node)"
 cp "$NODE" "$ROOTFS/usr/local/bin/node"
-# The shared libraries node links against, at the paths the loader looks for them.
-for lib in $(ldd "$NODE" | grep -o '/[^ ]*'); do
+# A shell and a few tools for the workspace terminal (a TTY exec of /bin/bash, else /bin/sh).
+mkdir -p "$ROOTFS/bin"
+TOOLS=()
+for t in bash sh stty sleep cat ls env; do
+  p="$(command -v "$t" 2>/dev/null || true)"
+  [ -n "$p" ] || continue
+  cp -L "$p" "$ROOTFS/bin/$t"
+  TOOLS+=("$p")
+done
+# The shared libraries node and the tools link against, at the paths the loader looks for them.
+for lib in $(ldd "$NODE" "${TOOLS[@]}" | grep -o '/[^ ]*' | sort -u); do
+  [ -f "$lib" ] || continue
   mkdir -p "$ROOTFS$(dirname "$lib")"
   cp -L "$lib" "$ROOTFS$lib"
 done
@@ -35,7 +45,7 @@ printf 'root:x:0:\n' >"$ROOTFS/etc/group"
 
 tar -C "$ROOTFS" -c . | docker import \
   --change 'ENTRYPOINT ["/usr/local/bin/node","/app/molecule-agent.mjs"]' \
-  --change 'ENV NODE_ENV=production MOLECULE_CONFIGS_DIR=/configs MOLECULE_WORKSPACE_DIR=/workspace HOME=/root' \
+  --change 'ENV PATH=/usr/local/bin:/bin NODE_ENV=production MOLECULE_CONFIGS_DIR=/configs MOLECULE_WORKSPACE_DIR=/workspace HOME=/root' \
   --change 'ENV SSL_CERT_DIR=/etc/ssl/certs' \
   --change 'WORKDIR /workspace' \
   --change 'EXPOSE 8000' \

@@ -25,8 +25,6 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
-  ...notBuilt(13, 'the terminal and its cross-workspace guard', ['C214']),
-  ...notBuilt(13, 'the terminal', ids(227, 230)),
   ...notBuilt(14, 'the built-in memory store (packages/memory-postgres)', ['C233', 'C258', 'C259', 'C260', 'C264']),
   ...notBuilt(14, 'memory export/import, the cutover switch and the backfill CLI', ['C248', 'C249', ...ids(250, 253), ...ids(255, 257)]),
   ...notBuilt(15, 'connect snippets and external agents', [...ids(268, 273), 'C275']),
@@ -59,6 +57,11 @@ export const LEDGER: Record<string, LedgerEntry> = {
     state: 'different',
     note: "Files of a control-plane instance are reached through its own agent (molecule-agent's /internal/files endpoints, behind the inbound secret, which re-checks every path), not over EC2 Instance Connect SSH: no SSH keys to push, no tunnel, the same path rules on every backend.",
   },
+  C227: {
+    state: 'not_applicable',
+    note: 'EC2 Instance Connect terminals belong to the control-plane backend, which has no terminal port here (501 "terminal not supported on this backend"); the process backend opens a pty and the Docker backend a TTY exec, no ssh.',
+  },
+  C229: { state: 'not_applicable', note: 'Same reason as C227: no EC2 path. Diagnose runs workspace-dir, agent-running, pty-probe (process) or docker-client, container-found, container-running, exec-probe (Docker).' },
   C213: { state: 'not_applicable', note: 'One org per deployment: there is no SaaS tenant routing; MOLECULE_ORG_ID is only sent to the control plane.' },
   C224: {
     state: 'different',

@@ -212,7 +212,7 @@ describe('the canvas in Chromium', () => {
     await registry.getByRole('button', { name: 'Install plugin clock' }).click();
     await expect.poll(() => p.getByRole('status').last().textContent(), { timeout: 30_000 }).toBe('Installed clock: the agent loaded the change, no restart needed.');
     await p.getByRole('region', { name: 'Installed' }).getByText('clock', { exact: true }).waitFor();
-    await shot('05c-plugins');
+    await shot('05e-plugins');
     expect(await axe()).toEqual([]);
     await p.getByRole('tab', { name: 'Chat' }).click();
     await p.getByLabel('Message to Echo bot').fill('/time');
@@ -231,10 +231,42 @@ describe('the canvas in Chromium', () => {
     await p.getByRole('searchbox').fill('launch');
     await p.getByRole('searchbox').press('Enter');
     await list.getByText('The launch moved to Friday.').waitFor();
-    await shot('05d-memory');
+    await shot('05f-memory');
     expect(await axe()).toEqual([]);
     await list.getByRole('button', { name: /^Forget memory/ }).click();
     await expect.poll(() => p.getByRole('status').last().textContent(), { timeout: 15_000 }).toBe('Forgotten.');
+  }, 60_000);
+
+  it('terminal: the Terminal tab opens a shell in the echo agent\'s workspace; `echo hi` answers hi; Escape stays with the shell; exit, Diagnose and Reconnect', async () => {
+    const p = await openPanel(ids.echo!, 'Echo bot');
+    await p.getByRole('tab', { name: 'Terminal' }).click();
+    const status = p.locator('.terminal-bar [role="status"]');
+    await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('Connected');
+    const rows = () => p.getByTestId('terminal').locator('.xterm-rows > div').allTextContents();
+    await expect.poll(async () => (await rows()).join('\n'), { timeout: 15_000 }).toMatch(/[#$]\s*$/m);
+    // Focus went into the terminal: typed keys reach the shell.
+    await page.keyboard.type('echo hi');
+    await page.keyboard.press('Enter');
+    await expect.poll(async () => (await rows()).map((r) => r.trim()), { timeout: 15_000 }).toContain('hi');
+    // Escape belongs to the shell while the terminal has focus: the panel stays open.
+    await page.keyboard.press('Escape');
+    expect(await panel('Echo bot').isVisible()).toBe(true);
+    await shot('05c-terminal');
+    expect(await axe()).toEqual([]);
+    // The shell got that Escape (a pending Meta prefix for bash's line editor): Ctrl-C clears the line.
+    await page.keyboard.press('Control+C');
+    await page.keyboard.type('exit');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('Disconnected: shell exited');
+    await p.getByRole('button', { name: 'Diagnose' }).click();
+    const diagnosis = p.getByRole('region', { name: 'Terminal diagnosis' });
+    await expect.poll(() => diagnosis.textContent(), { timeout: 15_000 }).toContain('Every step passed.');
+    expect(await diagnosis.getByRole('listitem').allTextContents()).toEqual([expect.stringMatching(/^workspace-dir ok/), expect.stringMatching(/^agent-running ok/), expect.stringMatching(/^pty-probe ok/)]);
+    await shot('05d-terminal-diagnose');
+    await p.getByRole('button', { name: 'Reconnect' }).click();
+    await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('Connected');
+    // The panel stays open on Chat, as the chat step left it for the next one.
+    await p.getByRole('tab', { name: 'Chat' }).click();
   }, 60_000);
 
   it('a child made in the dialog sits in its lead\'s team box; dragged out it goes to the top level, dragged back it rejoins; a reload keeps it', async () => {

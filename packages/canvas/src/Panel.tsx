@@ -9,6 +9,7 @@ import { SchedulesTab } from './Schedules.js';
 import { FilesTab } from './Files.js';
 import { PluginsTab } from './Plugins.js';
 import { MemoryTab } from './Memory.js';
+import { TerminalTab } from './Terminal.js';
 import type { TabProps } from './tab.js';
 
 export type { TabProps };
@@ -27,6 +28,7 @@ export const PANEL_TABS: { id: string; label: string; render: (p: TabProps) => R
   { id: 'files', label: 'Files', render: (p) => <FilesTab key={p.workspace.id} {...p} /> },
   { id: 'plugins', label: 'Plugins', render: (p) => <PluginsTab key={p.workspace.id} {...p} /> },
   { id: 'memory', label: 'Memory', render: (p) => <MemoryTab key={p.workspace.id} {...p} /> },
+  { id: 'terminal', label: 'Terminal', render: (p) => <TerminalTab key={p.workspace.id} {...p} /> },
   { id: 'events', label: 'Events', render: (p) => <EventsTab key={p.workspace.id} {...p} /> },
 ];
 

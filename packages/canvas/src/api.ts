@@ -11,6 +11,7 @@ import {
   type InstallPluginResult,
   type PluginInfo,
   type UninstallPluginResult,
+  type TerminalDiagnosis,
   type ExternalConnection,
   type OrgImportResult,
   type OrgTemplateSummary,
@@ -264,6 +265,8 @@ export function createApi(opts: ApiOptions = {}) {
     /** A schedule's recent runs, newest first. */
     scheduleHistory: (id: string, scheduleId: string) => call<ScheduleRun[]>('GET', `${schedulesPath(id)}/${encodeURIComponent(scheduleId)}/history`),
     /** The entries under a dir of a workspace's file root (`path` relative to the root, "" for the root), one level deep. */
+    /** The terminal pipeline's stages for a workspace, run without a session (always 200, C228). */
+    terminalDiagnose: (id: string) => call<TerminalDiagnosis>('GET', `/workspaces/${encodeURIComponent(id)}/terminal/diagnose`),
     fileTree: (id: string, root: FileRoot, path: string) =>
       call<FileTree>('GET', `/workspaces/${encodeURIComponent(id)}/files?${new URLSearchParams({ root, path, depth: '1' }).toString()}`),
     /** One file as text, with its content type (binary files are for download, not the editor). */

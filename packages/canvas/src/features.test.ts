@@ -11,6 +11,7 @@ import { HEADER, layoutOrg, NODE_W, PAD } from './layout.js';
 import { searchWorkspaces } from './Search.js';
 import { applyEvent, createCanvasStore, setWorkspaces, togglePicked } from './store.js';
 import { ws } from './test-fixture.js';
+import { closeReason } from './Terminal.js';
 import { addTraffic, pruneTraffic, TRAFFIC_TTL_MS, trafficOpacity } from './traffic.js';
 
 const event = (type: PlatformEvent['type'], workspaceId: string, payload: Record<string, unknown> = {}): PlatformEvent => ({ type, workspace_id: workspaceId, payload, at: new Date().toISOString(), seq: null });
@@ -219,5 +220,15 @@ describe('panel views', () => {
 
   it('an event payload reads as one line, long values cut', () => {
     expect(payloadLine({ name: 'a', tier: 2, error: 'x'.repeat(100) })).toBe(`name: a · tier: 2 · error: ${'x'.repeat(79)}…`);
+  });
+});
+
+describe('terminal close reasons', () => {
+  it("says the server's reason when it gave one, points to Diagnose when the upgrade never happened, and names drops and oversize frames", () => {
+    expect(closeReason(4000, 'idle: no input for 1800 s', true)).toBe('idle: no input for 1800 s');
+    expect(closeReason(1006, '', false)).toMatch(/Diagnose says why/);
+    expect(closeReason(1006, '', true)).toBe('the connection dropped');
+    expect(closeReason(1009, '', true)).toBe('a message was too large');
+    expect(closeReason(1011, '', true)).toBe('closed (1011)');
   });
 });

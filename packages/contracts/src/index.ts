@@ -16,3 +16,4 @@ export * from './script.js';
 export * from './plugins.js';
 export * from './memory.js';
 export * from './memory-openapi.js';
+export * from './terminal.js';

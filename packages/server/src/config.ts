@@ -74,6 +74,8 @@ export interface Config {
   runtimeImage: string;
   /** WORKSPACE_IMAGE_LOCAL_OVERRIDE=1: ignore runtime_image_pins, use the local tags (C134). */
   imageLocalOverride: boolean;
+  /** A workspace terminal with no input from its client for this long is closed (MOLECULE_TERMINAL_IDLE_MS). */
+  terminalIdleMs: number;
   /** MOLECULE_ENABLE_TEST_TOKENS=1 turns on GET /admin/workspaces/:id/test-token (never in production). */
   enableTestTokens: boolean;
 }
@@ -112,6 +114,7 @@ export const DEFAULTS = {
   runtimeImage: 'molecule/agent:latest',
   imageLocalOverride: false,
   enableTestTokens: false,
+  terminalIdleMs: 30 * 60_000,
 } as const;
 
 /** An image reference: [registry[:port]/]name[:tag][@sha256:digest], lower-case name components. */
@@ -250,6 +253,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     runtimeImage: matching('MOLECULE_RUNTIME_IMAGE', IMAGE_REF, DEFAULTS.runtimeImage, 'not an image reference'),
     imageLocalOverride: bool('WORKSPACE_IMAGE_LOCAL_OVERRIDE', DEFAULTS.imageLocalOverride),
     enableTestTokens: bool('MOLECULE_ENABLE_TEST_TOKENS', DEFAULTS.enableTestTokens),
+    terminalIdleMs: int('MOLECULE_TERMINAL_IDLE_MS', DEFAULTS.terminalIdleMs, 1000, 24 * 3600_000),
   };
   if (config.enableTestTokens && config.env === 'production') {
     warn('MOLECULE_ENABLE_TEST_TOKENS', '1', false, 'the test-token route is never enabled in production (MOLECULE_ENV=production)');
@@ -308,6 +312,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     control_plane_token: config.controlPlaneToken ? 'set' : 'unset',
     org_id: config.orgId ?? 'unset',
     test_tokens: config.enableTestTokens,
+    terminal_idle_ms: config.terminalIdleMs,
     ...(config.provisioner === 'docker'
       ? {
           docker_host: redactUrl(config.dockerHost),

@@ -9,7 +9,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { jsonHoldsUnstorable } from '@molecule/contracts';
+import { jsonHoldsUnstorable, TERMINAL_MAX_FRAME_BYTES } from '@molecule/contracts';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -38,6 +38,7 @@ import { registerMemoryRoutes } from '../memory/routes.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
+import { registerTerminalRoutes } from '../terminal/routes.js';
 import { registerWorkspaceRoutes } from '../workspaces/routes.js';
 import { hashToken } from '../auth/tokens.js';
 import { accessClassOf, type AccessClass } from './access.js';
@@ -51,7 +52,9 @@ const CANVAS_BUILT = existsSync(path.join(CANVAS_DIR, 'index.html'));
 const CANVAS_MISSING_HTML =
   '<!doctype html><html lang="en"><meta charset="utf-8"><title>Molecule</title><h1>Molecule</h1><p>The platform is running, but the canvas is not built: run <code>npm run build</code> (<code>npm start</code> does it).</p></html>';
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
-const PAGE_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'";
+// Inline styles: the terminal (xterm.js) writes its theme and cell sizes into <style> elements and
+// has no nonce option. Scripts stay 'self' only.
+const PAGE_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
 
 /** Builds the HTTP app. It does not listen; `main.ts` (or a test) does. */
 export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Promise<App> {
@@ -186,10 +189,11 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     ...authDeps(deps),
     ...(deps.config.externalPlatformUrl ? { externalPlatformUrl: deps.config.externalPlatformUrl } : {}),
   });
-  // The WebSocket plugin wraps every route of the context it is registered in; keep it to /ws.
+  // The WebSocket plugin wraps every route of the context it is registered in; keep it to /ws and the terminal.
   await app.register(async (child) => {
-    await child.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+    await child.register(fastifyWebsocket, { options: { maxPayload: TERMINAL_MAX_FRAME_BYTES } });
     registerWebSocketRoute(child, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
+    registerTerminalRoutes(child, { ...authDeps(deps), provisioner: deps.provisioner, log: deps.log, idleMs: deps.config.terminalIdleMs });
   });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
   registerRegistryRoutes(app, { ...deps, ...authDeps(deps), onFreeSlot: (id) => deps.a2a.freed(id) });

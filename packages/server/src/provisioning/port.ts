@@ -1,6 +1,7 @@
 import type { ProvisionerBackend } from '../config.js';
 import type { WorkspaceRow } from '../workspaces/read.js';
 import type { WorkspaceFiles } from './files.js';
+import type { WorkspaceTerminal } from './terminal.js';
 
 /**
  * Whether a workspace's instance runs, with three outcomes (C098, C099): `running`, `stopped`
@@ -57,4 +58,6 @@ export interface Provisioner {
   listManaged?(): Promise<string[]>;
   /** The workspace's files (the Files API); a backend without it answers 501. */
   readonly files?: WorkspaceFiles;
+  /** An interactive shell in the workspace (the terminal); a backend without it answers 501. */
+  readonly terminal?: WorkspaceTerminal;
 }

@@ -7,6 +7,7 @@ import type { WorkspaceRow } from '../../workspaces/read.js';
 import { assertTemplatePaths, configFilesToWrite, passthroughEnv, type ConfigFile } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
 import { DockerFiles } from './files.js';
+import { DockerTerminal } from './terminal.js';
 import { imageTagIsMoving, parseImageRef, resolvePinnedImage, selectImage } from './images.js';
 import { CONFIGS_DIR, containerName, idFromContainerName, idFromVolumeName, MANAGED_LABEL, managedLabels, volumeName, WORKSPACE_DIR } from './names.js';
 import { networkPlan } from './network.js';
@@ -57,6 +58,8 @@ export class DockerBackend implements Provisioner {
 
   /** The container's files through the engine's archive API (the agent must run). */
   readonly files = new DockerFiles(() => this.client());
+  /** A TTY exec session in the container. */
+  readonly terminal = new DockerTerminal(() => this.opts.docker);
 
   constructor(private readonly opts: DockerBackendOptions) {}
 

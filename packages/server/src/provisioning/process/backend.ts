@@ -6,6 +6,7 @@ import type { WorkspaceRow } from '../../workspaces/read.js';
 import { assertTemplatePaths, configFilesToWrite, passthroughEnv } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
 import { ProcessFiles } from './files.js';
+import { ProcessTerminal } from './terminal.js';
 
 export interface ProcessBackendOptions {
   /** Workspaces live under `<dataDir>/workspaces/<id>/{configs,workspace,home,plugins}`. */
@@ -36,6 +37,8 @@ export class ProcessBackend implements Provisioner {
 
   /** The workspace's dirs, readable and writable with the agent stopped too. */
   readonly files = new ProcessFiles((id) => this.dirOf(id));
+  /** A shell on a pty in the workspace's working dir. */
+  readonly terminal = new ProcessTerminal((id) => this.dirOf(id));
 
   constructor(private readonly opts: ProcessBackendOptions) {}
 

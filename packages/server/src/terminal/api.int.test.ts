@@ -1,0 +1,3 @@
+import { terminalApiSuite } from './api.suite.js';
+
+terminalApiSuite('postgres');

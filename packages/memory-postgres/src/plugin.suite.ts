@@ -65,7 +65,7 @@ export function memoryPluginSuite(kind: Kind): void {
       await store?.drop();
     });
 
-    it('C260/C238: GET /v1/health is ok with the contract, version and capabilities', async () => {
+    it('C260: GET /v1/health is ok with the contract, version and capabilities', async () => {
       const r = await req('GET', '/v1/health');
       expect(r.status).toBe(200);
       const h = PluginHealth.parse(r.body);

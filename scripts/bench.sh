@@ -21,3 +21,4 @@ node --import tsx bench/org-import.ts
 node --import tsx bench/files.ts
 node --import tsx bench/terminal.ts
 node --import tsx bench/canvas.ts
+node --import tsx bench/memory.ts

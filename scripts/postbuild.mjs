@@ -5,5 +5,5 @@ import { chmodSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-for (const bin of ['packages/cli/dist/main.js', 'packages/server/dist/bin.js', 'packages/runtime/dist/main.js']) chmodSync(root + bin, 0o755);
+for (const bin of ['packages/cli/dist/main.js', 'packages/server/dist/bin.js', 'packages/runtime/dist/main.js', 'packages/memory-postgres/dist/main.js']) chmodSync(root + bin, 0o755);
 await import(root + 'packages/server/dist/make-template.js');

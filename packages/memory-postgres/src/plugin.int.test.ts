@@ -1,0 +1,3 @@
+import { memoryPluginSuite } from './plugin.suite.js';
+
+memoryPluginSuite('postgres');

@@ -2,28 +2,35 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../main.js';
 import { freePort } from '../net/free-port.js';
 import { e2eClient, startE2eServer } from '../test-support/e2e.js';
-import { startFakeMemoryPlugin, type FakeMemoryPlugin } from '../test-support/fake-memory-plugin.js';
+import { createPgliteMemoryDb, startMemoryPlugin, type MemoryDb, type RunningMemoryPlugin } from '@molecule/memory-postgres';
+import { createLogger } from '../log.js';
 import { pluginsClient } from '../plugins/e2e.suite.js';
 
-// Issue #14's "done when" with real molecule-agents (process backend) from templates/memo, which
+// Issue #14's "done when" with real molecule-agents (process backend) from templates/memo and the
+// built-in memory store (packages/memory-postgres, on embedded PGlite), the agents
 // remember and recall through the platform's MCP memory tools: team memory is shared in the team
 // and nowhere else, only the root writes org memory (read back inside the delimiter), a secret never
 // reaches the store, and a store that goes away is a clear error that heals when it returns.
 describe('shared memory between real agents', () => {
   let server: RunningServer;
-  let plugin: FakeMemoryPlugin;
+  let plugin: RunningMemoryPlugin;
+  let store: MemoryDb;
   let port: number;
+  const log = createLogger({ level: 'silent', pretty: false });
+  const stored = async () => (await store.query<{ content: string }>('SELECT content FROM memory_records')).rows.map((r) => r.content);
   const c = e2eClient(() => server);
   const p = pluginsClient(() => server);
 
   beforeAll(async () => {
     port = await freePort();
-    plugin = await startFakeMemoryPlugin({ port });
+    store = await createPgliteMemoryDb();
+    plugin = await startMemoryPlugin({ db: store, port, log });
     ({ server } = await startE2eServer({ MOLECULE_PROVISIONER: 'process', MEMORY_PLUGIN_URL: plugin.url }, 'molecule-memory-e2e-'));
   });
   afterAll(async () => {
     await server?.close();
     await plugin?.close();
+    await store?.close();
   });
 
   const create = async (name: string, parent?: string) => {
@@ -48,13 +55,14 @@ describe('shared memory between real agents', () => {
     expect(await p.say(a, 'remember for the org not mine to say')).toMatch(/may not write org memory/);
 
     await p.say(a, 'remember deploy with ANTHROPIC_API_KEY=sk-ant-api03-abcdefghijklmnopqrstuvwxyz');
-    expect([...plugin.memories.values()].map((m) => m.content)).toContain('deploy with ANTHROPIC_API_KEY=[REDACTED:ASSIGNMENT]');
-    expect(JSON.stringify([...plugin.memories.values()])).not.toContain('sk-ant-api03');
+    expect(await stored()).toContain('deploy with ANTHROPIC_API_KEY=[REDACTED:ASSIGNMENT]');
+    expect(JSON.stringify(await stored())).not.toContain('sk-ant-api03');
 
     await plugin.close();
     expect(await p.say(b, 'recall launch')).toMatch(/the memory store did not answer/);
-    plugin = await startFakeMemoryPlugin({ port });
-    // The store came back empty (it kept nothing); the tools work again.
+    plugin = await startMemoryPlugin({ db: store, port, log });
+    // Back on the same store: what was remembered is still there, and new memories go in.
+    expect(await p.say(b, 'recall launch')).toBe('the launch moved to Friday');
     expect(await p.say(a, 'remember back in business')).toBe('Remembered for the team.');
     expect(await p.say(b, 'recall business')).toBe('back in business');
   }, 180_000);

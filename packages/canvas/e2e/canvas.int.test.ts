@@ -255,6 +255,9 @@ describe('the canvas in Chromium', () => {
     expect(await axe()).toEqual([]);
     // The shell got that Escape (a pending Meta prefix for bash's line editor): Ctrl-C clears the line.
     await page.keyboard.press('Control+C');
+    // The tty flushes input typed before the shell's new prompt: wait for it, then type.
+    const lastLine = async () => (await rows()).map((r) => r.trimEnd()).filter((r) => r.trim() !== '').at(-1) ?? '';
+    await expect.poll(async () => (await rows()).some((r) => r.includes('^C')) && /[#$]$/.test(await lastLine()), { timeout: 15_000 }).toBe(true);
     await page.keyboard.type('exit');
     await page.keyboard.press('Enter');
     await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('Disconnected: shell exited');

@@ -51,7 +51,8 @@ describe('the README on a fresh clone', () => {
   afterAll(async () => {
     if (platform?.pid) process.kill(-platform.pid, 'SIGTERM');
     await new Promise((r) => (platform?.exitCode !== null ? r(undefined) : platform.once('exit', r)));
-    await rm(dataDir, { recursive: true, force: true });
+    // The platform may still be flushing its embedded database as npm exits: retry rather than race it.
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
 
   it('runs the "Using it" commands: create, list, mint a token, talk to the agent, remove', async () => {

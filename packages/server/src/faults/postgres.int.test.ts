@@ -13,8 +13,8 @@ import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type Pri
  * again within 5 s without a restart of its own.
  */
 
-/** Answers that need no database: build identity, metrics, the spec, the canvas files, the templates (files on disk), and a logout without a session cookie. */
-const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /assets/:file', 'GET /templates', 'POST /auth/logout']);
+/** Answers that need no database: build identity, metrics, the spec, the canvas files, the templates and the plugin registry (files on disk), and a logout without a session cookie. */
+const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /assets/:file', 'GET /templates', 'GET /plugins', 'GET /plugins/sources', 'POST /auth/logout']);
 
 describe('fault: PostgreSQL stopped mid-traffic', () => {
   let pg: PrivatePostgres;

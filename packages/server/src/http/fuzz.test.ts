@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { bearer, createExternal, json } from '../test-support/api.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
+import { startFakeMemoryPlugin, type FakeMemoryPlugin } from '../test-support/fake-memory-plugin.js';
+import { MemoryPluginClient } from '../memory/client.js';
 import { documentedOperations, LONG_LIVED_OPERATIONS, leaksIn, sample, urlOf, type Operation, type Schema } from '../test-support/openapi.js';
 
 /**
@@ -130,12 +132,18 @@ describe('fuzzer generated from /openapi.json', () => {
     return prev;
   };
 
+  let memoryPlugin: FakeMemoryPlugin;
   beforeAll(async () => {
-    t = await startTestApp();
+    // A memory store, so memory routes are fuzzed as they run when configured (not 501).
+    memoryPlugin = await startFakeMemoryPlugin();
+    t = await startTestApp({ tweak: (deps) => void (deps.memory = new MemoryPluginClient(memoryPlugin.url)) });
     ops = await documentedOperations(t.app);
   }, 60_000);
 
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    await memoryPlugin?.close();
+  });
 
   it('reads every documented operation', () => {
     expect(ops.length).toBeGreaterThan(30);

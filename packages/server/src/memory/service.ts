@@ -63,10 +63,11 @@ export interface CommitInput {
  * failed audit is logged and the write stands.
  */
 export async function commitMemory(deps: MemoryDeps, id: string, input: CommitInput): Promise<{ id: string; namespace: string }> {
-  const plugin = client(deps);
+  // Bad input is the caller's to fix whether or not a store is configured: checked first.
   if (input.content.trim() === '') throw invalid('content is empty');
   if (input.content.length > MAX_MEMORY_CHARS) throw new DomainError('payload_too_large', `content is longer than ${MAX_MEMORY_CHARS} characters`);
   if (input.expires_at !== undefined && !Rfc3339.safeParse(input.expires_at).success) throw invalid('invalid expires_at: must be RFC3339');
+  const plugin = client(deps);
   const access = await resolveNamespaces(deps.db, id);
   const namespace = input.namespace ?? workspaceNamespace(id);
   if (!canWrite(access, namespace)) throw denied(`this workspace may not write ${namespace.slice(0, 80)} (it may write: ${access.writable.join(', ')})`);

@@ -50,7 +50,12 @@ export class DockerTerminal implements WorkspaceTerminal {
   async open(ws: WorkspaceRow, size: TerminalSize, signal: AbortSignal): Promise<TerminalSession> {
     const c = this.container(ws);
     const { exec, stream } = await this.exec(c, [await this.shell(c, signal)], true, signal);
-    const resize = ({ cols, rows }: TerminalSize) => void exec.resize({ w: cols, h: rows }).catch(() => undefined);
+    // A resize is an engine call; input typed after it must reach the shell after it (a `stty size`
+    // right after a resize must see the new size), so input waits while a resize is in flight.
+    let order: Promise<unknown> = Promise.resolve();
+    const resize = ({ cols, rows }: TerminalSize) => {
+      order = order.then(() => exec.resize({ w: cols, h: rows })).catch(() => undefined);
+    };
     resize(size);
     let exited: number | undefined;
     const exitListeners: ((code: number) => void)[] = [];
@@ -73,7 +78,9 @@ export class DockerTerminal implements WorkspaceTerminal {
     stream.on('error', finish);
     return {
       write: (data) => {
-        if (!ended) stream.write(data);
+        order = order.then(() => {
+          if (!ended) stream.write(data);
+        });
       },
       resize: (s) => {
         if (!ended) resize(s);

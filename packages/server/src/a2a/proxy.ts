@@ -257,7 +257,9 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
     finish('ok', answer);
     deps.a2a.freed(target.id);
     const usage = usageOf(answer);
-    if (usage) void recordUsage(deps.db, target.id, usage).catch((err: unknown) => deps.log.error({ err, workspace_id: target.id }, 'could not record model spend'));
+    // Recorded before the answer goes back, so the caller's next call already sees the spend: a
+    // tight loop cannot run past a budget while the write is in flight.
+    if (usage) await recordUsage(deps.db, target.id, usage).catch((err: unknown) => deps.log.error({ err, workspace_id: target.id }, 'could not record model spend'));
     if (callerId === null) {
       deps.a2a.announce('A2A_RESPONSE', target.id, { method, duration_ms: Math.round(performance.now() - started), response_body: answer ?? null });
     }

@@ -147,7 +147,8 @@ export function dockerBackendSuite(): void {
       const w = ws();
       const started = await backend.start(spec(w), signal());
       await expect.poll(() => health(started.url).then((h) => h.status, () => 'down'), { timeout: 20_000 }).toBe('ok');
-      expect(await backend.logs(w, 100_000)).toContain('molecule-agent listening');
+      // The agent's log line may reach the engine's log a moment after it answers /health.
+      await expect.poll(() => backend.logs(w, 100_000), { timeout: 10_000 }).toContain('molecule-agent listening');
       expect(Buffer.byteLength(await backend.logs(w, 50))).toBeLessThanOrEqual(50);
       expect(await backend.logs(ws(), 1000)).toBe('');
     });

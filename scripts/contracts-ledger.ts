@@ -26,6 +26,10 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
   ...notBuilt(14, 'memory export/import, the cutover switch and the backfill CLI', ['C248', 'C249', ...ids(250, 253), ...ids(255, 257)]),
+  C237: {
+    state: 'different',
+    note: "Unset MEMORY_PLUGIN_URL still means memory works with no configuration, but through the built-in store (packages/memory-postgres run in-process on the platform's PostgreSQL or on PGlite in the data dir) rather than a legacy table; MEMORY_PLUGIN_URL=off turns memory off. A set URL is probed once at boot and a failed probe never fails the start, as upstream.",
+  },
   C264: {
     state: 'different',
     note: 'The real-process suite of the built-in plugin (packages/memory-postgres/src/main.int.test.ts) is not gated and never skips: it runs in the integration project on the test PostgreSQL every CI run.',

@@ -48,8 +48,10 @@ export interface Config {
   pluginSourceDirs: string[];
   /** Whether git plugin sources may omit a tag or commit (PLUGIN_ALLOW_UNPINNED=true). */
   pluginAllowUnpinned: boolean;
-  /** The memory plugin (memory-plugin-v1); unset: memory is not wired (C237). */
+  /** An external memory plugin (memory-plugin-v1); unset: the built-in store (C237, see `memoryOff`). */
   memoryPluginUrl: string | undefined;
+  /** MEMORY_PLUGIN_URL=off: no memory at all (routes 501, tools say so); otherwise unset runs the built-in store. */
+  memoryOff: boolean;
   /** Concurrent provisions allowed (C123). */
   provisionConcurrency: number;
   /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
@@ -237,7 +239,8 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
       .filter(Boolean)
       .map((d) => path.resolve(d)),
     pluginAllowUnpinned: str('PLUGIN_ALLOW_UNPINNED') === 'true',
-    memoryPluginUrl: url('MEMORY_PLUGIN_URL', ['http:', 'https:']),
+    memoryPluginUrl: str('MEMORY_PLUGIN_URL')?.toLowerCase() === 'off' ? undefined : url('MEMORY_PLUGIN_URL', ['http:', 'https:']),
+    memoryOff: str('MEMORY_PLUGIN_URL')?.toLowerCase() === 'off',
     provisionTimeoutSeconds: str('PROVISION_TIMEOUT_SECONDS') === undefined ? undefined : int('PROVISION_TIMEOUT_SECONDS', 600, 1, 7 * 24 * 3600),
     a2aIdleTimeoutSeconds: int('A2A_IDLE_TIMEOUT_SECONDS', DEFAULTS.a2aIdleTimeoutSeconds, 1, 24 * 3600),
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
@@ -274,6 +277,11 @@ export function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
+/** Where the built-in memory store keeps its records: the platform's PostgreSQL, or PGlite in the data dir. */
+export const builtinMemoryDir = (config: Pick<Config, 'dataDir'>): string => path.join(config.dataDir, 'memory');
+const describeBuiltinMemory = (config: Config): string =>
+  `built-in (${config.databaseUrl ? 'the platform database' : `pglite:${builtinMemoryDir(config)}`}, started on first use)`;
+
 /** The resolved configuration as it is safe to log: credentials never appear. */
 export function describeConfig(config: Config): Record<string, unknown> {
   return {
@@ -302,7 +310,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     plugins_dir: config.pluginsDir ?? 'built-in',
     plugin_source_dirs: config.pluginSourceDirs.length > 0 ? config.pluginSourceDirs.join(':') : 'none',
     plugin_allow_unpinned: config.pluginAllowUnpinned,
-    memory_plugin_url: config.memoryPluginUrl ? redactUrl(config.memoryPluginUrl) : 'unset',
+    memory: config.memoryPluginUrl ? redactUrl(config.memoryPluginUrl) : config.memoryOff ? 'off' : describeBuiltinMemory(config),
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     a2a_idle_timeout_seconds: config.a2aIdleTimeoutSeconds,
     activity_retention_days: config.activityRetentionDays,

@@ -8,7 +8,7 @@ import { dispatchTo } from './a2a/proxy.js';
 import { resolveAdminToken, StartupError } from './auth/admin-token.js';
 import { InboundSecrets } from './auth/inbound.js';
 import { resolveSecretsKey, SecretBox, verifySecretsKey } from './secrets/crypto.js';
-import { describeConfig, loadConfig, redactUrl, type Config, type ConfigWarning } from './config.js';
+import { builtinMemoryDir, describeConfig, loadConfig, redactUrl, type Config, type ConfigWarning } from './config.js';
 import { openDb } from './db/index.js';
 import { migrateUp } from './db/migrate.js';
 import type { Db } from './db/port.js';
@@ -31,6 +31,7 @@ import { ProcessBackend } from './provisioning/process/backend.js';
 import { DEFAULT_TEMPLATES_DIR, TemplateManifests } from './provisioning/templates.js';
 import { DEFAULT_ORG_TEMPLATES_DIR } from './org/templates.js';
 import { DEFAULT_PLUGINS_DIR } from './plugins/registry.js';
+import { BuiltinMemoryStore } from './memory/builtin.js';
 import { MemoryPluginClient } from './memory/client.js';
 import { HeartbeatWriter } from './registry/heartbeat-writer.js';
 import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
@@ -73,6 +74,8 @@ export function assembleDeps(parts: {
   liveness?: LivenessStore;
   /** Defaults to the configured backend (`createProvisioner`). */
   provisioner?: Provisioner;
+  /** The memory client; defaults to one for MEMORY_PLUGIN_URL, or none (the boot path adds the built-in store). */
+  memory?: MemoryPluginClient;
 }): AppDeps {
   const metrics = createMetrics({ defaultMetrics: parts.defaultMetrics ?? true });
   const workspaceCache = createWorkspaceCache(parts.config.workspaceCacheTtlMs);
@@ -148,7 +151,7 @@ export function assembleDeps(parts: {
     templatesDir: parts.config.templatesDir ?? DEFAULT_TEMPLATES_DIR,
     orgTemplatesDir: parts.config.orgTemplatesDir ?? DEFAULT_ORG_TEMPLATES_DIR,
     pluginsDir: parts.config.pluginsDir ?? DEFAULT_PLUGINS_DIR,
-    memory: parts.config.memoryPluginUrl ? new MemoryPluginClient(parts.config.memoryPluginUrl) : undefined,
+    memory: parts.memory ?? (parts.config.memoryPluginUrl ? new MemoryPluginClient(parts.config.memoryPluginUrl) : undefined),
     templateManifests: new TemplateManifests({ log: parts.log }),
     provisionSlots: pLimit(parts.config.provisionConcurrency),
     liveness: parts.liveness ?? createMemoryLiveness(),
@@ -203,8 +206,16 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
       : createMemoryLiveness(livenessError);
     closers.unshift(() => liveness.close());
 
+    // Memory with no configuration (C237, #14): the built-in store, started on first use.
+    let memory: MemoryPluginClient | undefined;
+    if (!config.memoryPluginUrl && !config.memoryOff) {
+      const builtin = new BuiltinMemoryStore({ databaseUrl: config.databaseUrl, dir: builtinMemoryDir(config), log });
+      closers.unshift(() => builtin.close());
+      memory = new MemoryPluginClient(builtin.url);
+    }
+
     const listening: { url?: string } = {};
-    const deps = assembleDeps({ config, db, bus, log, adminToken: admin.token, secrets: secretsKey.box, listenUrl: () => listening.url, liveness });
+    const deps = assembleDeps({ config, db, bus, log, adminToken: admin.token, secrets: secretsKey.box, listenUrl: () => listening.url, liveness, ...(memory ? { memory } : {}) });
     // Agents run by the process backend stop with the server; the health sweep restarts them at
     // the next boot.
     const processBackend = deps.provisioner;
@@ -232,7 +243,7 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     closers.unshift(async () => stopExpiry());
     deps.loops.start(platformLoops(deps));
     // C237: the memory plugin is probed once; a failed probe is a warning, never a failed start.
-    if (deps.memory) {
+    if (config.memoryPluginUrl && deps.memory) {
       const memory = deps.memory;
       void memory
         .health()

@@ -39,10 +39,19 @@ export class MemoryPluginClient {
   private openUntil = 0;
   private caps: Set<string> = new Set();
 
+  /**
+   * `target` is the plugin's base URL, or a function giving it (the built-in store, which starts on
+   * first use: a start that fails counts as a failed call).
+   */
   constructor(
-    readonly baseUrl: string,
+    private readonly target: string | (() => Promise<string>),
     private readonly opts: { timeoutMs?: number; now?: () => number } = {},
   ) {}
+
+  /** The configured base URL; `built-in` for the in-process store. */
+  get baseUrl(): string {
+    return typeof this.target === 'string' ? this.target : 'built-in';
+  }
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
@@ -66,7 +75,8 @@ export class MemoryPluginClient {
     if (this.breakerOpen) throw new MemoryPluginError('breaker_open', 'the memory store is unavailable (failing repeatedly); retry in a minute');
     let res: Response;
     try {
-      res = await fetch(`${this.baseUrl.replace(/\/+$/, '')}${path}`, {
+      const base = typeof this.target === 'string' ? this.target : await this.target();
+      res = await fetch(`${base.replace(/\/+$/, '')}${path}`, {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),

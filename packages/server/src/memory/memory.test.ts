@@ -1,4 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -6,7 +10,7 @@ import { mintWorkspaceToken } from '../auth/repo.js';
 import { bearer, createExternal, sender } from '../test-support/api.js';
 import { startFakeMemoryPlugin, type FakeMemoryPlugin } from '../test-support/fake-memory-plugin.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
-import { startE2eServer } from '../test-support/e2e.js';
+import { E2E_ADMIN_TOKEN, startE2eServer } from '../test-support/e2e.js';
 import { freePort } from '../net/free-port.js';
 import { BREAKER_OPEN_MS, MemoryPluginClient } from './client.js';
 import { intersectReadable, resolveNamespaces } from './namespaces.js';
@@ -261,9 +265,9 @@ describe('memory through the platform (C234-C247, C254, C262, C263)', () => {
     const ws = await createExternal(off, { name: 'no-memory' });
     const offBase = await off.app.listen({ port: 0, host: '127.0.0.1' });
     const call = await mcp(ws.id, off, offBase);
-    expect(await call('search_memory', { query: 'x' })).toMatchObject({ isError: true, text: 'memory is not configured on this platform (set MEMORY_PLUGIN_URL)' });
+    expect(await call('search_memory', { query: 'x' })).toMatchObject({ isError: true, text: 'memory is turned off on this platform (MEMORY_PLUGIN_URL=off)' });
     const r = await sender(() => off)('GET', `/workspaces/${ws.id}/memories`);
-    expect([r.statusCode, r.json().error]).toEqual([501, 'memory is not configured on this platform (set MEMORY_PLUGIN_URL)']);
+    expect([r.statusCode, r.json().error]).toEqual([501, 'memory is turned off on this platform (MEMORY_PLUGIN_URL=off)']);
 
     const { member } = await org();
     const asMember = await mcp(member.id);
@@ -276,6 +280,37 @@ describe('memory through the platform (C234-C247, C254, C262, C263)', () => {
     }
     expect((await asMember('commit_memory_v2', { content: 'back again' })).isError).toBe(false);
   });
+
+  it('C237 with no MEMORY_PLUGIN_URL the built-in store serves memory: started on first use (PGlite in the data dir), kept across a restart; MEMORY_PLUGIN_URL=off turns memory off', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-memory-builtin-'));
+    const boot = async (env: Record<string, string> = {}) => (await startE2eServer({ MOLECULE_DATA_DIR: dir, ...env })).server;
+    const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    let server = await boot();
+    try {
+      expect(server.deps.memory?.baseUrl).toBe('built-in');
+      expect(existsSync(path.join(dir, 'memory'))).toBe(false); // nothing started before a memory call
+      const created = await fetch(`${server.url}/workspaces`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'remembers', runtime: 'external' }) });
+      const { id } = (await created.json()) as { id: string };
+      const stored = await fetch(`${server.url}/workspaces/${id}/memories`, { method: 'POST', headers: admin, body: JSON.stringify({ content: 'the release train leaves on Thursdays' }) });
+      expect(stored.status).toBe(201);
+      expect(existsSync(path.join(dir, 'memory'))).toBe(true);
+      await server.close();
+
+      server = await boot();
+      const found = await fetch(`${server.url}/workspaces/${id}/memories?q=release%20train`, { headers: admin });
+      expect(found.status).toBe(200);
+      expect(((await found.json()) as { content: string }[]).map((m) => m.content)).toEqual(['the release train leaves on Thursdays']);
+      await server.close();
+
+      server = await boot({ MEMORY_PLUGIN_URL: 'off' });
+      expect(server.deps.memory).toBeUndefined();
+      const off = await fetch(`${server.url}/workspaces/${id}/memories`, { headers: admin });
+      expect([off.status, ((await off.json()) as { error: string }).error]).toEqual([501, 'memory is turned off on this platform (MEMORY_PLUGIN_URL=off)']);
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('C237 a memory plugin that does not answer at boot does not stop the platform from starting', async () => {
     const { server } = await startE2eServer({ MEMORY_PLUGIN_URL: `http://127.0.0.1:${await freePort()}` }, 'molecule-memory-boot-');

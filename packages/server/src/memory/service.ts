@@ -15,7 +15,7 @@ export const SUMMARY_TTL_DAYS = 30;
 /** A memory as an agent or the canvas sees it: org memories wrapped in the delimiter (C243). */
 export type MemoryView = Memory & { scope: 'workspace' | 'team' | 'org' | 'custom' };
 
-const notWired = () => new DomainError('not_supported', 'memory is not configured on this platform (set MEMORY_PLUGIN_URL)');
+const notWired = () => new DomainError('not_supported', 'memory is turned off on this platform (MEMORY_PLUGIN_URL=off)');
 
 /** A plugin failure as the caller sees it: its refusals as 4xx with its reason, trouble as 503, never internals (C245). */
 function fromPlugin(err: unknown): never {

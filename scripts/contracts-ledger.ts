@@ -25,7 +25,26 @@ export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
   ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
-  ...notBuilt(14, 'memory export/import, the cutover switch and the backfill CLI', ['C248', 'C249', ...ids(250, 253), ...ids(255, 257)]),
+  C248: {
+    state: 'different',
+    note: 'There is no legacy memory table and so no cutover switch: the admin export and import always go through the memory plugin (the built-in store when none is configured), which is the path upstream takes with MEMORY_V2_CUTOVER=true.',
+  },
+  C249: {
+    state: 'different',
+    note: 'No cutover variable exists (C248), so its two loud warnings have nothing to warn about. What remains holds: an external plugin that fails its boot probe logs one warning and the platform starts; the built-in store (no MEMORY_PLUGIN_URL) and a healthy plugin log no warning.',
+  },
+  C255: {
+    state: 'different',
+    note: "The backfill reads an export file (ours or upstream's GET /admin/memories/export) instead of the agent_memories table of the same database, which does not exist here: `molecule memory import <file> --dry-run|--verify` (or apply by default). Modes are exclusive; dry-run never calls the plugin; scopes map LOCAL -> workspace:<id>, TEAM -> team:<root>, GLOBAL -> org:<root>; each entry's id is derived from namespace and content, so reruns never duplicate.",
+  },
+  C256: {
+    state: 'different',
+    note: 'Error policy of the file-based import (C255): an unknown workspace or scope, blank content or a bad date is skipped and counted by reason; a plugin failure on an entry counts as an error and the import goes on (a rerun retries it without copying the rest); a body that is not an array of entries is refused whole (400) before anything is written.',
+  },
+  C257: {
+    state: 'different',
+    note: 'Verify checks every entry of the file (not a random sample of a table) against a full listing of the namespaces involved; the plugin may hold more; any missing entry exits 1 and names their positions; verify with dry-run is refused.',
+  },
   C237: {
     state: 'different',
     note: "Unset MEMORY_PLUGIN_URL still means memory works with no configuration, but through the built-in store (packages/memory-postgres run in-process on the platform's PostgreSQL or on PGlite in the data dir) rather than a legacy table; MEMORY_PLUGIN_URL=off turns memory off. A set URL is probed once at boot and a failed probe never fails the start, as upstream.",

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -256,6 +256,50 @@ describe('connecting', () => {
     const r = await cli(['workspace', 'ls', '--url', 'ftp://example.test']);
     expect(r).toMatchObject({ code: 1, out: '' });
     expect(r.err).toContain('the scheme must be http or https');
+  });
+});
+
+describe('molecule memory', () => {
+  it('C253 C255 C257 exports to a file and imports it back: a dry run counts, the import stores once, a second import copies nothing, verify finds all (on the built-in store)', async () => {
+    const created = await cliJson<CreatedWorkspace>(['workspace', 'create', 'Memory keeper', '--runtime', 'external']);
+    const stored = await fetch(`${server.url}/workspaces/${created.id}/memories`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ content: 'the on-call rota lives in the wiki', scope: 'TEAM' }),
+    });
+    expect(stored.status).toBe(201);
+    const file = path.join(dataDir, 'memories.json');
+    const exported = await cli(['memory', 'export', '--out', file]);
+    expect([exported.code, exported.err]).toEqual([0, `exported 1 memories to ${file}\n`]);
+
+    // Into a copy that names the workspace only: the import finds it by name.
+    const [entry] = JSON.parse(await readFile(file, 'utf8')) as { content: string; scope: string; workspace_name: string }[];
+    expect(entry).toMatchObject({ content: 'the on-call rota lives in the wiki', scope: 'TEAM', workspace_name: 'Memory keeper' });
+    const upstream = path.join(dataDir, 'upstream.json');
+    await writeFile(upstream, JSON.stringify([{ content: 'deploys freeze on Fridays', scope: 'LOCAL', workspace_name: 'Memory keeper' }, { content: 'x', scope: 'LOCAL', workspace_name: 'Nobody' }]));
+    expect((await cli(['memory', 'import', upstream, '--dry-run'])).out).toBe('1 of 2 would be imported; 1 skipped (1 unknown workspace); 0 failed\n');
+    const missing = await cli(['memory', 'import', upstream, '--verify']);
+    expect([missing.code, missing.out]).toEqual([1, '0 of 2 found in the store; 1 skipped (1 unknown workspace); 1 missing\n']);
+    expect(missing.err).toContain('1 of the file\'s memories are not in the store');
+    expect((await cli(['memory', 'import', upstream])).out).toBe('1 of 2 imported; 1 skipped (1 unknown workspace); 0 failed\n');
+    expect((await cli(['memory', 'import', upstream])).out).toBe('0 of 2 imported; 2 skipped (1 unknown workspace, 1 duplicate); 0 failed\n');
+    expect((await cli(['memory', 'import', upstream, '--verify'])).code).toBe(0);
+    const all = await cli(['memory', 'export']);
+    expect((JSON.parse(all.out) as { content: string }[]).map((m) => m.content).sort()).toEqual(['deploys freeze on Fridays', 'the on-call rota lives in the wiki']);
+  }, 120_000); // the first memory call starts the built-in store (embedded PGlite)
+
+  it('refuses a file that is missing or not an array, and --dry-run with --verify, before calling the platform', async () => {
+    const notArray = path.join(dataDir, 'object.json');
+    await writeFile(notArray, '{"content": "x"}');
+    for (const [argv, message] of [
+      [['memory', 'import', path.join(dataDir, 'nope.json')], /cannot read .*nope\.json: ENOENT/],
+      [['memory', 'import', notArray], /is not a JSON array of memories/],
+      [['memory', 'import', notArray, '--dry-run', '--verify'], /cannot be used with/],
+    ] as const) {
+      const r = await cli([...argv], { MOLECULE_URL: 'http://127.0.0.1:9' });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(message);
+    }
   });
 });
 

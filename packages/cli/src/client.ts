@@ -154,7 +154,19 @@ export class MoleculeClient {
     return this.request('POST', '/org/import', source);
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** `GET /admin/memories/export`: every memory; `incomplete` counts namespaces the store could not read. */
+  async exportMemories(): Promise<{ entries: MemoryExportEntry[]; incomplete: number }> {
+    let incomplete = 0;
+    const entries = await this.request<MemoryExportEntry[]>('GET', '/admin/memories/export', undefined, (h) => void (incomplete = Number(h.get('x-molecule-export-incomplete') ?? 0)));
+    return { entries, incomplete };
+  }
+
+  /** `POST /admin/memories/import?mode=`: stores (or, dry_run, counts; verify, checks) an export's entries. */
+  importMemories(entries: unknown[], mode: MemoryImportMode): Promise<MemoryImportResult> {
+    return this.request('POST', `/admin/memories/import?mode=${mode}`, entries);
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown, onHeaders?: (h: Headers) => void): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     // No content-type without a body: Fastify rejects an empty body declared as JSON.
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -182,8 +194,29 @@ export class MoleculeClient {
       const message = typeof obj.error === 'string' ? obj.error : `HTTP ${res.status}`;
       throw new ApiError(res.status, message, typeof obj.code === 'string' ? obj.code : undefined, obj);
     }
+    onHeaders?.(res.headers);
     return parsed as T;
   }
+}
+
+export interface MemoryExportEntry {
+  id: string;
+  content: string;
+  scope: 'LOCAL' | 'TEAM' | 'GLOBAL';
+  namespace: string;
+  created_at: string;
+  workspace_name: string;
+  workspace_id: string;
+}
+export type MemoryImportMode = 'apply' | 'dry_run' | 'verify';
+export interface MemoryImportResult {
+  mode: MemoryImportMode;
+  total: number;
+  imported: number;
+  skipped: number;
+  errors: number;
+  skipped_by_reason: Record<string, number>;
+  missing?: number[];
 }
 
 const secretsPath = (workspaceId?: string) => (workspaceId ? `/workspaces/${encodeURIComponent(workspaceId)}/secrets` : '/settings/secrets');

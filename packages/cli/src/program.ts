@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BUDGET_PERIODS, DELIVERY_MODES, EXTERNAL_RUNTIME, RUNTIMES, type BudgetPeriod, type BudgetView, type CreateWorkspaceBody, type DeliveryMode, type EnvRequirement, type Runtime, type SecretChange } from '@molecule/contracts';
 import { ApiError, MoleculeClient, PlatformUnreachableError, type DeleteWorkspaceResult } from './client.js';
@@ -386,6 +387,52 @@ export function buildProgram(io: CliIo): Command {
     }
     if (followed.timedOut) throw new CliError(`not every workspace was online after ${opts.timeout} s; \`molecule workspace ls\` shows where each stands`);
     if (!opts.json) io.out(`all ${result.count} workspace(s) of "${result.org}" are ${followed.tally.awaiting > 0 ? 'online or waiting for their external agent' : 'online'}\n`);
+  });
+
+  const memory = program.command('memory').description("agents' memories: move them between platforms (admin only)");
+  withConnection(
+    memory
+      .command('export')
+      .description('write every memory (each workspace\'s own, its team\'s and org\'s) as JSON, oldest first, secret-redacted')
+      .option('-o, --out <file>', 'write to this file instead of standard output'),
+  ).action(async (opts: ClientFlags & { out?: string }) => {
+    const client = await connect(io, opts);
+    const r = await client.call((c) => c.exportMemories());
+    const text = `${JSON.stringify(r.entries, null, 2)}\n`;
+    if (opts.out) {
+      writeFileSync(path.resolve(io.cwd ?? process.cwd(), opts.out), text, { mode: 0o600 });
+      io.err(`exported ${r.entries.length} memories to ${opts.out}\n`);
+    } else {
+      io.out(text);
+    }
+    if (r.incomplete > 0) throw new CliError(`the export is incomplete: the memory store could not read ${r.incomplete} namespace(s)`, ['check the memory store, then export again']);
+  });
+  withConnection(
+    memory
+      .command('import')
+      .description('import an export (this platform\'s or upstream\'s): each memory goes to its workspace by id, else by name; importing the same file again makes no copies')
+      .argument('<file>', 'a JSON array of memories, as `molecule memory export` writes it')
+      .addOption(new Option('--dry-run', 'count what would be imported and skipped; write nothing').conflicts('verify'))
+      .addOption(new Option('--verify', 'check that every entry is in the store; write nothing; exit 1 when any is missing').conflicts('dryRun')),
+  ).action(async (file: string, opts: ClientFlags & { dryRun?: boolean; verify?: boolean }) => {
+    let entries: unknown;
+    try {
+      entries = JSON.parse(readFileSync(path.resolve(io.cwd ?? process.cwd(), file), 'utf8'));
+    } catch (err) {
+      throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'not JSON'}`);
+    }
+    if (!Array.isArray(entries)) throw new CliError(`${file} is not a JSON array of memories`);
+    const mode = opts.dryRun ? 'dry_run' : opts.verify ? 'verify' : 'apply';
+    const client = await connect(io, opts);
+    const r = await client.call((c) => c.importMemories(entries, mode));
+    if (opts.json) io.out(json(r));
+    else {
+      const reasons = Object.entries(r.skipped_by_reason).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k.replaceAll('_', ' ')}`);
+      const verb = mode === 'verify' ? 'found in the store' : mode === 'dry_run' ? 'would be imported' : 'imported';
+      io.out(`${r.imported} of ${r.total} ${verb}; ${r.skipped} skipped${reasons.length ? ` (${reasons.join(', ')})` : ''}; ${r.errors} ${mode === 'verify' ? 'missing' : 'failed'}\n`);
+    }
+    if (mode === 'verify' && r.errors > 0) throw new CliError(`${r.errors} of the file's memories are not in the store`, [`their positions in the file: ${(r.missing ?? []).join(', ')}${r.errors > 100 ? ' (the first 100)' : ''}`]);
+    if (mode === 'apply' && r.errors > 0) throw new CliError(`${r.errors} memories could not be stored; importing the file again retries them without copying the rest`);
   });
 
   return program;

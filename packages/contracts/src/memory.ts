@@ -19,8 +19,11 @@ import { z } from 'zod';
 
 export const MEMORY_PLUGIN_CONTRACT = 'memory-plugin-v1';
 
-/** What a plugin may say it can do (`GET /v1/health`); the platform gates features on them. */
-export const MEMORY_CAPABILITIES = ['fts', 'embedding', 'ttl', 'kinds'] as const;
+/**
+ * What a plugin may say it can do (`GET /v1/health`); the platform gates features on them. `list`:
+ * search takes `after_id` and pages through everything in id order (exports and verification).
+ */
+export const MEMORY_CAPABILITIES = ['fts', 'embedding', 'ttl', 'kinds', 'list'] as const;
 export type MemoryCapability = (typeof MEMORY_CAPABILITIES)[number];
 
 export const NAMESPACE_KINDS = ['workspace', 'team', 'org', 'custom'] as const;
@@ -89,6 +92,8 @@ export const MemoryWrite = z.strictObject({
   expires_at: Rfc3339.nullable().optional(),
   metadata: Metadata.optional(),
   embedding: Embedding.optional(),
+  /** When the memory was first made (an import keeps the original date); now when omitted. */
+  created_at: Rfc3339.optional(),
 });
 export type MemoryWrite = z.input<typeof MemoryWrite>;
 
@@ -107,18 +112,28 @@ export const Memory = z.object({
 });
 export type Memory = z.infer<typeof Memory>;
 
-/** A search over namespaces the platform has already intersected with what the caller may read (never empty, C232). */
-export const SearchRequest = z.strictObject({
-  namespaces: z.array(NamespaceName).min(1, { error: 'namespaces must name at least one namespace' }).max(1000),
-  query: z.string().max(1000).optional(),
-  embedding: Embedding.optional(),
-  kinds: z.array(z.enum(MEMORY_KINDS)).max(MEMORY_KINDS.length).optional(),
-  limit: z.number().int().min(1).max(MAX_SEARCH_LIMIT).default(20),
-});
+/**
+ * A search over namespaces the platform has already intersected with what the caller may read (never
+ * empty, C232). With `after_id` (capability `list`) it is a listing instead: every live memory of
+ * those namespaces with an id greater than `after_id`, in id order (the nil UUID starts), so a caller
+ * can page through all of them; it takes no query or embedding.
+ */
+export const SearchRequest = z
+  .strictObject({
+    namespaces: z.array(NamespaceName).min(1, { error: 'namespaces must name at least one namespace' }).max(1000),
+    query: z.string().max(1000).optional(),
+    embedding: Embedding.optional(),
+    kinds: z.array(z.enum(MEMORY_KINDS)).max(MEMORY_KINDS.length).optional(),
+    limit: z.number().int().min(1).max(MAX_SEARCH_LIMIT).default(20),
+    after_id: z.uuid({ error: 'after_id must be a UUID' }).optional(),
+  })
+  .refine((s) => s.after_id === undefined || (s.query === undefined && s.embedding === undefined), {
+    error: 'after_id lists in id order: it takes no query or embedding',
+  });
 export type SearchRequest = z.input<typeof SearchRequest>;
 
-/** How the plugin answered: the ladder step it took (C259). */
-export const SEARCH_MODES = ['semantic', 'fulltext', 'substring', 'recent'] as const;
+/** How the plugin answered: the ladder step it took (C259), or `list` for an `after_id` listing. */
+export const SEARCH_MODES = ['semantic', 'fulltext', 'substring', 'recent', 'list'] as const;
 export const SearchResponse = z.object({ memories: z.array(Memory), mode: z.enum(SEARCH_MODES) });
 export type SearchResponse = z.infer<typeof SearchResponse>;
 

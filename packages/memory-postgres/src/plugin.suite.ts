@@ -333,6 +333,40 @@ export function memoryPluginSuite(kind: Kind): void {
       }
     });
 
+    it('lists everything in id order with after_id, page by page, over several namespaces, expired excluded; after_id takes no query or embedding', async () => {
+      const [one, two] = [await namespace(), await namespace()];
+      const made = [];
+      for (let i = 0; i < 7; i++) made.push(await commit(i % 2 === 0 ? one : two, { content: `item ${i}` }));
+      await commit(one, { content: 'expired item', expires_at: past() });
+      const seen: string[] = [];
+      let after = '00000000-0000-0000-0000-000000000000';
+      for (;;) {
+        const page = await search({ namespaces: [one, two], after_id: after, limit: 3 });
+        expect(page.mode).toBe('list');
+        seen.push(...page.memories.map((m) => m.id));
+        if (page.memories.length < 3) break;
+        after = page.memories[2]!.id;
+      }
+      expect(seen).toEqual(made.map((m) => m.id).sort());
+      for (const bad of [{ after_id: 'not-a-uuid' }, { after_id: after, query: 'item' }, { after_id: after, embedding: axis(1) }]) {
+        const r = await req('POST', '/v1/search', { namespaces: [one], ...bad });
+        expect(r.status).toBe(400);
+        expect((r.body as { error: string }).error).toMatch(/after_id/);
+      }
+    });
+
+    it('keeps the created_at a write gives (an import keeps its date), and an upsert never changes it', async () => {
+      const ns = await namespace();
+      const m = await commit(ns, { content: 'from the old system', created_at: '2024-02-03T04:05:06Z', source: 'import' });
+      expect(m.created_at).toBe('2024-02-03T04:05:06.000Z');
+      const again = await req('POST', `/v1/namespaces/${ns}/memories`, { id: m.id, content: 'from the old system, edited', created_at: '2025-01-01T00:00:00Z' });
+      expect(again.status).toBe(200);
+      expect(Memory.parse(again.body).created_at).toBe('2024-02-03T04:05:06.000Z');
+      const bad = await req('POST', `/v1/namespaces/${ns}/memories`, { content: 'x', created_at: 'yesterday' });
+      expect(bad.status).toBe(400);
+      expect(await count(ns)).toBe(1);
+    });
+
     it('C259: a search only sees the namespaces it names', async () => {
       const mine = await namespace();
       const theirs = await namespace();

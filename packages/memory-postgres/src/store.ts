@@ -109,13 +109,13 @@ export class MemoryStore {
     const id = w.id ?? randomUUID();
     try {
       const r = await this.db.query<RecordRow & { inserted: boolean }>(
-        `INSERT INTO memory_records AS r (id, namespace, content, kind, source, metadata, expires_at, embedding)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, ${this.embeddings === 'pgvector' ? '$8::vector' : '$8::real[]'})
+        `INSERT INTO memory_records AS r (id, namespace, content, kind, source, metadata, expires_at, embedding, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, ${this.embeddings === 'pgvector' ? '$8::vector' : '$8::real[]'}, COALESCE($9::timestamptz, now()))
          ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, kind = EXCLUDED.kind, source = EXCLUDED.source,
            metadata = EXCLUDED.metadata, expires_at = EXCLUDED.expires_at, embedding = EXCLUDED.embedding, updated_at = now()
            WHERE r.namespace = EXCLUDED.namespace
          RETURNING ${RECORD_COLUMNS}, (xmax = 0) AS inserted`,
-        [id, namespace, w.content, w.kind, w.source, JSON.stringify(w.metadata ?? {}), w.expires_at ?? null, this.embeddingParam(w.embedding)],
+        [id, namespace, w.content, w.kind, w.source, JSON.stringify(w.metadata ?? {}), w.expires_at ?? null, this.embeddingParam(w.embedding), w.created_at ?? null],
       );
       const row = r.rows[0];
       if (!row) return { status: 'other_namespace' };
@@ -135,7 +135,8 @@ export class MemoryStore {
   /**
    * The search ladder (C259): embedding -> semantic (cosine similarity); a query of 2+ characters ->
    * full text (english, websearch syntax, ts_rank); 1 character -> case-insensitive substring; none ->
-   * most recent. Expired memories, and memories of expired namespaces, are never returned.
+   * most recent. Expired memories, and memories of expired namespaces, are never returned. With
+   * `after_id`: a page of the listing in id order.
    */
   async search(s: Search): Promise<SearchResponse> {
     const params: unknown[] = [s.namespaces];
@@ -151,7 +152,11 @@ export class MemoryStore {
     let order = 'r.created_at DESC, r.id';
     const query = s.query?.trim() ?? '';
     const embedding = s.embedding && unit(s.embedding);
-    if (embedding) {
+    if (s.after_id !== undefined) {
+      mode = 'list';
+      where.push(`r.id > ${p(s.after_id)}::uuid`);
+      order = 'r.id';
+    } else if (embedding) {
       mode = 'semantic';
       if (this.embeddings === 'pgvector') {
         const v = p(JSON.stringify(embedding));

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { startServer } from './main.js';
+import { freePort } from './net/free-port.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -46,4 +47,28 @@ describe('server boot', () => {
     }
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
   });
+
+  it('C249 memory at boot: the built-in store logs what it is and no warning; an external plugin that fails its probe logs one warning, without its credentials, and the platform serves', async () => {
+    const boot = async (env: Record<string, string>) => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-boot-memory-'));
+      const { config, warnings } = loadConfig({ PORT: '0', MOLECULE_DATA_DIR: dir, ADMIN_TOKEN: 'boot-test-admin-token-0123456789', MOLECULE_PROVISIONER: 'none', ...env });
+      const { log, lines } = capture();
+      return { server: await startServer(config, warnings, log), lines };
+    };
+    const builtin = await boot({});
+    try {
+      expect(builtin.lines.find((l) => l.msg === 'configuration')!.config).toMatchObject({ memory: expect.stringMatching(/^built-in \(pglite:.*memory, started on first use\)$/) });
+      expect(builtin.lines.filter((l) => (l.level as number) >= 40)).toEqual([]);
+    } finally {
+      await builtin.server.close();
+    }
+    const external = await boot({ MEMORY_PLUGIN_URL: `http://probe:hunter2@127.0.0.1:${await freePort()}` });
+    try {
+      await expect.poll(() => external.lines.filter((l) => l.msg === 'memory plugin did not answer its health probe; memory calls fail until it does')).toHaveLength(1);
+      expect(JSON.stringify(external.lines)).not.toContain('hunter2');
+      expect((await fetch(`${external.server.url}/health`)).status).toBe(200);
+    } finally {
+      await external.server.close();
+    }
+  }, 90_000);
 });

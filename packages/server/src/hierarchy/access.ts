@@ -1,6 +1,6 @@
 import { Status } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
-import { loadAncestry } from './repo.js';
+import { loadAncestry, loadRooted, type RootedRow } from './repo.js';
 
 /** Parent chains longer than this are treated as corrupt and deny access. */
 export const MAX_HIERARCHY_DEPTH = 32;
@@ -83,4 +83,9 @@ export async function pausedAncestor(q: Queryable, id: string): Promise<{ id: st
 export async function canCommunicate(q: Queryable, callerId: string, targetId: string): Promise<AccessDecision> {
   const [caller, target] = await Promise.all([loadChain(q, callerId), loadChain(q, targetId)]);
   return decideAccess(caller, target);
+}
+
+/** Every live workspace with the root of its org, roots first within each org (exports walk orgs this way). */
+export function workspacesWithRoots(q: Queryable): Promise<RootedRow[]> {
+  return loadRooted(q, MAX_HIERARCHY_DEPTH);
 }

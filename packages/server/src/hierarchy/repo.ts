@@ -25,3 +25,32 @@ export async function loadAncestry(q: Queryable, id: string, maxDepth: number): 
   );
   return r.rows;
 }
+
+export interface RootedRow {
+  id: string;
+  name: string;
+  root_id: string;
+}
+
+/**
+ * Every workspace that is not removed, with the top of its reporting line (walked through removed
+ * ancestors too), in one statement; the root of each group first, then by creation. A chain deeper
+ * than `maxDepth` (corrupt data) leaves its workspace out.
+ */
+export async function loadRooted(q: Queryable, maxDepth: number): Promise<RootedRow[]> {
+  const r = await q.query<RootedRow>(
+    `WITH RECURSIVE up AS (
+       SELECT id AS start, id AS cur, parent_id, 0 AS depth FROM workspaces WHERE status <> 'removed'
+       UNION ALL
+       SELECT up.start, w.id, w.parent_id, up.depth + 1
+         FROM up JOIN workspaces w ON w.id = up.parent_id
+        WHERE up.depth < $1
+     )
+     SELECT s.id, s.name, up.cur AS root_id
+       FROM up JOIN workspaces s ON s.id = up.start
+      WHERE up.parent_id IS NULL
+      ORDER BY up.cur, (s.id = up.cur) DESC, s.created_at, s.id`,
+    [maxDepth],
+  );
+  return r.rows;
+}

@@ -38,6 +38,7 @@ export class MemoryPluginClient {
   private failures = 0;
   private openUntil = 0;
   private caps: Set<string> = new Set();
+  private probed = false;
 
   /**
    * `target` is the plugin's base URL, or a function giving it (the built-in store, which starts on
@@ -72,6 +73,10 @@ export class MemoryPluginClient {
   }
 
   private async call<T>(method: string, path: string, body: unknown, schema: z.ZodType<T> | undefined): Promise<T | undefined> {
+    return (await this.send(method, path, body, schema)).value;
+  }
+
+  private async send<T>(method: string, path: string, body: unknown, schema: z.ZodType<T> | undefined): Promise<{ status: number; value: T | undefined }> {
     if (this.breakerOpen) throw new MemoryPluginError('breaker_open', 'the memory store is unavailable (failing repeatedly); retry in a minute');
     let res: Response;
     try {
@@ -105,7 +110,7 @@ export class MemoryPluginClient {
     }
     if (res.status === 204 || schema === undefined) {
       this.failures = 0;
-      return undefined;
+      return { status: res.status, value: undefined };
     }
     let parsed: T;
     try {
@@ -116,12 +121,13 @@ export class MemoryPluginClient {
     }
     this.failures = 0;
     this.openUntil = 0;
-    return parsed;
+    return { status: res.status, value: parsed };
   }
 
   /** `GET /v1/health`; remembers the capabilities it lists. */
   async health(): Promise<PluginHealth> {
     const h = (await this.call('GET', '/v1/health', undefined, PluginHealth))!;
+    this.probed = true;
     this.caps = new Set(h.capabilities.filter((c) => (MEMORY_CAPABILITIES as readonly string[]).includes(c)));
     return h;
   }
@@ -134,8 +140,19 @@ export class MemoryPluginClient {
     await this.call('DELETE', `/v1/namespaces/${encodeURIComponent(name)}`, undefined, undefined);
   }
 
-  commit(namespace: string, write: MemoryWrite): Promise<Memory> {
-    return this.call('POST', `/v1/namespaces/${encodeURIComponent(namespace)}/memories`, write, Memory) as Promise<Memory>;
+  /** Stores a memory; `created` is false when `write.id` named one that existed (200, an upsert, C233). */
+  async commit(namespace: string, write: MemoryWrite): Promise<{ memory: Memory; created: boolean }> {
+    const r = await this.send('POST', `/v1/namespaces/${encodeURIComponent(namespace)}/memories`, write, Memory);
+    return { memory: r.value!, created: r.status === 201 };
+  }
+
+  /**
+   * Whether the plugin can do `cap`, asking its health once if it was never asked (the built-in
+   * store is not probed at boot); a plugin that cannot answer can do nothing optional.
+   */
+  async can(cap: MemoryCapability): Promise<boolean> {
+    if (!this.probed) await this.health().catch(() => undefined);
+    return this.caps.has(cap);
   }
 
   async forget(namespace: string, id: string): Promise<void> {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { ErrorBody, MAX_MEMORY_CHARS, MEMORY_KINDS, type MemoryKind } from '@molecule/contracts';
-import { requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
+import { requireAdmin, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import { denied, invalid } from '../errors.js';
 import type { App } from '../http/types.js';
 import { requireLiveWorkspace } from '../workspaces/errors.js';
+import { exportMemories, importMemories, LEGACY_SCOPES, SKIP_REASONS } from './admin.js';
 import { orgNamespace, resolveNamespaces, teamNamespace, workspaceNamespace, type NamespaceAccess } from './namespaces.js';
 import { commitMemory, forgetMemory, searchMemories, type MemoryDeps } from './service.js';
 
@@ -36,6 +37,38 @@ const MemoryItem = z.object({
 });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 410: ErrorBody, 501: ErrorBody, 503: ErrorBody };
 
+/** The most entries one import takes, and its body cap. */
+export const MAX_IMPORT_ENTRIES = 100_000;
+const IMPORT_BODY_BYTES = 64 * 1024 * 1024;
+const ExportEntry = z.object({
+  id: z.string(),
+  content: z.string(),
+  scope: z.enum(LEGACY_SCOPES),
+  namespace: z.string(),
+  created_at: z.string(),
+  workspace_name: z.string(),
+  workspace_id: z.string(),
+});
+const ImportEntry = z.object({
+  content: z.string({ error: 'each entry needs content' }).max(MAX_MEMORY_CHARS, { error: `content is longer than ${MAX_MEMORY_CHARS} characters` }),
+  scope: z.string({ error: 'each entry needs a scope' }).max(32),
+  namespace: z.string().max(200).optional(),
+  created_at: z.string().max(64).optional(),
+  workspace_name: z.string().max(256).optional(),
+  workspace_id: z.string().max(64).optional(),
+  // What an export adds (its id) is taken and ignored: the import derives its own.
+  id: z.string().max(64).optional(),
+});
+const ImportResult = z.object({
+  mode: z.enum(['apply', 'dry_run', 'verify']),
+  total: z.number().int(),
+  imported: z.number().int(),
+  skipped: z.number().int(),
+  errors: z.number().int(),
+  skipped_by_reason: z.record(z.enum(SKIP_REASONS), z.number().int()),
+  missing: z.array(z.number().int()).optional(),
+});
+
 /** The namespace a legacy scope names for this workspace (GLOBAL: the org's, root only). */
 function scopeNamespace(access: NamespaceAccess, scope: 'LOCAL' | 'TEAM' | 'GLOBAL'): string {
   if (scope === 'LOCAL') return workspaceNamespace(access.workspaceId);
@@ -47,6 +80,46 @@ function scopeNamespace(access: NamespaceAccess, scope: 'LOCAL' | 'TEAM' | 'GLOB
 /** `GET/POST /workspaces/:id/memories`, `DELETE /workspaces/:id/memories/:memoryId` (#14): the workspace's memories through the plugin. */
 export function registerMemoryRoutes(app: App, deps: MemoryDeps & AuthDeps): void {
   const wsAccess = requireWorkspaceAccess(deps);
+  const admin = requireAdmin(deps);
+
+  app.get(
+    '/admin/memories/export',
+    {
+      config: { access: 'admin' },
+      onRequest: admin,
+      schema: {
+        summary: 'Export every memory',
+        description:
+          "Every live memory of every live workspace's namespaces (its own, its org's team and org), in upstream's export shape plus `workspace_id`, oldest first, secret-redacted. Team and org memories are attributed to the org's root. Namespaces the store could not read are left out and counted in the `x-molecule-export-incomplete` header; when the store answers nothing at all it is 503.",
+        tags: ['memory'],
+        response: { 200: z.array(ExportEntry), 401: ErrorBody, 403: ErrorBody, 501: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (_req, reply) => {
+      const r = await exportMemories(deps);
+      if (r.incomplete > 0) void reply.header('x-molecule-export-incomplete', String(r.incomplete));
+      return reply.header('content-disposition', 'attachment; filename="molecule-memories.json"').send(r.entries);
+    },
+  );
+
+  app.post(
+    '/admin/memories/import',
+    {
+      config: { access: 'admin' },
+      onRequest: admin,
+      bodyLimit: IMPORT_BODY_BYTES,
+      schema: {
+        summary: 'Import memories',
+        description:
+          "A JSON array in the export's shape (upstream's too): each entry goes to its workspace (`workspace_id`, else the first live workspace named `workspace_name`), LOCAL to its own namespace, TEAM to its team's, GLOBAL to its org's, redacted, keeping `created_at`. Re-importing an entry updates the same memory (skipped as `duplicate`), never a second copy. `mode=dry_run` counts what would be stored and writes nothing; `mode=verify` checks every entry is in the store (`missing` lists the positions of those that are not) and writes nothing.",
+        tags: ['memory'],
+        querystring: z.object({ mode: z.enum(['apply', 'dry_run', 'verify'], { error: 'mode must be apply, dry_run or verify' }).default('apply') }),
+        body: z.array(ImportEntry, { error: 'the body must be a JSON array of memories' }).max(MAX_IMPORT_ENTRIES, { error: `at most ${MAX_IMPORT_ENTRIES} memories per import` }),
+        response: { 200: ImportResult, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 501: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req) => importMemories(deps, req.body, req.query.mode),
+  );
 
   app.post(
     '/workspaces/:id/memories',

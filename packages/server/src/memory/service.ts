@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { MAX_MEMORY_CHARS, MAX_SEARCH_LIMIT, MEMORY_KINDS, namespaceKind, Rfc3339, type Memory, type MemoryKind } from '@molecule/contracts';
+import { MAX_MEMORY_CHARS, MAX_SEARCH_LIMIT, MEMORY_KINDS, namespaceKind, Rfc3339, type Memory, type MemoryKind, type MemoryWrite } from '@molecule/contracts';
 import { recordActivity, type ActivityDeps } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
 import { denied, DomainError, invalid, notFound } from '../errors.js';
@@ -32,10 +32,25 @@ function fromPlugin(err: unknown): never {
   }
 }
 
-function client(deps: MemoryDeps): MemoryPluginClient {
+/** The memory client, or the 501 that memory is off. */
+export function client(deps: MemoryDeps): MemoryPluginClient {
   if (!deps.memory) throw notWired();
   return deps.memory;
 }
+
+/** Stores `write` in `namespace`, making the namespace on first use; `created` is false for an upsert of an existing id. */
+export async function storeMemory(plugin: MemoryPluginClient, namespace: string, write: MemoryWrite): Promise<{ memory: Memory; created: boolean }> {
+  try {
+    return await plugin.commit(namespace, write);
+  } catch (err) {
+    if (!(err instanceof MemoryPluginError && err.kind === 'not_found')) throw err;
+    await plugin.upsertNamespace(namespace, namespaceKind(namespace));
+    return plugin.commit(namespace, write);
+  }
+}
+
+/** Text bound for `namespace`: in org namespaces a `[MEMORY ` inside it is defused so it cannot fake the delimiter (C243). */
+export const defuse = (namespace: string, text: string): string => (namespaceKind(namespace) === 'org' ? text.replaceAll('[MEMORY ', '[_MEMORY ') : text);
 
 /** The delimiter org memories are read with, so a model can tell shared, untrusted text from instructions (C243). */
 export const orgDelimiter = (m: Pick<Memory, 'id' | 'namespace'>) => `[MEMORY id=${m.id} scope=ORG ns=${m.namespace}]: `;
@@ -71,17 +86,11 @@ export async function commitMemory(deps: MemoryDeps, id: string, input: CommitIn
   const access = await resolveNamespaces(deps.db, id);
   const namespace = input.namespace ?? workspaceNamespace(id);
   if (!canWrite(access, namespace)) throw denied(`this workspace may not write ${namespace.slice(0, 80)} (it may write: ${access.writable.join(', ')})`);
-  let { text } = redactSecrets(input.content);
-  if (namespaceKind(namespace) === 'org') text = text.replaceAll('[MEMORY ', '[_MEMORY ');
+  const text = defuse(namespace, redactSecrets(input.content).text);
   const write = { content: text, kind: input.kind ?? 'fact', source: 'agent' as const, ...(input.expires_at ? { expires_at: input.expires_at } : {}), ...(input.id ? { id: input.id } : {}) };
   let stored: Memory;
   try {
-    stored = await plugin.commit(namespace, write).catch(async (err: unknown) => {
-      // The namespace is made on first use.
-      if (!(err instanceof MemoryPluginError && err.kind === 'not_found')) throw err;
-      await plugin.upsertNamespace(namespace, namespaceKind(namespace));
-      return plugin.commit(namespace, write);
-    });
+    stored = (await storeMemory(plugin, namespace, write)).memory;
   } catch (err) {
     fromPlugin(err);
   }

@@ -193,6 +193,25 @@ describe('memory through the platform (C234-C247, C254, C262, C263)', () => {
     expect(own[0]!.content.startsWith('[MEMORY')).toBe(false);
   });
 
+  it('every write and forget shows in the workspace\'s activity feed: a redacted preview for its own and team memories, only the hash for org memories', async () => {
+    const { root, member } = await org();
+    const asMember = await mcp(member.id);
+    const mine = (await asMember('commit_memory_v2', { content: `The staging password is rotated weekly; GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz012345\nsecond line ${'x'.repeat(100)}` })).json() as { id: string };
+    await asMember('commit_memory_v2', { content: 'team lunch on Thursdays', namespace: `team:${root.id}` });
+    expect((await asMember('forget_memory', { id: mine.id })).isError).toBe(false);
+    await (await mcp(root.id))('commit_memory_v2', { content: 'org-wide: never deploy on holidays', namespace: `org:${root.id}` });
+    const feed = async (id: string) => (await send('GET', `/workspaces/${id}/activity`)).json<{ activity_type: string; summary: string; request_body?: unknown }[]>();
+    const rows = (await feed(member.id)).filter((r) => r.activity_type === 'memory_write').reverse();
+    expect(rows.map((r) => r.summary)).toEqual([
+      `remembered in workspace:${member.id}: The staging password is rotated weekly; GITHUB_TOKEN=[REDACTED:ASSIGNMENT]`,
+      `remembered in team:${root.id}: team lunch on Thursdays`,
+      `forgot memory ${mine.id} in workspace:${member.id}`,
+    ]);
+    const orgRows = (await feed(root.id)).filter((r) => r.activity_type.startsWith('memory_write'));
+    expect(orgRows.map((r) => r.summary)).toEqual([`org memory written to org:${root.id}`]);
+    expect(JSON.stringify(orgRows)).not.toContain('holidays');
+  });
+
   it('C240 C262 C263 commit_summary expires in 30 days; a root writes exactly three namespaces; tolerant arguments', async () => {
     const { root, member } = await org();
     const asRoot = await mcp(root.id);

@@ -94,15 +94,17 @@ export async function commitMemory(deps: MemoryDeps, id: string, input: CommitIn
   } catch (err) {
     fromPlugin(err);
   }
-  if (namespaceKind(namespace) === 'org') {
-    await recordActivity(deps, {
-      workspace_id: id,
-      activity_type: 'memory_write_global',
-      source_id: id,
-      summary: `org memory written to ${namespace}`,
-      request_body: { memory_id: stored.id, namespace, content_sha256: createHash('sha256').update(text).digest('hex') },
-    }).catch((err: unknown) => deps.log.error({ err, workspace_id: id }, 'memory: could not audit an org memory write; the write stands'));
-  }
+  // The activity feed shows every write. Org writes are the audit row (the content's hash, never its
+  // text, C242); the others carry a short preview of the already-redacted text.
+  const org = namespaceKind(namespace) === 'org';
+  await recordActivity(deps, {
+    workspace_id: id,
+    activity_type: org ? 'memory_write_global' : 'memory_write',
+    source_id: id,
+    target_id: id,
+    summary: org ? `org memory written to ${namespace}` : `remembered in ${namespace}: ${preview(text)}`,
+    request_body: { memory_id: stored.id, namespace, ...(org ? { content_sha256: createHash('sha256').update(text).digest('hex') } : {}) },
+  }).catch((err: unknown) => deps.log.error({ err, workspace_id: id }, 'memory: could not record a memory write in the activity log; the write stands'));
   return { id: stored.id, namespace };
 }
 
@@ -147,7 +149,21 @@ export async function forgetMemory(deps: MemoryDeps, id: string, input: { id: st
   } catch (err) {
     fromPlugin(err);
   }
+  await recordActivity(deps, {
+    workspace_id: id,
+    activity_type: 'memory_write',
+    source_id: id,
+    target_id: id,
+    summary: `forgot memory ${input.id} in ${namespace}`,
+    request_body: { memory_id: input.id, namespace, forgotten: true },
+  }).catch((err: unknown) => deps.log.error({ err, workspace_id: id }, 'memory: could not record a forget in the activity log; it stands'));
 }
+
+/** The first line of a memory, short enough for a feed. */
+const preview = (text: string): string => {
+  const line = text.trim().split('\n', 1)[0]!;
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+};
 
 /** The namespaces workspace `id` may read and write, described (list_*_namespaces, C240, C262). */
 export async function namespacesOf(deps: Pick<MemoryDeps, 'db'>, id: string): Promise<{ access: NamespaceAccess; describe: (n: string) => { name: string; scope: string } }> {

@@ -53,7 +53,7 @@ export const LEDGER: Record<string, LedgerEntry> = {
     state: 'different',
     note: 'The real-process suite of the built-in plugin (packages/memory-postgres/src/main.int.test.ts) is not gated and never skips: it runs in the integration project on the test PostgreSQL every CI run.',
   },
-  ...notBuilt(15, 'connect snippets and external agents', [...ids(268, 273), 'C275']),
+  ...notBuilt(15, 'external agents that never count as failed for lacking a container', ['C275']),
   C108: {
     state: 'not_applicable',
     note: "Go's typed-nil pitfall: the one Provisioner is built by createProvisioner and is undefined when there is none.",

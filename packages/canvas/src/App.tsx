@@ -486,7 +486,9 @@ function Canvas() {
           }}
         />
       ) : null}
-      {dialog?.kind === 'connect' ? <ConnectDialog name={dialog.name} connection={dialog.connection} onClose={() => setDialog(undefined)} /> : null}
+      {dialog?.kind === 'connect' ? (
+        <ConnectDialog name={dialog.name} connection={dialog.connection} status={workspaces[dialog.connection.workspace_id]?.status} onClose={() => setDialog(undefined)} />
+      ) : null}
       {dialog?.kind === 'search' ? <SearchDialog workspaces={workspaces} onClose={() => setDialog(undefined)} onGo={goTo} /> : null}
       {dialog?.kind === 'delete' ? (
         <ConfirmDelete

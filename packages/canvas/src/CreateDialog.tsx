@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'react';
-import { CreateWorkspaceBody, DELIVERY_MODES, RUNTIMES, TIERS, type ExternalConnection, type TemplateSummary, type WorkspaceView } from '@molecule/contracts';
+import { CONNECT_SNIPPETS, CreateWorkspaceBody, DELIVERY_MODES, RUNTIMES, TIERS, type ExternalConnection, type TemplateSummary, type WorkspaceView } from '@molecule/contracts';
 import { ApiError, type Api } from './api.js';
 import { errorText } from './actions.js';
 import { Dialog } from './Dialog.js';
+import { TabList } from './TabList.js';
 
 /** The create form's fields, as typed (strings; converted on submit). */
 export interface CreateForm {
@@ -239,11 +240,15 @@ export function CreateDialog({
 }
 
 /**
- * How to connect an external agent: its token (shown this once, with a copy button) and the
- * endpoints the API returned.
+ * How to connect an external agent (C268, C273): a tab per snippet the platform returned (Universal
+ * MCP first and selected), each stamped with the token and with a copy button, then the raw fields.
+ * The token is shown only here. The workspace's status shows live, so the user sees the agent
+ * come online once the snippet runs.
  */
-export function ConnectDialog({ name, connection, onClose }: { name: string; connection: ExternalConnection; onClose: () => void }) {
+export function ConnectDialog({ name, connection, status, onClose }: { name: string; connection: ExternalConnection; status: string | undefined; onClose: () => void }) {
   const [copied, setCopied] = useState('');
+  const tabs = [...CONNECT_SNIPPETS.filter((s) => connection[s.field]).map((s) => ({ id: s.field as string, label: s.label })), { id: 'fields', label: 'Fields' }];
+  const [tab, setTab] = useState(tabs[0]!.id);
   const copy = async (label: string, text: string) => {
     try {
       await navigator.clipboard.writeText(text);
@@ -258,29 +263,50 @@ export function ConnectDialog({ name, connection, onClose }: { name: string; con
     ['Register', `POST ${connection.registry_endpoint}`],
     ['Heartbeat', `POST ${connection.heartbeat_endpoint}`],
   ];
+  const snippet = CONNECT_SNIPPETS.find((s) => s.field === tab);
+  const online = status === 'online' || status === 'degraded';
   return (
     <Dialog title={`Connect ${name}`} onClose={onClose} wide describedBy="connect-intro">
       <p id="connect-intro">
-        Run your agent anywhere, give it this token, and have it register with the platform. The token is shown <strong>only now</strong>: copy it before
-        you close this dialog (a new one can be made from the workspace's Details tab).
+        Run your agent anywhere: paste one of these where it runs. They carry this workspace&apos;s token, shown <strong>only now</strong> (the
+        workspace&apos;s Details tab can make another).
       </p>
-      <div className="token-box">
-        <label htmlFor="connect-token">Token</label>
-        <input id="connect-token" readOnly value={connection.auth_token} onFocus={(e) => e.target.select()} />
-        <button type="button" onClick={() => void copy('Token', connection.auth_token)}>
-          Copy token
-        </button>
+      <p className={`connect-status${online ? ' connect-online' : ''}`} role="status" aria-live="polite">
+        {online ? `${name} is online.` : `Waiting for the agent to connect (${status ?? 'awaiting_agent'})…`}
+      </p>
+      <TabList label="Ways to connect" tabs={tabs} current={tab} onTab={setTab} idPrefix="connect-" />
+      <div role="tabpanel" id={`connect-panel-${tab}`} aria-labelledby={`connect-tab-${tab}`} className="tabpanel">
+        {snippet ? (
+          <>
+            <pre className="snippet" tabIndex={0} aria-label={`${snippet.label} snippet`}>
+              {connection[snippet.field]}
+            </pre>
+            <button type="button" onClick={() => void copy(snippet.label, connection[snippet.field]!)}>
+              Copy {snippet.label} snippet
+            </button>
+          </>
+        ) : (
+          <>
+            <div className="token-box">
+              <label htmlFor="connect-token">Token</label>
+              <input id="connect-token" readOnly value={connection.auth_token} onFocus={(e) => e.target.select()} />
+              <button type="button" onClick={() => void copy('Token', connection.auth_token)}>
+                Copy token
+              </button>
+            </div>
+            <dl className="details">
+              {rows.map(([k, v]) => (
+                <div key={k}>
+                  <dt>{k}</dt>
+                  <dd>
+                    <code>{v}</code>
+                  </dd>
+                </div>
+              ))}
+            </dl>
+          </>
+        )}
       </div>
-      <dl className="details">
-        {rows.map(([k, v]) => (
-          <div key={k}>
-            <dt>{k}</dt>
-            <dd>
-              <code>{v}</code>
-            </dd>
-          </div>
-        ))}
-      </dl>
       <p className="note" role="status" aria-live="polite">
         {copied}
       </p>

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, type ReactNode } from 'react';
 import { ActivityTab } from './ActivityTab.js';
 import { ChatTab } from './Chat.js';
 import { ConfigTab } from './ConfigTab.js';
@@ -10,6 +10,7 @@ import { FilesTab } from './Files.js';
 import { PluginsTab } from './Plugins.js';
 import { MemoryTab } from './Memory.js';
 import { TerminalTab } from './Terminal.js';
+import { TabList } from './TabList.js';
 import type { TabProps } from './tab.js';
 
 export type { TabProps };
@@ -37,22 +38,7 @@ export function Panel({ tab, onTab, onClose, ...props }: TabProps & { tab: strin
   const { workspace } = props;
   const current = PANEL_TABS.find((t) => t.id === tab) ?? PANEL_TABS[0]!;
   // Opening the panel (by click or by Enter on a node) moves focus into it, to its selected tab.
-  const tabs = useRef<HTMLDivElement>(null);
-  useEffect(() => tabs.current?.querySelector<HTMLElement>('[aria-selected="true"]')?.focus(), [workspace.id]);
-  const [focusTab, setFocusTab] = useState(false);
-  useEffect(() => {
-    if (!focusTab) return;
-    tabs.current?.querySelector<HTMLElement>('[aria-selected="true"]')?.focus();
-    setFocusTab(false);
-  }, [focusTab, current.id]);
-  const onTabKey = (e: React.KeyboardEvent) => {
-    const i = PANEL_TABS.findIndex((t) => t.id === current.id);
-    const next = e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 : e.key === 'Home' ? 0 : e.key === 'End' ? PANEL_TABS.length - 1 : undefined;
-    if (next === undefined) return;
-    e.preventDefault();
-    onTab(PANEL_TABS[(next + PANEL_TABS.length) % PANEL_TABS.length]!.id);
-    setFocusTab(true);
-  };
+  useEffect(() => document.getElementById(`tab-${current.id}`)?.focus(), [workspace.id]);
   return (
     <aside className="panel" aria-label={`Workspace ${workspace.name}`} onKeyDown={(e) => e.key === 'Escape' && onClose()}>
       <div className="panel-head">
@@ -61,23 +47,8 @@ export function Panel({ tab, onTab, onClose, ...props }: TabProps & { tab: strin
           ×
         </button>
       </div>
-      <div role="tablist" aria-label="Workspace views" className="tabs" ref={tabs} onKeyDown={onTabKey}>
-        {PANEL_TABS.map((t) => (
-          <button
-            key={t.id}
-            type="button"
-            role="tab"
-            aria-selected={t.id === current.id}
-            tabIndex={t.id === current.id ? 0 : -1}
-            id={`tab-${t.id}`}
-            aria-controls={`tabpanel-${t.id}`}
-            onClick={() => onTab(t.id)}
-          >
-            {t.label}
-          </button>
-        ))}
-      </div>
-      <div role="tabpanel" id={`tabpanel-${current.id}`} aria-labelledby={`tab-${current.id}`} className="tabpanel">
+      <TabList label="Workspace views" tabs={PANEL_TABS} current={current.id} onTab={onTab} idPrefix="" />
+      <div role="tabpanel" id={`panel-${current.id}`} aria-labelledby={`tab-${current.id}`} className="tabpanel">
         {current.render(props)}
       </div>
     </aside>

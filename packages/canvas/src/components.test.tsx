@@ -3,7 +3,7 @@ import { cleanup, render, screen, waitFor, within } from '@testing-library/react
 import userEvent from '@testing-library/user-event';
 import { useState } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { WorkspaceView } from '@molecule/contracts';
+import { CONNECT_SNIPPETS, type WorkspaceView } from '@molecule/contracts';
 import { createApi } from './api.js';
 import { ConfirmDelete } from './ConfirmDelete.js';
 import { Dialog } from './Dialog.js';
@@ -105,18 +105,40 @@ describe('create dialog', () => {
 });
 
 describe('connect dialog', () => {
-  it('shows the token once with a copy button, and the connection details the API returned', async () => {
+  const fields = {
+    workspace_id: '00000000-0000-4000-8000-000000000abc',
+    platform_url: 'http://127.0.0.1:8080',
+    auth_token: 'mol_ws_secret',
+    registry_endpoint: 'http://127.0.0.1:8080/registry/register',
+    heartbeat_endpoint: 'http://127.0.0.1:8080/registry/heartbeat',
+  };
+  const snippets = Object.fromEntries(CONNECT_SNIPPETS.map((s) => [s.field, `${s.label} snippet with mol_ws_secret`]));
+
+  it('C273 shows a tab per snippet in order, Universal MCP first and selected, each copied whole; arrow keys move between tabs; Fields holds the token', async () => {
     const user = userEvent.setup();
-    const connection = {
-      workspace_id: '00000000-0000-4000-8000-000000000abc',
-      platform_url: 'http://127.0.0.1:8080',
-      auth_token: 'mol_ws_secret',
-      registry_endpoint: 'http://127.0.0.1:8080/registry/register',
-      heartbeat_endpoint: 'http://127.0.0.1:8080/registry/heartbeat',
-    };
-    render(<ConnectDialog name="Laptop" connection={connection} onClose={() => undefined} />);
+    const { rerender } = render(<ConnectDialog name="Laptop" connection={{ ...fields, ...snippets }} status="awaiting_agent" onClose={() => undefined} />);
+    expect(screen.getAllByRole('tab').map((t) => t.textContent)).toEqual(['Universal MCP', 'Python', 'Claude Code', 'Hermes', 'Codex', 'OpenClaw', 'curl', 'Fields']);
+    expect(screen.getByRole('tab', { name: 'Universal MCP' }).getAttribute('aria-selected')).toBe('true');
+    expect(screen.getByLabelText('Universal MCP snippet').textContent).toBe('Universal MCP snippet with mol_ws_secret');
+    await user.click(screen.getByRole('button', { name: 'Copy Universal MCP snippet' }));
+    expect(await navigator.clipboard.readText()).toBe('Universal MCP snippet with mol_ws_secret');
+    screen.getByRole('tab', { name: 'Universal MCP' }).focus();
+    await user.keyboard('{ArrowRight}');
+    expect(document.activeElement?.textContent).toBe('Python');
+    expect(screen.getByLabelText('Python snippet').textContent).toBe('Python snippet with mol_ws_secret');
+    await user.keyboard('{End}');
+    expect(document.activeElement?.textContent).toBe('Fields');
     expect((screen.getByLabelText('Token') as HTMLInputElement).value).toBe('mol_ws_secret');
     expect(screen.getByRole('dialog').textContent).toContain('POST http://127.0.0.1:8080/registry/register');
+    expect(screen.getByText(/Waiting for the agent to connect/)).toBeTruthy();
+    rerender(<ConnectDialog name="Laptop" connection={{ ...fields, ...snippets }} status="online" onClose={() => undefined} />);
+    expect(screen.getByText('Laptop is online.')).toBeTruthy();
+  });
+
+  it('C268 shows only the tabs whose snippet the platform returned', async () => {
+    const user = userEvent.setup();
+    render(<ConnectDialog name="Laptop" connection={fields} status={undefined} onClose={() => undefined} />);
+    expect(screen.getAllByRole('tab').map((t) => t.textContent)).toEqual(['Fields']);
     await user.click(screen.getByRole('button', { name: 'Copy token' }));
     expect(await navigator.clipboard.readText()).toBe('mol_ws_secret');
     expect(screen.getByText('Token copied.')).toBeTruthy();

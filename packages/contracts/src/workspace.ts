@@ -142,12 +142,29 @@ export const WorkspaceView = z.object({
 export type WorkspaceView = z.infer<typeof WorkspaceView>;
 
 /** What an external agent needs to connect; the token is shown exactly once (C019). */
+/**
+ * The connect snippets of an external workspace (C268), in the canvas's tab order (C273): each a
+ * paste-ready text stamped with its id, the platform URL and its token.
+ */
+export const CONNECT_SNIPPETS = [
+  { field: 'universal_mcp_snippet', label: 'Universal MCP' },
+  { field: 'python_snippet', label: 'Python' },
+  { field: 'claude_code_channel_snippet', label: 'Claude Code' },
+  { field: 'hermes_snippet', label: 'Hermes' },
+  { field: 'codex_snippet', label: 'Codex' },
+  { field: 'openclaw_snippet', label: 'OpenClaw' },
+  { field: 'curl_register_template', label: 'curl' },
+] as const;
+export type ConnectSnippetField = (typeof CONNECT_SNIPPETS)[number]['field'];
+export type ConnectSnippets = Record<ConnectSnippetField, string>;
+
 export const ExternalConnection = z.object({
   workspace_id: z.uuid(),
   platform_url: z.string(),
   auth_token: z.string(),
   registry_endpoint: z.string(),
   heartbeat_endpoint: z.string(),
+  ...(Object.fromEntries(CONNECT_SNIPPETS.map((s) => [s.field, z.string().optional()])) as Record<ConnectSnippetField, z.ZodOptional<z.ZodString>>),
 });
 export type ExternalConnection = z.infer<typeof ExternalConnection>;
 

@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/port.js';
-import { LAST_USED_RESOLUTION_SECONDS, mintWorkspaceToken, revokeAgedTokens, revokeAllWorkspaceTokens, storeInboundSecret, validateWorkspaceTokens, workspacesWithAgedTokens } from './repo.js';
+import type { Broadcaster } from '../events/broadcaster.js';
+import { HttpError } from '../http/errors.js';
+import { countLiveWorkspaceTokens, LAST_USED_RESOLUTION_SECONDS, MAX_LIVE_TOKENS_PER_WORKSPACE, mintWorkspaceToken, revokeAgedTokens, revokeAllWorkspaceTokens, storeInboundSecret, validateWorkspaceTokens, workspacesWithAgedTokens } from './repo.js';
 import { generateToken, hashTokenHex } from './tokens.js';
 
 /**
@@ -16,4 +18,17 @@ export async function rotateWorkspaceCredentials(q: Queryable, workspaceId: stri
   const inboundSecret = generateToken('inbound');
   await storeInboundSecret(q, workspaceId, inboundSecret);
   return { token, inboundSecret };
+}
+
+/**
+ * One more token for a live workspace (the caller checks it is live), recorded as TOKEN_CREATED;
+ * refused (429) past the live-token cap. Existing tokens stay.
+ */
+export async function mintAnotherToken(deps: { db: Queryable; broadcaster: Broadcaster }, workspaceId: string): Promise<{ id: string; token: string; prefix: string }> {
+  if ((await countLiveWorkspaceTokens(deps.db, workspaceId)) >= MAX_LIVE_TOKENS_PER_WORKSPACE) {
+    throw new HttpError(429, `maximum ${MAX_LIVE_TOKENS_PER_WORKSPACE} active tokens per workspace`, 'rate_limited');
+  }
+  const t = await mintWorkspaceToken(deps.db, workspaceId);
+  await deps.broadcaster.recordAndBroadcast('TOKEN_CREATED', workspaceId, { token_id: t.id, prefix: t.prefix });
+  return t;
 }

@@ -1,24 +1,22 @@
 import { z } from 'zod';
 import { ErrorBody, Status, TokenView } from '@molecule/contracts';
-import { HttpError, notFound, unauthorized } from '../http/errors.js';
+import { notFound, unauthorized } from '../http/errors.js';
 import type { App } from '../http/types.js';
 import type { Broadcaster } from '../events/broadcaster.js';
 import { getWorkspace } from '../workspaces/read.js';
 import { removedError } from '../workspaces/errors.js';
 import { requireAdmin, requireWorkspaceAccess, SESSION_COOKIE, sessionCookieOf, type AuthDeps } from './principal.js';
 import {
-  countLiveWorkspaceTokens,
   createSession,
   listOrgTokens,
   listWorkspaceTokens,
-  MAX_LIVE_TOKENS_PER_WORKSPACE,
   mintOrgToken,
-  mintWorkspaceToken,
   revokeOrgToken,
   revokeSession,
   revokeWorkspaceToken,
 } from './repo.js';
 import { matchesHash } from './tokens.js';
+import { mintAnotherToken } from './credentials.js';
 
 const OrgTokenView = TokenView.extend({ name: z.string(), created_by: z.string() });
 const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
@@ -103,12 +101,7 @@ export function registerAuthRoutes(app: App, deps: AuthRouteDeps): void {
   /** A new workspace token, recorded as TOKEN_CREATED; refused past the live-token cap. Existing tokens stay. */
   const mint = async (workspaceId: string) => {
     await requireLive(deps, workspaceId);
-    if ((await countLiveWorkspaceTokens(deps.db, workspaceId)) >= MAX_LIVE_TOKENS_PER_WORKSPACE) {
-      throw new HttpError(429, `maximum ${MAX_LIVE_TOKENS_PER_WORKSPACE} active tokens per workspace`, 'rate_limited');
-    }
-    const t = await mintWorkspaceToken(deps.db, workspaceId);
-    await deps.broadcaster.recordAndBroadcast('TOKEN_CREATED', workspaceId, { token_id: t.id, prefix: t.prefix });
-    return t;
+    return mintAnotherToken(deps, workspaceId);
   };
 
   app.get(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CreateWorkspaceBody, ErrorBody, ExternalConnection, Status, TemplateSummary, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
+import { CreateWorkspaceBody, ErrorBody, EXTERNAL_RUNTIME, ExternalConnection, Status, TemplateSummary, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { HttpError, notFound } from '../http/errors.js';
@@ -9,8 +9,9 @@ import type { TemplateManifests } from '../provisioning/templates.js';
 import type { WorkspaceCache } from './cache.js';
 import { getWorkspace, listWorkspaces, toView, type WorkspaceRow } from './repo.js';
 import { hibernateWorkspace, pauseWorkspace, restartWorkspace, resumeWorkspace } from './lifecycle.js';
-import { removedError } from './errors.js';
-import { createWorkspace, deleteWorkspace, updateWorkspace, type WorkspaceDeps } from './service.js';
+import { removedError, requireLiveWorkspace } from './errors.js';
+import { createWorkspace, deleteWorkspace, externalConnection, updateWorkspace, type WorkspaceDeps } from './service.js';
+import { mintAnotherToken } from '../auth/credentials.js';
 
 export const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
 const boolQuery = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
@@ -29,6 +30,8 @@ export function registerWorkspaceRoutes(
 ): void {
   const admin = requireAdmin(deps);
   const wsAccess = requireWorkspaceAccess(deps);
+  /** The platform URL agents elsewhere use: EXTERNAL_PLATFORM_URL, else the one this request came in on. */
+  const platformUrlOf = (req: { protocol: string; host: string }) => deps.externalPlatformUrl ?? `${req.protocol}://${req.host}`;
 
   /** The client view of rows, with `provision_timeout_ms` when one is declared (C162). */
   const viewer = async (): Promise<(row: WorkspaceRow) => WorkspaceView> => {
@@ -54,9 +57,30 @@ export function registerWorkspaceRoutes(
       },
     },
     async (req, reply) => {
-      const platformUrl = deps.externalPlatformUrl ?? `${req.protocol}://${req.host}`;
-      const { row, connection } = await createWorkspace(deps, req.body, platformUrl);
+      const { row, connection } = await createWorkspace(deps, req.body, platformUrlOf(req));
       return reply.code(201).send({ ...toView(row), ...(connection ? { connection } : {}) });
+    },
+  );
+
+  app.post(
+    '/workspaces/:id/connection',
+    {
+      config: { access: 'admin' },
+      onRequest: admin,
+      schema: {
+        summary: 'Connect an external agent again',
+        description:
+          'For an external workspace: mints a fresh token (existing ones keep working; revoke them under /tokens) and answers the connection with every snippet stamped with it, as creation did (C268). 400 for a workspace that is not external.',
+        tags: ['workspaces'],
+        params: IdParams,
+        response: { 201: ExternalConnection, ...errors, 410: ErrorBody, 429: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const row = await requireLiveWorkspace(deps.db, req.params.id);
+      if (row.runtime !== EXTERNAL_RUNTIME) throw new HttpError(400, `only an external workspace is connected this way; this one runs ${row.runtime} and the platform starts its agent`, 'invalid_request');
+      const { token } = await mintAnotherToken(deps, row.id);
+      return reply.code(201).send(externalConnection(row.id, platformUrlOf(req), token));
     },
   );
 

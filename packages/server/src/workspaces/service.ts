@@ -1,3 +1,4 @@
+import { connectSnippets } from './connect.js';
 import {
   DEFAULT_MAX_CONCURRENT_TASKS,
   DEFAULT_RUNTIME,
@@ -42,6 +43,19 @@ async function requireLiveParent(deps: WorkspaceDeps, parentId: string): Promise
   return parent;
 }
 
+/** How an agent run elsewhere connects as workspace `id`: the fields and the snippets stamped with `token` (C268). */
+export function externalConnection(id: string, platformUrl: string, token: string): ExternalConnection {
+  const base = platformUrl.replace(/\/+$/, '');
+  return {
+    workspace_id: id,
+    platform_url: base,
+    auth_token: token,
+    registry_endpoint: `${base}/registry/register`,
+    heartbeat_endpoint: `${base}/registry/heartbeat`,
+    ...connectSnippets({ workspace_id: id, platform_url: base, auth_token: token }),
+  };
+}
+
 export interface CreateResult {
   row: WorkspaceRow;
   connection?: ExternalConnection;
@@ -60,19 +74,7 @@ export async function createWorkspace(
   if (body.parent_id) await requireLiveParent(deps, body.parent_id);
   const [created] = await createWorkspaceTree(deps, [{ body, parent: body.parent_id ? { id: body.parent_id } : null }]);
   const { row, token } = created!;
-  if (token !== undefined) {
-    const base = platformUrl.replace(/\/+$/, '');
-    return {
-      row,
-      connection: {
-        workspace_id: row.id,
-        platform_url: base,
-        auth_token: token,
-        registry_endpoint: `${base}/registry/register`,
-        heartbeat_endpoint: `${base}/registry/heartbeat`,
-      },
-    };
-  }
+  if (token !== undefined) return { row, connection: externalConnection(row.id, platformUrl, token) };
   return { row: (await getWorkspace(deps.db, row.id)) ?? row };
 }
 

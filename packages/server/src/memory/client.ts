@@ -38,6 +38,7 @@ export class MemoryPluginClient {
   private failures = 0;
   private openUntil = 0;
   private caps: Set<string> = new Set();
+  private healthAnswered = false;
 
   constructor(
     readonly baseUrl: string,
@@ -51,6 +52,11 @@ export class MemoryPluginClient {
   /** Whether the last health answer listed `cap`; a plugin with none still serves the basic calls. */
   supports(cap: MemoryCapability): boolean {
     return this.caps.has(cap);
+  }
+
+  /** Whether a health answer has been seen, so `supports` reflects the plugin rather than the empty default. */
+  get capabilitiesKnown(): boolean {
+    return this.healthAnswered;
   }
 
   get breakerOpen(): boolean {
@@ -113,6 +119,7 @@ export class MemoryPluginClient {
   async health(): Promise<PluginHealth> {
     const h = (await this.call('GET', '/v1/health', undefined, PluginHealth))!;
     this.caps = new Set(h.capabilities.filter((c) => (MEMORY_CAPABILITIES as readonly string[]).includes(c)));
+    this.healthAnswered = true;
     return h;
   }
 

@@ -90,6 +90,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     pluginSourceDirs: [],
     pluginAllowUnpinned: false,
     memoryPluginUrl: undefined,
+    memoryEmbeddings: undefined,
     provisionTimeoutSeconds: undefined,
     controlPlaneUrl: undefined,
     controlPlaneToken: undefined,

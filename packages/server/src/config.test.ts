@@ -150,6 +150,39 @@ describe('config', () => {
     expect(describeConfig(config)).toMatchObject({ control_plane_token: 'set' });
   });
 
+  it('memory embeddings: off by default; URL + model (+ key) turn them on; the key is never in the logged configuration', () => {
+    expect(loadConfig({}).config.memoryEmbeddings).toBeUndefined();
+    expect(describeConfig(loadConfig({}).config)).toMatchObject({ memory_embeddings_url: 'unset (no embeddings)', memory_embeddings_api_key: 'unset' });
+    const { config, warnings } = loadConfig({ MEMORY_EMBEDDINGS_URL: 'https://api.example.com/v1', MEMORY_EMBEDDINGS_MODEL: 'text-embedding-3-small', MEMORY_EMBEDDINGS_API_KEY: 'sk-embed-secret-123' });
+    expect(warnings).toEqual([]);
+    expect(config.memoryEmbeddings).toEqual({ url: 'https://api.example.com/v1', model: 'text-embedding-3-small', apiKey: 'sk-embed-secret-123' });
+    const described = describeConfig(config);
+    expect(described).toMatchObject({ memory_embeddings_url: 'https://api.example.com/v1', memory_embeddings_model: 'text-embedding-3-small', memory_embeddings_api_key: 'set' });
+    expect(JSON.stringify(described)).not.toContain('sk-embed-secret-123');
+    for (const model of ['nomic-embed-text:latest', 'BAAI/bge-small-en-v1.5', 'mxbai-embed-large@q8']) {
+      expect(loadConfig({ MEMORY_EMBEDDINGS_URL: 'http://127.0.0.1:11434/v1', MEMORY_EMBEDDINGS_MODEL: model }).config.memoryEmbeddings).toEqual({ url: 'http://127.0.0.1:11434/v1', model, apiKey: undefined });
+    }
+  });
+
+  it.each([
+    ['a URL without a model', { MEMORY_EMBEDDINGS_URL: 'http://127.0.0.1:11434/v1' }, 'MEMORY_EMBEDDINGS_MODEL', /required when MEMORY_EMBEDDINGS_URL is set/],
+    ['a URL with a blank model', { MEMORY_EMBEDDINGS_URL: 'http://127.0.0.1:11434/v1', MEMORY_EMBEDDINGS_MODEL: '   ' }, 'MEMORY_EMBEDDINGS_MODEL', /required when MEMORY_EMBEDDINGS_URL is set/],
+    ['a model that is not a name', { MEMORY_EMBEDDINGS_URL: 'http://127.0.0.1:11434/v1', MEMORY_EMBEDDINGS_MODEL: 'text embedding; rm -rf /' }, 'MEMORY_EMBEDDINGS_MODEL', /not a model name/],
+    ['a model name over 200 characters', { MEMORY_EMBEDDINGS_URL: 'http://127.0.0.1:11434/v1', MEMORY_EMBEDDINGS_MODEL: 'm'.repeat(201) }, 'MEMORY_EMBEDDINGS_MODEL', /not a model name/],
+    ['an unparseable URL', { MEMORY_EMBEDDINGS_URL: 'not a url', MEMORY_EMBEDDINGS_MODEL: 'm' }, 'MEMORY_EMBEDDINGS_URL', /not a URL/],
+    ['a URL of another scheme', { MEMORY_EMBEDDINGS_URL: 'grpc://127.0.0.1:9000', MEMORY_EMBEDDINGS_MODEL: 'm' }, 'MEMORY_EMBEDDINGS_URL', /scheme must be one of http: https:/],
+    ['credentials in the URL', { MEMORY_EMBEDDINGS_URL: 'https://user:pw-in-url-555@api.example.com/v1', MEMORY_EMBEDDINGS_MODEL: 'm' }, 'MEMORY_EMBEDDINGS_URL', /put the key in MEMORY_EMBEDDINGS_API_KEY/],
+    ['a key with spaces', { MEMORY_EMBEDDINGS_URL: 'https://api.example.com/v1', MEMORY_EMBEDDINGS_MODEL: 'm', MEMORY_EMBEDDINGS_API_KEY: 'sk-key with-space-777' }, 'MEMORY_EMBEDDINGS_API_KEY', /spaces or control characters/],
+    ['a model without a URL', { MEMORY_EMBEDDINGS_MODEL: 'text-embedding-3-small' }, 'MEMORY_EMBEDDINGS_MODEL', /MEMORY_EMBEDDINGS_URL is unset/],
+    ['a key without a URL', { MEMORY_EMBEDDINGS_API_KEY: 'sk-lonely-key-888' }, 'MEMORY_EMBEDDINGS_API_KEY', /MEMORY_EMBEDDINGS_URL is unset/],
+  ])('memory embeddings with %s: one warning naming the variable, embeddings off, no credential echoed', (_what, env, variable, reason) => {
+    const { config, warnings } = loadConfig(env);
+    expect(config.memoryEmbeddings).toBeUndefined();
+    expect(warnings).toEqual([expect.objectContaining({ variable, reason: expect.stringMatching(reason) })]);
+    const text = JSON.stringify([warnings, describeConfig(config)]);
+    for (const secret of ['pw-in-url-555', 'with-space-777', 'sk-lonely-key-888']) expect(text).not.toContain(secret);
+  });
+
   it('knows loopback hosts', () => {
     for (const h of ['127.0.0.1', 'localhost', '::1', '[::1]', '127.1.2.3']) expect(isLoopbackHost(h)).toBe(true);
     for (const h of ['0.0.0.0', '::', '10.0.0.1', 'example.com']) expect(isLoopbackHost(h)).toBe(false);

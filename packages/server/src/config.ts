@@ -52,6 +52,8 @@ export interface Config {
   memoryPluginUrl: string | undefined;
   /** MEMORY_PLUGIN_URL=off: no memory at all (routes 501, tools say so); otherwise unset runs the built-in store. */
   memoryOff: boolean;
+  /** The embedder memories and memory searches are embedded with (MEMORY_EMBEDDINGS_*); undefined: no embeddings. */
+  memoryEmbeddings: MemoryEmbeddingsConfig | undefined;
   /** Concurrent provisions allowed (C123). */
   provisionConcurrency: number;
   /** When set, how long any workspace may stay provisioning (overrides the per-runtime defaults, C165). */
@@ -81,6 +83,20 @@ export interface Config {
   /** MOLECULE_ENABLE_TEST_TOKENS=1 turns on GET /admin/workspaces/:id/test-token (never in production). */
   enableTestTokens: boolean;
 }
+
+/** An OpenAI-compatible embeddings endpoint: `POST {url}/embeddings {model, input}`. */
+export interface MemoryEmbeddingsConfig {
+  /** The base URL (`http://host:port/v1`), without credentials. */
+  url: string;
+  model: string;
+  /** Sent as `Authorization: Bearer`; never logged. */
+  apiKey: string | undefined;
+}
+
+/** A model name as embedding servers spell them (`text-embedding-3-small`, `nomic-embed-text:latest`, `BAAI/bge-small-en-v1.5`). */
+const EMBEDDING_MODEL = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$/;
+/** What an HTTP header value may hold (no spaces, no control characters). */
+const HEADER_TOKEN = /^[\x21-\x7e]+$/;
 
 /** One diagnostic produced while reading the environment. */
 export interface ConfigWarning {
@@ -210,6 +226,43 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     return def;
   };
 
+  /**
+   * MEMORY_EMBEDDINGS_URL + MEMORY_EMBEDDINGS_MODEL (+ MEMORY_EMBEDDINGS_API_KEY): all or nothing. Any
+   * bad part turns embeddings off with a warning (memory itself works, text search only); the key's
+   * value never appears in a warning.
+   */
+  const embeddings = (): MemoryEmbeddingsConfig | undefined => {
+    const base = url('MEMORY_EMBEDDINGS_URL', ['http:', 'https:']);
+    const model = str('MEMORY_EMBEDDINGS_MODEL');
+    const apiKey = str('MEMORY_EMBEDDINGS_API_KEY');
+    const off = 'embeddings off';
+    if (base === undefined) {
+      if (str('MEMORY_EMBEDDINGS_URL') === undefined && (model !== undefined || apiKey !== undefined)) {
+        const name = model !== undefined ? 'MEMORY_EMBEDDINGS_MODEL' : 'MEMORY_EMBEDDINGS_API_KEY';
+        warn(name, model ?? '<redacted>', off, 'MEMORY_EMBEDDINGS_URL is unset, so nothing is embedded');
+      }
+      return undefined;
+    }
+    const u = new URL(base);
+    if (u.username !== '' || u.password !== '') {
+      warn('MEMORY_EMBEDDINGS_URL', redactUrl(base), off, 'credentials in the URL are refused; put the key in MEMORY_EMBEDDINGS_API_KEY');
+      return undefined;
+    }
+    if (model === undefined) {
+      warn('MEMORY_EMBEDDINGS_MODEL', '', off, 'required when MEMORY_EMBEDDINGS_URL is set; memories are stored and searched without embeddings');
+      return undefined;
+    }
+    if (!EMBEDDING_MODEL.test(model)) {
+      warn('MEMORY_EMBEDDINGS_MODEL', model.slice(0, 200), off, 'not a model name (letters, digits and . _ : / @ + -, at most 200)');
+      return undefined;
+    }
+    if (apiKey !== undefined && !HEADER_TOKEN.test(apiKey)) {
+      warn('MEMORY_EMBEDDINGS_API_KEY', '<redacted>', off, 'contains spaces or control characters');
+      return undefined;
+    }
+    return { url: base, model, apiKey };
+  };
+
   const config: Config = {
     port: int('PORT', DEFAULTS.port, 0, 65535),
     host: str('HOST') ?? DEFAULTS.host,
@@ -241,6 +294,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     pluginAllowUnpinned: str('PLUGIN_ALLOW_UNPINNED') === 'true',
     memoryPluginUrl: str('MEMORY_PLUGIN_URL')?.toLowerCase() === 'off' ? undefined : url('MEMORY_PLUGIN_URL', ['http:', 'https:']),
     memoryOff: str('MEMORY_PLUGIN_URL')?.toLowerCase() === 'off',
+    memoryEmbeddings: embeddings(),
     provisionTimeoutSeconds: str('PROVISION_TIMEOUT_SECONDS') === undefined ? undefined : int('PROVISION_TIMEOUT_SECONDS', 600, 1, 7 * 24 * 3600),
     a2aIdleTimeoutSeconds: int('A2A_IDLE_TIMEOUT_SECONDS', DEFAULTS.a2aIdleTimeoutSeconds, 1, 24 * 3600),
     provisionConcurrency: ((n) => (n === 0 ? UNLIMITED_PROVISIONS : n))(
@@ -311,6 +365,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     plugin_source_dirs: config.pluginSourceDirs.length > 0 ? config.pluginSourceDirs.join(':') : 'none',
     plugin_allow_unpinned: config.pluginAllowUnpinned,
     memory: config.memoryPluginUrl ? redactUrl(config.memoryPluginUrl) : config.memoryOff ? 'off' : describeBuiltinMemory(config),
+    memory_embeddings_url: config.memoryEmbeddings ? redactUrl(config.memoryEmbeddings.url) : 'unset (no embeddings)',
+    memory_embeddings_model: config.memoryEmbeddings?.model ?? 'unset',
+    memory_embeddings_api_key: config.memoryEmbeddings?.apiKey ? 'set' : 'unset',
     provision_concurrency: config.provisionConcurrency === UNLIMITED_PROVISIONS ? 'unlimited' : config.provisionConcurrency,
     a2a_idle_timeout_seconds: config.a2aIdleTimeoutSeconds,
     activity_retention_days: config.activityRetentionDays,

@@ -9,6 +9,7 @@ import type { LivenessStore } from './liveness/port.js';
 import type { Logger } from './log.js';
 import type { Supervisor } from './loops/supervisor.js';
 import type { MemoryPluginClient } from './memory/client.js';
+import type { MemoryEmbedder } from './memory/embeddings.js';
 import type { Metrics } from './metrics/metrics.js';
 import type { Provisioner } from './provisioning/port.js';
 import type { TemplateManifests } from './provisioning/templates.js';
@@ -49,6 +50,8 @@ export interface AppDeps {
   orgTemplatesDir: string;
   /** The memory plugin's client (MEMORY_PLUGIN_URL); undefined when memory is not wired (C237). */
   memory: MemoryPluginClient | undefined;
+  /** Embeds memories and memory queries (MEMORY_EMBEDDINGS_*); absent: text search only. */
+  embedder?: MemoryEmbedder | undefined;
   /** The plugin registry: one folder per plugin, each with a `plugin.yaml`. */
   pluginsDir: string;
   /** The templates' manifests, cached (provision timeouts, C162). */

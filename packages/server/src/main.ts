@@ -33,6 +33,7 @@ import { DEFAULT_ORG_TEMPLATES_DIR } from './org/templates.js';
 import { DEFAULT_PLUGINS_DIR } from './plugins/registry.js';
 import { BuiltinMemoryStore } from './memory/builtin.js';
 import { MemoryPluginClient } from './memory/client.js';
+import { MemoryEmbedder } from './memory/embeddings.js';
 import { HeartbeatWriter } from './registry/heartbeat-writer.js';
 import { heartbeatMetadata, RuntimeOverrides } from './registry/overrides.js';
 import { agentUrlPolicy } from './ssrf/agent-url.js';
@@ -152,6 +153,7 @@ export function assembleDeps(parts: {
     orgTemplatesDir: parts.config.orgTemplatesDir ?? DEFAULT_ORG_TEMPLATES_DIR,
     pluginsDir: parts.config.pluginsDir ?? DEFAULT_PLUGINS_DIR,
     memory: parts.memory ?? (parts.config.memoryPluginUrl ? new MemoryPluginClient(parts.config.memoryPluginUrl) : undefined),
+    embedder: parts.config.memoryEmbeddings ? new MemoryEmbedder({ ...parts.config.memoryEmbeddings, policy: () => deps.agentUrlPolicy }) : undefined,
     templateManifests: new TemplateManifests({ log: parts.log }),
     provisionSlots: pLimit(parts.config.provisionConcurrency),
     liveness: parts.liveness ?? createMemoryLiveness(),

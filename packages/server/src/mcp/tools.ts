@@ -40,7 +40,7 @@ function delegationResult(d: DelegationRow): Record<string, unknown> {
 }
 
 /** What the tools touch: delegations (and the proxy under them), activity and the workspace rows. */
-export type ToolDeps = DelegationDeps & ActivityRouteDeps & Pick<MemoryDeps, 'memory'>;
+export type ToolDeps = DelegationDeps & ActivityRouteDeps & Pick<MemoryDeps, 'memory' | 'embedder' | 'metrics'>;
 
 const uuid = (what: string) => z.uuid({ error: `${what} must be a workspace UUID` });
 

@@ -5,7 +5,7 @@ import { DomainError } from '../errors.js';
 import { MemoryPluginError, type MemoryPluginClient } from './client.js';
 import { orgNamespace, teamNamespace, workspaceNamespace } from './namespaces.js';
 import { redactSecrets } from './redact.js';
-import { client, defuse, storeMemory, type MemoryDeps } from './service.js';
+import { client, defuse, embeddingFor, storeMemory, type MemoryDeps } from './service.js';
 
 /** The legacy scopes an export names and an import takes (upstream's agent_memories). */
 export const LEGACY_SCOPES = ['LOCAL', 'TEAM', 'GLOBAL'] as const;
@@ -166,7 +166,7 @@ export async function importMemories(deps: MemoryDeps, body: readonly ImportEntr
     result.skipped++;
     result.skipped_by_reason[why]++;
   };
-  const planned: { index: number; namespace: string; id: string; content: string; created_at: string | undefined }[] = [];
+  const planned: { index: number; workspaceId: string; namespace: string; id: string; content: string; created_at: string | undefined }[] = [];
   body.forEach((e, index) => {
     const ws = (e.workspace_id && byId.get(e.workspace_id)) || (e.workspace_name !== undefined ? byName.get(e.workspace_name) : undefined);
     if (!ws) return skip('unknown_workspace');
@@ -178,7 +178,7 @@ export async function importMemories(deps: MemoryDeps, body: readonly ImportEntr
     const content = defuse(namespace, redactSecrets(e.content).text);
     const id = importId(namespace, content);
     if (planned.some((p) => p.id === id)) return skip('duplicate');
-    planned.push({ index, namespace, id, content, created_at: e.created_at });
+    planned.push({ index, workspaceId: ws.id, namespace, id, content, created_at: e.created_at });
   });
 
   if (mode === 'dry_run' || !memory) {
@@ -206,7 +206,9 @@ export async function importMemories(deps: MemoryDeps, body: readonly ImportEntr
 
   for (const p of planned) {
     try {
-      const { created } = await storeMemory(memory, p.namespace, { id: p.id, content: p.content, source: 'import', ...(p.created_at ? { created_at: p.created_at } : {}) });
+      // Embedded like any other write (when embeddings are on), so imported memories rank by meaning too.
+      const embedding = await embeddingFor(deps, memory, 'commit', p.content, p.workspaceId);
+      const { created } = await storeMemory(memory, p.namespace, { id: p.id, content: p.content, source: 'import', ...(p.created_at ? { created_at: p.created_at } : {}), ...(embedding ? { embedding } : {}) });
       if (created) result.imported++;
       else skip('duplicate');
     } catch (err) {

@@ -38,7 +38,7 @@ export class MemoryPluginClient {
   private failures = 0;
   private openUntil = 0;
   private caps: Set<string> = new Set();
-  private probed = false;
+  private healthAnswered = false;
 
   /**
    * `target` is the plugin's base URL, or a function giving it (the built-in store, which starts on
@@ -62,6 +62,7 @@ export class MemoryPluginClient {
   supports(cap: MemoryCapability): boolean {
     return this.caps.has(cap);
   }
+
 
   get breakerOpen(): boolean {
     return this.now() < this.openUntil;
@@ -127,8 +128,8 @@ export class MemoryPluginClient {
   /** `GET /v1/health`; remembers the capabilities it lists. */
   async health(): Promise<PluginHealth> {
     const h = (await this.call('GET', '/v1/health', undefined, PluginHealth))!;
-    this.probed = true;
     this.caps = new Set(h.capabilities.filter((c) => (MEMORY_CAPABILITIES as readonly string[]).includes(c)));
+    this.healthAnswered = true;
     return h;
   }
 
@@ -151,7 +152,7 @@ export class MemoryPluginClient {
    * store is not probed at boot); a plugin that cannot answer can do nothing optional.
    */
   async can(cap: MemoryCapability): Promise<boolean> {
-    if (!this.probed) await this.health().catch(() => undefined);
+    if (!this.healthAnswered && !this.breakerOpen) await this.health().catch(() => undefined);
     return this.caps.has(cap);
   }
 

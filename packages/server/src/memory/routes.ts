@@ -154,7 +154,7 @@ export function registerMemoryRoutes(app: App, deps: MemoryDeps & AuthDeps): voi
       schema: {
         summary: 'Search memories',
         description:
-          'What the workspace may read (its own, its team\'s, its org\'s), narrowed by `namespace` or a legacy `scope`; `q` searches text (full text for 2+ characters), `kinds` is comma-separated. Org memories come wrapped in the `[MEMORY id=... scope=ORG ns=...]:` delimiter.',
+          'What the workspace may read (its own, its team\'s, its org\'s), narrowed by `namespace` or a legacy `scope`; `q` searches text (full text for 2+ characters), `kinds` is comma-separated. With embeddings configured (MEMORY_EMBEDDINGS_URL) and a store that ranks by them, `q` is embedded and results come by meaning first, `similarity_score` being the cosine similarity; memories without a vector follow, found by text, unscored. Org memories come wrapped in the `[MEMORY id=... scope=ORG ns=...]:` delimiter.',
         tags: ['memory'],
         params: IdParams,
         querystring: SearchQuery,

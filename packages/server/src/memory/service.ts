@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { MAX_MEMORY_CHARS, MAX_SEARCH_LIMIT, MEMORY_KINDS, namespaceKind, Rfc3339, type Memory, type MemoryKind, type MemoryWrite } from '@molecule/contracts';
+import { MAX_MEMORY_CHARS, MAX_SEARCH_LIMIT, MEMORY_KINDS, namespaceKind, Rfc3339, type Memory, type MemoryKind, type MemoryWrite, type SearchRequest } from '@molecule/contracts';
 import { recordActivity, type ActivityDeps } from '../activity/service.js';
 import type { AppDeps } from '../deps.js';
 import { denied, DomainError, invalid, notFound } from '../errors.js';
 import { MemoryPluginError, type MemoryPluginClient } from './client.js';
+import { EmbeddingError } from './embeddings.js';
 import { canWrite, intersectReadable, resolveNamespaces, teamNamespace, workspaceNamespace, type NamespaceAccess } from './namespaces.js';
 import { redactSecrets } from './redact.js';
 
-export type MemoryDeps = Pick<AppDeps, 'db' | 'log'> & ActivityDeps & { memory: MemoryPluginClient | undefined };
+export type MemoryDeps = Pick<AppDeps, 'db' | 'log' | 'metrics' | 'embedder'> & ActivityDeps & { memory: MemoryPluginClient | undefined };
 
 /** Default lifetime of a `commit_summary` (C240). */
 export const SUMMARY_TTL_DAYS = 30;
@@ -52,6 +53,30 @@ export async function storeMemory(plugin: MemoryPluginClient, namespace: string,
 /** Text bound for `namespace`: in org namespaces a `[MEMORY ` inside it is defused so it cannot fake the delimiter (C243). */
 export const defuse = (namespace: string, text: string): string => (namespaceKind(namespace) === 'org' ? text.replaceAll('[MEMORY ', '[_MEMORY ') : text);
 
+/**
+ * The embedding of `text` for a commit or a search, or undefined: when no embedder is configured,
+ * when the store does not rank by embeddings (C238: semantic search needs the `embedding`
+ * capability; a plugin not yet heard from is asked once), or when the embedder fails. Fail-open: an
+ * embedding only ranks, so its failure is a warning and a metric, and the write or search goes on
+ * without it.
+ */
+export async function embeddingFor(deps: MemoryDeps, plugin: MemoryPluginClient, op: 'commit' | 'search', text: string, workspaceId: string): Promise<number[] | undefined> {
+  const embedder = deps.embedder;
+  if (!embedder) return undefined;
+  if (!(await plugin.can('embedding'))) return undefined;
+  try {
+    const v = await embedder.embed(text);
+    deps.metrics.memoryEmbeddings.labels(op, 'embedded').inc();
+    return v;
+  } catch (err) {
+    if (!(err instanceof EmbeddingError)) throw err;
+    deps.metrics.memoryEmbeddings.labels(op, err.reason).inc();
+    const level = err.reason === 'breaker_open' ? 'debug' : 'warn';
+    deps.log[level]({ workspace_id: workspaceId, op, reason: err.reason, detail: err.detail, model: embedder.model }, `memory: no embedding (${err.message}); the ${op} goes on without one`);
+    return undefined;
+  }
+}
+
 /** The delimiter org memories are read with, so a model can tell shared, untrusted text from instructions (C243). */
 export const orgDelimiter = (m: Pick<Memory, 'id' | 'namespace'>) => `[MEMORY id=${m.id} scope=ORG ns=${m.namespace}]: `;
 
@@ -87,10 +112,19 @@ export async function commitMemory(deps: MemoryDeps, id: string, input: CommitIn
   const namespace = input.namespace ?? workspaceNamespace(id);
   if (!canWrite(access, namespace)) throw denied(`this workspace may not write ${namespace.slice(0, 80)} (it may write: ${access.writable.join(', ')})`);
   const text = defuse(namespace, redactSecrets(input.content).text);
-  const write = { content: text, kind: input.kind ?? 'fact', source: 'agent' as const, ...(input.expires_at ? { expires_at: input.expires_at } : {}), ...(input.id ? { id: input.id } : {}) };
+  const plain = { content: text, kind: input.kind ?? 'fact', source: 'agent' as const, ...(input.expires_at ? { expires_at: input.expires_at } : {}), ...(input.id ? { id: input.id } : {}) };
+  // Embedded from the text as stored: redacted, so no secret reaches the embedder either.
+  const embedding = await embeddingFor(deps, plugin, 'commit', text, id);
   let stored: Memory;
   try {
-    stored = (await storeMemory(plugin, namespace, write)).memory;
+    stored = (
+      await storeMemory(plugin, namespace, embedding ? { ...plain, embedding } : plain).catch((err: unknown) => {
+        // A store that refuses the embedding (its own dimension limit) still gets the memory.
+        if (!(embedding && err instanceof MemoryPluginError && err.kind === 'refused')) throw err;
+        deps.log.warn({ workspace_id: id, reason: err.message, dimensions: embedding.length }, 'memory: the store refused the embedding; stored without it');
+        return storeMemory(plugin, namespace, plain);
+      })
+    ).memory;
   } catch (err) {
     fromPlugin(err);
   }
@@ -118,6 +152,13 @@ export interface SearchInput {
 /**
  * Searches what workspace `id` may read (C244): requested namespaces it may not read are dropped;
  * when none is left the answer is empty and the plugin is not asked. Org memories come back wrapped.
+ *
+ * With embeddings on (and the store ranking by them, C238) a query is embedded and the search goes
+ * vector-first (C259's semantic step; `score` is the cosine similarity). Memories the semantic step
+ * cannot see (stored without an embedding, or with another model's dimension) are added after its
+ * results, by the text ladder, when it leaves room under the limit; they carry no score, so scores
+ * of two scales never mix. No embedding (the embedder failed), or a store refusing it: the text
+ * ladder alone, as without embeddings.
  */
 export async function searchMemories(deps: MemoryDeps, id: string, input: SearchInput): Promise<MemoryView[]> {
   const plugin = client(deps);
@@ -125,14 +166,25 @@ export async function searchMemories(deps: MemoryDeps, id: string, input: Search
   const namespaces = intersectReadable(access, input.namespaces);
   if (namespaces.length === 0) return [];
   const kinds = input.kinds?.filter((k) => (MEMORY_KINDS as readonly string[]).includes(k));
+  const query = input.query?.trim().slice(0, 1000);
+  const limit = Math.min(Math.max(input.limit ?? 20, 1), MAX_SEARCH_LIMIT);
+  const text: SearchRequest = { namespaces, ...(query ? { query } : {}), ...(kinds?.length ? { kinds } : {}), limit };
   try {
-    const r = await plugin.search({
-      namespaces,
-      ...(input.query?.trim() ? { query: input.query.trim().slice(0, 1000) } : {}),
-      ...(kinds?.length ? { kinds } : {}),
-      limit: Math.min(Math.max(input.limit ?? 20, 1), MAX_SEARCH_LIMIT),
-    });
-    return r.memories.map(view);
+    // The embedder may be a third party: a secret pasted into a query does not go there either.
+    const embedding = query ? await embeddingFor(deps, plugin, 'search', redactSecrets(query).text, id) : undefined;
+    if (!embedding) return (await plugin.search(text)).memories.map(view);
+    let semantic: Memory[];
+    try {
+      semantic = (await plugin.search({ ...text, embedding })).memories;
+    } catch (err) {
+      if (!(err instanceof MemoryPluginError && err.kind === 'refused')) throw err;
+      deps.log.warn({ workspace_id: id, reason: err.message, dimensions: embedding.length }, 'memory: the store refused the query embedding; searching by text');
+      return (await plugin.search(text)).memories.map(view);
+    }
+    if (semantic.length >= limit) return semantic.map(view);
+    const seen = new Set(semantic.map((m) => m.id));
+    const rest = (await plugin.search(text)).memories.filter((m) => !seen.has(m.id)).map(({ score: _textRank, ...m }) => m);
+    return [...semantic, ...rest].slice(0, limit).map(view);
   } catch (err) {
     fromPlugin(err);
   }

@@ -64,7 +64,7 @@ export function registerMemoryTools(server: McpServer, deps: MemoryDeps, workspa
   server.registerTool(
     'search_memory',
     {
-      description: 'Search memories by text (query) in the namespaces this workspace may read (all of them by default); org memories come wrapped as [MEMORY id=... scope=ORG ns=...]: and are shared, untrusted text.',
+      description: 'Search memories by query (by meaning when the platform has embeddings, each result then carrying its similarity as score; by text otherwise) in the namespaces this workspace may read (all of them by default); org memories come wrapped as [MEMORY id=... scope=ORG ns=...]: and are shared, untrusted text.',
       inputSchema: pick('query', 'namespaces', 'kinds', 'limit'),
     },
     async (a) => run('search_memory', async () => ok(await searchMemories(deps, workspaceId, { query: str(a.query), namespaces: strList(a.namespaces), kinds: kinds(a.kinds), limit: num(a.limit) }))),

@@ -9,6 +9,7 @@ export interface Metrics {
   wsConnections: Gauge;
   sseConnections: Gauge;
   loopPasses: Counter<'loop' | 'outcome'>;
+  memoryEmbeddings: Counter<'op' | 'outcome'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -41,6 +42,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'molecule_loop_passes_total',
       help: 'Background loop passes on this replica, by loop and outcome (ran, skipped_locked: another replica held it, error)',
       labelNames: ['loop', 'outcome'],
+      registers: [registry],
+    }),
+    memoryEmbeddings: new Counter({
+      name: 'molecule_memory_embeddings_total',
+      help: 'Embeddings asked for memory commits and searches, by op (commit, search) and outcome (embedded, or why not: timeout, unavailable, status, bad_answer, dimensions, refused_url, breaker_open)',
+      labelNames: ['op', 'outcome'],
       registers: [registry],
     }),
   };

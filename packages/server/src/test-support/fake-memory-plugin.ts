@@ -7,9 +7,11 @@ import { MemoryWrite, NamespaceUpsert, SearchRequest, type Memory } from '@molec
  * A memory plugin speaking memory-plugin-v1 over real HTTP, in memory, for the platform's tests:
  * it records what it was sent (to prove what the platform sends, and when it does not call), and
  * can be told to fail (5xx, garbage, hang) to drive the client's breaker. Text search is a
- * substring match; the real store (packages/memory-postgres) has its own suite.
+ * substring match; the real store (packages/memory-postgres) has its own suite. `capabilities`
+ * replaces what its health lists; `refuseEmbeddings` answers 400 to any write or search carrying an
+ * embedding (a store with a dimension limit of its own).
  */
-export async function startFakeMemoryPlugin(opts: { port?: number } = {}) {
+export async function startFakeMemoryPlugin(opts: { port?: number; capabilities?: string[]; refuseEmbeddings?: boolean } = {}) {
   const namespaces = new Map<string, { kind: string }>();
   const memories = new Map<string, Memory>();
   const requests: { method: string; path: string; body: unknown }[] = [];
@@ -26,7 +28,8 @@ export async function startFakeMemoryPlugin(opts: { port?: number } = {}) {
       if (fault === '500') return send(500, { error: 'store down' });
       if (fault === 'garbage') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy error</html>');
       const now = new Date().toISOString();
-      if (path === '/v1/health' && req.method === 'GET') return send(200, { status: 'ok', contract: 'memory-plugin-v1', version: 'fake', capabilities: ['fts', 'ttl', 'kinds'] });
+      if (path === '/v1/health' && req.method === 'GET') return send(200, { status: 'ok', contract: 'memory-plugin-v1', version: 'fake', capabilities: opts.capabilities ?? ['fts', 'ttl', 'kinds'] });
+      if (opts.refuseEmbeddings && typeof body === 'object' && body !== null && 'embedding' in body) return send(400, { error: 'embedding: this store takes 8 numbers at most' });
       if (path === '/v1/search' && req.method === 'POST') {
         const s = SearchRequest.safeParse(body);
         if (!s.success) return send(400, { error: s.error.issues[0]!.message });

@@ -91,6 +91,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     pluginAllowUnpinned: false,
     memoryPluginUrl: undefined,
     memoryOff: true,
+    memoryEmbeddings: undefined,
     provisionTimeoutSeconds: undefined,
     controlPlaneUrl: undefined,
     controlPlaneToken: undefined,

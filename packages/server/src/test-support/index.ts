@@ -12,3 +12,4 @@ export { e2eClient, startE2eServer, E2E_ADMIN_TOKEN } from './e2e.js';
 export { startPrivatePostgres, type PrivatePostgres } from './private-services.js';
 export { isAlive } from './proc.js';
 export { startFakeMemoryPlugin, type FakeMemoryPlugin } from './fake-memory-plugin.js';
+export { fakeEmbedding, startFakeEmbeddings, FAKE_EMBEDDING_DIMS, type EmbeddingsFault, type FakeEmbeddings } from './fake-embeddings.js';

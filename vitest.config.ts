@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 
 const alias = {
   '@molecule/contracts': fileURLToPath(new URL('./packages/contracts/src/index.ts', import.meta.url)),
+  '@molecule/runtime/pty': fileURLToPath(new URL('./packages/runtime/src/pty.ts', import.meta.url)),
+  '@molecule/runtime/terminal-socket': fileURLToPath(new URL('./packages/runtime/src/terminal-socket.ts', import.meta.url)),
   '@molecule/server/testing': fileURLToPath(new URL('./packages/server/src/test-support/index.ts', import.meta.url)),
   '@molecule/server': fileURLToPath(new URL('./packages/server/src/index.ts', import.meta.url)),
 };

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { spawnPty } from '../packages/server/src/provisioning/process/pty.js';
+import { spawnPty } from '../packages/runtime/src/pty.js';
 import { api, intEnv, launchPlatform, percentile, print, printTable, runBench, sleep, type Proc } from './support.js';
 
 const ADMIN_TOKEN = 'bench-terminal-admin-token-0123456789';

@@ -110,6 +110,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       { virtual: '/home', real: process.env.HOME ?? homedir() },
     ],
     reloadPlugins: () => reloadPlugins(),
+    terminal: { cwd: config.workspaceDir, env: config.terminal.env, idleMs: config.terminal.idleMs, log },
   });
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as AddressInfo).port;

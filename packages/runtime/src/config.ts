@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { LOG_LEVELS, type LogLevel } from '@molecule/contracts';
 import { z } from 'zod';
@@ -11,6 +12,7 @@ import {
   type FileConfig,
   type WorkspaceConfig,
 } from './config-file.js';
+import { shellEnv } from './pty.js';
 
 export {
   ADAPTER_CHOICES,
@@ -38,6 +40,11 @@ export const DEFAULTS = {
   workspaceDir: '/workspace',
   /** C014: the in-container runtime beats well inside the platform's liveness window. */
   heartbeatIntervalSeconds: 20,
+  /**
+   * A backstop for a platform that vanished without closing the socket: the platform's own idle
+   * limit (MOLECULE_TERMINAL_IDLE_MS there, at most 24 h) always closes a quiet terminal first.
+   */
+  terminalIdleMs: 24 * 3600_000,
   logLevel: 'info' as LogLevel,
   ...FILE_DEFAULTS,
 } as const;
@@ -75,6 +82,8 @@ export interface AgentConfig {
   /** Roots the platform may read files from (`GET /internal/file/read`); default configs + workspace dirs. */
   fileReadRoots: string[];
   heartbeatIntervalMs: number;
+  /** `GET /internal/terminal`: the idle limit (MOLECULE_TERMINAL_IDLE_MS) and the shell's whole environment (pty.ts `shellEnv`). */
+  terminal: { idleMs: number; env: Record<string, string> };
   logLevel: LogLevel;
   llm: LlmEnv;
   workspace: WorkspaceConfig;
@@ -161,6 +170,10 @@ export async function loadConfig(env: Env = process.env): Promise<AgentConfig> {
     if (!path.isAbsolute(r)) bad('MOLECULE_FILE_READ_ROOTS', `must be absolute paths separated by ':' (got ${JSON.stringify(r)})`);
     return path.resolve(r);
   });
+  const terminal = {
+    idleMs: int('MOLECULE_TERMINAL_IDLE_MS', DEFAULTS.terminalIdleMs, 1000, DEFAULTS.terminalIdleMs),
+    env: shellEnv({ home: str('HOME') ?? homedir(), configsDir, workspaceDir, workspaceId }, env),
+  };
   const rawLevel = str('LOG_LEVEL') ?? DEFAULTS.logLevel;
   const logLevel = (LOG_LEVELS as readonly string[]).includes(rawLevel) ? (rawLevel as LogLevel) : DEFAULTS.logLevel;
   if (logLevel !== rawLevel) bad('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(rawLevel)})`);
@@ -205,6 +218,7 @@ export async function loadConfig(env: Env = process.env): Promise<AgentConfig> {
     workspaceDir,
     fileReadRoots,
     heartbeatIntervalMs,
+    terminal,
     logLevel,
     llm,
     workspace,

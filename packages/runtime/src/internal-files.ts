@@ -5,11 +5,14 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
+import websocket from '@fastify/websocket';
+import { TERMINAL_MAX_FRAME_BYTES } from '@molecule/contracts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AUTH_TOKEN_FILE, INBOUND_SECRET_FILE } from './config.js';
 import { registerFileOps, type FileRootMap } from './file-ops.js';
 import type { Logger } from './log.js';
 import { readSecretFile } from './secret-file.js';
+import { registerAgentTerminal, type AgentTerminalOptions } from './terminal.js';
 
 export interface UploadLimits {
   requestBytes: number;
@@ -46,6 +49,8 @@ export interface InternalFilesOptions {
   fileRoots?: FileRootMap[];
   /** Serves `POST /internal/plugins/reload` when given: loads the installed plugins again, answers their names. */
   reloadPlugins?: () => Promise<string[]>;
+  /** Serves the workspace terminal (`GET /internal/terminal`, a WebSocket, see terminal.ts) when given. */
+  terminal?: AgentTerminalOptions;
 }
 
 class HttpError extends Error {
@@ -70,24 +75,32 @@ class HttpError extends Error {
  *   backends that reach files only through the agent.
  * - `POST /internal/plugins/reload`: loads `/configs/plugins/*` again (after the platform installed
  *   or removed one); answers `{plugins: [names]}`.
+ * - `GET /internal/terminal` (terminal.ts): a shell on a pty, over a WebSocket, for the backends
+ *   that reach the workspace only through its agent.
  */
 export async function registerInternalFiles(app: FastifyInstance, opts: InternalFilesOptions): Promise<void> {
   const limits = { ...UPLOAD_LIMITS, ...opts.limits };
   await app.register(async (scope) => {
+    // Before the auth hook: the WebSocket plugin's own onRequest hook marks upgrade requests, and only
+    // a marked request's socket is destroyed after a refusal (a 401 would leave it open otherwise).
+    if (opts.terminal) await scope.register(websocket, { options: { maxPayload: TERMINAL_MAX_FRAME_BYTES } });
     await scope.register(multipart, {
       throwFileSizeLimit: true,
       limits: { fileSize: limits.fileBytes, files: limits.files, fields: limits.fields, parts: limits.files + limits.fields },
     });
     scope.addHook('onRequest', async (req) => authorize(req, opts));
-    scope.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-      const status = err instanceof HttpError ? err.status : err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-      if (status >= 500) opts.log.error({ err, url: req.url }, 'internal file endpoint failed');
+    scope.setErrorHandler((err: Error & { statusCode?: number; code?: string; expose?: boolean }, req, reply) => {
+      // `expose`: a refusal whose canned message is meant for the platform whatever its status (a shell that cannot start).
+      const status =
+        err instanceof HttpError ? err.status : err.statusCode && ((err.statusCode >= 400 && err.statusCode < 500) || err.expose === true) ? err.statusCode : 500;
+      if (status >= 500 && err.expose !== true) opts.log.error({ err, url: req.url }, 'internal file endpoint failed');
       else opts.log.info({ status, reason: err.message, url: req.url.split('?')[0] }, 'internal file request refused');
-      void reply.status(status).send({ error: status >= 500 ? 'internal error' : err.message });
+      void reply.status(status).send({ error: status >= 500 && err.expose !== true ? 'internal error' : err.message });
     });
     scope.post('/internal/chat/uploads/ingest', (req, reply) => ingest(req, reply, opts, limits.requestBytes));
     scope.get('/internal/file/read', (req, reply) => readFile(req, reply, opts));
     if (opts.fileRoots) registerFileOps(scope, opts.fileRoots);
+    if (opts.terminal) registerAgentTerminal(scope, opts.terminal);
     if (opts.reloadPlugins) {
       const reload = opts.reloadPlugins;
       scope.post('/internal/plugins/reload', async () => ({ plugins: await reload() }));

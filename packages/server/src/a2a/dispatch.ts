@@ -2,6 +2,7 @@ import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors, request } from 'undici';
+import WebSocket from 'ws';
 import { readCapped } from '../net/read-capped.js';
 import { checkAgentUrl, classifyAddress, type AgentUrlPolicy } from '../ssrf/agent-url.js';
 
@@ -173,8 +174,64 @@ export class A2ADispatcher {
     return { status: res.statusCode, headers, body: res.body };
   }
 
+  /**
+   * Opens a WebSocket to an agent's endpoint (`rawUrl` is http(s), as agent URLs are stored; it is
+   * dialled as ws(s)) under the same rules as `forward`: the URL is re-checked first
+   * (UnsafeAgentUrlError, nothing sent) and the connection's address by the guarded lookup.
+   * Resolves with the open socket; an answer other than the upgrade rejects with
+   * `WebSocketRefusedError` (its status and at most 512 bytes of its body); a transport error or
+   * no upgrade within CONNECT_TIMEOUT_MS rejects with that error; `signal` aborts the attempt.
+   */
+  async websocket(rawUrl: string, opts: { headers: Record<string, string>; maxPayload: number; signal: AbortSignal }): Promise<WebSocket> {
+    const check = await checkAgentUrl(rawUrl, this.policy());
+    if (!check.ok) throw new UnsafeAgentUrlError(`${check.reason}: ${check.detail}`);
+    opts.signal.throwIfAborted();
+    const url = new URL(check.url);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(url, { headers: opts.headers, maxPayload: opts.maxPayload, handshakeTimeout: CONNECT_TIMEOUT_MS, lookup: guardedLookup(this.policy), followRedirects: false });
+    // An error always comes with a 'close' after it: that is what users of the socket watch.
+    socket.on('error', () => undefined);
+    return new Promise<WebSocket>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        opts.signal.removeEventListener('abort', abort);
+        socket.terminate();
+        reject(err);
+      };
+      const abort = () => fail(opts.signal.reason);
+      opts.signal.addEventListener('abort', abort, { once: true });
+      socket.once('unexpected-response', (_req, res) => {
+        readCapped(res, 512).then(
+          ({ bytes }) => fail(new WebSocketRefusedError(res.statusCode ?? 0, bytes.toString('utf8'))),
+          (err: unknown) => fail(err),
+        );
+      });
+      socket.once('error', fail);
+      socket.once('open', () => {
+        if (settled) return;
+        settled = true;
+        opts.signal.removeEventListener('abort', abort);
+        socket.removeListener('error', fail);
+        resolve(socket);
+      });
+    });
+  }
+
   close(): Promise<void> {
     return this.#agent.close();
+  }
+}
+
+/** An agent answered a WebSocket upgrade with a plain HTTP answer (a refusal: 401, 400, 503...). */
+export class WebSocketRefusedError extends Error {
+  override readonly name = 'WebSocketRefusedError';
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`the agent answered the upgrade with HTTP ${status}`);
   }
 }
 

@@ -7,7 +7,8 @@ import { FileError, joinFilePath, type FileWrite, type WorkspaceFiles } from './
 /** The roots an agent serves itself (`/plugins` has no folder of its own outside a container image). */
 const AGENT_ROOTS: ReadonlySet<FileRoot> = new Set(['/configs', '/workspace', '/home']);
 
-type AgentReach = Pick<AppDeps, 'inboundSecrets' | 'a2a'>;
+/** What reaches a workspace's agent: its inbound secret and the guarded A2A client. */
+export type AgentReach = Pick<AppDeps, 'inboundSecrets' | 'a2a'>;
 
 /**
  * A workspace's files reached through its own agent (`/internal/files/...` and

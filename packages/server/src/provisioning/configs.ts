@@ -1,13 +1,8 @@
 import path from 'node:path';
+import { AGENT_ENV_PASSTHROUGH } from '@molecule/contracts';
 import type { StartSpec } from './port.js';
 
-/**
- * Provider settings an operator gave the platform's own environment, passed on to local agents
- * until workspace secrets exist. Nothing else of the server's environment reaches an agent.
- */
-export const AGENT_ENV_PASSTHROUGH = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL'] as const;
-
-/** The passthrough variables the server's environment sets. */
+/** The passthrough variables (AGENT_ENV_PASSTHROUGH) the server's environment sets; nothing else of it reaches an agent. */
 export function passthroughEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
   return Object.fromEntries(AGENT_ENV_PASSTHROUGH.flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
 }

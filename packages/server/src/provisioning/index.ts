@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { Status } from '@molecule/contracts';
 import { AgentFiles } from './agent-files.js';
+import { AgentTerminal } from './agent-terminal.js';
 import type { AppDeps } from '../deps.js';
 import { getWorkspace } from '../workspaces/read.js';
 import { markProvisionFailed } from '../workspaces/transitions.js';
@@ -37,7 +38,7 @@ export function agentExitHandler(deps: Pick<AppDeps, 'db' | 'broadcaster' | 'log
  */
 export function createProvisioner(
   deps: Pick<AppDeps, 'config' | 'db' | 'broadcaster' | 'log'>,
-  opts: { agentBin?: string; /** What reaches agents (control plane files); read when a call runs. */ agentReach?: () => Pick<AppDeps, 'inboundSecrets' | 'a2a'> } = {},
+  opts: { agentBin?: string; /** What reaches agents (control plane files and terminal); read when a call runs. */ agentReach?: () => Pick<AppDeps, 'inboundSecrets' | 'a2a'> } = {},
 ): Provisioner | undefined {
   switch (deps.config.provisioner) {
     case 'none':
@@ -56,7 +57,8 @@ export function createProvisioner(
         baseUrl: deps.config.controlPlaneUrl,
         token: deps.config.controlPlaneToken,
         orgId: deps.config.orgId,
-        ...(opts.agentReach ? { files: new AgentFiles(opts.agentReach) } : {}),
+        // Files and the terminal go through the instance's own agent, the one way the platform reaches it.
+        ...(opts.agentReach ? { files: new AgentFiles(opts.agentReach), terminal: new AgentTerminal(opts.agentReach) } : {}),
       });
     case 'docker': {
       let docker: Docker | undefined;

@@ -1,32 +1,9 @@
 import type { TerminalDiagnoseStep } from '@molecule/contracts';
+import type { TerminalSession, TerminalSize } from '@molecule/runtime/terminal-socket';
 import type { WorkspaceRow } from '../workspaces/read.js';
 
-/** A terminal's size in character cells. */
-export interface TerminalSize {
-  cols: number;
-  rows: number;
-}
-
-/**
- * One interactive shell with a TTY. Bytes go in and out raw (Ctrl-C is byte 0x03, the TTY turns it
- * into SIGINT). `onExit` fires once, after the last `onData`, with the shell's exit code (128+n for a
- * signal n, -1 when the backend cannot tell). `kill` ends the shell; calling it again does nothing.
- */
-export interface TerminalSession {
-  write(data: Buffer): void;
-  resize(size: TerminalSize): void;
-  onData(listener: (chunk: Buffer) => void): void;
-  onExit(listener: (code: number) => void): void;
-  kill(): void;
-}
-
-/** Why a backend could not open a shell; the message is safe to show a client. */
-export class TerminalError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TerminalError';
-  }
-}
+// The session, its size and the safe-message error are the shared frame protocol's (one copy, in packages/runtime).
+export { TerminalError, type TerminalSession, type TerminalSize } from '@molecule/runtime/terminal-socket';
 
 /**
  * The workspace terminal of a backend (#13 part 5), the port beside `WorkspaceFiles`. `open` is only

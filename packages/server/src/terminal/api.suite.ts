@@ -302,18 +302,18 @@ export function terminalApiSuite(kind: DbKind): void {
     }, 60_000);
 
     // Each of these builds an app of its own (a fresh database each): they get the hook's time.
-    it('a backend without terminals (the control plane) answers 501 before the upgrade; diagnose says the same with 200', async () => {
+    it('a backend without a terminal port answers 501 before the upgrade; diagnose says the same with 200 (the control plane has one now: controlplane/platform.test.ts)', async () => {
       const fake = fakeProvisioner();
-      const cp = await startTestApp({ kind, config: { provisioner: 'controlplane' }, tweak: (deps) => void (deps.provisioner = { ...fake.prov, backend: 'controlplane' }) });
+      const bare = await startTestApp({ kind, config: { provisioner: 'docker' }, tweak: (deps) => void (deps.provisioner = fake.prov) });
       try {
-        const ws = await onlineWorkspace(cp, 'cp-ws');
-        const r = await terminalRefusal(await cp.app.listen({ port: 0, host: '127.0.0.1' }), ws.id, cp.admin);
+        const ws = await onlineWorkspace(bare, 'no-terminal-port');
+        const r = await terminalRefusal(await bare.app.listen({ port: 0, host: '127.0.0.1' }), ws.id, bare.admin);
         expect(r.status).toBe(501);
         expect(r.body.error).toBe('terminal not supported on this backend');
-        const d = await cp.app.inject({ method: 'GET', url: `/workspaces/${ws.id}/terminal/diagnose`, headers: cp.admin });
-        expect(d.json()).toMatchObject({ backend: 'controlplane', first_failure: 'backend', steps: [{ error: 'terminal not supported on this backend' }] });
+        const d = await bare.app.inject({ method: 'GET', url: `/workspaces/${ws.id}/terminal/diagnose`, headers: bare.admin });
+        expect(d.json()).toMatchObject({ first_failure: 'backend', steps: [{ error: 'terminal not supported on this backend' }] });
       } finally {
-        await cp.close();
+        await bare.close();
       }
     }, 60_000);
 

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { WebSocket } from 'ws';
-import { ErrorBody, TERMINAL_IDLE_CLOSE_CODE, TERMINAL_MAX_SIZE, TerminalClientMessage, TerminalDiagnosis, type TerminalServerMessage } from '@molecule/contracts';
+import { ErrorBody, TERMINAL_MAX_SIZE, TerminalDiagnosis } from '@molecule/contracts';
+import { serveTerminalSocket } from '@molecule/runtime/terminal-socket';
 import { requireWorkspaceAccess, sessionCookieOf, type AuthDeps, type Principal } from '../auth/principal.js';
 import { WS_MAX_BUFFERED_BYTES } from '../events/routes.js';
 import { canCommunicate } from '../hierarchy/access.js';
 import { badRequest, forbidden, HttpError, unauthorized } from '../http/errors.js';
 import { sameOriginUpgrade } from '../http/origin.js';
 import type { App } from '../http/types.js';
-import { TerminalError, type TerminalSession, type WorkspaceTerminal } from '../provisioning/terminal.js';
+import type { WorkspaceTerminal } from '../provisioning/terminal.js';
 import { requireLiveWorkspace } from '../workspaces/errors.js';
 import type { WorkspaceRow } from '../workspaces/read.js';
 import { diagnoseTerminal, terminalFor, TerminalSessions, type TerminalDeps } from './service.js';
@@ -18,8 +18,6 @@ const size = z.coerce.number().int().min(1).max(TERMINAL_MAX_SIZE);
 const OpenQuery = z.object({ cols: size.default(80), rows: size.default(24) });
 const ClaimHeaders = z.object({ 'x-workspace-id': z.uuid({ error: 'X-Workspace-ID must be a workspace ID' }).optional() });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 410: ErrorBody };
-/** Keystrokes that arrive while the shell is being started wait, up to this much. */
-const MAX_EARLY_INPUT_BYTES = 64 * 1024;
 /** How long starting the shell may take. */
 const OPEN_TIMEOUT_MS = 30_000;
 
@@ -41,8 +39,6 @@ function credentialKey(p: Principal, session: string | undefined): string {
   if (p.via === 'session') return `session:${createHash('sha256').update(session ?? '').digest('hex')}`;
   return 'admin-token';
 }
-
-const control = (socket: WebSocket, m: TerminalServerMessage) => socket.send(JSON.stringify(m));
 
 /**
  * `GET /workspaces/:id/terminal` (WebSocket) and its diagnose (#13 part 5). Registered in the
@@ -96,90 +92,14 @@ export function registerTerminalRoutes(app: App, deps: TerminalRouteDeps): void 
     },
     (socket, req) => {
       const { ws, backend, release } = req.terminal!;
-      const who = req.principal!.label;
-      const log = req.log.child({ workspace_id: ws.id, caller: who });
-      let session: TerminalSession | undefined;
-      let closed = false;
-      let early: Buffer[] = [];
-      let earlyBytes = 0;
-      const idleMs = deps.idleMs;
-      const close = (code: number, reason: string) => {
-        if (closed) return;
-        closed = true;
-        // The shell goes now, not when the client acknowledges the close.
-        session?.kill();
-        socket.close(code, reason);
-      };
-      const idleOut = () => close(TERMINAL_IDLE_CLOSE_CODE, `idle: no input for ${Math.round(idleMs / 1000)} s`);
-      let idle = setTimeout(idleOut, idleMs);
-      const touch = () => {
-        clearTimeout(idle);
-        idle = setTimeout(idleOut, idleMs);
-      };
-      const opened = new AbortController();
-      socket.on('close', (code) => {
-        closed = true;
-        clearTimeout(idle);
-        opened.abort();
-        session?.kill();
-        release();
-        log.info({ code }, 'terminal closed');
+      const size = { cols: req.query.cols, rows: req.query.rows };
+      serveTerminalSocket(socket, {
+        open: (closed) => backend.open(ws, size, AbortSignal.any([closed, AbortSignal.timeout(OPEN_TIMEOUT_MS)])),
+        idleMs: deps.idleMs,
+        maxBufferedBytes: WS_MAX_BUFFERED_BYTES,
+        log: req.log.child({ workspace_id: ws.id, caller: req.principal!.label }),
+        onClose: release,
       });
-      const input = (data: Buffer) => {
-        if (session) session.write(data);
-        else if (earlyBytes + data.length <= MAX_EARLY_INPUT_BYTES) {
-          early.push(data);
-          earlyBytes += data.length;
-        }
-      };
-      socket.on('message', (raw, isBinary) => {
-        if (closed) return;
-        touch();
-        const data = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw as ArrayBuffer);
-        if (isBinary) return input(data);
-        const text = data.toString('utf8');
-        // Text that is not a JSON object is keystrokes, as upstream's clients send them.
-        if (!text.trimStart().startsWith('{')) return input(data);
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          return control(socket, { type: 'error', error: 'control message is not valid JSON' });
-        }
-        const m = TerminalClientMessage.safeParse(parsed);
-        if (!m.success) {
-          return control(socket, { type: 'error', error: `invalid control message: send {"type":"resize","cols":1-${TERMINAL_MAX_SIZE},"rows":1-${TERMINAL_MAX_SIZE}}` });
-        }
-        session?.resize({ cols: m.data.cols, rows: m.data.rows });
-      });
-
-      const signal = AbortSignal.any([opened.signal, AbortSignal.timeout(OPEN_TIMEOUT_MS)]);
-      backend.open(ws, { cols: req.query.cols, rows: req.query.rows }, signal).then(
-        (s) => {
-          if (closed) return s.kill();
-          session = s;
-          log.info('terminal opened');
-          s.onData((chunk) => {
-            if (closed) return;
-            if (socket.bufferedAmount > WS_MAX_BUFFERED_BYTES) return close(1013, 'slow consumer: the terminal output was not read');
-            socket.send(chunk, { binary: true });
-          });
-          s.onExit((code) => {
-            if (closed) return;
-            control(socket, { type: 'exit', code });
-            close(1000, 'shell exited');
-          });
-          for (const d of early) s.write(d);
-          early = [];
-        },
-        (err: unknown) => {
-          const message = err instanceof TerminalError ? err.message : 'failed to create shell session';
-          log.warn({ err }, 'terminal: could not open a shell');
-          if (closed) return;
-          control(socket, { type: 'error', error: message });
-          close(1011, 'no shell');
-        },
-      );
     },
   );
 
@@ -191,7 +111,7 @@ export function registerTerminalRoutes(app: App, deps: TerminalRouteDeps): void 
       schema: {
         summary: "Run the terminal's pipeline without a session",
         description:
-          'Each stage of opening a terminal, run non-interactively with its outcome and time (C228): on Docker `docker-client`, `container-found`, `container-running`, `exec-probe` (C230); on the process backend `workspace-dir`, `agent-running`, `pty-probe`. Always 200 once the caller may see the workspace: `first_failure` names the first broken stage, absent when all pass.',
+          'Each stage of opening a terminal, run non-interactively with its outcome and time (C228): on Docker `docker-client`, `container-found`, `container-running`, `exec-probe` (C230); on the process backend `workspace-dir`, `agent-running`, `pty-probe`; on the control plane `agent-running`, `agent-reachable`, `pty-probe` (through the agent). Always 200 once the caller may see the workspace: `first_failure` names the first broken stage, absent when all pass.',
         tags: ['terminal'],
         params: IdParams,
         headers: ClaimHeaders,

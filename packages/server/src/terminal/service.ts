@@ -18,7 +18,8 @@ export const UNKNOWN_STATE = "could not tell whether the workspace's agent runs 
 
 /**
  * The terminal of a workspace, checked before the WebSocket upgrade so every refusal is plain HTTP:
- * external 422, no backend 503, a backend without terminals 501, an agent that is not running 503
+ * external 422, no backend 503, a backend without a terminal port 501 (every built-in backend has
+ * one: process, Docker, and the control plane through the agent), an agent that is not running 503
  * `workspace not running`, one whose state cannot be told 503 (a different message, logged).
  */
 export async function terminalFor(deps: TerminalDeps, ws: WorkspaceRow): Promise<WorkspaceTerminal> {

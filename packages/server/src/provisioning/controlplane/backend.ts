@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { readCapped } from '../../net/read-capped.js';
 import type { WorkspaceFiles } from '../files.js';
+import type { WorkspaceTerminal } from '../terminal.js';
 import type { WorkspaceRow } from '../../workspaces/read.js';
 import type { Provisioner, RunningState, StartSpec, StopRetryPolicy } from '../port.js';
 
@@ -54,6 +55,8 @@ export interface ControlPlaneBackendOptions {
   stopRetry?: StopRetryPolicy;
   /** The Files API's port: the instances' files, reached through their agents (AgentFiles). */
   files?: WorkspaceFiles;
+  /** The terminal's port: a shell on the instance, reached through its agent (AgentTerminal). */
+  terminal?: WorkspaceTerminal;
 }
 
 const ProvisionAnswer = z.object({
@@ -81,11 +84,13 @@ export class ControlPlaneBackend implements Provisioner {
   readonly backend = 'controlplane' as const;
   readonly stopRetry: StopRetryPolicy;
   readonly files: WorkspaceFiles | undefined;
+  readonly terminal: WorkspaceTerminal | undefined;
   private readonly base: string | undefined;
 
   constructor(private readonly opts: ControlPlaneBackendOptions) {
     this.base = opts.baseUrl?.replace(/\/+$/, '');
     this.files = opts.files;
+    this.terminal = opts.terminal;
     this.stopRetry = opts.stopRetry ?? CONTROL_PLANE_STOP_RETRY;
   }
 

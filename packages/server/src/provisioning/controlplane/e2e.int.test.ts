@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../main.js';
-import { e2eClient, startE2eServer } from '../../test-support/e2e.js';
+import { E2E_ADMIN_TOKEN, e2eClient, startE2eServer } from '../../test-support/e2e.js';
 import { startFakeControlPlane, type FakeControlPlane } from '../../test-support/fake-control-plane.js';
 import { isAlive } from '../../test-support/proc.js';
 import { filesClient, filesRoundTrip } from '../../files/e2e.suite.js';
 import { pluginsClient, pluginsRoundTrip } from '../../plugins/e2e.suite.js';
+import { terminalEndToEnd, terminalOfStopped } from '../../terminal/e2e.suite.js';
+import { openTerminal } from '../../test-support/terminal.js';
 
 // The whole flow on MOLECULE_PROVISIONER=controlplane: the platform talks HTTP to a local control
 // plane that runs the real molecule-agent (packages/runtime/dist, built by `npm test`). Create from
@@ -61,6 +63,29 @@ describe('control-plane backend end to end', () => {
     // The agent's credentials are neither listed nor served.
     expect((await f.tree(id, 'root=/configs')).body.entries.some((e) => /auth_token|inbound_secret/.test(e.path))).toBe(false);
     await pluginsRoundTrip(pluginsClient(() => server), id);
+    expect(await c.remove(id)).toBe(200);
+  }, 120_000);
+
+  it("C228 the terminal reaches a control-plane instance through its own agent: echo, Ctrl-C, resize, exit; diagnose all ok; none of the platform's or the agent's secrets in the shell; 503 once paused", async () => {
+    const id = await c.create('cp-e2e-terminal', 'echo');
+    await c.waitOnline(id, 30_000);
+    await terminalEndToEnd(server, c.admin, id, ['agent-running', 'agent-reachable', 'pty-probe']);
+
+    const term = await openTerminal(server.url, id, { authorization: c.admin.authorization });
+    term.type('pwd; env; echo env-"done"\r');
+    await term.waitFor(/[\r\n]env-done\r\n/);
+    const out = term.output();
+    expect(out).toContain(`WORKSPACE_ID=${id}`);
+    expect(out).toMatch(/[\r\n]MOLECULE_WORKSPACE_DIR=\/\S+\/workspace\r\n/);
+    const { secret } = await server.deps.inboundSecrets.readOrHeal(id);
+    const agentToken = (cp.instances.get(id)!.spec.secret_files as Record<string, string>)['.auth_token']!;
+    for (const s of [secret, agentToken, E2E_ADMIN_TOKEN, token]) expect(out).not.toContain(s);
+    expect(out).not.toMatch(/PLATFORM_URL|MOLECULE_WORKSPACE_TOKEN|ADMIN_TOKEN|CP_URL/);
+    await term.close();
+
+    expect((await fetch(`${server.url}/workspaces/${id}/pause`, { method: 'POST', headers: c.admin })).status).toBe(200);
+    await expect.poll(async () => (await c.get(id)).status, { timeout: 30_000 }).toBe('paused');
+    await terminalOfStopped(server, c.admin, id, 'agent-running');
     expect(await c.remove(id)).toBe(200);
   }, 120_000);
 });

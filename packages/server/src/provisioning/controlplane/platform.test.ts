@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,9 @@ import { healthSweep, RestartBackoff } from '../../loops/sweeps.js';
 import { createWs, eventsOf } from '../../test-support/api.js';
 import { startFakeControlPlane, type FakeControlPlane } from '../../test-support/fake-control-plane.js';
 import { startTestApp, type TestApp } from '../../test-support/harness.js';
-import { getWorkspace, setStatus } from '../../workspaces/repo.js';
+import { connect } from '../../test-support/terminal.js';
+import { getWorkspace, recordInstance, setStatus } from '../../workspaces/repo.js';
+import { AGENT_TERMINAL_ERRORS, AgentTerminal } from '../agent-terminal.js';
 import { createProvisioner } from '../index.js';
 import { PROVISION_FAILED } from '../pipeline.js';
 import { ControlPlaneBackend } from './backend.js';
@@ -31,6 +34,7 @@ const capture = (lines: Record<string, unknown>[]) =>
 describe('the platform on the control-plane backend', () => {
   let cp: FakeControlPlane;
   let t: TestApp;
+  let base: string;
   const lines: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
@@ -40,9 +44,10 @@ describe('the platform on the control-plane backend', () => {
       tweak: (deps) => {
         deps.log = capture(lines);
         // Milliseconds instead of seconds between stop attempts; the policy itself is tested in backend.test.ts.
-        deps.provisioner = new ControlPlaneBackend({ baseUrl: cp.url, token: TOKEN, stopRetry: { attempts: 3, backoffMs: () => 5 } });
+        deps.provisioner = new ControlPlaneBackend({ baseUrl: cp.url, token: TOKEN, stopRetry: { attempts: 3, backoffMs: () => 5 }, terminal: new AgentTerminal(() => deps) });
       },
     });
+    base = await t.app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterAll(async () => {
     await t?.close();
@@ -61,9 +66,10 @@ describe('the platform on the control-plane backend', () => {
     return ws;
   };
 
-  it('createProvisioner wires the control-plane backend from the config: CP_URL and its bearer token', async () => {
-    const prov = createProvisioner(t.deps);
+  it('createProvisioner wires the control-plane backend from the config: CP_URL and its bearer token; files and the terminal through the agent', async () => {
+    const prov = createProvisioner(t.deps, { agentReach: () => t.deps });
     expect(prov).toBeInstanceOf(ControlPlaneBackend);
+    expect(prov!.terminal).toBeInstanceOf(AgentTerminal);
     const state = await prov!.isRunning({ id: crypto.randomUUID(), instance_id: 'i-none' } as never, AbortSignal.timeout(5000));
     // The fake refuses calls without the token with 401; a 404 (no such workspace) proves the token went along.
     expect(state.state).toBe('unknown');
@@ -188,5 +194,83 @@ describe('the platform on the control-plane backend', () => {
     const again = await t.app.inject({ method: 'DELETE', url: `/workspaces/${ws.id}`, headers: t.admin });
     expect(again.statusCode).toBe(200);
     expect(cp.instances.get(ws.id)!.state).toBe('terminated');
+  });
+
+  /** A stand-in for an instance's agent: answers /health, and refuses every terminal upgrade with `status`; records what it was sent. */
+  const refusingAgent = async (status: number, body: string) => {
+    const seen: { url: string; authorization: string | undefined }[] = [];
+    const server: Server = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', authorization: req.headers.authorization });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    });
+    server.on('upgrade', (req, socket) => {
+      seen.push({ url: req.url ?? '', authorization: req.headers.authorization });
+      socket.end(`HTTP/1.1 ${status} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  };
+  const setUrl = async (id: string, url: string) => recordInstance(t.db, id, { instanceId: (await row(id)).instance_id!, url, imageDigest: undefined });
+  const diagnose = async (id: string) => (await t.app.inject({ method: 'GET', url: `/workspaces/${id}/terminal/diagnose`, headers: t.admin })).json();
+
+  it('C228 the terminal goes through the instance\'s agent: before its agent registers (no URL) diagnose fails at agent-reachable and opening answers an error frame and 1011', async () => {
+    const ws = await online('cp-term-no-url');
+    expect(await diagnose(ws.id)).toMatchObject({
+      backend: 'controlplane',
+      first_failure: 'agent-reachable',
+      steps: [
+        { name: 'agent-running', ok: true },
+        { name: 'agent-reachable', ok: false, error: AGENT_TERMINAL_ERRORS.noUrl },
+        { name: 'pty-probe', ok: false, error: 'skipped: an earlier step failed' },
+      ],
+    });
+    const term = await connect(base, ws.id, t.admin);
+    expect(await term.waitControl('error')).toEqual({ type: 'error', error: AGENT_TERMINAL_ERRORS.noUrl });
+    expect((await term.closed).code).toBe(1011);
+  });
+
+  it('C228 a stopped instance is refused before the upgrade (503) and diagnose names agent-running', async () => {
+    const ws = await online('cp-term-stopped');
+    await cp.kill(ws.id);
+    const term = await connect(base, ws.id, t.admin).catch((err: unknown) => err as { status: number; body: { error: string } });
+    expect(term).toMatchObject({ status: 503, body: { error: 'workspace not running' } });
+    expect(await diagnose(ws.id)).toMatchObject({ first_failure: 'agent-running', steps: [{ name: 'agent-running', ok: false, error: 'the agent is not running (stopped)' }, {}, {}] });
+  });
+
+  it("C050 an agent URL outside the agent-URL policy is never dialled: the terminal says so, diagnose fails at agent-reachable", async () => {
+    const ws = await online('cp-term-metadata');
+    await setUrl(ws.id, 'http://169.254.169.254/latest');
+    const term = await connect(base, ws.id, t.admin);
+    expect(await term.waitControl('error')).toEqual({ type: 'error', error: AGENT_TERMINAL_ERRORS.unsafeUrl });
+    expect((await term.closed).code).toBe(1011);
+    expect(await diagnose(ws.id)).toMatchObject({ first_failure: 'agent-reachable', steps: [{ ok: true }, { ok: false, error: AGENT_TERMINAL_ERRORS.unsafeUrl }, { ok: false }] });
+  });
+
+  it("sends the workspace's inbound secret to its agent; an agent that refuses it (401) or cannot start a shell (503) is reported with a canned message, its detail kept out", async () => {
+    const ws = await online('cp-term-refused');
+    const { secret } = await t.deps.inboundSecrets.readOrHeal(ws.id);
+    const agent = await refusingAgent(401, '{"error":"unauthorized"}');
+    try {
+      await setUrl(ws.id, `${agent.url}/`);
+      const term = await connect(base, ws.id, t.admin, '?cols=90&rows=20');
+      expect(await term.waitControl('error')).toEqual({ type: 'error', error: AGENT_TERMINAL_ERRORS.credentials });
+      expect((await term.closed).code).toBe(1011);
+      expect(agent.seen).toEqual([{ url: '/internal/terminal?cols=90&rows=20', authorization: `Bearer ${secret}` }]);
+      // Reachable (it answers /health), but the probe's terminal is refused.
+      const d = await diagnose(ws.id);
+      expect(d).toMatchObject({ first_failure: 'pty-probe', steps: [{ ok: true }, { ok: true }, { name: 'pty-probe', ok: false, error: AGENT_TERMINAL_ERRORS.credentials }] });
+    } finally {
+      await agent.close();
+    }
+    const broken = await refusingAgent(503, '{"error":"python3 is needed for the terminal and was not found on PATH"}');
+    try {
+      await setUrl(ws.id, broken.url);
+      const term = await connect(base, ws.id, t.admin);
+      expect(await term.waitControl('error')).toEqual({ type: 'error', error: "the workspace's agent could not start a shell: python3 is needed for the terminal and was not found on PATH" });
+    } finally {
+      await broken.close();
+    }
+    expect((await row(ws.id)).status).toBe(Status.Online);
   });
 });

@@ -1,20 +1,10 @@
-import { access, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { shellEnv, shellPath, spawnPty } from '@molecule/runtime/pty';
 import type { WorkspaceRow } from '../../workspaces/read.js';
-import { passthroughEnv } from '../configs.js';
 import { DiagnoseFailure, probeMarker, runSteps, TerminalError, type TerminalSession, type TerminalSize, type WorkspaceTerminal } from '../terminal.js';
-import { spawnPty } from './pty.js';
 
-const SHELLS = ['/bin/bash', '/bin/sh'];
 const PROBE_TIMEOUT_MS = 10_000;
-
-/** The first shell of SHELLS this machine has. */
-async function shellPath(): Promise<string> {
-  for (const s of SHELLS) {
-    if (await access(s).then(() => true, () => false)) return s;
-  }
-  throw new TerminalError(`no shell found (${SHELLS.join(', ')})`);
-}
 
 /**
  * The process backend's terminal: a shell on a pty, in the workspace's working dir
@@ -27,16 +17,7 @@ export class ProcessTerminal implements WorkspaceTerminal {
 
   private env(ws: WorkspaceRow): Record<string, string> {
     const dir = this.dirOf(ws.id);
-    return {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      LANG: 'C.UTF-8',
-      ...passthroughEnv(),
-      TERM: 'xterm-256color',
-      HOME: path.join(dir, 'home'),
-      MOLECULE_CONFIGS_DIR: path.join(dir, 'configs'),
-      MOLECULE_WORKSPACE_DIR: path.join(dir, 'workspace'),
-      WORKSPACE_ID: ws.id,
-    };
+    return shellEnv({ home: path.join(dir, 'home'), configsDir: path.join(dir, 'configs'), workspaceDir: path.join(dir, 'workspace'), workspaceId: ws.id }, process.env);
   }
 
   private async cwd(ws: WorkspaceRow): Promise<string> {

@@ -1,9 +1,13 @@
 import { spawn } from 'node:child_process';
+import { access } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { TerminalError, type TerminalSession, type TerminalSize } from '../terminal.js';
+import { AGENT_ENV_PASSTHROUGH } from '@molecule/contracts';
+import { TerminalError, type TerminalSession, type TerminalSize } from './terminal-socket.js';
 
 /**
- * The pty of the process backend's terminal, without a native addon: a small python3 program (the
+ * The workspace terminal's pty, without a native addon (the one copy: the platform's process
+ * backend imports it as `@molecule/runtime/pty`, molecule-agent serves it on `/internal/terminal`
+ * for the control plane): a small python3 program (the
  * standard library's `pty` module) forks the shell on a new pseudo-terminal and copies bytes between
  * it and its stdin/stdout; a third pipe carries resizes (`<cols> <rows>\n` -> TIOCSWINSZ, which
  * sends SIGWINCH to the shell). It exits with the shell's exit code (128+n for signal n). python3 is
@@ -85,8 +89,46 @@ export interface PtySpec {
   size: TerminalSize;
 }
 
-/** The python interpreter the helper runs with (MOLECULE_PYTHON is read in config, never here). */
+/** The python interpreter the helper runs with. */
 export const PYTHON = 'python3';
+
+/** Tried in order (upstream's choice): bash where the machine has it, else sh. */
+export const SHELLS = ['/bin/bash', '/bin/sh'] as const;
+
+/** The first shell of SHELLS this machine has; a `TerminalError` when it has none. */
+export async function shellPath(): Promise<string> {
+  for (const s of SHELLS) {
+    if (await access(s).then(() => true, () => false)) return s;
+  }
+  throw new TerminalError(`no shell found (${SHELLS.join(', ')})`);
+}
+
+/** Where a workspace's shell runs and who it is. */
+export interface ShellPlace {
+  home: string;
+  configsDir: string;
+  workspaceDir: string;
+  workspaceId: string | undefined;
+}
+
+/**
+ * The whole environment of a workspace shell, built rather than inherited: PATH, the LLM variables
+ * every agent gets passed through (AGENT_ENV_PASSTHROUGH, as `from` has them), HOME, the
+ * workspace's dirs and id, TERM. Nothing else of `from` (the platform's admin token and database
+ * URL, the agent's workspace token, its secrets) reaches the shell.
+ */
+export function shellEnv(place: ShellPlace, from: Record<string, string | undefined>): Record<string, string> {
+  return {
+    PATH: from.PATH ?? '/usr/bin:/bin',
+    LANG: 'C.UTF-8',
+    ...Object.fromEntries(AGENT_ENV_PASSTHROUGH.flatMap((k) => (from[k] ? [[k, from[k]]] : []))),
+    TERM: 'xterm-256color',
+    HOME: place.home,
+    MOLECULE_CONFIGS_DIR: place.configsDir,
+    MOLECULE_WORKSPACE_DIR: place.workspaceDir,
+    ...(place.workspaceId ? { WORKSPACE_ID: place.workspaceId } : {}),
+  };
+}
 
 /**
  * Starts `spec.argv` on a new pseudo-terminal. Rejects with `TerminalError` when python3 cannot be
@@ -101,7 +143,7 @@ export async function spawnPty(spec: PtySpec): Promise<TerminalSession> {
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new TerminalError(err.code === 'ENOENT' ? 'python3 is needed for the terminal on the process backend and was not found on PATH' : `could not start the terminal: ${err.message}`)),
+      reject(new TerminalError(err.code === 'ENOENT' ? 'python3 is needed for the terminal and was not found on PATH' : `could not start the terminal: ${err.message}`)),
     );
   });
   const control = child.stdio[3] as Writable;

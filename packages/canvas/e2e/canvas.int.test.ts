@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { copyFile, cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -416,21 +418,34 @@ describe('the canvas in Chromium', () => {
     await expect.poll(() => statusOf(ids.helper!), { timeout: 60_000 }).toBe('online');
   }, 120_000);
 
-  it('an external workspace: the connect dialog shows its token once, with a copy button', async () => {
+  it('C268 C273 an external workspace: the connect dialog offers its snippets as tabs (Universal MCP first), copies them, and shows the agent come online when one is run', async () => {
     ids.laptop = await createFromDialog({ name: 'Laptop agent', runtime: 'external' });
     const dialog = page.getByRole('dialog', { name: 'Connect Laptop agent' });
+    expect(await dialog.getByRole('tab').allTextContents()).toEqual(['Universal MCP', 'Python', 'Claude Code', 'Hermes', 'Codex', 'OpenClaw', 'curl', 'Fields']);
+    expect(await dialog.getByRole('tab', { name: 'Universal MCP' }).getAttribute('aria-selected')).toBe('true');
+    const clipboard = () => page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText: () => Promise<string> } } }).navigator.clipboard.readText());
+    await dialog.getByRole('button', { name: 'Copy Universal MCP snippet' }).click();
+    await dialog.getByText('Universal MCP copied.').waitFor();
+    expect(await clipboard()).toContain(`${server.url}/connect/molecule-mcp.mjs`);
+    await dialog.getByText(/Waiting for the agent to connect/).waitFor();
+
+    // Run the curl snippet as a user would paste it: the dialog and the node turn online.
+    await dialog.getByRole('tab', { name: 'curl' }).click();
+    await dialog.getByRole('button', { name: 'Copy curl snippet' }).click();
+    await dialog.getByText('curl copied.').waitFor();
+    await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', await clipboard()]);
+    await dialog.getByText('Laptop agent is online.').waitFor();
+    await shot('13-connect');
+    expect(await axe()).toEqual([]);
+
+    await dialog.getByRole('tab', { name: 'Fields' }).click();
     const token = await dialog.getByLabel('Token').inputValue();
     expect(token).toMatch(/^mol_ws_/);
     await dialog.getByRole('button', { name: 'Copy token' }).click();
     await dialog.getByText('Token copied.').waitFor();
-    expect(await page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText: () => Promise<string> } } }).navigator.clipboard.readText())).toBe(token);
-    await shot('13-connect');
-    expect(await axe()).toEqual([]);
+    expect(await clipboard()).toBe(token);
     await dialog.getByRole('button', { name: 'Done' }).click();
-    // The token works: the agent registers with it.
-    const reg = await fetch(`${server.url}/workspaces/${ids.laptop!}/tokens`, { headers: { authorization: `Bearer ${token}` } });
-    expect(reg.status).toBe(200);
-    await expect.poll(() => node(ids.laptop!).textContent()).toContain('Waiting for agent');
+    await expect.poll(() => node(ids.laptop!).textContent()).toContain('Online');
   }, 60_000);
 
   it('secrets: set one org-wide in Settings, see it in a workspace\'s Secrets tab with where it comes from, never its value', async () => {

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/port.js';
 import type { Broadcaster } from '../events/broadcaster.js';
-import { HttpError } from '../http/errors.js';
+import { DomainError } from '../errors.js';
 import { countLiveWorkspaceTokens, LAST_USED_RESOLUTION_SECONDS, MAX_LIVE_TOKENS_PER_WORKSPACE, mintWorkspaceToken, revokeAgedTokens, revokeAllWorkspaceTokens, storeInboundSecret, validateWorkspaceTokens, workspacesWithAgedTokens } from './repo.js';
 import { generateToken, hashTokenHex } from './tokens.js';
 
@@ -26,7 +26,7 @@ export async function rotateWorkspaceCredentials(q: Queryable, workspaceId: stri
  */
 export async function mintAnotherToken(deps: { db: Queryable; broadcaster: Broadcaster }, workspaceId: string): Promise<{ id: string; token: string; prefix: string }> {
   if ((await countLiveWorkspaceTokens(deps.db, workspaceId)) >= MAX_LIVE_TOKENS_PER_WORKSPACE) {
-    throw new HttpError(429, `maximum ${MAX_LIVE_TOKENS_PER_WORKSPACE} active tokens per workspace`, 'rate_limited');
+    throw new DomainError('rate_limited', `maximum ${MAX_LIVE_TOKENS_PER_WORKSPACE} active tokens per workspace`);
   }
   const t = await mintWorkspaceToken(deps.db, workspaceId);
   await deps.broadcaster.recordAndBroadcast('TOKEN_CREATED', workspaceId, { token_id: t.id, prefix: t.prefix });

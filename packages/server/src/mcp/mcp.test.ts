@@ -187,4 +187,4 @@ describe('the MCP endpoint as hosts expect it', () => {
     const negotiated = await mcpPost(ws.id, token, initialize('2026-07-28'));
     expect(await negotiated.json()).toMatchObject({ result: { protocolVersion: '2025-11-25' } });
   });
-  });
+});

@@ -35,7 +35,7 @@ describe('molecule-mcp end to end (C036 C274)', () => {
     return { id: r.body.id as string, token: (r.body.connection as { auth_token: string }).auth_token };
   };
   const status = async (id: string) => (await api('GET', `/workspaces/${id}`)).body.status;
-  /** The env contract of C269, and a configs dir of the test's own. */
+  /** The env contract of external agents (WORKSPACE_ID, PLATFORM_URL, MOLECULE_WORKSPACE_TOKEN), and a configs dir of the test's own. */
   const bridgeEnv = async (ws: { id: string; token: string }, extra: Record<string, string> = {}) => ({
     PATH: process.env.PATH ?? '',
     WORKSPACE_ID: ws.id,

@@ -23,7 +23,6 @@ const ids = (from: number, to: number, except: number[] = []): string[] =>
 
 export const LEDGER: Record<string, LedgerEntry> = {
   ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
-  ...notBuilt(15, 'the molecule-mcp bridge', ['C036']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
   C248: {
     state: 'different',
@@ -53,7 +52,10 @@ export const LEDGER: Record<string, LedgerEntry> = {
     state: 'different',
     note: 'The real-process suite of the built-in plugin (packages/memory-postgres/src/main.int.test.ts) is not gated and never skips: it runs in the integration project on the test PostgreSQL every CI run.',
   },
-  ...notBuilt(15, 'external agents that never count as failed for lacking a container', ['C275']),
+  C052: {
+    state: 'different',
+    note: "A poll-mode target is never dialled and the message is recorded as a2a_receive (queued), as the contract says; but a blocking message/send (A2A's default) to a poll agent that is online waits, up to the sender's idle timeout, for the agent's reply through its inbox (POST /workspaces/:id/inbox/:message_id/reply) and answers with it, so a teammate's send completes like a push agent's (#15). A non-blocking send (configuration.blocking: false), any other method, an agent not online, or no reply in time still get 200 {status:\"queued\", delivery_mode:\"poll\", method}.",
+  },
   C108: {
     state: 'not_applicable',
     note: "Go's typed-nil pitfall: the one Provisioner is built by createProvisioner and is undefined when there is none.",

@@ -17,3 +17,4 @@ export * from './plugins.js';
 export * from './memory.js';
 export * from './memory-openapi.js';
 export * from './terminal.js';
+export * from './inbox.js';

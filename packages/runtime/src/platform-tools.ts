@@ -63,6 +63,10 @@ export interface McpPlatformToolsOptions {
   log: Logger;
   listTimeoutMs?: number;
   callTimeoutMs?: number;
+  /** Sent on every request besides the bearer (molecule-mcp sends `Origin: PLATFORM_URL`, C036). */
+  headers?: Record<string, string>;
+  /** The MCP client's name as the platform sees it (default molecule-agent). */
+  clientName?: string;
 }
 
 const SEND_TO_USER = 'send_message_to_user';
@@ -184,7 +188,7 @@ export class McpPlatformTools implements PlatformTools {
   }
 
   private async open(): Promise<Client> {
-    const client = new Client({ name: 'molecule-agent', version: '0.1.0' });
+    const client = new Client({ name: this.opts.clientName ?? 'molecule-agent', version: '0.1.0' });
     const transport = new StreamableHTTPClientTransport(new URL(this.url), { fetch: this.fetch });
     try {
       await this.guard('connect', () => client.connect(transport, { timeout: this.listTimeoutMs }));
@@ -202,6 +206,7 @@ export class McpPlatformTools implements PlatformTools {
   private readonly fetch = async (url: string | URL, init?: RequestInit): Promise<Response> => {
     const send = (token: string) => {
       const headers = new Headers(init?.headers);
+      for (const [k, v] of Object.entries(this.opts.headers ?? {})) headers.set(k, v);
       headers.set('authorization', `Bearer ${token}`);
       const timeout = AbortSignal.timeout(this.callTimeoutMs + 5_000);
       return fetch(url, { ...init, headers, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });

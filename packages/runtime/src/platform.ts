@@ -36,6 +36,10 @@ export interface PlatformClientOptions {
   heartbeatIntervalMs: number;
   requestTimeoutMs?: number;
   registerBackoff?: { initialMs: number; maxMs: number };
+  /** Sent on every request besides the bearer (molecule-mcp sends `Origin: PLATFORM_URL`, C036). */
+  headers?: Record<string, string>;
+  /** Told once how registering ended: registered, or rejected for good with the HTTP status. */
+  onRegisterResult?: (result: { state: 'registered' } | { state: 'rejected'; status: number; error: string }) => void;
   log: Logger;
 }
 
@@ -141,6 +145,7 @@ export class PlatformClient {
             await this.persistInboundSecret(body.platform_inbound_secret);
             this.state = 'registered';
             this.log.info({ attempt, delivery_mode: body.delivery_mode }, 'registered with the platform');
+            this.opts.onRegisterResult?.({ state: 'registered' });
             return;
           }
           if (!retryable(r.status)) {
@@ -149,6 +154,7 @@ export class PlatformClient {
               ? 'the platform does not accept this workspace: it was probably removed or its token revoked'
               : 'the platform refused the registration';
             this.log.error({ status: r.status, error: errorText(r.json) }, `registration failed for good: ${hint}; heartbeats continue`);
+            this.opts.onRegisterResult?.({ state: 'rejected', status: r.status, error: errorText(r.json) });
             throw new AbortError(`HTTP ${r.status}`);
           }
           throw new Error(`HTTP ${r.status}`);
@@ -305,7 +311,7 @@ export class PlatformClient {
     try {
       const res = await fetch(`${this.opts.platformUrl}${pathname}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+        headers: { ...this.opts.headers, 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
         body: JSON.stringify(body),
         signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)]),
       });

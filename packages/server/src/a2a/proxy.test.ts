@@ -255,11 +255,11 @@ describe('A2A proxy', () => {
     expect(await activity(ws.id)).toEqual([]);
   });
 
-  it('C052 a poll-mode target: recorded, answered queued, nothing dialled', async () => {
+  it('C052 a poll-mode target: recorded, answered queued, nothing dialled (a non-blocking send; a blocking one waits for the reply, inbox.test.ts)', async () => {
     const ws = await online('p-poll');
     await t.db.query(`UPDATE workspaces SET delivery_mode = 'poll', url = 'http://169.254.169.254/' WHERE id = $1`, [ws.id]);
     t.deps.workspaceCache.invalidate(ws.id);
-    const r = await post(ws.id, send('for later'));
+    const r = await post(ws.id, send('for later', { configuration: { blocking: false } }));
     expect(r.statusCode).toBe(200);
     expect(r.json()).toEqual({ status: 'queued', delivery_mode: 'poll', method: 'message/send' });
     await expect.poll(() => activity(ws.id)).toEqual([expect.objectContaining({ activity_type: 'a2a_receive', method: 'message/send', status: 'queued' })]);

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
-import { A2A_BUSY_CODE, answersAsStream, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type A2ADialect, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
-import type { ActivityInsert } from '../activity/service.js';
+import { A2A_BUSY_CODE, ACTIVITY_STATUS_QUEUED, answersAsStream, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type A2ADialect, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
+import { recordActivity, type ActivityInsert } from '../activity/service.js';
+import { awaitReply } from '../inbox/service.js';
 import type { AppDeps } from '../deps.js';
 import { budgetGate, recordUsage } from '../budgets/service.js';
 import { canCommunicate } from '../hierarchy/access.js';
@@ -19,7 +20,7 @@ import { usageOf } from './spend.js';
 export type Caller = { kind: 'user'; label: string } | { kind: 'workspace'; id: string };
 
 /** What the proxy touches: the target's row (cached), spend, the A2A machinery, and the lifecycle for dead or hibernated agents. */
-export type ProxyDeps = Pick<AppDeps, 'workspaceCache' | 'runtimeOverrides' | 'a2a'> & LifecycleDeps;
+export type ProxyDeps = Pick<AppDeps, 'workspaceCache' | 'runtimeOverrides' | 'a2a' | 'bus'> & LifecycleDeps;
 
 export interface ProxyRequest {
   targetId: string;
@@ -94,11 +95,7 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
     return { kind: 'invalid', error: { id: rpc.id, code: -32602, message: `${field} must be a positive whole number of seconds`, field }, ownParam: true };
   }
 
-  if (target.delivery_mode === 'poll') {
-    // A poll agent fetches its work; nothing is dialled, so there is no URL to check (C052).
-    deps.a2a.record([receiveRow(target, callerId, rpc, { status: 'queued', summary: `${rpc.request.method} queued for a poll-mode agent` })]);
-    return { kind: 'poll_queued', method: rpc.request.method };
-  }
+  if (target.delivery_mode === 'poll') return pollDeliver(deps, target, callerId, rpc, req.idleTimeoutSeconds);
 
   const known = await alreadyQueued(deps, target, rpc);
   if (known) return known;
@@ -109,6 +106,35 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
     return queueBusy(deps, target, callerId, rpc);
   }
   return dispatchTo(deps, target, callerId, rpc, { allowQueue: true, ...(req.idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds: req.idleTimeoutSeconds } : {}) });
+}
+
+/** Methods whose sender waits for a poll agent's reply; anything else is recorded and answered queued at once. */
+const POLL_WAITED_METHODS: ReadonlySet<string> = new Set(['message/send', 'SendMessage']);
+
+/**
+ * A poll-mode target (C052, C274): nothing is dialled, so there is no URL to check. The message is
+ * recorded in the agent's inbox (an `a2a_receive` row, `queued`). A blocking `message/send` (A2A's
+ * default; `configuration.blocking: false` opts out) to an agent that is online (registered, beating)
+ * then waits, up to the sender's idle timeout, for the agent's reply through its inbox and answers
+ * with it. Without a reply in time, with no agent online, or for any other method, the answer is
+ * C052's `{status:"queued", delivery_mode:"poll"}`; a later reply is still stored on the row.
+ */
+async function pollDeliver(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, idleTimeoutSeconds: number | undefined): Promise<ProxyOutcome> {
+  const method = rpc.request.method;
+  const row = await recordActivity(deps, receiveRow(target, callerId, rpc, { status: ACTIVITY_STATUS_QUEUED, summary: `${method} queued for a poll-mode agent` }));
+  const configuration = rpc.request.params.configuration;
+  const blocking = !(isRecord(configuration) && configuration.blocking === false);
+  // Nobody to wait for until the agent has registered (or while it is away): the message waits in its inbox.
+  const polled = target.status === Status.Online || target.status === Status.Degraded;
+  if (!POLL_WAITED_METHODS.has(method) || !blocking || !polled) return { kind: 'poll_queued', method };
+  const idle = idleTimeoutSeconds ?? deps.runtimeOverrides.idleTimeoutSeconds(target.id) ?? deps.config.a2aIdleTimeoutSeconds;
+  const answer = await awaitReply(deps, target.id, row.id, idle);
+  if (answer === undefined) return { kind: 'poll_queued', method };
+  if (callerId !== null && callerId !== target.id) {
+    deps.a2a.record([{ workspace_id: callerId, activity_type: 'a2a_send', source_id: callerId, target_id: target.id, method, summary: summaryOf(method, target, 'ok'), request_body: rpc.request, response_body: answer, status: 'ok' }]);
+  }
+  const raw = Buffer.from(JSON.stringify(answer));
+  return { kind: 'answered', status: 200, answer, raw };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ACTIVITY_STATUS_OK, type ActivitySource, type ActivityType } from '@molecule/contracts';
+import { ACTIVITY_STATUS_OK, ACTIVITY_STATUS_QUEUED, type ActivitySource, type ActivityType } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 
 /** One activity row to write. Only `workspace_id` and `activity_type` are required. */
@@ -171,4 +171,50 @@ export async function purgeActivityBatch(q: Queryable, retentionDays: number, ba
     [retentionDays, batchSize],
   );
   return r.rowCount;
+}
+
+/** The activity type of a message the proxy recorded for a workspace (the poll inbox's rows). */
+const RECEIVED: ActivityType = 'a2a_receive';
+
+/**
+ * The poll inbox (C274): a workspace's `a2a_receive` rows still `queued` (nobody answered them),
+ * oldest first, after the `sinceId` row of the same workspace when given.
+ */
+export async function listQueuedReceived(q: Queryable, workspaceId: string, opts: { sinceId?: string; limit: number }): Promise<ActivityRow[]> {
+  const params: unknown[] = [workspaceId, opts.limit, RECEIVED, ACTIVITY_STATUS_QUEUED];
+  let after = '';
+  if (opts.sinceId !== undefined) {
+    params.push(opts.sinceId);
+    after = `AND (created_at, id) > (SELECT c.created_at, c.id FROM activity_logs c WHERE c.id = $5 AND c.workspace_id = $1)`;
+  }
+  const r = await q.query<ActivityRow>(
+    `SELECT ${SELECT_COLUMNS} FROM activity_logs
+      WHERE workspace_id = $1 AND activity_type = $3 AND status = $4 ${after}
+      ORDER BY activity_logs.created_at ASC, id ASC LIMIT $2`,
+    params,
+  );
+  return r.rows;
+}
+
+/** One `a2a_receive` row of this workspace, whatever its status; undefined when it is not one. */
+export async function getReceived(q: Queryable, workspaceId: string, id: string): Promise<ActivityRow | undefined> {
+  const r = await q.query<ActivityRow>(`SELECT ${SELECT_COLUMNS} FROM activity_logs WHERE id = $1 AND workspace_id = $2 AND activity_type = $3`, [id, workspaceId, RECEIVED]);
+  return r.rows[0];
+}
+
+/**
+ * Answers a queued `a2a_receive` row once: status `ok`, the answer stored as its response body,
+ * the time since it was recorded as its duration. Undefined when the row is not this workspace's
+ * queued row (already answered, or never one), and nothing changes then.
+ */
+export async function answerReceived(q: Queryable, workspaceId: string, id: string, responseBody: unknown): Promise<ActivityRow | undefined> {
+  const r = await q.query<ActivityRow>(
+    `UPDATE activity_logs
+        SET status = $4, response_body = $3::jsonb,
+            duration_ms = LEAST(2147483647, GREATEST(0, (extract(epoch FROM (clock_timestamp() - created_at)) * 1000)::bigint))::integer
+      WHERE id = $1 AND workspace_id = $2 AND activity_type = $5 AND status = $6
+      RETURNING ${SELECT_COLUMNS}`,
+    [id, workspaceId, JSON.stringify(responseBody ?? null).replace(UNSTORABLE_ESCAPE, '$1\\ufffd'), ACTIVITY_STATUS_OK, RECEIVED, ACTIVITY_STATUS_QUEUED],
+  );
+  return r.rows[0];
 }

@@ -16,8 +16,11 @@ import type { WorkspaceCache } from '../workspaces/cache.js';
 import { getWorkspace, toView } from '../workspaces/read.js';
 import { removedError } from '../workspaces/errors.js';
 import {
+  answerReceived,
   cursorExists,
+  getReceived,
   insertActivities,
+  listQueuedReceived,
   listActivity,
   purgeActivityBatch,
   type ActivityFilter,
@@ -70,6 +73,18 @@ export async function recordActivities(deps: ActivityDeps, rows: readonly Activi
   for (const row of stored) await deps.broadcaster.broadcastOnly('ACTIVITY_LOGGED', row.workspace_id, activityLoggedPayload(row));
   return stored;
 }
+
+/** The poll inbox's reads and its one write, over the activity log that holds the messages (C274). */
+export const inboxRows = {
+  /** The workspace's unanswered `a2a_receive` rows, oldest first, after `sinceId` when given. */
+  queued: (q: Queryable, workspaceId: string, opts: { sinceId?: string; limit: number }) => listQueuedReceived(q, workspaceId, opts),
+  /** One `a2a_receive` row of the workspace, any status. */
+  get: (q: Queryable, workspaceId: string, id: string) => getReceived(q, workspaceId, id),
+  /** Answers a queued row once; undefined (nothing changed) when it is not a queued row of the workspace. */
+  answer: (q: Queryable, workspaceId: string, id: string, responseBody: unknown) => answerReceived(q, workspaceId, id, responseBody),
+  /** Whether `id` is a row of the workspace's log (the cursor check). */
+  cursorExists: (q: Queryable, workspaceId: string, id: string) => cursorExists(q, workspaceId, id),
+};
 
 /** One row through `recordActivities`. */
 export async function recordActivity(deps: ActivityDeps, row: ActivityInsert): Promise<ActivityRow> {

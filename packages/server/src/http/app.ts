@@ -35,6 +35,7 @@ import { registerBundleRoutes } from '../bundles/routes.js';
 import { registerTemplateRoutes } from '../provisioning/routes.js';
 import { registerPluginRoutes } from '../plugins/routes.js';
 import { registerMemoryRoutes } from '../memory/routes.js';
+import { registerInboxRoutes } from '../inbox/routes.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -200,6 +201,7 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
   registerActivityRoutes(app, { ...deps, ...authDeps(deps) });
   registerA2ARoutes(app, { ...deps, ...authDeps(deps) });
   registerMcpRoutes(app, { ...deps, ...authDeps(deps) });
+  registerInboxRoutes(app, { ...deps, ...authDeps(deps) });
   registerCanvasRoutes(app, authDeps(deps));
   registerSecretRoutes(app, { ...deps, ...authDeps(deps) });
   registerFileRoutes(app, { ...deps, ...authDeps(deps) });

@@ -104,6 +104,9 @@ function queryArb(query: Record<string, Schema>): fc.Arbitrary<string> {
   );
 }
 
+/** `credential` routes only the path workspace's own token passes (its inbox): fuzzed with that token, so the fuzz gets past auth. */
+const OWN_TOKEN_OPERATIONS: ReadonlySet<string> = new Set(['GET /workspaces/{id}/inbox', 'POST /workspaces/{id}/inbox/{message_id}/reply']);
+
 describe('fuzzer generated from /openapi.json', () => {
   let t: TestApp;
   let ops: Operation[];
@@ -132,6 +135,18 @@ describe('fuzzer generated from /openapi.json', () => {
     return prev;
   };
 
+  /** One unanswered message in an external workspace's inbox (a non-blocking send from the admin). */
+  const seedInbox = async (id: string) => {
+    const message = { kind: 'message', role: 'user', messageId: `fuzz-${id}`, parts: [{ kind: 'text', text: 'fuzz' }] };
+    const r = await t.app.inject({
+      method: 'POST',
+      url: `/workspaces/${id}/a2a`,
+      headers: { ...t.admin, 'content-type': 'application/json' },
+      payload: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message, configuration: { blocking: false } } }),
+    });
+    expect(r.json()).toMatchObject({ status: 'queued', delivery_mode: 'poll' });
+  };
+
   let memoryPlugin: FakeMemoryPlugin;
   beforeAll(async () => {
     // A memory store, so memory routes are fuzzed as they run when configured (not 501).
@@ -158,7 +173,9 @@ describe('fuzzer generated from /openapi.json', () => {
       if (LONG_LIVED_OPERATIONS.has(key)) continue;
       // A fresh target per operation: an earlier one may have rotated, revoked or removed the last.
       const target = await createExternal(t, { name: `fuzz-${ops.indexOf(op)}` });
-      const auth = op.access === 'agent' ? bearer(target.token) : t.admin;
+      const auth = op.access === 'agent' || OWN_TOKEN_OPERATIONS.has(key) ? bearer(target.token) : t.admin;
+      // A message in the inbox: a long-poll with any wait answers at once instead of waiting it out.
+      if (key === 'GET /workspaces/{id}/inbox') await seedInbox(target.id);
       const paramArb = fc.array(fc.oneof(fc.constant(target.id), hostileParam), { minLength: op.pathParams.length, maxLength: op.pathParams.length });
       await fc.assert(
         fc.asyncProperty(paramArb, queryArb(op.query), bodyArb(op.body), async (params, query, body) => {

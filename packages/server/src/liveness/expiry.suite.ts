@@ -40,7 +40,7 @@ export function livenessExpirySuite(kind: DbKind): void {
       return { id: ws.id, token: (await mintWorkspaceToken(t.db, ws.id)).token };
     };
 
-    it('C178 a quiet external agent goes back to awaiting_agent with WORKSPACE_AWAITING_AGENT', async () => {
+    it('C178 C274 a quiet (stale) external agent goes back to awaiting_agent with WORKSPACE_AWAITING_AGENT, never offline', async () => {
       const w = await createExternal(t, { name: 'laptop' });
       expect((await register(w)).statusCode).toBe(200);
       expect(await statusOf(w.id)).toBe(Status.Online);
@@ -49,6 +49,10 @@ export function livenessExpirySuite(kind: DbKind): void {
         event_type: 'WORKSPACE_AWAITING_AGENT',
         payload: { name: 'laptop', external: true, reason: 'heartbeat_lost' },
       });
+      expect((await eventsOf(t, w.id)).map((e) => e.event_type)).not.toContain('WORKSPACE_OFFLINE');
+      // Re-registrable: the agent coming back is online again.
+      expect((await register(w)).statusCode).toBe(200);
+      expect(await statusOf(w.id)).toBe(Status.Online);
     });
 
     it('C178 a quiet managed agent goes offline with WORKSPACE_OFFLINE, from online or degraded', async () => {

@@ -86,7 +86,7 @@ describe('background sweeps', () => {
       fake.states.delete('s-unknown');
     });
 
-    it('external workspaces are never touched by the health sweep', async () => {
+    it('C275 external workspaces are never touched by the health sweep (no container is not a failure)', async () => {
       const ext = await createExternal(t, { name: 's-ext' });
       await setStatus(t.db, ext.id, Status.Online);
       await t.db.query(`UPDATE workspaces SET instance_id = 'x' WHERE id = $1`, [ext.id]);
@@ -192,7 +192,7 @@ describe('background sweeps', () => {
       fake.states.delete('t-young');
     });
 
-    it('C176 external workspaces are never swept: they have no instance by design', async () => {
+    it('C176 C275 external workspaces are never swept and their tokens never treated as orphans: they have no instance by design', async () => {
       const ext = await createExternal(t, { name: 't-ext' });
       await setStatus(t.db, ext.id, Status.Online);
       fake.states.set('t-ext', { state: 'stopped' });

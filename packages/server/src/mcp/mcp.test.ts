@@ -7,7 +7,7 @@ import { mintWorkspaceToken } from '../auth/repo.js';
 import { bearer, createWs, json } from '../test-support/api.js';
 import { startFakeAgent, type FakeAgent } from '../test-support/fake-agent.js';
 import { startWithFakeBackend } from '../test-support/fake-provisioner.js';
-import type { TestApp } from '../test-support/harness.js';
+import { startTestApp, type TestApp } from '../test-support/harness.js';
 import { setStatus } from '../workspaces/repo.js';
 import { MCP_CALLS_PER_MINUTE } from './routes.js';
 
@@ -131,5 +131,60 @@ describe('platform tools over MCP', () => {
     let last = 0;
     for (let i = 0; i <= MCP_CALLS_PER_MINUTE; i++) last = (await t.app.inject({ method: 'POST', url: `/workspaces/${ws.id}/mcp`, headers, payload: list })).statusCode;
     expect(last).toBe(429);
+  });
+});
+
+describe('the MCP endpoint as hosts expect it', () => {
+  // Its own app: the rate-limit test above spends the shared per-address budget of unauthenticated calls.
+  let t: TestApp;
+  let base: string;
+  beforeAll(async () => {
+    t = await startTestApp();
+    base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => t.close());
+
+  const initialize = (version: string) => ({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'host', version: '1' } } });
+  const mcpPost = (id: string, headers: Record<string, string>, payload: unknown = initialize('2025-06-18')) =>
+    fetch(`${base}/workspaces/${id}/mcp`, { method: 'POST', headers: { ...json, accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(payload) });
+
+  it.each([
+    ['no credential', {}],
+    ['a token that is not one', bearer('mol_ws_not-a-real-token')],
+  ])('a 401 (%s) carries WWW-Authenticate: Bearer with resource_metadata, and that document names the endpoint', async (_what, headers) => {
+    const ws = await createWs(t, { name: 'm-401', runtime: 'external' });
+    const r = await mcpPost(ws.id, headers);
+    expect(r.status).toBe(401);
+    const challenge = r.headers.get('www-authenticate');
+    expect(challenge).toBe(`Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/workspaces/${ws.id}/mcp"`);
+    const doc = await fetch(/resource_metadata="([^"]+)"/.exec(challenge!)![1]!);
+    expect(doc.status).toBe(200);
+    expect(await doc.json()).toEqual({ resource: `${base}/workspaces/${ws.id}/mcp`, resource_name: 'Molecule platform tools', bearer_methods_supported: ['header'], resource_documentation: `${base}/openapi.json` });
+  });
+
+  it("another workspace's token is 403 without a challenge; the metadata of a path that is not a workspace id is 400", async () => {
+    const ws = await createWs(t, { name: 'm-403', runtime: 'external' });
+    const other = await createWs(t, { name: 'm-403-other', runtime: 'external' });
+    const r = await mcpPost(ws.id, bearer((other.connection as { auth_token: string }).auth_token));
+    expect(r.status).toBe(403);
+    expect(r.headers.get('www-authenticate')).toBeNull();
+    expect((await fetch(`${base}/.well-known/oauth-protected-resource/workspaces/not-a-uuid/mcp`)).status).toBe(400);
+  });
+
+  it('a client pinning a protocol revision we do not speak gets an error naming the ones we do; a pinned revision we speak is accepted', async () => {
+    const ws = await createWs(t, { name: 'm-version', runtime: 'external' });
+    const token = bearer((ws.connection as { auth_token: string }).auth_token);
+    const refused = await mcpPost(ws.id, { ...token, 'mcp-protocol-version': '2026-07-28' }, initialize('2026-07-28'));
+    expect(refused.status).toBe(400);
+    const body = (await refused.json()) as { error: { code: number; message: string; data: { supported: string[]; requested: string } } };
+    expect(body.error.code).toBe(-32602);
+    expect(body.error.message).toMatch(/^unsupported MCP protocol version 2026-07-28: this server speaks 2025-11-25, 2025-06-18, /);
+    expect(body.error.data).toEqual({ supported: expect.arrayContaining(['2025-11-25', '2025-06-18', '2025-03-26']), requested: '2026-07-28' });
+    const accepted = await mcpPost(ws.id, { ...token, 'mcp-protocol-version': '2025-06-18' }, initialize('2025-06-18'));
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({ result: { protocolVersion: '2025-06-18' } });
+    // Unpinned, an unknown revision is negotiated as the MCP lifecycle says: the answer names the newest we speak.
+    const negotiated = await mcpPost(ws.id, token, initialize('2026-07-28'));
+    expect(await negotiated.json()).toMatchObject({ result: { protocolVersion: '2025-11-25' } });
   });
 });

@@ -187,7 +187,7 @@ export function pluginsApiSuite(kind: DbKind): void {
       await expect.poll(() => fake.calls.start.filter((n) => n === 'plug-cold').length).toBe(before + 1);
     });
 
-    it('C180 C181 an external workspace gets 422 with the download hint for install and uninstall, only once authenticated', async () => {
+    it('C180 C181 C275 an external workspace gets 422 with the download hint for install and uninstall, only once authenticated', async () => {
       const ext = await createExternal(t, { name: 'plug-ext' });
       for (const r of [await install(ext.id, { source: 'clock' }), await send('DELETE', `/workspaces/${ext.id}/plugins/clock`), await install(ext.id, { source: 'clock' }, bearer(ext.token))]) {
         expect(r.statusCode).toBe(422);

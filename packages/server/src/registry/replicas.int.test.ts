@@ -184,4 +184,18 @@ describe('registry across two replicas (one Postgres, one Redis bus and liveness
     expect(r.rows).toHaveLength(all.length);
     expect(r.rows.filter((x) => x.event_type === 'WORKSPACE_OFFLINE').map((x) => x.workspace_id)).toEqual([m.id]);
   });
+
+  it("C274 the poll inbox across replicas: a long-poll on B wakes on a message recorded by A, and B's reply completes the send waiting on A", async () => {
+    const w = await onlineAgent();
+    const message = { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text: 'across' }] };
+    const waiting = pick(1).inject({ method: 'GET', url: `/workspaces/${w.id}/inbox?wait=60`, headers: { authorization: `Bearer ${w.token}` } });
+    const sending = pick(0).inject({ method: 'POST', url: `/workspaces/${w.id}/a2a`, headers: admin, payload: { jsonrpc: '2.0', id: 9, method: 'message/send', params: { message } } });
+    const got = (await waiting).json<{ messages: { id: string; text: string }[] }>();
+    expect(got.messages.map((m) => m.text)).toEqual(['across']);
+    const replied = await send(pick(1), `/workspaces/${w.id}/inbox/${got.messages[0]!.id}/reply`, w.token, { text: 'from replica B' });
+    expect(replied.statusCode, replied.body).toBe(200);
+    const answered = await sending;
+    expect(answered.statusCode).toBe(200);
+    expect(answered.json()).toMatchObject({ id: 9, result: { parts: [{ kind: 'text', text: 'from replica B' }] } });
+  });
 });

@@ -63,6 +63,7 @@ export const VIEW_NEUTRAL_EVENTS: ReadonlySet<EventType> = new Set<EventType>([
   'AGENT_MESSAGE',
   'A2A_RESPONSE',
   'A2A_QUEUED',
+  'A2A_REPLIED',
   'CRON_EXECUTED',
   'CRON_SKIPPED',
   'DELEGATION_SENT',

@@ -68,7 +68,7 @@ describe('workspace lifecycle', () => {
     expect((await post(ws.id, 'restart', '?apply_template=maybe')).statusCode).toBe(400);
   });
 
-  it('C145 restarting an external workspace is a 200 no-op: no write, no event, the token stays valid', async () => {
+  it('C145 C275 restarting an external workspace is a 200 no-op: no write, no event, the token stays valid', async () => {
     const ext = await createExternal(t, { name: 'l-ext' });
     const before = await getWorkspace(t.db, ext.id);
     const eventsBefore = await eventsOf(t, ext.id);

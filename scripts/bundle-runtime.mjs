@@ -1,17 +1,18 @@
-// Bundles the built molecule-agent (packages/runtime/dist/main.js) into one ESM file for the runtime
-// image: CommonJS dependencies get a real `require`, the lazily imported adapters are inlined.
-//   node scripts/bundle-runtime.mjs OUTFILE
-// Used by scripts/build-runtime-image.sh and packages/runtime/Dockerfile.
+// Bundles a built bin of packages/runtime (default dist/main.js, molecule-agent) into one ESM file:
+// CommonJS dependencies get a real `require`, the lazily imported adapters are inlined.
+//   node scripts/bundle-runtime.mjs OUTFILE [ENTRY]
+// Used by scripts/build-runtime-image.sh and packages/runtime/Dockerfile (molecule-agent), and by
+// postbuild (molecule-mcp, which the platform serves at /connect/molecule-mcp.mjs).
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
-const outfile = process.argv[2];
+const [outfile, entry = 'main.js'] = process.argv.slice(2);
 if (!outfile) {
-  process.stderr.write('usage: node scripts/bundle-runtime.mjs OUTFILE\n');
+  process.stderr.write('usage: node scripts/bundle-runtime.mjs OUTFILE [ENTRY]\n');
   process.exit(2);
 }
 await build({
-  entryPoints: [fileURLToPath(new URL('../packages/runtime/dist/main.js', import.meta.url))],
+  entryPoints: [fileURLToPath(new URL(`../packages/runtime/dist/${entry}`, import.meta.url))],
   outfile,
   bundle: true,
   platform: 'node',

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const packages = ['contracts', 'server', 'runtime', 'cli'];
+const packages = ['contracts', 'memory-postgres', 'server', 'runtime', 'cli'];
 
 function newestMtime(p) {
   let st;
@@ -43,7 +43,8 @@ const stale = packages.some((pkg) => {
   return builtAt(pkg) < sources;
 });
 
-const templateMissing = !existsSync(path.join(root, 'packages/server/dist/pglite-template.tgz'));
+// What postbuild writes: the embedded database template and the molecule-mcp bundle agents fetch.
+const templateMissing = !existsSync(path.join(root, 'packages/server/dist/pglite-template.tgz')) || !existsSync(path.join(root, 'packages/runtime/dist/molecule-mcp.mjs'));
 
 // The canvas (vite build): stale when its sources, or the contracts it bundles, are newer than its build.
 const canvas = path.join(root, 'packages/canvas');

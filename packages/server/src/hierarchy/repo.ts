@@ -1,4 +1,4 @@
-import type { WorkspaceStatus } from '@molecule/contracts';
+import { Status, type WorkspaceStatus } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 
 export interface AncestryRow {
@@ -40,7 +40,7 @@ export interface RootedRow {
 export async function loadRooted(q: Queryable, maxDepth: number): Promise<RootedRow[]> {
   const r = await q.query<RootedRow>(
     `WITH RECURSIVE up AS (
-       SELECT id AS start, id AS cur, parent_id, 0 AS depth FROM workspaces WHERE status <> 'removed'
+       SELECT id AS start, id AS cur, parent_id, 0 AS depth FROM workspaces WHERE status <> $2
        UNION ALL
        SELECT up.start, w.id, w.parent_id, up.depth + 1
          FROM up JOIN workspaces w ON w.id = up.parent_id
@@ -50,7 +50,7 @@ export async function loadRooted(q: Queryable, maxDepth: number): Promise<Rooted
        FROM up JOIN workspaces s ON s.id = up.start
       WHERE up.parent_id IS NULL
       ORDER BY up.cur, (s.id = up.cur) DESC, s.created_at, s.id`,
-    [maxDepth],
+    [maxDepth, Status.Removed],
   );
   return r.rows;
 }

@@ -1,5 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECT_SNIPPETS, Status, type ExternalConnection } from '@molecule/contracts';
 import { bearer, sender } from '../test-support/api.js';
@@ -49,6 +54,35 @@ describe('connecting an external agent (C268-C273)', () => {
     expect(await status(id)).toBe(Status.Online);
     expect(c.universal_mcp_snippet).not.toMatch(/registry\/register|curl[^\n]*-X POST/);
     expect(c.universal_mcp_snippet).toContain(`${base}/connect/molecule-mcp.mjs`);
+  });
+
+  it('C270 the Universal MCP snippet, run as it is: its curl line fetches the bridge from the platform, an MCP host starts it with the config it shows, and the workspace comes online with the platform tools', async () => {
+    const { id, connection: c } = await createExternal('mcp-agent');
+    const home = await mkdtemp(path.join(os.tmpdir(), 'molecule-connect-home-'));
+    try {
+      const fetchLine = c.universal_mcp_snippet!.split('\n').find((l) => l.startsWith('mkdir -p ~/.molecule && curl'))!;
+      await run('bash', ['-euo', 'pipefail', '-c', fetchLine], { env: { ...process.env, HOME: home } });
+      const snippet = c.universal_mcp_snippet!;
+      const config = JSON.parse(snippet.slice(snippet.indexOf('\n{\n') + 1, snippet.indexOf('\n}\n') + 2)) as { mcpServers: { molecule: { command: string; args: string[]; env: Record<string, string> } } };
+      const server = config.mcpServers.molecule;
+      const client = new Client({ name: 'a-host', version: '1.0.0' });
+      await client.connect(new StdioClientTransport({ command: server.command, args: server.args.map((a) => a.replace('$HOME', home)), env: { PATH: process.env.PATH!, ...server.env }, stderr: 'ignore' }));
+      try {
+        await expect.poll(() => status(id), { timeout: 20_000 }).toBe(Status.Online);
+        const names = (await client.listTools()).tools.map((t) => t.name);
+        expect(names).toEqual(expect.arrayContaining(['wait_for_messages', 'reply', 'list_peers']));
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('serves the bridge to anyone (it holds no credential) as JavaScript', async () => {
+    const r = await fetch(`${base}/connect/molecule-mcp.mjs`);
+    expect([r.status, r.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8']);
+    expect((await r.text()).length).toBeGreaterThan(10_000);
   });
 
   it('C268 the Python snippet, run as it is with python3, registers and keeps the heartbeat', async () => {

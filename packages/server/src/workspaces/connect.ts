@@ -1,7 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import type { ConnectSnippets } from '@molecule/contracts';
 
 /** Where the platform serves the `molecule-mcp` bridge as one file (Node 20+, no install). */
 export const BRIDGE_PATH = '/connect/molecule-mcp.mjs';
+/** The bundle it serves, written by the build's postbuild step (scripts/bundle-runtime.mjs). */
+export const BRIDGE_BUNDLE = fileURLToPath(new URL('../../../runtime/dist/molecule-mcp.mjs', import.meta.url));
 
 export interface ConnectFields {
   workspace_id: string;
@@ -98,7 +101,7 @@ ${fetchBridge}
 mcp_servers:
   molecule:
     command: node
-    args: [${q(bridge.replace('~', '/home/YOU'))}]
+    args: [${q(bridge.replace('~', '<your home dir>'))}]
     env:
       WORKSPACE_ID: ${q(f.workspace_id)}
       PLATFORM_URL: ${q(base)}
@@ -110,7 +113,7 @@ ${fetchBridge}
 
 [mcp_servers.molecule]
 command = "node"
-args = [${q(bridge.replace('~', '/home/YOU'))}]
+args = [${q(bridge.replace('~', '<your home dir>'))}]
 env = { WORKSPACE_ID = ${q(f.workspace_id)}, PLATFORM_URL = ${q(base)}, MOLECULE_WORKSPACE_TOKEN = ${q(f.auth_token)} }
 
 # Inbound messages while Codex is idle: the codex channel bridge, installed from git, run with nohup.

@@ -12,6 +12,8 @@ import { hibernateWorkspace, pauseWorkspace, restartWorkspace, resumeWorkspace }
 import { removedError, requireLiveWorkspace } from './errors.js';
 import { createWorkspace, deleteWorkspace, externalConnection, updateWorkspace, type WorkspaceDeps } from './service.js';
 import { mintAnotherToken } from '../auth/credentials.js';
+import { BRIDGE_BUNDLE, BRIDGE_PATH } from './connect.js';
+import { readFile } from 'node:fs/promises';
 
 export const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
 const boolQuery = z.enum(['true', 'false']).optional().transform((v) => v === 'true');
@@ -59,6 +61,29 @@ export function registerWorkspaceRoutes(
     async (req, reply) => {
       const { row, connection } = await createWorkspace(deps, req.body, platformUrlOf(req));
       return reply.code(201).send({ ...toView(row), ...(connection ? { connection } : {}) });
+    },
+  );
+
+  app.get(
+    BRIDGE_PATH,
+    {
+      config: { access: 'open' },
+      schema: {
+        summary: 'The molecule-mcp bridge, as one file',
+        description:
+          'What the Universal MCP snippet fetches: `molecule-mcp` (packages/runtime) bundled into one ES module that runs on Node.js 20 or newer with no install. An MCP host launches it with WORKSPACE_ID, PLATFORM_URL and MOLECULE_WORKSPACE_TOKEN; it registers, heartbeats and serves the platform tools and the inbox. Public: it holds no credential. 503 when the platform was started without building it.',
+        tags: ['workspaces'],
+        response: { 200: z.string(), 503: ErrorBody },
+      },
+    },
+    async (_req, reply) => {
+      let code: string;
+      try {
+        code = await readFile(BRIDGE_BUNDLE, 'utf8');
+      } catch {
+        throw new HttpError(503, 'the molecule-mcp bridge is not built on this platform (run npm run build)', 'platform_unavailable');
+      }
+      return reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(code);
     },
   );
 

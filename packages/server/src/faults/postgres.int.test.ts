@@ -14,7 +14,7 @@ import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type Pri
  */
 
 /** Answers that need no database: build identity, metrics, the spec, the canvas files, the templates and the plugin registry (files on disk), and a logout without a session cookie. */
-const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /assets/:file', 'GET /templates', 'GET /plugins', 'GET /plugins/sources', 'POST /auth/logout', 'GET /.well-known/oauth-protected-resource/workspaces/{id}/mcp']);
+const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /assets/:file', 'GET /templates', 'GET /plugins', 'GET /plugins/sources', 'POST /auth/logout', 'GET /.well-known/oauth-protected-resource/workspaces/{id}/mcp', 'GET /connect/molecule-mcp.mjs']);
 
 describe('fault: PostgreSQL stopped mid-traffic', () => {
   let pg: PrivatePostgres;
@@ -87,7 +87,7 @@ describe('fault: PostgreSQL stopped mid-traffic', () => {
       const body = op.body ? sample(op.body) : ['POST', 'PUT', 'PATCH'].includes(op.method) ? {} : undefined;
       const r = await inject(op.method, url, headers, body);
       const where = `${key} -> ${r.statusCode} ${r.body.slice(0, 160)}`;
-      for (const what of leaksIn(r.body)) problems.push(`${what}: ${where}`);
+      for (const what of leaksIn(r.body, r.headers['content-type'])) problems.push(`${what}: ${where}`);
       if (r.statusCode >= 500) {
         const parsed = parseJson(r.body) as { code?: string; status?: string } | undefined;
         if (key === 'GET /health') {

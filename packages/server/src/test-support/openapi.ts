@@ -100,7 +100,12 @@ const LEAKS: [string, RegExp][] = [
   ['the host name', new RegExp(`\\b${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)],
 ];
 
-/** What internals (stack, SQL, database error, path, host name) a response body shows; empty when none. */
-export function leaksIn(body: string): string[] {
+/**
+ * What internals (stack, SQL, database error, path, host name) a response body shows; empty when
+ * none. A program the platform serves (`text/javascript`: the molecule-mcp bundle) is code, not an
+ * answer that could leak, and is not read.
+ */
+export function leaksIn(body: string, contentType?: unknown): string[] {
+  if (String(contentType ?? '').startsWith('text/javascript')) return [];
   return LEAKS.filter(([, re]) => re.test(body)).map(([what]) => what);
 }

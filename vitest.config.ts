@@ -15,6 +15,10 @@ const alias = {
 export default defineConfig({
   resolve: { alias },
   test: {
+    // Two test files at a time even on 2 cores (vitest's default is cores - 1, so one): most of a file's
+    // time is waiting on child processes, sockets and databases, and every suite has its own data dir,
+    // database and ports, so files do not interfere (fresh-clone CI: 24.8 -> ~16 min).
+    maxWorkers: 2,
     projects: [
       {
         resolve: { alias },
@@ -23,7 +27,7 @@ export default defineConfig({
           include: ['packages/*/src/**/*.test.{ts,tsx}'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
           testTimeout: 20_000,
-          hookTimeout: 30_000,
+          hookTimeout: 60_000,
           // A loaded 2-core CI machine: waiting conditions get 5 s by default (vitest's is 1 s).
           expect: { poll: { timeout: 5_000 } },
         },

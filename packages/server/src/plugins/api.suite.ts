@@ -112,9 +112,9 @@ export function pluginsApiSuite(kind: DbKind): void {
       });
     });
     afterAll(async () => {
-      await t.close();
-      await strict.close();
-      await new Promise((r) => agent.close(r));
+      await t?.close();
+      await strict?.close();
+      await new Promise((r) => agent?.close(r));
       await rm(dataDir, { recursive: true, force: true });
     });
 

@@ -5,7 +5,10 @@ import type { SweepDeps } from './sweeps.js';
 import type { LoopSpec } from './supervisor.js';
 import { healthSweep, hibernationSweep, orphanSweep, provisionTimeoutSweep, RestartBackoff } from './sweeps.js';
 
-/** How often the scheduler looks for due schedules: a due one fires within this (plus the pass), well inside 5 s. */
+/**
+ * How often the scheduler looks for due schedules, on each whole second (cron times are whole
+ * minutes): a due one is claimed within a few ms of its time, then fired.
+ */
 export const SCHEDULER_INTERVAL_MS = 1_000;
 
 /** The reconciling loops the server runs (C179), each under the supervisor's advisory lock. */
@@ -14,7 +17,7 @@ export function platformLoops(deps: SweepDeps & Pick<AppDeps, 'a2a'> & FireDeps)
   // C266: the native-scheduler check is injected here; C265: such workspaces' schedules advance without firing.
   const scheduler = new Scheduler({ ...deps, providesNativeScheduler: (id) => deps.runtimeOverrides.providesNativeScheduler(id) });
   return [
-    { name: 'scheduler', intervalMs: SCHEDULER_INTERVAL_MS, tick: async (q) => void (await scheduler.tick(q)) },
+    { name: 'scheduler', intervalMs: SCHEDULER_INTERVAL_MS, aligned: true, tick: async (q) => void (await scheduler.tick(q)) },
     { name: 'health-sweep', intervalMs: 30_000, tick: async (q) => void (await healthSweep(deps, q, backoff)) },
     { name: 'provision-timeout-sweep', intervalMs: 30_000, tick: async (q) => void (await provisionTimeoutSweep(deps, q)) },
     { name: 'orphan-sweeper', intervalMs: 60_000, tick: async (q) => void (await orphanSweep(deps, q)) },

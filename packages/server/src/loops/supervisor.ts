@@ -6,6 +6,11 @@ export interface LoopSpec {
   /** Also the advisory-lock identity: one replica runs each loop at a time. */
   name: string;
   intervalMs: number;
+  /**
+   * Passes start just after each wall-clock multiple of `intervalMs` instead of every `intervalMs`
+   * from boot: a loop acting on whole seconds (cron times) then looks at most a few ms after them.
+   */
+  aligned?: boolean;
   /** One pass: read current state, fix what differs. Must be safe to run twice. */
   tick: (q: Queryable) => Promise<void>;
 }
@@ -17,6 +22,9 @@ export interface LoopStatus {
   skipped_locked: number;
   errors: number;
 }
+
+/** How long after an aligned loop's wall-clock mark its pass starts: timers may fire a little early. */
+const ALIGN_SLACK_MS = 5;
 
 /** A stable 63-bit advisory-lock key per loop name. */
 export function loopLockKey(name: string): bigint {
@@ -55,10 +63,23 @@ export class Supervisor {
         this.inFlight.add(p);
       };
       pass(); // once at boot, then on the interval
-      const t = setInterval(pass, loop.intervalMs);
-      t.unref();
-      this.timers.push(t);
+      if (loop.aligned) this.alignedTimer(loop.intervalMs, pass);
+      else this.timers.push(setInterval(pass, loop.intervalMs).unref());
     }
+  }
+
+  /** Calls `pass` ALIGN_SLACK_MS after every wall-clock multiple of `intervalMs`, until stopped. */
+  private alignedTimer(intervalMs: number, pass: () => void): void {
+    const arm = () => {
+      if (this.stopped) return;
+      const t = setTimeout(() => {
+        this.timers.splice(this.timers.indexOf(t), 1);
+        pass();
+        arm();
+      }, intervalMs - (Date.now() % intervalMs) + ALIGN_SLACK_MS).unref();
+      this.timers.push(t);
+    };
+    arm();
   }
 
   /** One pass of one loop, now (tests, and the first pass at boot). Never throws. */
@@ -85,7 +106,7 @@ export class Supervisor {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     await Promise.allSettled([...this.inFlight]);
   }
 }

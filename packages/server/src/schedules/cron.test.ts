@@ -39,6 +39,10 @@ describe('cron expressions and time zones', () => {
   it('the next run is strictly after the given time, in UTC', () => {
     expect(nextRunAfter('*/5 * * * *', 'UTC', new Date('2026-03-29T00:30:00Z'))!.toISOString()).toBe('2026-03-29T00:35:00.000Z');
     expect(nextRunAfter('*/5 * * * *', 'UTC', new Date('2026-03-29T00:29:59.500Z'))!.toISOString()).toBe('2026-03-29T00:30:00.000Z');
+    // Answers are remembered; each caller gets its own Date.
+    const first = nextRunAfter('*/5 * * * *', 'UTC', new Date('2026-03-29T00:30:00Z'))!;
+    first.setTime(0);
+    expect(nextRunAfter('*/5 * * * *', 'UTC', new Date('2026-03-29T00:30:00Z'))!.toISOString()).toBe('2026-03-29T00:35:00.000Z');
   });
 
   it('the next run follows the time zone, across a daylight-saving change', () => {

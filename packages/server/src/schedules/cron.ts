@@ -45,5 +45,17 @@ export function validateCron(cron_expr: string, timezone: string): string | null
  * fires again. Throws on an expression `validateCron` refuses.
  */
 export function nextRunAfter(cron_expr: string, timezone: string, after: Date): Date | null {
-  return parse(cron_expr, timezone).nextRun(after);
+  // A pass of the scheduler asks this for every due schedule with one `after` (and for each run's
+  // queue expiry with its one cron time), mostly with a few distinct expressions: remember answers.
+  const key = `${cron_expr}\0${timezone}\0${after.getTime()}`;
+  let next = nextRuns.get(key);
+  if (next === undefined) {
+    if (nextRuns.size >= NEXT_RUNS_KEPT) nextRuns.clear();
+    next = parse(cron_expr, timezone).nextRun(after)?.getTime() ?? null;
+    nextRuns.set(key, next);
+  }
+  return next === null ? null : new Date(next);
 }
+
+const NEXT_RUNS_KEPT = 10_000;
+const nextRuns = new Map<string, number | null>();

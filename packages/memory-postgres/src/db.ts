@@ -21,10 +21,21 @@ export interface MemoryDb extends Queryable {
 /** The advisory lock key of this plugin's migrations ("memory" in ASCII), apart from the platform's. */
 const MIGRATION_LOCK = '120282395144825'; // 0x6d656d6f7279
 
+/**
+ * Every session's pgvector settings: HNSW scans keep going until a filtered search (namespaces,
+ * kinds, expiry) has its LIMIT, in distance order (pgvector 0.8's iterative scans; without them an
+ * index walk returns only the nearest `ef_search` rows, and a filter could leave few of them), and
+ * a walk starts with room for the largest search limit (100). Harmless without pgvector: `hnsw.*`
+ * is then only a placeholder setting; a server whose pgvector predates them refuses the first and
+ * keeps its defaults (searches still answer, with fewer rows when a filter is narrow).
+ */
+const SESSION_SQL = ['SET hnsw.ef_search = 100', 'SET hnsw.iterative_scan = strict_order'];
+
 /** An embedded PGlite store; `dataDir` undefined keeps it in memory (tests). */
 export async function createPgliteMemoryDb(dataDir?: string): Promise<MemoryDb> {
   // PGlite.create, not the constructor: on 0.4.x only it loads the extension bundle before the first statement.
   const db = await PGlite.create({ ...(dataDir === undefined ? {} : { dataDir }), extensions: { vector } });
+  for (const sql of SESSION_SQL) await db.query(sql).catch(() => {});
   const q: Queryable = {
     async query<T>(sql: string, params?: readonly unknown[]) {
       const r = await db.query<T>(sql, params as unknown[] | undefined);
@@ -46,6 +57,10 @@ export function createPostgresMemoryDb(url: string, max = 16): MemoryDb {
   // A dropped idle connection must not crash the process; the next statement fails and is answered 500
   // (or health says degraded), and the pool replaces the connection.
   pool.on('error', () => {});
+  // Queued on the new connection, each on its own, ahead of anything the pool hands it out for.
+  pool.on('connect', (client) => {
+    for (const sql of SESSION_SQL) client.query(sql).catch(() => {});
+  });
   return {
     kind: 'postgres',
     async query<T>(sql: string, params?: readonly unknown[]) {
@@ -68,3 +83,4 @@ export function createPostgresMemoryDb(url: string, max = 16): MemoryDb {
     close: () => pool.end(),
   };
 }
+

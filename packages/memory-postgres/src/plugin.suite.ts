@@ -233,6 +233,29 @@ export function memoryPluginSuite(kind: Kind): void {
       expect([unknown.status, unknown.body.error]).toEqual([404, 'namespace not found']);
     });
 
+    it('C233: writes sent together (stored in one statement) each answer as alone: new, same id twice, unknown namespace, an id living elsewhere', async () => {
+      const ns = await namespace();
+      const elsewhere = await commit(await namespace(), { content: 'lives elsewhere' });
+      const twice = randomUUID();
+      const answers = await Promise.all([
+        ...Array.from({ length: 10 }, (_, i) => req('POST', `/v1/namespaces/${ns}/memories`, { content: `burst ${i}` })),
+        req('POST', `/v1/namespaces/${ws()}/memories`, { content: 'no such namespace' }),
+        req('POST', `/v1/namespaces/${ns}/memories`, { id: twice, content: 'same id, first' }),
+        req('POST', `/v1/namespaces/${ns}/memories`, { id: twice, content: 'same id, second' }),
+        req('POST', `/v1/namespaces/${ns}/memories`, { id: elsewhere.id, content: 'trying to move it' }),
+      ]);
+      expect(answers.slice(0, 10).map((a) => a.status)).toEqual(new Array(10).fill(201));
+      expect(answers[10]!.status).toBe(404);
+      expect([answers[11]!.status, answers[12]!.status].sort()).toEqual([200, 201]);
+      expect(answers[13]!.status).toBe(409);
+      expect(await count(ns)).toBe(11);
+      const kept = await store.db.query<{ content: string; namespace: string }>('SELECT content, namespace FROM memory_records WHERE id = ANY($1::uuid[]) ORDER BY content', [[twice, elsewhere.id]]);
+      expect(kept.rows).toEqual([
+        { content: 'lives elsewhere', namespace: elsewhere.namespace },
+        { content: expect.stringMatching(/^same id, (first|second)$/) as string, namespace: ns },
+      ]);
+    });
+
     it('C231: DELETE a memory is 204 once, then 404; another namespace or a non-uuid id is 404 and deletes nothing', async () => {
       const ns = await namespace();
       const other = await namespace();
@@ -274,6 +297,27 @@ export function memoryPluginSuite(kind: Kind): void {
       expect(scores[1]).toBeCloseTo(Math.SQRT1_2, 5);
       expect(scores[2]).toBeCloseTo(0, 5);
       expect((await search({ namespaces: [ns], embedding: axis(0), limit: 1 })).memories.map((m) => m.content)).toEqual(['north']);
+    });
+
+    it('C259: a semantic search narrowed to one small namespace among many vectors still fills its limit with the nearest, in order; pgvector gets an HNSW index for the dimension', async () => {
+      let seed = 7;
+      const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+      const vec = () => Array.from({ length: 16 }, rand);
+      const crowd = await namespace();
+      const mine = await namespace();
+      const own: { content: string; embedding: number[] }[] = Array.from({ length: 12 }, (_, i) => ({ content: `mine ${i}`, embedding: vec() }));
+      for (let i = 0; i < 400; i += 20) await Promise.all(Array.from({ length: 20 }, () => commit(crowd, { content: 'crowd', embedding: vec() })));
+      await Promise.all(own.map((m) => commit(mine, m)));
+      const q = vec();
+      const cos = (a: number[]) => a.reduce((n, x, i) => n + x * q[i]!, 0) / Math.hypot(...a) / Math.hypot(...q);
+      const nearest = [...own].sort((a, b) => cos(b.embedding) - cos(a.embedding)).slice(0, 10).map((m) => m.content);
+      const r = await search({ namespaces: [mine], embedding: q, limit: 10 });
+      expect(r.memories.map((m) => m.content)).toEqual(nearest);
+      const health = await req('GET', '/v1/health');
+      if ((health.body.capabilities as string[]).includes('pgvector')) {
+        const idx = await store.db.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE indexname = 'memory_records_hnsw_16'");
+        expect(idx.rows[0]?.indexdef).toMatch(/USING hnsw .*vector_cosine_ops.*WHERE \(vector_dims\(embedding\) = 16\)/);
+      }
     });
 
     it('C259: a query of 2+ characters searches full text (english stemming), ranked, with a score', async () => {

@@ -31,6 +31,8 @@ export interface FakeLlmOptions {
   failWith?: number;
   /** Send the first chunk, then hold the stream open until the client goes away. */
   hang?: boolean;
+  /** Answer 200 with a stream whose event is not JSON (a broken proxy, a truncated frame). */
+  malformed?: boolean;
 }
 
 /**
@@ -52,6 +54,11 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}) {
       if (opts.failWith) {
         res.writeHead(opts.failWith, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'model not found' } }));
+        return;
+      }
+      if (opts.malformed) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end('data: {"id": "c1", "choices": [{"delta": {"content": "par\n\n');
         return;
       }
       const nth = requests.filter((r) => r.path === rec.path).length - 1;

@@ -1,4 +1,5 @@
 import { DEFAULTS } from '../config.js';
+import { createLogger } from '../log.js';
 import { DEFAULT_MODELS } from '../config-file.js';
 import type { AdapterConfig } from './index.js';
 import { modelName } from './llm.js';
@@ -34,6 +35,11 @@ export async function createSdkAdapter(config: AdapterConfig): Promise<Adapter> 
       const { LangGraphAdapter } = await import('./langgraph.js');
       if (!ws.langgraph) throw new Error('config.yaml langgraph.graph is required when adapter is langgraph');
       return await LangGraphAdapter.load({ ...openai, systemPrompt: ws.system_prompt, maxTokens: ws.max_tokens, workspaceDir, configsDir, idleMs, graph: ws.langgraph });
+    }
+    case 'acp': {
+      const { AcpAdapter } = await import('./acp.js');
+      if (!ws.acp) throw new Error('config.yaml acp.command is required when adapter is acp');
+      return await AcpAdapter.start({ ...ws.acp, workspaceDir, configsDir, idleMs, platformUrl: config.platformUrl, workspaceId: config.workspaceId, token: config.token, log: config.log ?? createLogger({ level: 'info' }) });
     }
     default:
       throw new Error(`${ws.adapter} is not an SDK adapter`);

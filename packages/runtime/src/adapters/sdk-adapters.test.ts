@@ -139,3 +139,30 @@ describe.each(ADAPTERS)('$name adapter (template $name) with the platform tools'
     expect((await send(b, 'hi again')).status).toMatchObject({ state: 'completed', message: { parts: [{ text: 'fine again' }] } });
   });
 });
+
+describe('openai-agents adapter on the Responses API (openai_agents.api: responses)', () => {
+  it('C037 streams the reply, runs the platform tool the model calls, and keeps the session across a restart', async () => {
+    const marker = `job-${randomUUID().slice(0, 8)}`;
+    const l = await llm({
+      turns: [
+        { toolCalls: [{ name: 'delegate_task', args: { workspace_id: child.id, task: marker } }] },
+        { chunks: ['The worker said: ', `echo: ${marker}`] },
+        { chunks: ['Again.'] },
+      ],
+    });
+    const yaml = (await template('openai-agents')).replace('api: chat_completions', 'api: responses');
+    const env = { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${l.url}/v1`, MODEL: 'test-model' };
+    const dirs: Dirs = { workspace: await workspaceDir() };
+    const contextId = randomUUID();
+    const a = await parentAgent(yaml, env, dirs);
+    expect((await send(a, `delegate ${marker}`, contextId)).status).toMatchObject({ state: 'completed', message: { parts: [{ text: `The worker said: echo: ${marker}` }] } });
+    expect(l.requests.map((r) => r.path)).toEqual(['/v1/responses', '/v1/responses']);
+    expect((l.requests[1]!.body.input as Json[]).find((i) => i.type === 'function_call_output')).toMatchObject({ output: expect.stringContaining(`echo: ${marker}`) });
+    await expect.poll(async () => (await toolRows(marker)).length).toBe(1);
+    await a.close({ graceMs: 0 });
+    const b = await parentAgent(yaml, env, dirs);
+    expect((await send(b, 'and now?', contextId)).status).toMatchObject({ state: 'completed', message: { parts: [{ text: 'Again.' }] } });
+    const inputs = (l.requests[2]!.body.input as Json[]).filter((i) => i.role === 'user').map((i) => (typeof i.content === 'string' ? i.content : JSON.stringify(i.content)));
+    expect(inputs).toEqual([`delegate ${marker}`, 'and now?']);
+  });
+});

@@ -91,8 +91,9 @@ describe('acp adapter (an ACP agent as a child process over stdio)', () => {
     expect(reply(await send(a, `edit ${marker}.md`))).toEqual({ state: 'completed', text: 'edit was not allowed' });
     await expect.poll(async () => (await toolRows(marker)).length).toBe(2);
     const rows = await toolRows(marker);
-    expect(rows.find((r) => r.method === `read ${marker}.md`)).toMatchObject({ status: 'ok', response_body: { output: `did read ${marker}.md` } });
-    expect(rows.find((r) => r.method === `edit ${marker}.md`)).toMatchObject({ status: 'error', error_detail: 'permission denied' });
+    // Reported by ACP tool kind, with the agent's raw input.
+    expect(rows.find((r) => r.method === 'read')).toMatchObject({ status: 'ok', request_body: { tool: 'read', input: JSON.stringify({ path: `${marker}.md` }) }, response_body: { output: `did read ${marker}.md` } });
+    expect(rows.find((r) => r.method === 'edit')).toMatchObject({ status: 'error', error_detail: 'permission denied' });
 
     const all = await acpAgent({ workspace: await workspaceDir() }, '  permissions: allow_all\n');
     expect(reply(await send(all, 'edit x.md'))).toEqual({ state: 'completed', text: 'edit done' });
@@ -118,9 +119,9 @@ describe('acp adapter (an ACP agent as a child process over stdio)', () => {
   });
 
   it('an agent that goes silent fails the message after model_timeout_seconds and the conversation goes on', async () => {
-    const a = await acpAgent({ workspace: await workspaceDir() }, 'model_timeout_seconds: 1\n', false);
+    const a = await acpAgent({ workspace: await workspaceDir() }, 'model_timeout_seconds: 2\n', false);
     const ctx = randomUUID();
-    expect(reply(await send(a, 'hang', ctx))).toEqual({ state: 'failed', text: 'Agent error: the ACP agent did not answer for 1 s; giving up on this message' });
+    expect(reply(await send(a, 'hang', ctx))).toEqual({ state: 'failed', text: 'Agent error: the ACP agent did not answer for 2 s; giving up on this message' });
     expect(reply(await send(a, 'hello', ctx))).toEqual({ state: 'completed', text: 'acp: hello (turn 2)' });
   });
 
@@ -131,9 +132,9 @@ describe('acp adapter (an ACP agent as a child process over stdio)', () => {
     await expect(startAgent({ config, logger: captureLogger().logger })).rejects.toThrow('acp.command "molecule-no-such-acp-agent" was not found (is it installed and on PATH?)');
   });
 
-  it('a command that is not an ACP agent stops the agent at startup', async () => {
+  it('a command that is not an ACP agent (prints something else and exits) stops the agent at startup', async () => {
     const cfgDir = await mkdtemp(path.join(os.tmpdir(), 'molecule-agent-'));
-    await writeFile(path.join(cfgDir, 'config.yaml'), `adapter: acp\nacp:\n  command: ${JSON.stringify(process.execPath)}\n  args: ["-e", "process.stdin.on('data', () => process.stdout.write('not json\\\\n'))"]\nmodel_timeout_seconds: 2\n`);
+    await writeFile(path.join(cfgDir, 'config.yaml'), `adapter: acp\nacp:\n  command: ${JSON.stringify(process.execPath)}\n  args: ["-e", "process.stdout.write('Usage: not-an-agent [options]\\\\n')"]\n`);
     const config = await loadConfig({ PORT: '0', MOLECULE_CONFIGS_DIR: cfgDir, MOLECULE_WORKSPACE_DIR: await workspaceDir() });
     await expect(startAgent({ config, logger: captureLogger().logger })).rejects.toThrow(/did not answer the ACP initialize request/);
   });

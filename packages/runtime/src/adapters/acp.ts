@@ -37,6 +37,7 @@ export const ACP_SESSIONS_FILE = path.join('.molecule', 'acp', 'sessions.json');
 const MCP_BIN = fileURLToPath(new URL('../../dist/mcp-main.js', import.meta.url));
 /** Tool kinds a `read_only` policy lets the agent run without asking anyone. */
 const READ_ONLY_KINDS: ReadonlySet<string> = new Set(['read', 'search', 'think']);
+/** A starting agent (a CLI loading its bundle) gets this long to answer `initialize`, whatever model_timeout_seconds says. */
 const INIT_TIMEOUT_MS = 30_000;
 
 /** The running ACP agent process and its connection. */
@@ -53,6 +54,15 @@ interface Turn {
   watch: IdleWatch;
   /** tool_call id -> what was announced, reported once it completes or fails. */
   tools: Map<string, { name: string; input?: string; started: number }>;
+}
+
+/**
+ * The name a tool use is reported under: the ACP tool kind (`read`, `edit`, `execute`...) when the
+ * agent gives one, else its title (MCP tools come as kind `other`, titled by the tool). Agents title
+ * calls by their target (Gemini CLI titles a listing `.`), which goes in the input instead.
+ */
+function toolName(kind: string | null | undefined, title: string | null | undefined): string {
+  return kind && kind !== 'other' ? kind : title || 'tool';
 }
 
 /** Why the process ended, waiting a moment for the exit when its connection is already closed. */
@@ -182,7 +192,7 @@ export class AcpAdapter implements Adapter {
       const init = await conn.agent.request(
         'initialize',
         { protocolVersion: PROTOCOL_VERSION, clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false }, clientInfo: { name: 'molecule-agent', version: '1' } },
-        { cancellationSignal: AbortSignal.timeout(Math.min(this.opts.idleMs, INIT_TIMEOUT_MS)), stopWaitingOnCancel: true } as never,
+        { cancellationSignal: AbortSignal.timeout(INIT_TIMEOUT_MS), stopWaitingOnCancel: true } as never,
       );
       proc.loadSession = init.agentCapabilities?.loadSession === true;
     } catch (err) {
@@ -243,13 +253,13 @@ export class AcpAdapter implements Adapter {
       return;
     }
     if (u.sessionUpdate === 'tool_call') {
-      turn.tools.set(u.toolCallId, { name: u.title, input: u.rawInput === undefined ? undefined : JSON.stringify(u.rawInput), started: performance.now() });
+      turn.tools.set(u.toolCallId, { name: toolName(u.kind, u.title), input: u.rawInput === undefined ? u.title : JSON.stringify(u.rawInput), started: performance.now() });
       if (u.status === 'completed' || u.status === 'failed') this.finishTool(turn, u.toolCallId, u.status, u.content, u.rawOutput);
       return;
     }
     if (u.sessionUpdate === 'tool_call_update') {
       const known = turn.tools.get(u.toolCallId);
-      if (!known) turn.tools.set(u.toolCallId, { name: u.title ?? 'tool', started: performance.now() });
+      if (!known) turn.tools.set(u.toolCallId, { name: toolName(u.kind, u.title), ...(u.title ? { input: u.title } : {}), started: performance.now() });
       else if (u.rawInput !== undefined && known.input === undefined) known.input = JSON.stringify(u.rawInput);
       if (u.status === 'completed' || u.status === 'failed') this.finishTool(turn, u.toolCallId, u.status, u.content, u.rawOutput);
     }

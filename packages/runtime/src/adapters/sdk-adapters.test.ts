@@ -135,7 +135,7 @@ describe.each(ADAPTERS)('$name adapter (template $name) with the platform tools'
     expect(a.tracker.snapshot().sampleError).toContain(expected);
     await a.close({ graceMs: 0 });
     // The same workspace pointed at a working server answers (the failed turn left nothing stuck).
-    const b = await parentAgent(withTimeout, { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${good.url}/v1` }, dirs);
+    const b = await parentAgent(await yaml(), { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${good.url}/v1` }, dirs);
     expect((await send(b, 'hi again')).status).toMatchObject({ state: 'completed', message: { parts: [{ text: 'fine again' }] } });
   });
 });

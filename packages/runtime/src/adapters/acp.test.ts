@@ -8,6 +8,8 @@ import { type TestApp, createExternal, startTestApp } from '@molecule/server/tes
 import { loadConfig } from '../config.js';
 import { startAgent } from '../agent.js';
 import { captureLogger, startTestAgent, type Json, type TestAgent } from '../test-support/agent.js';
+import { AcpAdapter } from './acp.js';
+import type { AdapterEvent } from './types.js';
 
 // The acp adapter against a small ACP agent written with the same SDK's agent side
 // (test-support/fake-acp-agent.mjs), run as a child process over stdio, and the real platform
@@ -108,6 +110,32 @@ describe('acp adapter (an ACP agent as a child process over stdio)', () => {
     expect(r.text).toContain(child.id);
     expect(r.text).toContain('writer');
     await expect.poll(async () => (await toolRows('list_peers')).some((row) => row.method === 'list_peers' && row.status === 'ok')).toBe(true);
+  });
+
+  it('without molecule-mcp beside the agent (the single-file image) the ACP agent answers without the platform tools, and the agent log says why', async () => {
+    const { logger, lines } = captureLogger();
+    const a = await AcpAdapter.start({
+      command: process.execPath,
+      args: [FAKE_AGENT],
+      env: {},
+      permissions: 'read_only',
+      platform_tools: true,
+      workspaceDir: await workspaceDir(),
+      configsDir: await workspaceDir(),
+      idleMs: 30_000,
+      platformUrl,
+      workspaceId: parent.id,
+      token: parent.token,
+      log: logger,
+      mcpBin: path.join(os.tmpdir(), 'no-such-dir', 'mcp-main.js'),
+    });
+    cleanups.push(() => a.close());
+    let text = '';
+    for await (const ev of a.run({ text: 'peers', files: [], data: [], taskId: 't', contextId: randomUUID(), messageId: 'm', metadata: {} }, { signal: new AbortController().signal, log: logger }) as AsyncIterable<AdapterEvent>) {
+      if (ev.type === 'text') text += ev.text;
+    }
+    expect(text).toBe('no MCP server');
+    expect(lines().some((l) => l.msg === 'molecule-mcp is not installed beside molecule-agent: the ACP agent gets no platform tools')).toBe(true);
   });
 
   it('an agent that exits mid-turn fails the message with a safe error (heartbeat sample too) and the next message starts it again', async () => {

@@ -1,15 +1,10 @@
-import { DEFAULT_MODELS, type AgentConfig } from '../config.js';
+import { DEFAULT_MODELS } from '../config.js';
 import { EchoAdapter } from './echo.js';
 import { modelName, type LlmAdapterOptions } from './llm.js';
 import { ScriptAdapter } from './script.js';
-import type { Adapter } from './types.js';
-import type { Logger } from '../log.js';
+import type { Adapter, AdapterConfig } from './types.js';
 
-export type { Adapter, AdapterContext, AdapterEvent, AdapterFile, AdapterInput, ToolUse } from './types.js';
-
-/** What adapters are built from; the SDK adapters also need the agent's directories and platform. */
-export type AdapterConfig = Pick<AgentConfig, 'workspace' | 'llm'> &
-  Partial<Pick<AgentConfig, 'workspaceDir' | 'configsDir' | 'platformUrl' | 'workspaceId' | 'token'>> & { log?: Logger };
+export type { Adapter, AdapterConfig, AdapterContext, AdapterEvent, AdapterFile, AdapterInput, ToolUse } from './types.js';
 
 /**
  * The adapter `config.yaml` names (`auto` already settled by loadConfig). The LLM clients load only

@@ -1,7 +1,7 @@
 import { DEFAULTS } from '../config.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_MODELS } from '../config-file.js';
-import type { AdapterConfig } from './index.js';
+import type { AdapterConfig } from './types.js';
 import { modelName } from './llm.js';
 import type { Adapter } from './types.js';
 

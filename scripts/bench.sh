@@ -14,6 +14,7 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then svc_log 
 node --import tsx bench/http.ts "$@"
 node --import tsx bench/heartbeat.ts
 node --import tsx bench/provision.ts
+node --import tsx bench/adapters.ts
 node --import tsx bench/a2a-proxy.ts
 node --import tsx bench/a2a-queue.ts
 node --import tsx bench/scheduler.ts

@@ -72,7 +72,7 @@ export function advertisedUrl(config: AgentConfig, port: number): string {
 export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent> {
   const { config } = opts;
   const log = (opts.logger ?? createLogger({ level: config.logLevel })).child({ workspace_id: config.workspaceId });
-  const adapter = new PluginAdapter(opts.adapter ?? (await createAdapter(config)));
+  const adapter = new PluginAdapter(opts.adapter ?? (await createAdapter({ ...config, log })));
   let plugins = await loadPlugins(config.configsDir, log);
   adapter.set(plugins);
   const tracker = new TaskTracker(config.workspace.max_concurrent_tasks);

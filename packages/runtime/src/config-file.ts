@@ -20,7 +20,7 @@ import { z } from 'zod';
  */
 
 /** The adapters this runtime ships; `config.yaml`'s `adapter` names one of them, or `auto`. */
-export const ADAPTER_NAMES = ['echo', 'script', 'openai', 'anthropic'] as const;
+export const ADAPTER_NAMES = ['echo', 'script', 'openai', 'anthropic', 'openai-agents', 'langgraph', 'acp'] as const;
 export type AdapterName = (typeof ADAPTER_NAMES)[number];
 /** `auto` picks anthropic or openai from the model prefix or the keys present. */
 export const ADAPTER_CHOICES = [...ADAPTER_NAMES, 'auto'] as const;
@@ -37,6 +37,7 @@ export const FILE_DEFAULTS = {
   adapter: 'echo' as AdapterName,
   maxConcurrentTasks: 1,
   maxTokens: 4096,
+  modelTimeoutSeconds: 300,
 } as const;
 
 /** `config.yaml`, validated, with MODEL applied. Unknown keys (runtime, tier...) are the platform's. */
@@ -59,7 +60,36 @@ export interface WorkspaceConfig {
   base_url: string | undefined;
   /** LLM adapters: the reply length cap. */
   max_tokens: number;
+  /** SDK adapters (openai-agents, langgraph, acp): seconds of silence from the model or agent before a turn fails. */
+  model_timeout_seconds: number;
+  openai_agents: OpenAIAgentsConfig | undefined;
+  langgraph: LangGraphConfig | undefined;
+  acp: AcpConfig | undefined;
 }
+
+/** `adapter: openai-agents`: which OpenAI API the agent speaks, and how many model turns one message may take. */
+const OpenAIAgentsSchema = z.strictObject({
+  api: z.enum(['chat_completions', 'responses']).default('chat_completions'),
+  max_turns: z.number().int().min(1).max(100).default(10),
+});
+export type OpenAIAgentsConfig = z.infer<typeof OpenAIAgentsSchema>;
+
+/** `adapter: langgraph`: the module (relative to the configs dir) whose default export builds the graph. */
+const LangGraphSchema = z.strictObject({
+  graph: z.string().min(1),
+  recursion_limit: z.number().int().min(1).max(1000).default(25),
+});
+export type LangGraphConfig = z.infer<typeof LangGraphSchema>;
+
+/** `adapter: acp`: the ACP agent's command line, and which permission requests it gets granted. */
+const AcpSchema = z.strictObject({
+  command: z.string().trim().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
+  permissions: z.enum(['read_only', 'allow_all', 'deny_all']).default('read_only'),
+  platform_tools: z.boolean().default(true),
+});
+export type AcpConfig = z.infer<typeof AcpSchema>;
 
 /** config.yaml before `auto` is settled. */
 export type FileConfig = Omit<WorkspaceConfig, 'adapter'> & { adapter: (typeof ADAPTER_CHOICES)[number] };
@@ -82,6 +112,10 @@ const FileSchema = z.object({
   script_file: z.string().min(1).optional(),
   base_url: z.url({ protocol: /^https?$/ }).optional(),
   max_tokens: z.number().int().min(1).max(1_000_000).default(FILE_DEFAULTS.maxTokens),
+  model_timeout_seconds: z.number().int().min(1).max(86_400).default(FILE_DEFAULTS.modelTimeoutSeconds),
+  openai_agents: OpenAIAgentsSchema.optional(),
+  langgraph: LangGraphSchema.optional(),
+  acp: AcpSchema.optional(),
 });
 
 const KNOWN_CAPABILITIES: readonly string[] = RUNTIME_CAPABILITIES;
@@ -180,6 +214,8 @@ export async function loadWorkspaceFile(
   } else if (f.adapter === 'script') {
     issues.push({ field: `${CONFIG_FILE} script`, message: 'is required when adapter is script (or give script_file)' });
   }
+  if (f.adapter === 'langgraph' && !f.langgraph) issues.push({ field: `${CONFIG_FILE} langgraph.graph`, message: 'is required when adapter is langgraph' });
+  if (f.adapter === 'acp' && !f.acp) issues.push({ field: `${CONFIG_FILE} acp.command`, message: 'is required when adapter is acp' });
 
   const skills: SkillConfig[] = f.skills.map(toSkill);
 
@@ -199,6 +235,10 @@ export async function loadWorkspaceFile(
       script,
       base_url: f.base_url,
       max_tokens: f.max_tokens,
+      model_timeout_seconds: f.model_timeout_seconds,
+      openai_agents: f.openai_agents,
+      langgraph: f.langgraph,
+      acp: f.acp,
     },
   };
 }

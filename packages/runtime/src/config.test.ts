@@ -170,6 +170,10 @@ describe('config: config.yaml', () => {
       script: undefined,
       base_url: undefined,
       max_tokens: 4096,
+      model_timeout_seconds: 300,
+      openai_agents: undefined,
+      langgraph: undefined,
+      acp: undefined,
     });
   });
 
@@ -185,7 +189,7 @@ describe('config: config.yaml', () => {
     const names = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
     expect(names).toEqual(expect.arrayContaining(['echo', 'assistant', 'delegator']));
     // LLM templates need a key to start; any key will do for loading.
-    for (const name of names) await loadConfig({ MOLECULE_CONFIGS_DIR: path.join(root, name), ANTHROPIC_API_KEY: 'k' });
+    for (const name of names) await loadConfig({ MOLECULE_CONFIGS_DIR: path.join(root, name), ANTHROPIC_API_KEY: 'k', OPENAI_API_KEY: 'k' });
     expect((await loadConfig({ MOLECULE_CONFIGS_DIR: path.join(root, 'echo') })).workspace).toMatchObject({ name: 'Echo', adapter: 'echo' });
     const assistant = (dir: string, env: Record<string, string>) => loadConfig({ MOLECULE_CONFIGS_DIR: path.join(root, dir), ...env });
     expect((await assistant('assistant', { ANTHROPIC_API_KEY: 'k' })).workspace.adapter).toBe('anthropic');

@@ -244,8 +244,8 @@ function resolveAdapter(ws: FileConfig, llm: LlmEnv, issues: ConfigIssue[]): Ada
       return 'echo';
     }
   }
-  if (adapter === 'openai' && !openaiReachable) {
-    issues.push({ field: 'OPENAI_API_KEY', message: 'is required for the openai adapter (or set OPENAI_BASE_URL / base_url for a keyless OpenAI-compatible endpoint)' });
+  if ((adapter === 'openai' || adapter === 'openai-agents' || adapter === 'langgraph') && !openaiReachable) {
+    issues.push({ field: 'OPENAI_API_KEY', message: `is required for the ${adapter} adapter (or set OPENAI_BASE_URL / base_url for a keyless OpenAI-compatible endpoint)` });
   }
   if (adapter === 'anthropic' && !llm.anthropicApiKey) issues.push({ field: 'ANTHROPIC_API_KEY', message: 'is required for the anthropic adapter' });
   return adapter;

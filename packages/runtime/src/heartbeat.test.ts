@@ -20,6 +20,10 @@ const cfg = (over: Partial<WorkspaceConfig> = {}): WorkspaceConfig => ({
   script: undefined,
   base_url: undefined,
   max_tokens: 100,
+  model_timeout_seconds: 300,
+  openai_agents: undefined,
+  langgraph: undefined,
+  acp: undefined,
   ...over,
 });
 

@@ -1,16 +1,16 @@
-import { DEFAULT_MODELS, type AgentConfig } from '../config.js';
+import { DEFAULT_MODELS } from '../config.js';
 import { EchoAdapter } from './echo.js';
 import { modelName, type LlmAdapterOptions } from './llm.js';
 import { ScriptAdapter } from './script.js';
-import type { Adapter } from './types.js';
+import type { Adapter, AdapterConfig } from './types.js';
 
-export type { Adapter, AdapterContext, AdapterEvent, AdapterFile, AdapterInput, ToolUse } from './types.js';
+export type { Adapter, AdapterConfig, AdapterContext, AdapterEvent, AdapterFile, AdapterInput, ToolUse } from './types.js';
 
 /**
  * The adapter `config.yaml` names (`auto` already settled by loadConfig). The LLM clients load only
  * when an LLM adapter is used: they double an echo agent's start time otherwise.
  */
-export async function createAdapter(config: Pick<AgentConfig, 'workspace' | 'llm'>): Promise<Adapter> {
+export async function createAdapter(config: AdapterConfig): Promise<Adapter> {
   const { workspace: ws, llm } = config;
   switch (ws.adapter) {
     case 'echo':
@@ -30,5 +30,9 @@ export async function createAdapter(config: Pick<AgentConfig, 'workspace' | 'llm
       if (provider === 'openai') return new (await import('./openai.js')).OpenAIAdapter(opts);
       return new (await import('./anthropic.js')).AnthropicAdapter(opts);
     }
+    case 'openai-agents':
+    case 'langgraph':
+    case 'acp':
+      return (await import('./sdk.js')).createSdkAdapter(config);
   }
 }

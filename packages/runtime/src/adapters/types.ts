@@ -1,4 +1,5 @@
 import type { RuntimeCapability } from '@molecule/contracts';
+import type { AgentConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { PlatformTools } from '../platform-tools.js';
 
@@ -65,3 +66,7 @@ export interface Adapter {
   wedgedReason?(): string | undefined;
   close?(): Promise<void>;
 }
+
+/** What adapters are built from; the SDK adapters also need the agent's directories and platform. */
+export type AdapterConfig = Pick<AgentConfig, 'workspace' | 'llm'> &
+  Partial<Pick<AgentConfig, 'workspaceDir' | 'configsDir' | 'platformUrl' | 'workspaceId' | 'token'>> & { log?: Logger };

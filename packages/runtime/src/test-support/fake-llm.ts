@@ -31,11 +31,14 @@ export interface FakeLlmOptions {
   failWith?: number;
   /** Send the first chunk, then hold the stream open until the client goes away. */
   hang?: boolean;
+  /** Answer 200 with a stream whose event is not JSON (a broken proxy, a truncated frame). */
+  malformed?: boolean;
 }
 
 /**
  * A local server speaking just enough of OpenAI's chat completions (`POST /v1/chat/completions`) and
- * Anthropic's Messages API (`POST /v1/messages`), streaming, for the real client libraries.
+ * Responses API (`POST /v1/responses`) and Anthropic's Messages API (`POST /v1/messages`),
+ * streaming, for the real client libraries.
  */
 export async function startFakeLlm(opts: FakeLlmOptions = {}) {
   const requests: LlmRequest[] = [];
@@ -54,10 +57,16 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}) {
         res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'model not found' } }));
         return;
       }
+      if (opts.malformed) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end('data: {"id": "c1", "choices": [{"delta": {"content": "par\n\n');
+        return;
+      }
       const nth = requests.filter((r) => r.path === rec.path).length - 1;
       const turn: FakeTurn = opts.turns ? opts.turns[Math.min(nth, opts.turns.length - 1)]! : { chunks };
       if (rec.path === '/v1/chat/completions') return openai(res, turn, rec, opts.hang);
       if (rec.path === '/v1/messages') return anthropic(res, turn, rec, opts.hang);
+      if (rec.path === '/v1/responses') return responses(res, turn, rec, opts.hang);
       res.writeHead(404).end();
     });
   });
@@ -105,6 +114,42 @@ function openai(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: boo
     for (const piece of rest) events.push(frame({ tool_calls: [{ index, function: { arguments: piece } }] }, null));
   });
   sse(res, [...events, frame({}, calls.length > 0 ? 'tool_calls' : 'stop'), 'data: [DONE]\n\n'], hang);
+}
+
+function responses(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: boolean) {
+  let seq = 0;
+  const ev = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+  const chunks = turn.chunks ?? [];
+  const calls = turn.toolCalls ?? [];
+  const base = { id: 'resp_1', object: 'response', created_at: 1, model: req.body.model, error: null, incomplete_details: null, instructions: null, tools: [], parallel_tool_calls: true, tool_choice: 'auto', temperature: 1, top_p: 1 };
+  const events = [ev('response.created', { response: { ...base, status: 'in_progress', output: [] } })];
+  const output: Record<string, unknown>[] = [];
+  if (chunks.length > 0) {
+    const text = chunks.join('');
+    const item = { type: 'message', id: 'msg_1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] };
+    events.push(
+      ev('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress', content: [] } }),
+      ev('response.content_part.added', { item_id: 'msg_1', output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } }),
+      ...chunks.map((delta) => ev('response.output_text.delta', { item_id: 'msg_1', output_index: 0, content_index: 0, delta })),
+      ev('response.output_text.done', { item_id: 'msg_1', output_index: 0, content_index: 0, text }),
+      ev('response.output_item.done', { output_index: 0, item }),
+    );
+    output.push(item);
+  }
+  calls.forEach((c, i) => {
+    const index = output.length;
+    const item = { type: 'function_call', id: `fc_${i + 1}`, call_id: callId(c, i), name: c.name, arguments: argsText(c), status: 'completed' };
+    events.push(
+      ev('response.output_item.added', { output_index: index, item: { ...item, arguments: '', status: 'in_progress' } }),
+      ...halves(argsText(c)).map((delta) => ev('response.function_call_arguments.delta', { item_id: item.id, output_index: index, delta })),
+      ev('response.function_call_arguments.done', { item_id: item.id, output_index: index, arguments: item.arguments }),
+      ev('response.output_item.done', { output_index: index, item }),
+    );
+    output.push(item);
+  });
+  const usage = { input_tokens: 1, output_tokens: 1, total_tokens: 2, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } };
+  events.push(ev('response.completed', { response: { ...base, status: 'completed', output, usage } }));
+  sse(res, events, hang);
 }
 
 function anthropic(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: boolean) {

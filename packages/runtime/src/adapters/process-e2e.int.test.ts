@@ -1,0 +1,145 @@
+import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Status } from '@molecule/contracts';
+import { E2E_ADMIN_TOKEN, eventually, isAlive, startE2eServer } from '@molecule/server/testing';
+import { startFakeLlm, type FakeLlm, type FakeTurn } from '../test-support/fake-llm.js';
+
+// Issue 16's end-to-end per adapter on the process backend, with real molecule-agent processes
+// (packages/runtime/dist, built first): create from the repository's template, online, a message
+// that makes the model (a fake OpenAI-compatible server) or the ACP agent (a fake one written with
+// the SDK) use a platform tool against an echo child, the answer through the platform's proxy, the
+// tool use in the activity log, and a restart that keeps the conversation.
+
+type Row = Record<string, unknown>;
+const REPO_TEMPLATES = fileURLToPath(new URL('../../../../templates/', import.meta.url));
+const FAKE_ACP_AGENT = fileURLToPath(new URL('../test-support/fake-acp-agent.mjs', import.meta.url));
+const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+
+let server: Awaited<ReturnType<typeof startE2eServer>>['server'];
+const llms: FakeLlm[] = [];
+const created: string[] = [];
+const saved = { url: process.env.OPENAI_BASE_URL, key: process.env.OPENAI_API_KEY };
+
+const api = async (method: string, url: string, body?: unknown) => {
+  const r = await fetch(`${server.url}${url}`, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const text = await r.text();
+  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as Row & Row[] };
+};
+const get = async (id: string) => (await api('GET', `/workspaces/${id}`)).body;
+const online = (id: string) => expect.poll(async () => (await get(id)).status, { timeout: 90_000, interval: 200 }).toBe(Status.Online);
+const send = async (id: string, text: string, contextId: string) => {
+  const r = await api('POST', `/workspaces/${id}/a2a`, {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'message/send',
+    params: { message: { role: 'user', messageId: randomUUID(), contextId, parts: [{ kind: 'text', text }] } },
+  });
+  expect(r.status).toBe(200);
+  const result = r.body.result as { status?: { state?: string; message?: { parts?: { text?: string }[] } } };
+  return { state: result.status?.state, text: result.status?.message?.parts?.[0]?.text ?? '' };
+};
+const toolRows = async (id: string, marker: string) =>
+  ((await api('GET', `/workspaces/${id}/activity?type=agent_log&limit=200`)).body as Row[]).filter((r) => JSON.stringify(r).includes(marker));
+
+/** A parent from `template` with an echo worker child, both online. */
+async function team(template: string): Promise<{ parent: string; worker: string }> {
+  const p = await api('POST', '/workspaces', { name: `${template}-${randomUUID().slice(0, 6)}`, template });
+  expect(p.status).toBe(201);
+  const parent = String(p.body.id);
+  created.push(parent);
+  const w = await api('POST', '/workspaces', { name: 'worker', template: 'echo', parent_id: parent });
+  expect(w.status).toBe(201);
+  const worker = String(w.body.id);
+  await online(parent);
+  await online(worker);
+  return { parent, worker };
+}
+
+/** Restarts the workspace and waits until a new agent process is online. */
+async function restart(id: string): Promise<void> {
+  const before = String((await get(id)).instance_id);
+  expect((await api('POST', `/workspaces/${id}/restart`)).status).toBeLessThan(300);
+  await expect.poll(async () => { const w = await get(id); return w.status === Status.Online && String(w.instance_id) !== before; }, { timeout: 90_000, interval: 200 }).toBe(true);
+}
+
+beforeAll(async () => {
+  process.env.OPENAI_API_KEY = 'sk-e2e';
+  const templates = await mkdtemp(path.join(os.tmpdir(), 'molecule-adapter-templates-'));
+  for (const name of ['echo', 'openai-agents', 'langgraph']) await cp(path.join(REPO_TEMPLATES, name), path.join(templates, name), { recursive: true });
+  // templates/gemini-cli with the fake ACP agent in place of `gemini`.
+  await mkdir(path.join(templates, 'acp-fake'));
+  await writeFile(
+    path.join(templates, 'acp-fake', 'config.yaml'),
+    `name: ACP\nruntime: gemini-cli\nadapter: acp\nacp:\n  command: ${JSON.stringify(process.execPath)}\n  args: [${JSON.stringify(FAKE_ACP_AGENT)}]\n`,
+  );
+  await mkdir(path.join(templates, 'acp-missing'));
+  await writeFile(path.join(templates, 'acp-missing', 'config.yaml'), 'name: ACP\nruntime: gemini-cli\nadapter: acp\nacp:\n  command: molecule-no-such-acp-agent\n');
+  ({ server } = await startE2eServer({ MOLECULE_PROVISIONER: 'process', MOLECULE_TEMPLATES_DIR: templates }));
+}, 60_000);
+
+afterAll(async () => {
+  const pids: number[] = [];
+  for (const id of created) {
+    const w = await get(id).catch(() => undefined);
+    const pid = Number(String(w?.instance_id ?? '').split(':')[1]);
+    if (pid) pids.push(pid);
+    await api('DELETE', `/workspaces/${id}?confirm=true`);
+  }
+  await eventually(async () => pids.every((pid) => !isAlive(pid)), 30_000);
+  await server?.close();
+  await Promise.all(llms.map((l) => l.close()));
+  process.env.OPENAI_BASE_URL = saved.url;
+  process.env.OPENAI_API_KEY = saved.key;
+}, 90_000);
+
+describe.each(['openai-agents', 'langgraph'])('%s on the process backend', (template) => {
+  it('C037 the model delegates to the echo child through delegate_task, answers, the tool use is in the activity log, and a restart keeps the conversation', async () => {
+    // A model server of this test's own; its answers are filled in once the worker's id is known.
+    const turns: FakeTurn[] = [];
+    const llm = await startFakeLlm({ turns });
+    llms.push(llm);
+    // The process backend hands this through to the agents it starts (AGENT_ENV_PASSTHROUGH).
+    process.env.OPENAI_BASE_URL = `${llm.url}/v1`;
+    const { parent, worker } = await team(template);
+    const marker = `job-${randomUUID().slice(0, 8)}`;
+    turns.push({ toolCalls: [{ name: 'delegate_task', args: { workspace_id: worker, task: marker } }] }, { chunks: ['The worker said: ', `echo: ${marker}`] });
+    const ctx = randomUUID();
+    expect(await send(parent, `please have the worker do ${marker}`, ctx)).toEqual({ state: 'completed', text: `The worker said: echo: ${marker}` });
+    await expect.poll(async () => (await toolRows(parent, marker)).map((r) => `${String(r.method)}:${String(r.status)}`), { timeout: 15_000 }).toEqual(['delegate_task:ok']);
+
+    await restart(parent);
+    turns.push({ chunks: ['still here'] });
+    expect(await send(parent, 'do you remember?', ctx)).toEqual({ state: 'completed', text: 'still here' });
+    const last = llm.requests.at(-1)!.body.messages as { role: string; content: unknown }[];
+    expect(last.filter((m) => m.role === 'user').map((m) => m.content)).toEqual([`please have the worker do ${marker}`, 'do you remember?']);
+  }, 240_000);
+});
+
+describe('acp (templates/gemini-cli with a fake ACP agent) on the process backend', () => {
+  it('C037 the agent lists its peers through the molecule-mcp server, the tool use is in the activity log, and a restart loads the session', async () => {
+    const { parent, worker } = await team('acp-fake');
+    const ctx = randomUUID();
+    const peers = await send(parent, 'peers', ctx);
+    expect(peers.state).toBe('completed');
+    expect(peers.text).toContain(worker);
+    await expect.poll(async () => (await toolRows(parent, 'list_peers')).some((r) => r.method === 'list_peers' && r.status === 'ok'), { timeout: 15_000 }).toBe(true);
+    expect(await send(parent, 'hello', ctx)).toEqual({ state: 'completed', text: 'acp: hello (turn 2)' });
+
+    await restart(parent);
+    expect(await send(parent, 'after restart', ctx)).toEqual({ state: 'completed', text: 'acp: after restart (turn 3)' });
+  }, 240_000);
+
+  it('a template naming an ACP command that does not exist fails the workspace with a safe message, well before its provision timeout', async () => {
+    const r = await api('POST', '/workspaces', { name: `acp-missing-${randomUUID().slice(0, 6)}`, template: 'acp-missing' });
+    expect(r.status).toBe(201);
+    const id = String(r.body.id);
+    created.push(id);
+    await expect.poll(async () => (await get(id)).status, { timeout: 60_000, interval: 200 }).toBe(Status.Failed);
+    // The agent logs the command it could not find (agent.log); the platform shows the exit, nothing internal.
+    expect((await get(id)).last_sample_error).toBe('the agent process exited before it registered (exit code 1); see the platform log');
+  }, 120_000);
+});

@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import type { Logger } from './log.js';
 
 /** One A2A request the platform pushed; answer with the agent's JSON-RPC answer (and its HTTP-like status). */
-export type AgentSocketHandler = (request: unknown) => Promise<{ status: number; body: unknown }>;
+export type AgentSocketHandler = (request: unknown, meta: { callerId: string | null }) => Promise<{ status: number; body: unknown }>;
 
 export interface AgentSocketClientOptions {
   platformUrl: string;
@@ -124,10 +124,10 @@ export class AgentSocketClient {
         opts.log.warn('agent socket: a frame that is not JSON was ignored');
         return;
       }
-      const f = frame as { type?: unknown; id?: unknown; request?: unknown };
+      const f = frame as { type?: unknown; id?: unknown; request?: unknown; caller_id?: unknown };
       if (f.type !== 'a2a_request' || typeof f.id !== 'string') return;
       const id = f.id;
-      opts.handle(f.request).then(
+      opts.handle(f.request, { callerId: typeof f.caller_id === 'string' ? f.caller_id : null }).then(
         (answer) => {
           if (socket.readyState !== WebSocket.OPEN) return;
           socket.send(JSON.stringify({ type: 'a2a_response', id, status: answer.status, body: answer.body }));

@@ -236,7 +236,7 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
   let res;
   try {
     res = overSocket
-      ? await deps.a2a.sockets.post(target.id, socketRequest(rpc), timer.signal, answersAsStream(rpc))
+      ? await deps.a2a.sockets.post(target.id, socketRequest(rpc), timer.signal, { stream: answersAsStream(rpc), callerId })
       : await deps.a2a.dispatcher.post(target.url, JSON.stringify(rpc.request), timer.signal, answersAsStream(rpc) ? 'text/event-stream, application/json' : 'application/json');
   } catch (err) {
     timer.done();

@@ -54,7 +54,7 @@ describe('agent socket frames and registry (#15)', () => {
     const res = await sockets.post(WS_ID, { jsonrpc: '2.0', id: 7, method: 'message/send' }, new AbortController().signal);
     expect(res).toMatchObject({ status: 200, contentType: 'application/json' });
     expect(JSON.parse((await readAnswer(res.body)).toString())).toEqual({ jsonrpc: '2.0', id: 7, result: 'ok' });
-    const streamed = await sockets.post(WS_ID, { jsonrpc: '2.0', id: 8, method: 'message/send' }, new AbortController().signal, true);
+    const streamed = await sockets.post(WS_ID, { jsonrpc: '2.0', id: 8, method: 'message/send' }, new AbortController().signal, { stream: true });
     expect(streamed.contentType).toBe('text/event-stream');
     expect((await readAnswer(streamed.body)).toString()).toBe('data: {"jsonrpc":"2.0","id":8,"result":"ok"}\n\n');
   });

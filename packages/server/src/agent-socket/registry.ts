@@ -5,7 +5,7 @@ import type WebSocket from 'ws';
 
 /**
  * The frames of the outbound agent connection (`GET /workspaces/:id/agent-socket`), JSON text each:
- * - platform -> agent `{"type":"a2a_request","id":"<correlation id>","request":{<JSON-RPC request>}}`;
+ * - platform -> agent `{"type":"a2a_request","id":"<correlation id>","caller_id":<sending workspace or null>,"request":{<JSON-RPC request>}}`;
  * - agent -> platform `{"type":"a2a_response","id":"<the same id>","status":200,"body":{<JSON-RPC answer>}}`
  *   (`status` defaults to 200; any other frame, or an id nobody waits for, is ignored and logged).
  * Liveness is the WebSocket's own ping/pong. Streaming is not carried: a stream request goes over
@@ -20,7 +20,7 @@ export interface SocketAnswer {
 }
 
 export type AgentSocketFrame =
-  | { type: 'a2a_request'; id: string; request: unknown }
+  | { type: 'a2a_request'; id: string; caller_id: string | null; request: unknown }
   | { type: 'a2a_response'; id: string; status?: number; body: unknown };
 
 /** Close code and reason the older socket gets when the agent connects again (the newer one wins). */
@@ -118,11 +118,13 @@ export class AgentSockets {
 
   /**
    * Sends one JSON-RPC request to the agent over its socket and resolves with its answer shaped as
-   * the HTTP dispatcher's (so the proxy's busy, error and spend rules apply unchanged). `stream`:
+   * the HTTP dispatcher's (so the proxy's busy, error and spend rules apply unchanged). `callerId`:
+   * the sending workspace (null for a user), passed to the agent. `stream`:
    * the caller asked for a stream; the answer comes back as a single SSE `data:` event. Rejects with
    * AgentSocketLostError when there is no socket or it closes first, with the signal's reason when aborted.
    */
-  async post(workspaceId: string, request: unknown, signal: AbortSignal, stream = false): Promise<SocketAnswer> {
+  async post(workspaceId: string, request: unknown, signal: AbortSignal, opts: { stream?: boolean; callerId?: string | null } = {}): Promise<SocketAnswer> {
+    const stream = opts.stream === true;
     const live = this.#live.get(workspaceId);
     if (!live) throw new AgentSocketLostError();
     signal.throwIfAborted();
@@ -143,7 +145,7 @@ export class AgentSockets {
           reject(err);
         },
       });
-      const frame: AgentSocketFrame = { type: 'a2a_request', id, request };
+      const frame: AgentSocketFrame = { type: 'a2a_request', id, caller_id: opts.callerId ?? null, request };
       live.socket.send(JSON.stringify(frame), (err) => {
         if (err && live.pending.delete(id)) {
           signal.removeEventListener('abort', onAbort);

@@ -23,3 +23,4 @@ node --import tsx bench/files.ts
 node --import tsx bench/terminal.ts
 node --import tsx bench/canvas.ts
 node --import tsx bench/memory.ts
+node --import tsx bench/external.ts

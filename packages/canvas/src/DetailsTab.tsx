@@ -117,6 +117,12 @@ function Tokens({ workspace: w, api, canvas }: Pick<TabProps, 'workspace' | 'api
   useEffect(load, [load]);
   const create = async () => {
     try {
+      // An external agent gets the whole connect dialog: every snippet, stamped with the fresh token.
+      if (w.runtime === 'external') {
+        canvas.showConnect(w.name, await api.connection(w.id));
+        load();
+        return;
+      }
       const t = await api.createToken(w.id);
       const origin = location.origin;
       canvas.showConnect(w.name, {
@@ -150,7 +156,7 @@ function Tokens({ workspace: w, api, canvas }: Pick<TabProps, 'workspace' | 'api
       )}
       <div className="actions">
         <button type="button" onClick={() => void create()}>
-          {w.runtime === 'external' ? 'Connect an agent (new token)' : 'New token'}
+          {w.runtime === 'external' ? 'New connection snippet' : 'New token'}
         </button>
       </div>
       <p className="note" role="status" aria-live="polite">

@@ -173,6 +173,8 @@ export function createApi(opts: ApiOptions = {}) {
     /** A workspace's recorded events, newest first (`before` pages back). */
     workspaceEvents: (id: string, before?: number) => call<PlatformEvent[]>('GET', `/events/${encodeURIComponent(id)}?limit=50${before ? `&before=${before}` : ''}`),
     tokens: (id: string) => call<{ tokens: TokenView[] }>('GET', `/workspaces/${encodeURIComponent(id)}/tokens`),
+    /** An external workspace's connection with a fresh token stamped into every snippet (`POST /workspaces/:id/connection`). */
+    connection: (id: string) => call<ExternalConnection>('POST', `/workspaces/${encodeURIComponent(id)}/connection`),
     createToken: (id: string) => call<{ id: string; auth_token: string; prefix: string }>('POST', `/workspaces/${encodeURIComponent(id)}/tokens`),
     revokeToken: (id: string, tokenId: string) => call<{ status: string }>('DELETE', `/workspaces/${encodeURIComponent(id)}/tokens/${encodeURIComponent(tokenId)}`),
     /** The org tokens (admin bearers for scripts), newest first: prefixes, never the tokens. */

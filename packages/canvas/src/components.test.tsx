@@ -135,6 +135,21 @@ describe('connect dialog', () => {
     expect(screen.getByText('Laptop is online.')).toBeTruthy();
   });
 
+  it("C268 the Details tab of an external workspace: 'New connection snippet' mints through POST /workspaces/:id/connection and opens the dialog with its snippets", async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Laptop', runtime: 'external' });
+    const { api, sent } = fakeApi({
+      [`POST /workspaces/${w.id}/connection`]: () => json(201, { ...fields, workspace_id: w.id, ...snippets }),
+      [`GET /workspaces/${w.id}/budget`]: () => json(503, { error: 'unavailable', code: 'platform_unavailable' }),
+      [`GET /workspaces/${w.id}/tokens`]: () => json(200, { tokens: [] }),
+    });
+    const shown: [string, unknown][] = [];
+    render(<DetailsTab workspace={w} workspaces={byId([w])} api={api} feed={createFeed()} canvas={{ requestDelete: () => undefined, showConnect: (name, c) => shown.push([name, c]), move: async () => undefined }} />);
+    await user.click(screen.getByRole('button', { name: 'New connection snippet' }));
+    await waitFor(() => expect(shown).toEqual([['Laptop', { ...fields, workspace_id: w.id, ...snippets }]]));
+    expect(sent.filter((r) => r.method === 'POST').map((r) => r.url)).toEqual([`/workspaces/${w.id}/connection`]);
+  });
+
   it('C268 shows only the tabs whose snippet the platform returned', async () => {
     const user = userEvent.setup();
     render(<ConnectDialog name="Laptop" connection={fields} status={undefined} onClose={() => undefined} />);

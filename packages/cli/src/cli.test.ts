@@ -122,6 +122,26 @@ describe('molecule workspace', () => {
     expect(((await res.json()) as WorkspaceView).status).toBe('awaiting_agent');
   });
 
+  it('workspace connect prints every snippet with a placeholder; --new-token mints a working token into them; a non-external workspace is refused', async () => {
+    const ws = await cliJson<CreatedWorkspace>(['workspace', 'create', 'connect-me', '--runtime', 'external']);
+    const r = await cli(['workspace', 'connect', ws.id]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/auth_token\s+<MOLECULE_WORKSPACE_TOKEN>/);
+    for (const label of ['Universal MCP', 'Python', 'Claude Code', 'Hermes', 'Codex', 'OpenClaw', 'curl']) expect(r.out).toContain(`== ${label} ==`);
+    expect(r.out).not.toMatch(/mol_ws_/);
+    const minted = await cli(['workspace', 'connect', ws.id, '--new-token']);
+    expect(minted.code).toBe(0);
+    expect(minted.err).toMatch(/shown only this once/);
+    const token = /auth_token\s+(\S+)/.exec(minted.out)?.[1];
+    expect(token).toMatch(/^mol_ws_/);
+    expect(minted.out.split(token!).length).toBeGreaterThan(3);
+    expect((await apiGet(`/workspaces/${ws.id}`, token!)).status).toBe(200);
+    const managed = await cliJson<CreatedWorkspace>(['workspace', 'create', 'managed-one']);
+    const refused = await cli(['workspace', 'connect', managed.id]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/only an external workspace/);
+  });
+
   it('rm of a parent without --confirm shows the server refusal, exits 1 and removes nothing', async () => {
     const parent = await cliJson<CreatedWorkspace>(['workspace', 'create', 'lead']);
     const child = await cliJson<CreatedWorkspace>(['workspace', 'create', 'report', '--parent', parent.id]);

@@ -96,6 +96,11 @@ export class MoleculeClient {
   }
 
   /** `POST /workspaces/:id/tokens`: mints a workspace token, shown once. */
+  /** An external workspace's connect snippets: `mint` answers them with a fresh token (POST), otherwise with a placeholder (GET). */
+  workspaceConnection(workspaceId: string, mint: boolean): Promise<ExternalConnection> {
+    return this.request(mint ? 'POST' : 'GET', `/workspaces/${encodeURIComponent(workspaceId)}/connection`);
+  }
+
   createWorkspaceToken(workspaceId: string): Promise<CreatedToken> {
     return this.request('POST', `/workspaces/${encodeURIComponent(workspaceId)}/tokens`);
   }

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BUDGET_PERIODS, DELIVERY_MODES, EXTERNAL_RUNTIME, RUNTIMES, type BudgetPeriod, type BudgetView, type CreateWorkspaceBody, type DeliveryMode, type EnvRequirement, type Runtime, type SecretChange } from '@molecule/contracts';
+import { BUDGET_PERIODS, CONNECT_SNIPPETS, DELIVERY_MODES, EXTERNAL_RUNTIME, RUNTIMES, type BudgetPeriod, type BudgetView, type CreateWorkspaceBody, type DeliveryMode, type EnvRequirement, type Runtime, type SecretChange } from '@molecule/contracts';
 import { ApiError, MoleculeClient, PlatformUnreachableError, type DeleteWorkspaceResult } from './client.js';
 import { resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
 import { CliError } from './errors.js';
@@ -196,6 +196,30 @@ export function buildProgram(io: CliIo): Command {
     if (opts.json) return io.out(json(events));
     if (events.length === 0) return io.out(`no recorded events for ${id}\n`);
     for (const e of events) io.out(`${e.at}  #${String(e.seq)}  ${e.type}${Object.keys(e.payload).length > 0 ? `  ${JSON.stringify(e.payload)}` : ''}\n`);
+  });
+
+  withConnection(
+    workspace
+      .command('connect')
+      .description("print an external workspace's connect snippets (Universal MCP, Python, Claude Code, Hermes, Codex, OpenClaw, curl)")
+      .argument('<id>', 'workspace id')
+      .option('--new-token', 'mint a fresh token and stamp it into the snippets (shown once); without it the token is a placeholder'),
+  ).action(async (id: string, opts: ClientFlags & { newToken?: boolean }) => {
+    const client = await connect(io, opts);
+    const c = await client.call((api) => api.workspaceConnection(id, opts.newToken === true));
+    if (opts.newToken === true) io.err('warning: the auth token below is shown only this once; save it now, it cannot be retrieved again\n');
+    if (opts.json) return io.out(json(c));
+    io.out(
+      fields([
+        ['workspace_id', c.workspace_id],
+        ['platform_url', c.platform_url],
+        ['auth_token', c.auth_token],
+      ]),
+    );
+    for (const s of CONNECT_SNIPPETS) {
+      const text = c[s.field];
+      if (text !== undefined) io.out(`\n== ${s.label} ==\n${text.endsWith('\n') ? text : `${text}\n`}`);
+    }
   });
 
   const token = program.command('token').description('workspace credentials');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DefaultRequestHandler, InMemoryTaskStore } from '@a2a-js/sdk/server';
 import { buildA2AApp } from './a2a-server.js';
+import { AgentSocketClient } from './agent-socket-client.js';
 import { createAdapter, type Adapter } from './adapters/index.js';
 import { buildAgentCard } from './card.js';
 import { DEDUPE_JOURNAL_FILE, MessageDedupe } from './dedupe.js';
@@ -39,6 +40,8 @@ export interface RunningAgent {
   reloadPlugins(): Promise<string[]>;
   /** Absent when no PLATFORM_URL is configured (standalone). */
   platform: PlatformClient | undefined;
+  /** The outbound socket to the platform (`--connect`); absent otherwise. */
+  socket: AgentSocketClient | undefined;
   /** The platform tools the adapter gets; absent when standalone. */
   tools: PlatformTools | undefined;
   /**
@@ -80,6 +83,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
   // and its adapter gets no platform tools.
   let platform: PlatformClient | undefined;
   let tools: McpPlatformTools | undefined;
+  let socket: AgentSocketClient | undefined;
   const executor = new AdapterExecutor(adapter, tracker, log, { onToolUse: (use) => void platform?.reportToolUse(use), tools: () => tools });
   const startedAt = Date.now();
 
@@ -143,7 +147,8 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       configsDir: config.configsDir,
       token: config.token,
       tokenSource: config.tokenSource,
-      registerBody: () => ({ id: workspaceId, url, agent_card: currentCard(), delivery_mode: 'push' }),
+      // Connected agents need no reachable URL: they register as poll and are pushed over their socket.
+      registerBody: () => (config.connect ? { id: workspaceId, url: '', agent_card: currentCard(), delivery_mode: 'poll' } : { id: workspaceId, url, agent_card: currentCard(), delivery_mode: 'push' }),
       heartbeatBody: () => buildHeartbeat({ workspaceId, tracker, startedAt, adapter, workspace: config.workspace, log }),
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? config.heartbeatIntervalMs,
       registerBackoff: opts.registerBackoff,
@@ -151,6 +156,23 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       log,
     });
     platform.start();
+    if (config.connect) {
+      const client = platform;
+      const local = `http://${WILDCARD_HOSTS.has(config.host) ? '127.0.0.1' : config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${port}/`;
+      socket = new AgentSocketClient({
+        platformUrl: config.platformUrl,
+        workspaceId,
+        token: () => client.tokens.current(),
+        log,
+        // Each pushed request goes through this agent's own A2A server, as if it came over HTTP.
+        handle: async (request) => {
+          const res = await fetch(local, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(request) });
+          const text = await res.text();
+          return { status: res.status, body: text === '' ? null : (JSON.parse(text) as unknown) };
+        },
+      });
+      socket.start();
+    }
     tools = new McpPlatformTools({ platformUrl: config.platformUrl, workspaceId, token: platform.tokens, log });
   } else {
     log.info('no PLATFORM_URL: running standalone (no register, no heartbeat)');
@@ -164,6 +186,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
   let closing: Promise<void> | undefined;
   const close = (closeOpts: { graceMs?: number } = {}) =>
     (closing ??= (async () => {
+      socket?.stop();
       await platform?.stop();
       const serverClosed = app.close();
       if (!(await tracker.waitIdle(closeOpts.graceMs ?? 10_000))) {
@@ -190,6 +213,9 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
     },
     tracker,
     platform,
+    get socket() {
+      return socket;
+    },
     tools,
     reloadPlugins,
     close,

@@ -71,6 +71,11 @@ export interface AgentConfig {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /**
+   * `--connect` or MOLECULE_CONNECT=1: the agent registers with no URL (poll mode) and takes its
+   * requests over an outbound socket to the platform (#15), so it needs no reachable address.
+   */
+  connect: boolean;
   /** MOLECULE_WORKSPACE_URL: the URL to advertise verbatim (a tunnel, a container name). */
   publicUrl: string | undefined;
   token: string | undefined;
@@ -163,6 +168,10 @@ export async function loadConfig(env: Env = process.env): Promise<AgentConfig> {
   const port = int('PORT', DEFAULTS.port, 0, 65535);
   const host = str('HOST') ?? DEFAULTS.host;
   const publicUrl = httpUrl('MOLECULE_WORKSPACE_URL');
+  const rawConnect = str('MOLECULE_CONNECT') ?? '0';
+  if (!['0', '1', 'true', 'false'].includes(rawConnect)) bad('MOLECULE_CONNECT', `must be 1 or 0 (got ${JSON.stringify(rawConnect)})`);
+  const connect = rawConnect === '1' || rawConnect === 'true';
+  if (connect && !platformUrl) bad('MOLECULE_CONNECT', 'needs PLATFORM_URL (the platform the agent connects to)');
   const heartbeatIntervalMs = int('MOLECULE_HEARTBEAT_INTERVAL_SECONDS', DEFAULTS.heartbeatIntervalSeconds, 1, 3600) * 1000;
   const configsDir = path.resolve(str('MOLECULE_CONFIGS_DIR') ?? DEFAULTS.configsDir);
   const workspaceDir = path.resolve(str('MOLECULE_WORKSPACE_DIR') ?? DEFAULTS.workspaceDir);
@@ -210,6 +219,7 @@ export async function loadConfig(env: Env = process.env): Promise<AgentConfig> {
     platformUrl,
     host,
     port,
+    connect,
     publicUrl,
     token,
     tokenSource,

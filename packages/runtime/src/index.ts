@@ -2,6 +2,7 @@
  * `@molecule/runtime`: what runs inside a workspace. `molecule-agent` (dist/main.js) is the CLI;
  * these exports start the same agent programmatically (tests, embedding).
  */
+export { AgentSocketClient, agentSocketUrl, backoffDelay, type AgentSocketClientOptions, type AgentSocketHandler } from './agent-socket-client.js';
 export { startAgent, advertisedUrl, type RunningAgent, type StartAgentOptions } from './agent.js';
 export {
   loadConfig,

@@ -9,7 +9,9 @@ const SHUTDOWN_GRACE_MS = 10_000;
 async function main(): Promise<void> {
   let config;
   try {
-    config = await loadConfig(process.env);
+    // `--connect` is MOLECULE_CONNECT=1: the agent takes its requests over an outbound socket.
+    const env = process.argv.slice(2).includes('--connect') ? { ...process.env, MOLECULE_CONNECT: '1' } : process.env;
+    config = await loadConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`molecule-agent: ${err.message}\n`);

@@ -23,6 +23,8 @@ export interface BridgeConfig {
   skills: string[];
   /** MOLECULE_MCP_DISABLE_HEARTBEAT=1: neither register nor heartbeat (C036). */
   registerAndBeat: boolean;
+  /** MOLECULE_MCP_SOCKET=0 turns it off: otherwise messages are pushed over an outbound socket (#15), the poll inbox the fallback. */
+  socket: boolean;
   logLevel: string;
 }
 
@@ -70,6 +72,7 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv): BridgeConfig {
     agentDescription: env.MOLECULE_AGENT_DESCRIPTION?.trim() || 'An agent connected through molecule-mcp',
     skills,
     registerAndBeat: env.MOLECULE_MCP_DISABLE_HEARTBEAT !== '1',
+    socket: env.MOLECULE_MCP_SOCKET?.trim() !== '0',
     logLevel: env.MOLECULE_MCP_LOG_LEVEL?.trim() || (env.MOLECULE_MCP_VERBOSE === '1' ? 'debug' : 'info'),
   };
 }
@@ -219,7 +222,7 @@ function failure(err: unknown): CallToolResult {
  * the platform's own MCP endpoint, so the set is the platform's, never a copy) plus the inbox tools.
  * `wait_for_messages` moves a cursor past what it returned; `get_messages` shows all unanswered ones.
  */
-export function bridgeServer(deps: { tools: PlatformTools; inbox: InboxClient; log: Logger; workspaceId: string }): Server {
+export function bridgeServer(deps: { tools: PlatformTools; inbox: Pick<InboxClient, 'read' | 'reply'>; log: Logger; workspaceId: string }): Server {
   let cursor: string | undefined;
   const server = new Server(
     { name: 'molecule-mcp', version: '0.1.0' },

@@ -5,6 +5,8 @@ import { destination } from 'pino';
 import { BRIDGE_HEARTBEAT_INTERVAL_MS, BridgeConfigError, bridgeHeartbeat, bridgeRegisterBody, bridgeServer, InboxClient, loadBridgeConfig } from './mcp-bridge.js';
 import { createLogger } from './log.js';
 import { PlatformClient } from './platform.js';
+import { AgentSocketClient } from './agent-socket-client.js';
+import { PushedInbox } from './mcp-pushed-inbox.js';
 import { McpPlatformTools } from './platform-tools.js';
 
 /** Exit codes: 2 for a bad environment, 3 when the platform refuses the workspace (upstream's). */
@@ -59,14 +61,26 @@ async function main(): Promise<void> {
     });
   }
   const tools = new McpPlatformTools({ platformUrl: cfg.platformUrl, workspaceId: cfg.workspaceId, token: registry?.tokens ?? { current: () => cfg.token, reload: async () => false }, log, headers, clientName: 'molecule-mcp' });
-  const inbox = new InboxClient({ platformUrl: cfg.platformUrl, workspaceId: cfg.workspaceId, token: () => registry?.tokens.current() ?? cfg.token, headers });
-  const server = bridgeServer({ tools, inbox, log, workspaceId: cfg.workspaceId });
+  const polled = new InboxClient({ platformUrl: cfg.platformUrl, workspaceId: cfg.workspaceId, token: () => registry?.tokens.current() ?? cfg.token, headers });
+  // Pushes over an outbound socket when it is up; the poll inbox still serves what arrived while it was down.
+  const pushed = cfg.socket ? new PushedInbox(polled) : undefined;
+  const socket =
+    pushed &&
+    new AgentSocketClient({
+      platformUrl: cfg.platformUrl,
+      workspaceId: cfg.workspaceId,
+      token: () => registry?.tokens.current() ?? cfg.token,
+      log,
+      handle: (request, meta) => pushed.push(request, meta),
+    });
+  const server = bridgeServer({ tools, inbox: pushed ?? polled, log, workspaceId: cfg.workspaceId });
 
   let stopping = false;
   const stop = async (why: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ why }, 'molecule-mcp stopping');
+    socket?.stop();
     await Promise.allSettled([registry?.stop(), tools.close(), server.close()]);
     process.exit(0);
   };
@@ -77,6 +91,7 @@ async function main(): Promise<void> {
 
   await server.connect(new StdioServerTransport());
   registry?.start();
+  socket?.start();
   log.info({ platform_url: cfg.platformUrl, heartbeat: cfg.registerAndBeat }, 'molecule-mcp serving MCP on stdio');
 }
 

@@ -5,6 +5,7 @@ import { Agent, errors as undiciErrors, request } from 'undici';
 import WebSocket from 'ws';
 import { readCapped } from '../net/read-capped.js';
 import { checkAgentUrl, classifyAddress, type AgentUrlPolicy } from '../ssrf/agent-url.js';
+import { AgentSocketLostError } from '../agent-socket/registry.js';
 
 /** Transport limits of the outbound A2A client (C049). There is no overall timeout: long work is bounded by the idle timer. */
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -50,9 +51,10 @@ export class ResponseTooLargeError extends Error {
  * - `unreachable`: no connection was made (refused, no route, connect timeout): nothing was sent;
  * - `headers_timeout`: connected and sent, but no answer headers within HEADERS_TIMEOUT_MS;
  * - `connection_lost`: the connection broke after the request went out (reset, EOF);
+ * - `socket_lost`: the agent's outbound socket closed with the request in flight;
  * - `unsafe_url`, `too_large`, `other`.
  */
-export type DispatchFailure = 'idle_timeout' | 'ceiling' | 'unreachable' | 'headers_timeout' | 'connection_lost' | 'unsafe_url' | 'too_large' | 'other';
+export type DispatchFailure = 'idle_timeout' | 'ceiling' | 'unreachable' | 'headers_timeout' | 'connection_lost' | 'socket_lost' | 'unsafe_url' | 'too_large' | 'other';
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
 const LOST_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
@@ -63,6 +65,7 @@ export function classifyDispatchError(err: unknown): DispatchFailure {
     if (e instanceof IdleTimeoutError) return 'idle_timeout';
     if (e instanceof CeilingTimeoutError) return 'ceiling';
     if (e instanceof UnsafeAgentUrlError) return 'unsafe_url';
+    if (e instanceof AgentSocketLostError) return 'socket_lost';
     if (e instanceof ResponseTooLargeError) return 'too_large';
     if (e instanceof undiciErrors.HeadersTimeoutError) return 'headers_timeout';
     if (e instanceof undiciErrors.ConnectTimeoutError) return 'unreachable';

@@ -2,6 +2,7 @@ import { recordActivities, type ActivityDeps, type ActivityInsert } from '../act
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
 import type { AgentUrlPolicy } from '../ssrf/agent-url.js';
+import { AgentSockets } from '../agent-socket/registry.js';
 import { A2ADispatcher } from './dispatch.js';
 import { QueueDrainer, type DeliveredHook, type DeliverFn } from './drain.js';
 import { WorkspaceActivity } from './idle.js';
@@ -11,6 +12,8 @@ import { touchInstance } from './queue-repo.js';
 /** The A2A machinery one server process shares: outbound pools, idle timers, the queue drain. */
 export interface A2AServices {
   dispatcher: A2ADispatcher;
+  /** The agents' outbound sockets this process holds (#15): preferred over their URLs. */
+  sockets: AgentSockets;
   activity: WorkspaceActivity;
   drainer: QueueDrainer;
   /** Writes activity rows off the response path; a failure is logged, never surfaced to the caller. */
@@ -43,7 +46,14 @@ export function createA2AServices(parts: ActivityDeps & {
   const dispatcher = new A2ADispatcher(parts.agentUrlPolicy);
   const activity = new WorkspaceActivity(parts.bus);
   const instanceId = globalThis.crypto.randomUUID();
+  const sockets = new AgentSockets({
+    // A (re)connected agent takes what was queued for it, including requests its last socket dropped.
+    attached: (id) => drainer.freeSlot(id),
+    warn: (detail, msg) => parts.log.warn(detail, msg),
+  });
   const drainer = new QueueDrainer({
+    // A workspace with no URL is reachable while its agent holds a socket here.
+    reachable: (id) => sockets.has(id),
     db: parts.db,
     log: parts.log,
     deliver: parts.deliver,
@@ -112,6 +122,7 @@ export function createA2AServices(parts: ActivityDeps & {
   };
   return {
     dispatcher,
+    sockets,
     activity,
     drainer,
     record(rows) {
@@ -126,6 +137,7 @@ export function createA2AServices(parts: ActivityDeps & {
     async close() {
       clearInterval(beacon);
       unsubscribe();
+      sockets.close();
       await drainer.close();
       if (timer) {
         clearTimeout(timer);

@@ -56,6 +56,8 @@ export function failureMessage(f: DispatchFailure): string {
       return 'the agent did not answer in time';
     case 'connection_lost':
       return 'the connection to the agent was lost';
+    case 'socket_lost':
+      return "the agent's connection closed before it answered";
     case 'unsafe_url':
       return 'the agent URL is not allowed';
     case 'too_large':
@@ -66,11 +68,11 @@ export function failureMessage(f: DispatchFailure): string {
 }
 
 /**
- * C043: a dispatch our own timers cut off (the idle timeout, the ceiling, no answer headers in time)
- * means the agent is busy, not gone: the message is queued and delivered again later, which an
+ * C043: a dispatch our own timers cut off (the idle timeout, the ceiling, no answer headers in time),
+ * or whose outbound agent socket closed mid-request (#15: it reconnects), means the agent is busy, not gone: the message is queued and delivered again later, which an
  * agent that deduplicates by messageId answers from its first delivery. Typed, never by message text.
  */
-export const isBusyTimeout = (f: DispatchFailure): boolean => f === 'idle_timeout' || f === 'ceiling' || f === 'headers_timeout';
+export const isBusyTimeout = (f: DispatchFailure): boolean => f === 'idle_timeout' || f === 'ceiling' || f === 'headers_timeout' || f === 'socket_lost';
 
 /** The JSON-RPC error message of an agent's answer, if it carries one. */
 function rpcErrorMessage(answer: unknown): string | undefined {

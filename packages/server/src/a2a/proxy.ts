@@ -95,7 +95,8 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
     return { kind: 'invalid', error: { id: rpc.id, code: -32602, message: `${field} must be a positive whole number of seconds`, field }, ownParam: true };
   }
 
-  if (target.delivery_mode === 'poll') return pollDeliver(deps, target, callerId, rpc, req.idleTimeoutSeconds);
+  // A poll agent with a live outbound socket gets pushes too (#15); without one, its inbox holds the message.
+  if (target.delivery_mode === 'poll' && !deps.a2a.sockets.has(target.id)) return pollDeliver(deps, target, callerId, rpc, req.idleTimeoutSeconds);
 
   const known = await alreadyQueued(deps, target, rpc);
   if (known) return known;
@@ -198,7 +199,7 @@ export interface DispatchOptions {
  */
 export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, opts: DispatchOptions): Promise<ProxyOutcome> {
   const to = bridgeTo(rpc, target.agent_card);
-  if (to === undefined || target.url === '') return dispatchRaw(deps, target, callerId, rpc, opts);
+  if (to === undefined || (target.url === '' && !deps.a2a.sockets.has(target.id))) return dispatchRaw(deps, target, callerId, rpc, opts);
   const bridged = rpc as NormalizedA2ARequest & { dialect: A2ADialect };
   const o = await bridgeExchange(bridged, to, target.agent_card, (translated) => dispatchRaw(deps, target, callerId, translated, { ...opts, allowQueue: false }));
   const timedOut = o.kind === 'failed' && isBusyTimeout(o.failure);
@@ -211,7 +212,9 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
  * Activity rows are written after the exchange, off the response path.
  */
 async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, opts: DispatchOptions): Promise<ProxyOutcome> {
-  if (target.url === '') {
+  // A live outbound socket is preferred over the URL (#15): the agent asked for its work that way.
+  const overSocket = deps.a2a.sockets.has(target.id);
+  if (target.url === '' && !overSocket) {
     if (target.status === Status.Hibernated) {
       wake(deps, target.id);
       return { kind: 'waking' };
@@ -232,7 +235,9 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
 
   let res;
   try {
-    res = await deps.a2a.dispatcher.post(target.url, JSON.stringify(rpc.request), timer.signal, answersAsStream(rpc) ? 'text/event-stream, application/json' : 'application/json');
+    res = overSocket
+      ? await deps.a2a.sockets.post(target.id, socketRequest(rpc), timer.signal, { stream: answersAsStream(rpc), callerId })
+      : await deps.a2a.dispatcher.post(target.url, JSON.stringify(rpc.request), timer.signal, answersAsStream(rpc) ? 'text/event-stream, application/json' : 'application/json');
   } catch (err) {
     timer.done();
     const failure = classifyDispatchError(err);
@@ -324,6 +329,11 @@ async function markDeadIfStopped(deps: ProxyDeps, target: Target): Promise<boole
 /** A message to a hibernated workspace wakes it (the caller retries after Retry-After). */
 function wake(deps: ProxyDeps, id: string): void {
   void resumeWorkspace(deps, id).catch((err: unknown) => deps.log.warn({ err, workspace_id: id }, 'could not wake a hibernated workspace'));
+}
+
+/** A stream request is sent over an agent socket as the plain send it wraps (the socket carries one answer per request). */
+function socketRequest(rpc: NormalizedA2ARequest): unknown {
+  return rpc.kind === 'stream' ? { ...rpc.request, method: rpc.dialect === 'v1' ? 'SendMessage' : 'message/send' } : rpc.request;
 }
 
 /** A busy target: the message is queued (C044), unless the runtime owns its sessions (C045) or there is nothing to queue by. */

@@ -36,6 +36,8 @@ import { registerTemplateRoutes } from '../provisioning/routes.js';
 import { registerPluginRoutes } from '../plugins/routes.js';
 import { registerMemoryRoutes } from '../memory/routes.js';
 import { registerInboxRoutes } from '../inbox/routes.js';
+import { registerAgentSocketRoute } from '../agent-socket/routes.js';
+import { MAX_RESPONSE_BYTES } from '../a2a/dispatch.js';
 import { registerMcpRoutes } from '../mcp/routes.js';
 import { registerEventRoutes, registerWebSocketRoute } from '../events/routes.js';
 import { registerRegistryRoutes } from '../registry/routes.js';
@@ -195,6 +197,11 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     await child.register(fastifyWebsocket, { options: { maxPayload: TERMINAL_MAX_FRAME_BYTES } });
     registerWebSocketRoute(child, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
     registerTerminalRoutes(child, { ...authDeps(deps), provisioner: deps.provisioner, log: deps.log, idleMs: deps.config.terminalIdleMs });
+  });
+  // The agents' outbound sockets carry whole A2A answers: their own context, with the answer's size as the frame limit.
+  await app.register(async (child) => {
+    await child.register(fastifyWebsocket, { options: { maxPayload: MAX_RESPONSE_BYTES + 64 * 1024 } });
+    registerAgentSocketRoute(child, { ...authDeps(deps), sockets: deps.a2a.sockets });
   });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });
   registerRegistryRoutes(app, { ...deps, ...authDeps(deps), onFreeSlot: (id) => deps.a2a.freed(id) });

@@ -104,8 +104,8 @@ function queryArb(query: Record<string, Schema>): fc.Arbitrary<string> {
   );
 }
 
-/** `credential` routes only the path workspace's own token passes (its inbox): fuzzed with that token, so the fuzz gets past auth. */
-const OWN_TOKEN_OPERATIONS: ReadonlySet<string> = new Set(['GET /workspaces/{id}/inbox', 'POST /workspaces/{id}/inbox/{message_id}/reply']);
+/** `credential` routes only the path workspace's own token passes (its inbox, its agent socket): fuzzed with that token, so the fuzz gets past auth. */
+const OWN_TOKEN_OPERATIONS: ReadonlySet<string> = new Set(['GET /workspaces/{id}/inbox', 'POST /workspaces/{id}/inbox/{message_id}/reply', 'GET /workspaces/{id}/agent-socket']);
 
 describe('fuzzer generated from /openapi.json', () => {
   let t: TestApp;

@@ -71,43 +71,57 @@ describe('molecule-mcp end to end (C036 C274)', () => {
     await server?.close();
   });
 
-  it("C036 C274 the bridge registers and beats; a teammate's message/send reaches wait_for_messages and the reply completes it with that text", async () => {
-    const agent = await external('mcp-agent');
-    const mate = await external('mcp-teammate');
-    expect(await status(agent.id)).toBe(Status.AwaitingAgent);
-    const client = await host(await bridgeEnv(agent));
+  // The same flow through the poll inbox (the socket turned off) and over the outbound socket (#15
+  // item 3: the default; the workspace has no URL at all, and the message is pushed, not polled).
+  for (const mode of ['poll inbox', 'outbound socket'] as const) {
+    it(`C036 C274 the bridge registers and beats; a teammate's message/send reaches wait_for_messages and the reply completes it with that text (${mode})`, async () => {
+      const agent = await external(`mcp-agent-${mode.replace(' ', '-')}`);
+      const mate = await external(`mcp-teammate-${mode.replace(' ', '-')}`);
+      expect(await status(agent.id)).toBe(Status.AwaitingAgent);
+      const client = await host(await bridgeEnv(agent, mode === 'poll inbox' ? { MOLECULE_MCP_SOCKET: '0' } : {}));
 
-    const tools = (await client.listTools()).tools.map((t) => t.name);
-    expect(tools).toEqual([...PLATFORM_TOOLS, 'wait_for_messages', 'get_messages', 'reply']);
-    await expect.poll(() => status(agent.id), { timeout: 15_000 }).toBe(Status.Online);
-    await expect.poll(async () => (await api('GET', `/workspaces/${agent.id}`)).body.last_heartbeat_at, { timeout: 15_000 }).toBeTruthy();
-    expect((await api('GET', `/workspaces/${agent.id}`)).body).toMatchObject({ delivery_mode: 'poll' });
+      const tools = (await client.listTools()).tools.map((t) => t.name);
+      expect(tools).toEqual([...PLATFORM_TOOLS, 'wait_for_messages', 'get_messages', 'reply']);
+      await expect.poll(() => status(agent.id), { timeout: 15_000 }).toBe(Status.Online);
+      await expect.poll(async () => (await api('GET', `/workspaces/${agent.id}`)).body.last_heartbeat_at, { timeout: 15_000 }).toBeTruthy();
+      expect((await api('GET', `/workspaces/${agent.id}`)).body).toMatchObject({ delivery_mode: 'poll' });
+      if (mode === 'outbound socket') {
+        await expect.poll(() => server.deps.a2a.sockets.has(agent.id), { timeout: 15_000 }).toBe(true);
+        expect((await api('GET', `/workspaces/${agent.id}`)).body.url ?? '').toBe('');
+      } else {
+        expect(server.deps.a2a.sockets.has(agent.id)).toBe(false);
+      }
 
-    const question = `ping ${randomUUID().slice(0, 8)}`;
-    const sending = api(
-      'POST',
-      `/workspaces/${agent.id}/a2a`,
-      { jsonrpc: '2.0', id: 'mate-1', method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text: question }] } } },
-      { authorization: `Bearer ${mate.token}` },
-    );
-    const waited = await client.callTool({ name: 'wait_for_messages', arguments: { timeout_secs: 60 } });
-    const messages = (waited.structuredContent as { messages: { message_id: string; text: string; from: Json }[] }).messages;
-    expect(messages).toEqual([expect.objectContaining({ text: question, from: { kind: 'peer_agent', workspace_id: mate.id } })]);
-    const replied = await client.callTool({ name: 'reply', arguments: { message_id: messages[0]!.message_id, text: `pong: ${question}` } });
-    expect(replied.isError).toBeFalsy();
+      const question = `ping ${randomUUID().slice(0, 8)}`;
+      const sending = api(
+        'POST',
+        `/workspaces/${agent.id}/a2a`,
+        { jsonrpc: '2.0', id: 'mate-1', method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text: question }] } } },
+        { authorization: `Bearer ${mate.token}` },
+      );
+      const waited = await client.callTool({ name: 'wait_for_messages', arguments: { timeout_secs: 60 } });
+      const messages = (waited.structuredContent as { messages: { message_id: string; text: string; from: Json }[] }).messages;
+      expect(messages).toEqual([expect.objectContaining({ text: question, from: { kind: 'peer_agent', workspace_id: mate.id } })]);
+      const replied = await client.callTool({ name: 'reply', arguments: { message_id: messages[0]!.message_id, text: `pong: ${question}` } });
+      expect(replied.isError).toBeFalsy();
 
-    const answered = await sending;
-    expect(answered.status).toBe(200);
-    expect(answered.body).toMatchObject({ id: 'mate-1', result: { role: 'agent', parts: [{ kind: 'text', text: `pong: ${question}` }] } });
-    // Answered messages leave the inbox; a reply to one again is the tool's error, not a crash.
-    expect(textOf(await client.callTool({ name: 'get_messages', arguments: {} }))).toBe('No new messages.');
-    const again = await client.callTool({ name: 'reply', arguments: { message_id: messages[0]!.message_id, text: 'twice' } });
-    expect(again.isError).toBe(true);
-    expect(textOf(again)).toBe('this message was already answered');
-    // The platform's own tools answer through the bridge as this workspace.
-    const info = JSON.parse(textOf(await client.callTool({ name: 'get_workspace_info', arguments: {} }))) as Json;
-    expect(info.id).toBe(agent.id);
-  }, 90_000);
+      const answered = await sending;
+      expect(answered.status).toBe(200);
+      expect(answered.body).toMatchObject({ id: 'mate-1', result: { role: 'agent', parts: [{ kind: 'text', text: `pong: ${question}` }] } });
+      // Answered messages leave the inbox; a reply to one again is the tool's error, not a crash.
+      expect(textOf(await client.callTool({ name: 'get_messages', arguments: {} }))).toBe('No new messages.');
+      const again = await client.callTool({ name: 'reply', arguments: { message_id: messages[0]!.message_id, text: 'twice' } });
+      expect(again.isError).toBe(true);
+      // A pushed message was never an inbox row: the platform does not know it.
+      expect(textOf(again)).toBe(mode === 'poll inbox' ? 'this message was already answered' : "message not found in this workspace's inbox");
+      // Pushed or polled, the message is one activity row of the agent, answered.
+      const rows = (await api('GET', `/workspaces/${agent.id}/activity?type=a2a_receive`)).body as unknown as { status: string }[];
+      expect(rows.map((r) => r.status)).toEqual(['ok']);
+      // The platform's own tools answer through the bridge as this workspace.
+      const info = JSON.parse(textOf(await client.callTool({ name: 'get_workspace_info', arguments: {} }))) as Json;
+      expect(info.id).toBe(agent.id);
+    }, 90_000);
+  }
 
   it('C274 bad tool input is the tool error, not a crash: a wait outside 0-60, a reply to a message that is not this agent\'s', async () => {
     const agent = await external('mcp-bad-input');

@@ -10,6 +10,7 @@ import { CONNECT_SNIPPETS, Status, type ExternalConnection } from '@molecule/con
 import { bearer, sender } from '../test-support/api.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
 import { getWorkspace } from './repo.js';
+import { CONNECTION_TOKEN_PLACEHOLDER } from './connect.js';
 
 const run = promisify(execFile);
 
@@ -134,6 +135,20 @@ describe('connecting an external agent (C268-C273)', () => {
     }
   });
 
+  it('C268 GET /workspaces/:id/connection answers the snippets with a placeholder where the token goes, minting nothing', async () => {
+    const { id, connection: first } = await createExternal('read-connection');
+    const tokens = async () => Number((await t.db.query<{ n: string }>('SELECT count(*) AS n FROM workspace_auth_tokens')).rows[0]!.n);
+    const before = await tokens();
+    const r = await send('GET', `/workspaces/${id}/connection`);
+    expect(r.statusCode).toBe(200);
+    const c = r.json<ExternalConnection>();
+    expect(c).toMatchObject({ workspace_id: id, auth_token: CONNECTION_TOKEN_PLACEHOLDER });
+    expect(c.universal_mcp_snippet).toContain(CONNECTION_TOKEN_PLACEHOLDER);
+    expect(c.curl_register_template).toContain(id);
+    expect(JSON.stringify(c)).not.toContain(first.auth_token);
+    expect(await tokens()).toBe(before);
+  });
+
   it('refuses a connection for a workspace that is not external, unknown, removed or malformed, and for a workspace\'s own token, minting nothing', async () => {
     const managed = await send('POST', '/workspaces', { name: 'managed', runtime: 'molecule' });
     const managedId = managed.json<{ id: string }>().id;
@@ -149,10 +164,12 @@ describe('connecting an external agent (C268-C273)', () => {
       ['not-a-uuid', undefined, 400, /invalid workspace ID/],
       [ownId, bearer(own.auth_token), 403, /./],
     ];
-    for (const [id, headers, code, message] of cases) {
-      const r = await send('POST', `/workspaces/${id}/connection`, undefined, headers);
-      expect({ id, code: r.statusCode }).toEqual({ id, code });
-      expect(r.json().error).toMatch(message);
+    for (const method of ['POST', 'GET'] as const) {
+      for (const [id, headers, code, message] of cases) {
+        const r = await send(method, `/workspaces/${id}/connection`, undefined, headers);
+        expect({ method, id, code: r.statusCode }).toEqual({ method, id, code });
+        expect(r.json().error).toMatch(message);
+      }
     }
     expect(await tokens()).toBe(before);
     expect(connection.auth_token).not.toBe('');

@@ -6,6 +6,9 @@ export const BRIDGE_PATH = '/connect/molecule-mcp.mjs';
 /** The bundle it serves, written by the build's postbuild step (scripts/bundle-runtime.mjs). */
 export const BRIDGE_BUNDLE = fileURLToPath(new URL('../../../runtime/dist/molecule-mcp.mjs', import.meta.url));
 
+/** What `GET /workspaces/:id/connection` stamps where the token goes: tokens are hashed at rest and cannot be shown again. */
+export const CONNECTION_TOKEN_PLACEHOLDER = '<MOLECULE_WORKSPACE_TOKEN>';
+
 export interface ConnectFields {
   workspace_id: string;
   platform_url: string;

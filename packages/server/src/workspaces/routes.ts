@@ -12,7 +12,7 @@ import { hibernateWorkspace, pauseWorkspace, restartWorkspace, resumeWorkspace }
 import { removedError, requireLiveWorkspace } from './errors.js';
 import { createWorkspace, deleteWorkspace, externalConnection, updateWorkspace, type WorkspaceDeps } from './service.js';
 import { mintAnotherToken } from '../auth/credentials.js';
-import { BRIDGE_BUNDLE, BRIDGE_PATH } from './connect.js';
+import { BRIDGE_BUNDLE, BRIDGE_PATH, CONNECTION_TOKEN_PLACEHOLDER } from './connect.js';
 import { readFile } from 'node:fs/promises';
 
 export const IdParams = z.object({ id: z.uuid({ error: 'invalid workspace ID' }) });
@@ -84,6 +84,26 @@ export function registerWorkspaceRoutes(
         throw new HttpError(503, 'the molecule-mcp bridge is not built on this platform (run npm run build)', 'platform_unavailable');
       }
       return reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(code);
+    },
+  );
+
+  app.get(
+    '/workspaces/:id/connection',
+    {
+      config: { access: 'admin' },
+      onRequest: admin,
+      schema: {
+        summary: 'The connect snippets of an external workspace, without a token',
+        description: `For an external workspace: the connection and every snippet, stamped with \`${CONNECTION_TOKEN_PLACEHOLDER}\` where the token goes. Tokens are stored hashed and cannot be shown again: POST mints a fresh one and answers the snippets with it. Nothing is minted or changed. 400 for a workspace that is not external.`,
+        tags: ['workspaces'],
+        params: IdParams,
+        response: { 200: ExternalConnection, ...errors, 410: ErrorBody },
+      },
+    },
+    async (req) => {
+      const row = await requireLiveWorkspace(deps.db, req.params.id);
+      if (row.runtime !== EXTERNAL_RUNTIME) throw new HttpError(400, `only an external workspace is connected this way; this one runs ${row.runtime} and the platform starts its agent`, 'invalid_request');
+      return externalConnection(row.id, platformUrlOf(req), CONNECTION_TOKEN_PLACEHOLDER);
     },
   );
 

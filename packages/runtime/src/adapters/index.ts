@@ -10,7 +10,7 @@ export type { Adapter, AdapterContext, AdapterEvent, AdapterFile, AdapterInput, 
  * The adapter `config.yaml` names (`auto` already settled by loadConfig). The LLM clients load only
  * when an LLM adapter is used: they double an echo agent's start time otherwise.
  */
-export async function createAdapter(config: Pick<AgentConfig, 'workspace' | 'llm'>): Promise<Adapter> {
+export async function createAdapter(config: Pick<AgentConfig, 'workspace' | 'llm'> & Partial<Pick<AgentConfig, 'workspaceDir'>>): Promise<Adapter> {
   const { workspace: ws, llm } = config;
   switch (ws.adapter) {
     case 'echo':
@@ -30,5 +30,14 @@ export async function createAdapter(config: Pick<AgentConfig, 'workspace' | 'llm
       if (provider === 'openai') return new (await import('./openai.js')).OpenAIAdapter(opts);
       return new (await import('./anthropic.js')).AnthropicAdapter(opts);
     }
+    case 'claude-code':
+      // The SDK itself loads on the first message (the adapter imports it lazily).
+      return new (await import('./claude-code.js')).ClaudeCodeAdapter({
+        workspaceDir: config.workspaceDir ?? process.cwd(),
+        apiKey: llm.anthropicApiKey ?? '',
+        baseUrl: llm.anthropicBaseUrl ?? ws.base_url,
+        model: ws.model ? modelName(ws.model, 'anthropic') : undefined,
+        systemPrompt: ws.system_prompt,
+      });
   }
 }

@@ -31,6 +31,8 @@ export interface FakeLlmOptions {
   failWith?: number;
   /** Send the first chunk, then hold the stream open until the client goes away. */
   hang?: boolean;
+  /** Answer 200 with an event stream that is not one (garbage lines, then the end). */
+  malformed?: boolean;
 }
 
 /**
@@ -44,7 +46,8 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}) {
     let raw = '';
     req.on('data', (c) => (raw += String(c)));
     req.on('end', () => {
-      const rec: LlmRequest = { path: req.url ?? '', headers: req.headers, body: raw ? (JSON.parse(raw) as Record<string, unknown>) : {}, aborted: false };
+      // Claude Code adds `?beta=true`: the path is matched without the query.
+      const rec: LlmRequest = { path: (req.url ?? '').split('?')[0]!, headers: req.headers, body: raw ? (JSON.parse(raw) as Record<string, unknown>) : {}, aborted: false };
       requests.push(rec);
       res.on('close', () => {
         if (!res.writableFinished) rec.aborted = true;
@@ -54,10 +57,16 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}) {
         res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'model not found' } }));
         return;
       }
+      if (opts.malformed) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end('event: message_start\ndata: {not json\n\ndata: ]]]\n\n');
+        return;
+      }
       const nth = requests.filter((r) => r.path === rec.path).length - 1;
       const turn: FakeTurn = opts.turns ? opts.turns[Math.min(nth, opts.turns.length - 1)]! : { chunks };
       if (rec.path === '/v1/chat/completions') return openai(res, turn, rec, opts.hang);
       if (rec.path === '/v1/messages') return anthropic(res, turn, rec, opts.hang);
+      if (rec.path === '/v1/messages/count_tokens') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"input_tokens":10}');
       res.writeHead(404).end();
     });
   });

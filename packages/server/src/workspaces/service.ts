@@ -16,6 +16,7 @@ import { DomainError, conflict, invalid, notFound } from '../errors.js';
 import { removedError } from './errors.js';
 import { provisionWorkspaceAuto, stopWorkspace, type ProvisioningDeps } from '../provisioning/pipeline.js';
 import { keepModelChoice } from '../secrets/service.js';
+import { runtimeSupport } from '../provisioning/runtimes.js';
 import { templateExists } from '../provisioning/templates.js';
 import type { AppDeps } from '../deps.js';
 import {
@@ -95,6 +96,12 @@ export interface NewWorkspace {
  */
 export async function createWorkspaceTree(deps: WorkspaceDeps, nodes: readonly NewWorkspace[]): Promise<{ row: WorkspaceRow; token?: string }[]> {
   const catalog = await deps.templateManifests.catalog(deps.templatesDir);
+  // A runtime this backend cannot run is refused before any row is written, naming what would run it (issue #16).
+  for (const runtime of new Set(nodes.map((n) => n.body.runtime ?? DEFAULT_RUNTIME))) {
+    const support = runtimeSupport(deps.config.provisioner, runtime, deps.config.runtimeImages);
+    if (!support) throw invalid(`unknown runtime "${runtime}"`);
+    if (!support.runnable && deps.config.provisioner !== 'none') throw invalid(support.reason!);
+  }
   for (const t of new Set(nodes.map((n) => n.body.template).filter((t): t is string => !!t))) {
     if (!(await templateExists(deps.templatesDir, t))) throw invalid(`unknown template "${t}"`);
   }

@@ -36,6 +36,8 @@ describe('claude-code runtime on the process backend (issue #16)', () => {
     const childId = ((await child.json()) as { id: string }).id;
     await c.waitOnline(id, 60_000);
     await c.waitOnline(childId, 60_000);
+    // The runtime declared native session ownership, so a busy answer is not queued (C045).
+    await expect.poll(() => server.deps.runtimeOverrides.hasCapability(id, 'session'), { timeout: 30_000 }).toBe(true);
 
     turns.splice(0, turns.length, { toolCalls: [{ id: 'toolu_1', name: 'mcp__platform__delegate_task', args: { workspace_id: childId, task: 'ping' } }] }, { chunks: ['child answered'] });
     const url = String((await c.get(id)).url);

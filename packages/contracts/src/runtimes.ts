@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { RuntimeCapability } from './registry.js';
 
 /**
@@ -146,3 +147,14 @@ export function runtimeSpec(name: string): RuntimeSpec | undefined {
 export function runtimeImageEnv(name: string): string {
   return `WORKSPACE_IMAGE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
+
+/** `GET /runtimes`: one runtime and what the platform's backend can do with it. */
+export const RuntimeSupportView = z.object({
+  name: z.enum(RUNTIME_NAMES),
+  runnable: z.boolean(),
+  runs_with: z.string().optional(),
+  reason: z.string().optional(),
+  required_env: z.array(z.string()).readonly(),
+  description: z.string(),
+});
+export type RuntimeSupportView = z.infer<typeof RuntimeSupportView>;

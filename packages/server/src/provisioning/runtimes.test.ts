@@ -76,6 +76,16 @@ describe('creating a workspace with a runtime the backend cannot run (issue #16)
     expect(await countRows(t, 'workspaces')).toBe(before);
   });
 
+  it('GET /runtimes says what this backend can run, with required keys and the reason for the rest; it needs the admin', async () => {
+    const r = await t.app.inject({ method: 'GET', url: '/runtimes', headers: t.admin });
+    expect(r.statusCode).toBe(200);
+    const list = r.json() as { name: string; runnable: boolean; reason?: string; required_env: string[] }[];
+    expect(list.map((x) => x.name)).toEqual([...RUNTIMES]);
+    expect(list.find((x) => x.name === 'claude-code')).toMatchObject({ runnable: true, required_env: ['ANTHROPIC_API_KEY'] });
+    expect(list.find((x) => x.name === 'crewai')).toMatchObject({ runnable: false, reason: expect.stringMatching(/WORKSPACE_IMAGE_CREWAI/) });
+    expect((await t.app.inject({ method: 'GET', url: '/runtimes' })).statusCode).toBe(401);
+  });
+
   it('a runtime with an adapter is created and started with MOLECULE_RUNTIME naming it', async () => {
     const ws = await createWs(t, { name: 'cc', runtime: 'claude-code' });
     expect(ws.runtime).toBe('claude-code');

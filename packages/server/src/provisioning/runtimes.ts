@@ -1,17 +1,11 @@
-import { RUNTIME_REGISTRY, runtimeImageEnv, runtimeSpec, type RuntimeName } from '@molecule/contracts';
+import { RUNTIME_REGISTRY, runtimeImageEnv, runtimeSpec, type RuntimeName, type RuntimeSupportView } from '@molecule/contracts';
 import type { ProvisionerBackend } from '../config.js';
 
-/** What this platform's backend can do with a runtime: run it, or why not and what would. */
-export interface RuntimeSupport {
-  name: RuntimeName;
-  runnable: boolean;
-  /** What runs it here: `molecule-agent (adapter x)`, `image <ref>`, `external`, `control plane`. */
-  runs_with?: string;
-  /** Why not, naming what would run it; set exactly when not runnable. */
-  reason?: string;
-  required_env: readonly string[];
-  description: string;
-}
+/**
+ * What this platform's backend can do with a runtime: run it (`runs_with`: `molecule-agent (adapter
+ * x)`, `image <ref>`, `external`, `control plane`), or why not, naming what would (`reason`).
+ */
+export type RuntimeSupport = RuntimeSupportView;
 
 /**
  * Whether the selected backend can run a runtime (issue #16): the process backend runs only

@@ -1,5 +1,19 @@
 import { z } from 'zod';
-import type { RuntimeCapability } from './registry.js';
+
+/**
+ * Capabilities a runtime may declare it owns natively; the platform steps aside for exactly those
+ * concerns (C030). Unknown names are accepted on the wire and ignored.
+ */
+export const RUNTIME_CAPABILITIES = [
+  'heartbeat',
+  'scheduler',
+  'session',
+  'status_mgmt',
+  'retry',
+  'activity_decoration',
+  'channel_dispatch',
+] as const;
+export type RuntimeCapability = (typeof RUNTIME_CAPABILITIES)[number];
 
 /**
  * The one table of workspace runtimes (issue #16): what runs each one, where its config lives, what

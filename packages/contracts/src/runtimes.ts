@@ -30,6 +30,8 @@ export interface RuntimeSpec {
   adapter: string | null;
   /** No process at all: its operator runs the agent elsewhere (`external`). */
   external?: true;
+  /** The runtime image (MOLECULE_RUNTIME_IMAGE) cannot run its adapter: Docker needs an image mapped to it. */
+  notInRuntimeImage?: true;
   /** Where the workspace's config files are mounted (C197: /configs on every runtime). */
   configBasePath: string;
   /** Concerns the runtime owns natively (C030); the heartbeat declares them. */
@@ -73,6 +75,8 @@ export const RUNTIME_REGISTRY = {
   },
   'claude-code': {
     adapter: 'claude-code',
+    // The runtime image is one bundled file without the SDK's per-platform Claude Code binary.
+    notInRuntimeImage: true,
     configBasePath: CONFIGS,
     capabilities: ['session'],
     provisionTimeoutSeconds: DEFAULT_TIMEOUT,

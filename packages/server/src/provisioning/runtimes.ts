@@ -30,7 +30,8 @@ export function runtimeSupport(
   if (backend === 'docker') {
     const image = Object.hasOwn(runtimeImages, name) ? runtimeImages[name] : undefined;
     if (image) return { ...base, runnable: true, runs_with: `image ${image}` };
-    if (spec.adapter) return { ...base, runnable: true, runs_with: `molecule-agent (adapter ${spec.adapter}) in the runtime image` };
+    if (spec.adapter && !spec.notInRuntimeImage) return { ...base, runnable: true, runs_with: `molecule-agent (adapter ${spec.adapter}) in the runtime image` };
+    if (spec.adapter) return { ...base, runnable: false, reason: `the runtime image cannot run "${name}" (adapter ${spec.adapter}): set ${env} to an image that runs it` };
     return { ...base, runnable: false, reason: `runtime "${name}" has no molecule-agent adapter: set ${env} to an image that runs it` };
   }
   if (spec.adapter) return { ...base, runnable: true, runs_with: `molecule-agent (adapter ${spec.adapter})` };

@@ -10,13 +10,18 @@
  * 3. 100 created at once until all are online. Target < 60 s.
  * 4. Docker: the runtime image's container alone until /health answers, then create -> online one
  *    at a time (host networking, as the tests run it). Target p50 < 5 s.
+ * 5. Per adapter runtime (issue #16): create -> online p50 from its template on the process backend,
+ *    molecule-agent's peak memory at idle (VmHWM after /health) per runtime, and the memory that
+ *    loading each SDK adds (RSS of a bare node before and after importing it; the SDK loads on the
+ *    first message, so an idle agent does not pay it).
  *
  * The platform runs as a child process (the built server, PGlite, MOLECULE_PROVISIONER=process); the
  * agents are its children. Polling GET /workspaces/:id every 25 ms adds a little load, which the
- * figures include. Knobs: BENCH_SERIAL (10), BENCH_BURST (100).
+ * figures include. Knobs: BENCH_SERIAL (10), BENCH_BURST (100), BENCH_ONLY_ADAPTERS=1 (only step 5).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -24,6 +29,7 @@ import { intEnv, launchPlatform, runBench, launch, ms, percentile as pct, platfo
 import { dockerClientOptions, freePort } from '@molecule/server/testing';
 
 const SERIAL = intEnv('BENCH_SERIAL', 10);
+const ONLY_ADAPTERS = process.env.BENCH_ONLY_ADAPTERS === '1';
 const BURST = intEnv('BENCH_BURST', 100);
 const ADMIN_TOKEN = `bench-${randomBytes(16).toString('hex')}`;
 const HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
@@ -64,12 +70,12 @@ async function containerBaseline(docker: Docker, image: string): Promise<number>
 }
 
 /** Create -> online, one at a time, `n` times; with `deleteAfter` the workspaces are deleted at the end. */
-async function serialRuns(base: string, n: number, prefix: string, deleteAfter = false): Promise<number[]> {
+async function serialRuns(base: string, n: number, prefix: string, deleteAfter = false, template = 'echo'): Promise<number[]> {
   const out: number[] = [];
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    const id = await create(base, `${prefix}-${i}`);
+    const id = await create(base, `${prefix}-${i}`, template);
     ids.push(id);
     await untilOnline(base, id);
     out.push(performance.now() - t0);
@@ -103,8 +109,8 @@ async function dockerFigures(): Promise<{ floor: number; serial: number[] } | un
   }
 }
 
-async function create(base: string, name: string): Promise<string> {
-  const r = await fetch(`${base}/workspaces`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ name, template: 'echo' }) });
+async function create(base: string, name: string, template = 'echo'): Promise<string> {
+  const r = await fetch(`${base}/workspaces`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ name, template }) });
   if (r.status !== 201) throw new Error(`POST /workspaces answered ${r.status}: ${await r.text()}`);
   return ((await r.json()) as { id: string }).id;
 }
@@ -124,8 +130,58 @@ async function untilOnline(base: string, id: string, deadlineMs = 60_000): Promi
   }
 }
 
+/** The adapter runtimes measured: runtime, its template, the SDK its adapter loads, the keys it needs (fake: no model is called). */
+const ADAPTERS = [{ runtime: 'claude-code', template: 'claude-code', sdk: '@anthropic-ai/claude-agent-sdk', env: { ANTHROPIC_API_KEY: 'sk-bench' } }] as const;
+
+/** molecule-agent alone for `runtime` until /health, then its peak resident memory (VmHWM), in MiB. */
+async function idlePeakMiB(runtime: string, env: Record<string, string>): Promise<number> {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-bench-agent-'));
+  const proc = launch(process.execPath, [path.join(ROOT, 'packages/runtime/dist/main.js')], platformEnv({ PORT: String(port), MOLECULE_CONFIGS_DIR: dir, MOLECULE_WORKSPACE_DIR: dir, MOLECULE_RUNTIME: runtime, ...env }));
+  try {
+    await waitForHealth(`http://127.0.0.1:${port}`, proc);
+    await sleep(500);
+    const status = await readFile(`/proc/${proc.child.pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+  } finally {
+    await proc.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** What importing `pkg` adds to a bare node's resident memory, in MiB. */
+function sdkLoadMiB(pkg: string): number {
+  const script = `const a = process.memoryUsage().rss; await import(${JSON.stringify(pkg)}); console.log(process.memoryUsage().rss - a);`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.join(ROOT, 'packages/runtime'), encoding: 'utf8' });
+  return Number(out.trim()) / 1024 / 1024;
+}
+
+async function adapterFigures(): Promise<string[][]> {
+  const rows: string[][] = [['molecule (echo)', 'see above', `${(await idlePeakMiB('molecule', {})).toFixed(1)} MiB`, '-']];
+  for (const a of ADAPTERS) {
+    const { proc, base, dataDir } = await launchPlatform(ADMIN_TOKEN, { MOLECULE_PROVISIONER: 'process' }, 'molecule-bench-provision-adapter-');
+    try {
+      for (const [key, value] of Object.entries(a.env)) {
+        const r = await fetch(`${base}/settings/secrets`, { method: 'PUT', headers: HEADERS, body: JSON.stringify({ key, value }) });
+        if (!r.ok) throw new Error(`PUT /settings/secrets answered ${r.status}`);
+      }
+      const n = Math.min(SERIAL, 5);
+      const serial = await serialRuns(base, n, `adapter-${a.runtime}`, false, a.template);
+      rows.push([a.runtime, `${ms(pct(serial, 50))} (n=${n})`, `${(await idlePeakMiB(a.runtime, a.env)).toFixed(1)} MiB`, `+${sdkLoadMiB(a.sdk).toFixed(1)} MiB`]);
+    } finally {
+      await proc.stop();
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    }
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   print(`bench/provision  node ${process.version}, ${os.cpus().length} CPUs, process and docker backends, PGlite`);
+  if (ONLY_ADAPTERS) {
+    printTable(['adapter runtime (process backend)', 'create -> online p50', 'agent idle peak RSS', 'SDK load adds'], await adapterFigures());
+    return;
+  }
   const baseline = [];
   for (let i = 0; i < 3; i++) baseline.push(await agentBaseline());
   const floor = pct(baseline, 50);
@@ -167,6 +223,7 @@ async function main(): Promise<void> {
       [`${BURST} created at once -> all online`, ms(burst), '', 'not measured', ''],
     ],
   );
+  printTable(['adapter runtime (process backend)', 'create -> online p50', 'agent idle peak RSS', 'SDK load adds'], await adapterFigures());
   print(`process: create -> online p50 target < ${ms(P50_TARGET_MS)}: ${pct(pSerial, 50) < P50_TARGET_MS ? 'met' : 'NOT met'}`);
   print(`process: ${BURST} at once target < ${ms(BURST_TARGET_MS)}: ${burst < BURST_TARGET_MS ? 'met' : 'NOT met'}`);
   if (docker) print(`docker: create -> online p50 target < ${ms(DOCKER_P50_TARGET_MS)}: ${pct(docker.serial, 50) < DOCKER_P50_TARGET_MS ? 'met' : 'NOT met'}`);

@@ -92,12 +92,18 @@ export function CreateDialog({
   const [errors, setErrors] = useState<Partial<Record<keyof CreateForm | 'form', string>>>({});
   const [busy, setBusy] = useState(false);
   const [templates, setTemplates] = useState<TemplateSummary[] | undefined>();
+  // The runtimes this platform can run; every known runtime when the list cannot be read.
+  const [runtimes, setRuntimes] = useState<{ name: string; required_env: readonly string[] }[]>(() => RUNTIMES.map((name) => ({ name, required_env: [] })));
   useEffect(() => {
     let live = true;
     api
       .templates()
       .then((t) => live && setTemplates(t))
       .catch(() => live && setTemplates([]));
+    api
+      .runtimes()
+      .then((list) => live && setRuntimes(list.filter((r) => r.runnable)))
+      .catch(() => undefined);
     return () => {
       live = false;
     };
@@ -172,9 +178,9 @@ export function CreateDialog({
             'Runtime',
             <select {...aria('runtime')} value={form.runtime} onChange={set('runtime')}>
               <option value="">Default (from the template, else molecule)</option>
-              {RUNTIMES.map((r) => (
+              {runtimes.map(({ name: r, required_env: keys }) => (
                 <option key={r} value={r}>
-                  {r === 'external' ? 'external (an agent you run elsewhere)' : r}
+                  {r === 'external' ? 'external (an agent you run elsewhere)' : keys.length > 0 ? `${r} (needs ${keys.join(', ')})` : r}
                 </option>
               ))}
             </select>,

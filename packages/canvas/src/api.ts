@@ -22,6 +22,7 @@ import {
   type ScheduleRun,
   type SecretChange,
   type SecretView,
+  type RuntimeSupportView,
   type TemplateSummary,
   type TokenView,
   type UpdateWorkspaceBody,
@@ -155,6 +156,8 @@ export function createApi(opts: ApiOptions = {}) {
       call<{ status: string; restarted: boolean }>('PUT', `/workspaces/${encodeURIComponent(id)}/${what}`, { [what]: value }),
     /** The workspace templates (the create dialog's choices). */
     templates: () => call<TemplateSummary[]>('GET', '/templates'),
+    /** The runtimes and whether this platform's backend can run each (the create dialog offers the runnable ones). */
+    runtimes: () => call<RuntimeSupportView[]>('GET', '/runtimes'),
     /** Adds a workspace template from files (path -> text), as a folder picked in the browser. */
     importTemplate: (name: string, files: Record<string, string>) => call<{ name: string; files: number }>('POST', '/templates/import', { name, files }),
     /** The org templates, each with the keys it still needs among the org-wide secrets. */

@@ -57,8 +57,19 @@ describe('create dialog', () => {
     await user.type(name, 'x'.repeat(256));
     await user.click(screen.getByRole('button', { name: 'Create' }));
     expect(screen.getByText('name must be at most 255 characters')).toBeTruthy();
-    // Nothing was sent but the read of the templates to choose from.
-    expect(sent.map((s) => `${s.method} ${s.url}`)).toEqual(['GET /templates']);
+    // Nothing was sent but the reads of the templates and runtimes to choose from.
+    expect(sent.map((s) => `${s.method} ${s.url}`).sort()).toEqual(['GET /runtimes', 'GET /templates']);
+  });
+
+  it('offers only the runtimes the platform can run, each with the keys it needs (issue #16)', async () => {
+    const rt = (name: string, runnable: boolean, required_env: string[] = []) => ({ name, runnable, required_env, description: name, ...(runnable ? {} : { reason: 'no' }) });
+    const { api } = fakeApi({
+      'GET /runtimes': () => json(200, [rt('molecule', true), rt('external', true), rt('claude-code', true, ['ANTHROPIC_API_KEY']), rt('hermes', false)]),
+    });
+    render(<CreateDialog api={api} workspaces={{}} onClose={() => undefined} onCreated={() => undefined} />);
+    const select = screen.getByLabelText('Runtime') as HTMLSelectElement;
+    await waitFor(() => expect([...select.options].map((o) => o.value)).toEqual(['', 'molecule', 'external', 'claude-code']));
+    expect([...select.options].map((o) => o.textContent)).toContain('claude-code (needs ANTHROPIC_API_KEY)');
   });
 
   it("sends the API body and puts the API's refusal at its field", async () => {

@@ -1,5 +1,6 @@
 export * from './status.js';
 export * from './workspace.js';
+export * from './runtimes.js';
 export * from './events.js';
 export * from './errors.js';
 export * from './defaults.js';

@@ -2,20 +2,7 @@ import { z } from 'zod';
 import { WORKSPACE_STATUSES } from './status.js';
 import { DELIVERY_MODES } from './workspace.js';
 
-/**
- * Capabilities a runtime may declare it owns natively; the platform steps aside for exactly those
- * concerns (C030). Unknown names are accepted on the wire and ignored.
- */
-export const RUNTIME_CAPABILITIES = [
-  'heartbeat',
-  'scheduler',
-  'session',
-  'status_mgmt',
-  'retry',
-  'activity_decoration',
-  'channel_dispatch',
-] as const;
-export type RuntimeCapability = (typeof RUNTIME_CAPABILITIES)[number];
+// RUNTIME_CAPABILITIES and RuntimeCapability live with the runtime registry (runtimes.ts).
 
 /** The only non-empty runtime_state the platform honours (C025); others are ignored. */
 export const RUNTIME_STATE_WEDGED = 'wedged';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RUNTIME_NAMES } from './runtimes.js';
 import { WORKSPACE_STATUSES } from './status.js';
 
 /** How the platform delivers inbound A2A messages to a workspace (C010). */
@@ -6,23 +7,11 @@ export const DELIVERY_MODES = ['push', 'poll'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 /**
- * Runtimes a workspace may declare. `molecule` is this project's own agent (`molecule-agent`);
- * `external` is an agent an operator runs elsewhere; the rest are upstream template runtimes that
- * run inside the same runtime image through adapters.
+ * Runtimes a workspace may declare: the names of the runtime registry (runtimes.ts), which says
+ * what runs each one. `molecule` is this project's own agent (`molecule-agent`); `external` is an
+ * agent an operator runs elsewhere.
  */
-export const RUNTIMES = [
-  'molecule',
-  'external',
-  'langgraph',
-  'claude-code',
-  'openclaw',
-  'crewai',
-  'autogen',
-  'deepagents',
-  'hermes',
-  'codex',
-  'gemini-cli',
-] as const;
+export const RUNTIMES = RUNTIME_NAMES;
 export type Runtime = (typeof RUNTIMES)[number];
 export const DEFAULT_RUNTIME: Runtime = 'molecule';
 export const EXTERNAL_RUNTIME: Runtime = 'external';

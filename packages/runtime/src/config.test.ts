@@ -274,3 +274,31 @@ describe('config: config.yaml', () => {
     expect(issues[0]).toMatchObject({ field: 'config.yaml', message: expect.stringMatching(/cannot be read/) });
   });
 });
+
+describe('config: MOLECULE_RUNTIME selects the adapter (issue #16)', () => {
+  it('no runtime name comes online as something else: each runtime with an adapter here runs that adapter whatever config.yaml says; the rest refuse to start, naming the runtime', async () => {
+    const { RUNTIME_REGISTRY } = await import('@molecule/contracts');
+    const dir = await configsDir('adapter: echo\n');
+    const keys = { ANTHROPIC_API_KEY: 'k', OPENAI_API_KEY: 'k' };
+    for (const [name, spec] of Object.entries(RUNTIME_REGISTRY) as [string, { adapter: string | null; external?: true }][]) {
+      const env = { MOLECULE_CONFIGS_DIR: dir, MOLECULE_RUNTIME: name, ...keys };
+      if (name === 'molecule') {
+        expect((await loadConfig(env)).workspace.adapter).toBe('echo');
+        continue;
+      }
+      const outcome = await loadConfig(env).then(
+        (c) => ({ adapter: c.workspace.adapter as string }),
+        (e: unknown) => ({ issues: (e as ConfigError).issues }),
+      );
+      if ('adapter' in outcome) expect(outcome.adapter, name).toBe(spec.adapter);
+      else expect(outcome.issues, name).toContainEqual({ field: 'MOLECULE_RUNTIME', message: expect.stringContaining(`"${name}"`) });
+    }
+    expect((await loadConfig({ MOLECULE_CONFIGS_DIR: dir, MOLECULE_RUNTIME: 'claude-code', ANTHROPIC_API_KEY: 'k' })).workspace.adapter).toBe('claude-code');
+  });
+
+  it('a runtime missing its required key, or an unknown runtime, refuses to start naming the field', async () => {
+    const dir = await configsDir('');
+    expect(await issuesOf({ MOLECULE_CONFIGS_DIR: dir, MOLECULE_RUNTIME: 'claude-code' })).toContainEqual({ field: 'ANTHROPIC_API_KEY', message: 'is required for the claude-code runtime' });
+    expect(await issuesOf({ MOLECULE_CONFIGS_DIR: dir, MOLECULE_RUNTIME: 'nope' })).toContainEqual({ field: 'MOLECULE_RUNTIME', message: 'names an unknown runtime (got "nope")' });
+  });
+});

@@ -1,8 +1,9 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { LOG_LEVELS, type LogLevel } from '@molecule/contracts';
+import { DEFAULT_RUNTIME, LOG_LEVELS, runtimeSpec, type LogLevel } from '@molecule/contracts';
 import { z } from 'zod';
 import {
+  ADAPTER_NAMES,
   CONFIG_FILE,
   FILE_DEFAULTS,
   loadWorkspaceFile,
@@ -209,7 +210,7 @@ export async function loadConfig(env: Env = process.env): Promise<AgentConfig> {
   const slots = str('MOLECULE_MAX_CONCURRENT_TASKS') === undefined ? undefined : int('MOLECULE_MAX_CONCURRENT_TASKS', 1, 1, 1000);
   const workspace: WorkspaceConfig | undefined = file && {
     ...file,
-    adapter: resolveAdapter(file, llm, issues),
+    adapter: runtimeAdapter(str('MOLECULE_RUNTIME'), str, issues) ?? resolveAdapter(file, llm, issues),
     ...(slots !== undefined ? { max_concurrent_tasks: slots } : {}),
   };
 
@@ -234,6 +235,31 @@ export async function loadConfig(env: Env = process.env): Promise<AgentConfig> {
     workspace,
     configFileFound: found,
   };
+}
+
+/**
+ * The adapter the platform's runtime name selects (MOLECULE_RUNTIME, issue #16): a runtime with an
+ * adapter of its own runs that one whatever config.yaml says, so no runtime name comes online as
+ * something else; `molecule` (or no runtime) leaves the choice to config.yaml. A runtime this agent
+ * cannot run is a config issue: the agent refuses to start, naming it.
+ */
+function runtimeAdapter(runtime: string | undefined, str: (name: string) => string | undefined, issues: ConfigIssue[]): AdapterName | undefined {
+  if (runtime === undefined || runtime === DEFAULT_RUNTIME) return undefined;
+  const spec = runtimeSpec(runtime);
+  if (!spec) {
+    issues.push({ field: 'MOLECULE_RUNTIME', message: `names an unknown runtime (got ${JSON.stringify(runtime.slice(0, 64))})` });
+    return undefined;
+  }
+  if (!spec.adapter || spec.external) {
+    issues.push({ field: 'MOLECULE_RUNTIME', message: `runtime "${runtime}" has no molecule-agent adapter: run it from an image that provides it` });
+    return undefined;
+  }
+  if (!(ADAPTER_NAMES as readonly string[]).includes(spec.adapter)) {
+    issues.push({ field: 'MOLECULE_RUNTIME', message: `runtime "${runtime}" needs the ${spec.adapter} adapter, which this molecule-agent does not include` });
+    return undefined;
+  }
+  for (const key of spec.requiredEnv) if (!str(key)) issues.push({ field: key, message: `is required for the ${runtime} runtime` });
+  return spec.adapter as AdapterName;
 }
 
 /**

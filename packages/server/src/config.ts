@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DEFAULT_DATA_DIR, LOG_LEVELS, type LogLevel } from '@molecule/contracts';
+import { DEFAULT_DATA_DIR, LOG_LEVELS, RUNTIME_NAMES, runtimeImageEnv, type LogLevel } from '@molecule/contracts';
 
 export const PROVISIONER_BACKENDS = ['process', 'docker', 'controlplane', 'none'] as const;
 export type ProvisionerBackend = (typeof PROVISIONER_BACKENDS)[number];
@@ -78,6 +78,8 @@ export interface Config {
   runtimeImage: string;
   /** WORKSPACE_IMAGE_LOCAL_OVERRIDE=1: ignore runtime_image_pins, use the local tags (C134). */
   imageLocalOverride: boolean;
+  /** WORKSPACE_IMAGE_<RUNTIME>: the Docker image each mapped runtime runs (runtime -> reference; issue #16). */
+  runtimeImages: Record<string, string>;
   /** A workspace terminal with no input from its client for this long is closed (MOLECULE_TERMINAL_IDLE_MS). */
   terminalIdleMs: number;
   /** MOLECULE_ENABLE_TEST_TOKENS=1 turns on GET /admin/workspaces/:id/test-token (never in production). */
@@ -131,6 +133,7 @@ export const DEFAULTS = {
   dockerNetwork: 'bridge',
   runtimeImage: 'molecule/agent:latest',
   imageLocalOverride: false,
+  runtimeImages: {} as Record<string, string>,
   enableTestTokens: false,
   terminalIdleMs: 30 * 60_000,
 } as const;
@@ -309,6 +312,16 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     dockerNetwork: matching('MOLECULE_DOCKER_NETWORK', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, DEFAULTS.dockerNetwork, 'not a Docker network name'),
     runtimeImage: matching('MOLECULE_RUNTIME_IMAGE', IMAGE_REF, DEFAULTS.runtimeImage, 'not an image reference'),
     imageLocalOverride: bool('WORKSPACE_IMAGE_LOCAL_OVERRIDE', DEFAULTS.imageLocalOverride),
+    runtimeImages: Object.fromEntries(
+      RUNTIME_NAMES.flatMap((name) => {
+        const key = runtimeImageEnv(name);
+        const raw = str(key);
+        if (raw === undefined) return [];
+        if (IMAGE_REF.test(raw)) return [[name, raw]];
+        warn(key, raw, 'unset', 'not an image reference');
+        return [];
+      }),
+    ),
     enableTestTokens: bool('MOLECULE_ENABLE_TEST_TOKENS', DEFAULTS.enableTestTokens),
     terminalIdleMs: int('MOLECULE_TERMINAL_IDLE_MS', DEFAULTS.terminalIdleMs, 1000, 24 * 3600_000),
   };

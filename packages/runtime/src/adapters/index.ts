@@ -1,4 +1,4 @@
-import { DEFAULT_MODELS } from '../config.js';
+import { DEFAULT_MODELS, DEFAULTS } from '../config.js';
 import { EchoAdapter } from './echo.js';
 import { modelName, type LlmAdapterOptions } from './llm.js';
 import { ScriptAdapter } from './script.js';
@@ -30,6 +30,15 @@ export async function createAdapter(config: AdapterConfig): Promise<Adapter> {
       if (provider === 'openai') return new (await import('./openai.js')).OpenAIAdapter(opts);
       return new (await import('./anthropic.js')).AnthropicAdapter(opts);
     }
+    case 'claude-code':
+      // The SDK itself loads on the first message (the adapter imports it lazily).
+      return new (await import('./claude-code.js')).ClaudeCodeAdapter({
+        workspaceDir: config.workspaceDir ?? DEFAULTS.workspaceDir,
+        apiKey: llm.anthropicApiKey ?? '',
+        baseUrl: llm.anthropicBaseUrl ?? ws.base_url,
+        model: ws.model ? modelName(ws.model, 'anthropic') : undefined,
+        systemPrompt: ws.system_prompt,
+      });
     case 'openai-agents':
     case 'langgraph':
     case 'acp':

@@ -31,7 +31,7 @@ export interface FakeLlmOptions {
   failWith?: number;
   /** Send the first chunk, then hold the stream open until the client goes away. */
   hang?: boolean;
-  /** Answer 200 with a stream whose event is not JSON (a broken proxy, a truncated frame). */
+  /** Answer 200 with an event stream that is not one (not JSON: a broken proxy, a truncated frame). */
   malformed?: boolean;
 }
 
@@ -47,7 +47,8 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}) {
     let raw = '';
     req.on('data', (c) => (raw += String(c)));
     req.on('end', () => {
-      const rec: LlmRequest = { path: req.url ?? '', headers: req.headers, body: raw ? (JSON.parse(raw) as Record<string, unknown>) : {}, aborted: false };
+      // Claude Code adds `?beta=true`: the path is matched without the query.
+      const rec: LlmRequest = { path: (req.url ?? '').split('?')[0]!, headers: req.headers, body: raw ? (JSON.parse(raw) as Record<string, unknown>) : {}, aborted: false };
       requests.push(rec);
       res.on('close', () => {
         if (!res.writableFinished) rec.aborted = true;
@@ -59,7 +60,7 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}) {
       }
       if (opts.malformed) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.end('data: {"id": "c1", "choices": [{"delta": {"content": "par\n\n');
+        res.end('event: message_start\ndata: {not json\n\ndata: ]]]\n\n');
         return;
       }
       const nth = requests.filter((r) => r.path === rec.path).length - 1;
@@ -67,6 +68,7 @@ export async function startFakeLlm(opts: FakeLlmOptions = {}) {
       if (rec.path === '/v1/chat/completions') return openai(res, turn, rec, opts.hang);
       if (rec.path === '/v1/messages') return anthropic(res, turn, rec, opts.hang);
       if (rec.path === '/v1/responses') return responses(res, turn, rec, opts.hang);
+      if (rec.path === '/v1/messages/count_tokens') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"input_tokens":10}');
       res.writeHead(404).end();
     });
   });

@@ -14,7 +14,7 @@ import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type Pri
  */
 
 /** Answers that need no database: build identity, metrics, the spec, the canvas files, the templates and the plugin registry (files on disk), and a logout without a session cookie. */
-const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /assets/:file', 'GET /templates', 'GET /plugins', 'GET /plugins/sources', 'POST /auth/logout', 'GET /.well-known/oauth-protected-resource/workspaces/{id}/mcp', 'GET /connect/molecule-mcp.mjs']);
+const NEEDS_NO_DATABASE = new Set(['GET /buildinfo', 'GET /metrics', 'GET /openapi.json', 'GET /', 'GET /assets/:file', 'GET /templates', 'GET /runtimes', 'GET /plugins', 'GET /plugins/sources', 'POST /auth/logout', 'GET /.well-known/oauth-protected-resource/workspaces/{id}/mcp', 'GET /connect/molecule-mcp.mjs']);
 
 describe('fault: PostgreSQL stopped mid-traffic', () => {
   let pg: PrivatePostgres;

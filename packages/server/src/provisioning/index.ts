@@ -75,6 +75,7 @@ export function createProvisioner(
         network: deps.config.dockerNetwork,
         runtimeImage: deps.config.runtimeImage,
         imageLocalOverride: deps.config.imageLocalOverride,
+        images: deps.config.runtimeImages,
       });
     }
   }

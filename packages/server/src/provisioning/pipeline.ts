@@ -77,6 +77,8 @@ export function agentEnv(ws: WorkspaceRow, platformUrl: string, keptModel?: stri
     WORKSPACE_ID: ws.id,
     PLATFORM_URL: platformUrl,
     MOLECULE_MAX_CONCURRENT_TASKS: String(ws.max_concurrent_tasks),
+    // molecule-agent runs the adapter of the row's runtime, never another (issue #16).
+    MOLECULE_RUNTIME: ws.runtime,
     ...(ws.parent_id ? { PARENT_ID: ws.parent_id } : {}),
     ...(model ? { MODEL: model } : {}),
     // Hermes images read their default model from this name too.

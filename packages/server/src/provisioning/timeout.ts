@@ -1,10 +1,16 @@
+import { RUNTIME_REGISTRY, type RuntimeSpec } from '@molecule/contracts';
 import type { Config } from '../config.js';
 import type { WorkspaceRow } from '../workspaces/read.js';
 import type { TemplateCatalog } from './templates.js';
 
 /** The default provisioning deadline, and runtimes known to take longer (C165, C166). */
 export const DEFAULT_PROVISION_TIMEOUT_SECONDS = 600;
-const RUNTIME_PROVISION_TIMEOUT_SECONDS: Readonly<Record<string, number>> = { hermes: 1800 };
+/** The registry's per-runtime defaults that differ from the default (hermes 30 min). */
+const RUNTIME_PROVISION_TIMEOUT_SECONDS: Readonly<Record<string, number>> = Object.fromEntries(
+  Object.entries(RUNTIME_REGISTRY as Record<string, RuntimeSpec>)
+    .filter(([, spec]) => spec.provisionTimeoutSeconds !== DEFAULT_PROVISION_TIMEOUT_SECONDS)
+    .map(([name, spec]) => [name, spec.provisionTimeoutSeconds]),
+);
 
 /** Where a workspace's provision timeout came from. */
 export type ProvisionTimeoutSource = 'env' | 'template' | 'runtime' | 'default';

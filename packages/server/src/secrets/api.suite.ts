@@ -12,7 +12,7 @@ export function secretsApiSuite(kind: DbKind): void {
     let fake: FakeBackend;
     beforeAll(async () => {
       fake = fakeProvisioner();
-      t = await startTestApp({ kind, config: { provisioner: 'docker' }, tweak: (deps) => void (deps.provisioner = fake.prov) });
+      t = await startTestApp({ kind, config: { provisioner: 'docker', runtimeImages: { hermes: 'nous/hermes:1' } }, tweak: (deps) => void (deps.provisioner = fake.prov) });
     });
     afterAll(async () => t.close());
 

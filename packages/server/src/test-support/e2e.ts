@@ -64,12 +64,12 @@ export function e2eClient(server: () => RunningServer) {
           { timeout, interval: 200 },
         )
         .not.toBe(Status.Online),
-    /** `message/send` straight to an agent URL; the reply's first text part. */
-    async sendDirect(url: string, text: string): Promise<string | undefined> {
+    /** `message/send` straight to an agent URL (in `contextId`'s conversation when given); the reply's first text part. */
+    async sendDirect(url: string, text: string, contextId?: string): Promise<string | undefined> {
       const r = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text }] } } }),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), ...(contextId ? { contextId } : {}), parts: [{ kind: 'text', text }] } } }),
       });
       const reply = (await r.json()) as Reply;
       return reply.result?.status?.message?.parts?.[0]?.text ?? reply.result?.parts?.[0]?.text;

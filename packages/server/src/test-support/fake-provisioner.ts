@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { Status } from '@molecule/contracts';
+import { RUNTIMES, Status } from '@molecule/contracts';
 import type { Provisioner, RunningState, StartSpec } from '../provisioning/port.js';
 import { getWorkspace, setStatus } from '../workspaces/repo.js';
 import { createWs } from './api.js';
@@ -55,7 +55,8 @@ export async function startWithFakeBackend(opts: Omit<TestAppOptions, 'tweak' | 
   const fake = fakeProvisioner();
   const t = await startTestApp({
     ...opts,
-    config: { provisioner: 'docker', ...opts.config },
+    // Like a Docker platform whose operator mapped every runtime to an image, so any runtime can be created.
+    config: { provisioner: 'docker', runtimeImages: Object.fromEntries(RUNTIMES.map((r) => [r, `molecule/test-${r}:1`])), ...opts.config },
     tweak: (deps) => {
       deps.provisioner = fake.prov;
     },

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { CreateWorkspaceBody, ErrorBody, EXTERNAL_RUNTIME, ExternalConnection, Status, TemplateSummary, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
+import { CreateWorkspaceBody, ErrorBody, EXTERNAL_RUNTIME, ExternalConnection, RuntimeSupportView, Status, TemplateSummary, UpdateWorkspaceBody, WorkspaceView } from '@molecule/contracts';
 import { requireAdmin, requireWorkspaceAccess, type AuthDeps } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { HttpError, notFound } from '../http/errors.js';
 import type { App } from '../http/types.js';
+import { runtimeSupportList } from '../provisioning/runtimes.js';
 import { advertisedProvisionTimeoutMs } from '../provisioning/timeout.js';
 import type { TemplateManifests } from '../provisioning/templates.js';
 import type { WorkspaceCache } from './cache.js';
@@ -26,7 +27,7 @@ export function registerWorkspaceRoutes(
     AuthDeps & {
       externalPlatformUrl?: string;
       workspaceCache: WorkspaceCache;
-      config: Pick<Config, 'provisionTimeoutSeconds'>;
+      config: Pick<Config, 'provisionTimeoutSeconds' | 'provisioner' | 'runtimeImages'>;
       templateManifests: TemplateManifests;
     },
 ): void {
@@ -143,6 +144,22 @@ export function registerWorkspaceRoutes(
       },
     },
     async () => [...(await deps.templateManifests.catalog(deps.templatesDir)).byName.values()].map((m) => m.summary).sort((a, b) => a.id.localeCompare(b.id)),
+  );
+
+  app.get(
+    '/runtimes',
+    {
+      config: { access: 'admin' },
+      onRequest: admin,
+      schema: {
+        summary: 'List the runtimes and whether this platform can run each',
+        description:
+          'Every runtime of the registry with what runs it on the configured backend (runnable, runs_with) or why not and what would (reason), its required secrets and a description (docs/runtimes.md). The create dialog offers only runnable ones.',
+        tags: ['workspaces'],
+        response: { 200: z.array(RuntimeSupportView), 401: ErrorBody, 403: ErrorBody },
+      },
+    },
+    async () => runtimeSupportList(deps.config.provisioner, deps.config.runtimeImages),
   );
 
   app.get(

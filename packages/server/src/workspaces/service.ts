@@ -8,6 +8,7 @@ import {
   type CreateWorkspaceBody,
   type ExternalConnection,
   type PlatformEvent,
+  type Runtime,
   type UpdateWorkspaceBody,
 } from '@molecule/contracts';
 import { mintWorkspaceToken, revokeAllWorkspaceTokens } from '../auth/credentials.js';
@@ -16,6 +17,7 @@ import { DomainError, conflict, invalid, notFound } from '../errors.js';
 import { removedError } from './errors.js';
 import { provisionWorkspaceAuto, stopWorkspace, type ProvisioningDeps } from '../provisioning/pipeline.js';
 import { keepModelChoice } from '../secrets/service.js';
+import { runtimeSupport } from '../provisioning/runtimes.js';
 import { templateExists } from '../provisioning/templates.js';
 import type { AppDeps } from '../deps.js';
 import {
@@ -95,6 +97,14 @@ export interface NewWorkspace {
  */
 export async function createWorkspaceTree(deps: WorkspaceDeps, nodes: readonly NewWorkspace[]): Promise<{ row: WorkspaceRow; token?: string }[]> {
   const catalog = await deps.templateManifests.catalog(deps.templatesDir);
+  // A runtime this backend cannot run is refused before any row is written, naming what would run it (issue #16).
+  // The runtime: the request's, else its template's (config.yaml `runtime:`), else molecule.
+  const runtimeOf = (body: NewWorkspace['body']): string => body.runtime ?? (body.template ? catalog.byName.get(body.template)?.runtime : undefined) ?? DEFAULT_RUNTIME;
+  for (const runtime of new Set(nodes.map((n) => runtimeOf(n.body)))) {
+    const support = runtimeSupport(deps.config.provisioner, runtime, deps.config.runtimeImages);
+    if (!support) throw invalid(`unknown runtime "${runtime}"`);
+    if (!support.runnable && deps.config.provisioner !== 'none') throw invalid(support.reason!);
+  }
   for (const t of new Set(nodes.map((n) => n.body.template).filter((t): t is string => !!t))) {
     if (!(await templateExists(deps.templatesDir, t))) throw invalid(`unknown template "${t}"`);
   }
@@ -107,7 +117,7 @@ export async function createWorkspaceTree(deps: WorkspaceDeps, nodes: readonly N
         if (parent.index >= i) throw new Error(`workspace tree node ${i} names a later parent`);
         parentId = out[parent.index]!.row.id;
       } else if (parent) parentId = parent.id;
-      const runtime = body.runtime ?? DEFAULT_RUNTIME;
+      const runtime = runtimeOf(body) as Runtime;
       const external = runtime === EXTERNAL_RUNTIME;
       // Task slots: the request's, else the template's, else 1. The agent is started with the row's value.
       const templateSlots = body.template ? catalog.byName.get(body.template)?.maxConcurrentTasks : undefined;

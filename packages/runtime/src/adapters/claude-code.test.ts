@@ -1,0 +1,115 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CLAUDE_CODE_FAILED, ClaudeCodeAdapter } from './claude-code.js';
+import type { AdapterContext, AdapterEvent, AdapterInput } from './types.js';
+import type { PlatformTools } from '../platform-tools.js';
+import { captureLogger } from '../test-support/agent.js';
+import { startFakeLlm, type FakeLlm, type FakeLlmOptions } from '../test-support/fake-llm.js';
+
+// The real Claude Agent SDK (and the Claude Code binary it ships) against a local fake Anthropic
+// Messages server over HTTP: streaming, tool_use, errors, malformed streams.
+const input = (text: string, contextId = 'ctx-1'): AdapterInput => ({ text, files: [], data: [], taskId: 't', contextId, messageId: 'm', metadata: {} });
+
+function delegateTools() {
+  const calls: { name: string; args: Record<string, unknown> }[] = [];
+  const tools: PlatformTools = {
+    list: async () => [{ name: 'delegate_task', description: 'Hand a task to a peer and wait for its answer', inputSchema: { type: 'object', properties: { workspace_id: { type: 'string' }, task: { type: 'string' } }, required: ['workspace_id', 'task'] } }],
+    call: async (name, args) => {
+      calls.push({ name, args });
+      return { text: `echo: ${String(args.task)}`, isError: false };
+    },
+    close: async () => undefined,
+  };
+  return { tools, calls };
+}
+
+describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)', () => {
+  let dir: string;
+  let llm: FakeLlm | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cc-adapter-'));
+  });
+  afterEach(async () => {
+    await llm?.close();
+    llm = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const start = async (opts: FakeLlmOptions) => {
+    llm = await startFakeLlm(opts);
+    return new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: llm.url, model: 'claude-sonnet-4-5', maxTurns: 5 });
+  };
+  const run = async (a: ClaudeCodeAdapter, inp: AdapterInput, extra: Partial<AdapterContext> = {}) => {
+    const events: AdapterEvent[] = [];
+    for await (const ev of a.run(inp, { signal: AbortSignal.timeout(120_000), log: captureLogger().logger, ...extra }) as AsyncIterable<AdapterEvent>) events.push(ev);
+    return events;
+  };
+
+  it('C045 answers from the model, calls delegate_task through the platform MCP server (a tool event), and resumes the session of the context after a new adapter starts', async () => {
+    const a = await start({
+      turns: [
+        { toolCalls: [{ id: 'toolu_1', name: 'mcp__platform__delegate_task', args: { workspace_id: 'child-1', task: 'say hi' } }] },
+        { chunks: ['The child said: ', 'echo: say hi'] },
+      ],
+    });
+    expect(a.capabilities()).toEqual({ session: true });
+    const { tools, calls } = delegateTools();
+    const events = await run(a, input('ask the child to say hi'), { tools });
+    expect(calls).toEqual([{ name: 'delegate_task', args: { workspace_id: 'child-1', task: 'say hi' } }]);
+    expect(events.find((e) => e.type === 'tool')).toMatchObject({ type: 'tool', name: 'delegate_task', output: 'echo: say hi' });
+    expect(events.filter((e) => e.type === 'text').map((e) => (e as { text: string }).text).join('')).toContain('The child said: echo: say hi');
+    const sessions = JSON.parse(await readFile(path.join(dir, '.molecule-claude-sessions.json'), 'utf8')) as Record<string, string>;
+    expect(sessions['ctx-1']).toMatch(/^[0-9a-f-]{36}$/);
+
+    // A new adapter (a restarted agent) resumes the context's session: the model sees the earlier turns.
+    const seen = llm!.requests.length;
+    const b = new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: llm!.url, model: 'claude-sonnet-4-5', maxTurns: 5 });
+    await run(b, input('and again?'), { tools });
+    const later = llm!.requests.slice(seen).filter((r) => r.path === '/v1/messages' && JSON.stringify(r.body).includes('and again?'));
+    expect(later.length).toBeGreaterThan(0);
+    expect(JSON.stringify(later.at(-1)!.body.messages)).toContain('ask the child to say hi');
+  }, 180_000);
+
+  it('a model server answering errors fails the turn with a safe message', async () => {
+    const a = await start({ failWith: 400 });
+    await expect(run(a, input('hello'))).rejects.toThrow(CLAUDE_CODE_FAILED);
+  }, 180_000);
+});
+
+describe('claude-code adapter: bad model servers', () => {
+  let dir: string;
+  let llm: FakeLlm | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cc-adapter-'));
+  });
+  afterEach(async () => {
+    await llm?.close();
+    llm = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+  const adapter = (url: string) => new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, requestTimeoutMs: 3000, idleTimeoutMs: 3000 });
+  const run = async (a: ClaudeCodeAdapter, inp: AdapterInput) => {
+    const out: string[] = [];
+    for await (const ev of a.run(inp, { signal: AbortSignal.timeout(120_000), log: captureLogger().logger }) as AsyncIterable<AdapterEvent>) if (ev.type === 'text') out.push(ev.text);
+    return out.join('');
+  };
+
+  it.each([
+    ['errors (500)', { failWith: 500 }],
+    ['a malformed stream', { malformed: true }],
+    ['a hang', { hang: true, chunks: ['partial'] }],
+  ] as [string, FakeLlmOptions][])('a model server answering %s fails the turn with a safe message; the next message, on a working server, is answered', async (_label, opts) => {
+    llm = await startFakeLlm(opts);
+    const bad = adapter(llm.url);
+    const err = await run(bad, input('hello', 'ctx-bad')).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toBe(CLAUDE_CODE_FAILED);
+    await llm.close();
+    llm = await startFakeLlm({ chunks: ['fine ', 'now'] });
+    expect(await run(adapter(llm.url), input('hello again', 'ctx-bad'))).toBe('fine now');
+  }, 180_000);
+});

@@ -1,0 +1,215 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type * as ClaudeAgentSdk from '@anthropic-ai/claude-agent-sdk';
+import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
+import type { RuntimeCapability } from '@molecule/contracts';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { Adapter, AdapterContext, AdapterEvent, AdapterInput, ToolUse } from './types.js';
+import { runToolCall, toolsForModel } from './llm.js';
+
+export interface ClaudeCodeAdapterOptions {
+  /** The workspace directory: Claude Code's cwd, and where its sessions live (`.claude`). */
+  workspaceDir: string;
+  apiKey: string;
+  /** ANTHROPIC_BASE_URL, when set (a proxy, or a fake server in tests). */
+  baseUrl?: string | undefined;
+  model?: string | undefined;
+  systemPrompt?: string | undefined;
+  /** Model requests per message at most (Claude Code's turns). */
+  maxTurns?: number;
+  /** How long one model request may take (Claude Code's API_TIMEOUT_MS); its default is 10 minutes. */
+  requestTimeoutMs?: number;
+  /**
+   * Silence (no stream event from Claude Code) after which the turn is given up as hung; default 5
+   * minutes. A model stream that stops mid-answer is caught by this, not by Claude Code.
+   */
+  idleTimeoutMs?: number;
+  /** How often Claude Code retries a failed model request (CLAUDE_CODE_MAX_RETRIES); its default is 10. */
+  maxRetries?: number;
+}
+
+/** The MCP server name the platform tools are offered under: the model sees `mcp__platform__<tool>`. */
+const MCP_NAME = 'platform';
+const SESSIONS_FILE = '.molecule-claude-sessions.json';
+
+/** What the user sees when Claude Code fails; the details go to the agent's log only. */
+export const CLAUDE_CODE_FAILED = 'Claude Code could not answer this message (the model API failed or answered something it could not read); try again';
+
+type SdkModule = typeof ClaudeAgentSdk;
+
+/**
+ * Claude Code through the Claude Agent SDK (issue #16). Each A2A context is one Claude Code session,
+ * resumed on every later message of that context, also after a restart: session ids are kept in the
+ * workspace directory, and Claude Code's own session files under its `.claude` folder there
+ * (CLAUDE_CONFIG_DIR). The platform tools are offered as an in-process MCP server; every tool use
+ * (platform tools and Claude Code's own) is reported as a `tool` event. Claude Code owns the
+ * conversation, so the adapter declares the `session` capability (C045). The SDK loads on first use.
+ */
+export class ClaudeCodeAdapter implements Adapter {
+  readonly name = 'claude-code';
+  private sdk: Promise<SdkModule> | undefined;
+  private sessions: Map<string, string> | undefined;
+
+  constructor(private readonly opts: ClaudeCodeAdapterOptions) {}
+
+  capabilities(): Partial<Record<RuntimeCapability, boolean>> {
+    return { session: true };
+  }
+
+  async *run(input: AdapterInput, ctx: AdapterContext): AsyncIterable<AdapterEvent> {
+    const sdk = await (this.sdk ??= import('@anthropic-ai/claude-agent-sdk'));
+    const sessions = await this.loadSessions();
+    const resume = sessions.get(input.contextId);
+    const pending: AdapterEvent[] = [];
+    const platform = await this.platformServer(ctx, (use) => pending.push({ type: 'tool', ...use }));
+    const abort = new AbortController();
+    const onAbort = () => abort.abort();
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const configDir = path.join(this.opts.workspaceDir, '.claude');
+    await mkdir(configDir, { recursive: true });
+    // Claude Code's own tool uses, by tool_use id, until their result arrives.
+    const ownTools = new Map<string, { name: string; input: string; started: number }>();
+    let answered = false;
+    let hung = false;
+    let idle: NodeJS.Timeout | undefined;
+    const quiet = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        hung = true;
+        abort.abort();
+      }, this.opts.idleTimeoutMs ?? 5 * 60_000);
+    };
+    quiet();
+    try {
+      const q = sdk.query({
+        prompt: input.text,
+        options: {
+          cwd: this.opts.workspaceDir,
+          abortController: abort,
+          ...(resume ? { resume } : {}),
+          ...(this.opts.model ? { model: this.opts.model } : {}),
+          ...(this.opts.systemPrompt ? { systemPrompt: this.opts.systemPrompt } : {}),
+          maxTurns: this.opts.maxTurns ?? 20,
+          // Stream events only keep the idle watchdog quiet; text is taken from whole messages.
+          includePartialMessages: true,
+          // The workspace is the agent's own sandbox: every tool is allowed (bypassPermissions refuses to run as root).
+          canUseTool: async (_tool: string, toolInput: Record<string, unknown>) => ({ behavior: 'allow' as const, updatedInput: toolInput }),
+          settingSources: [],
+          ...(platform ? { mcpServers: { [MCP_NAME]: platform } } : {}),
+          env: {
+            PATH: process.env.PATH,
+            HOME: this.opts.workspaceDir,
+            CLAUDE_CONFIG_DIR: configDir,
+            ANTHROPIC_API_KEY: this.opts.apiKey,
+            ...(this.opts.baseUrl ? { ANTHROPIC_BASE_URL: this.opts.baseUrl } : {}),
+            ...(this.opts.requestTimeoutMs ? { API_TIMEOUT_MS: String(this.opts.requestTimeoutMs) } : {}),
+            ...(this.opts.maxRetries !== undefined ? { CLAUDE_CODE_MAX_RETRIES: String(this.opts.maxRetries) } : {}),
+            DISABLE_AUTOUPDATER: '1',
+            DISABLE_TELEMETRY: '1',
+            DISABLE_ERROR_REPORTING: '1',
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+          },
+          stderr: (line: string) => ctx.log.debug({ line: line.slice(0, 500) }, 'claude code stderr'),
+        },
+      });
+      for await (const msg of q as AsyncIterable<SDKMessage>) {
+        quiet();
+        yield* pending.splice(0);
+        if ('session_id' in msg && typeof msg.session_id === 'string' && msg.session_id && sessions.get(input.contextId) !== msg.session_id) {
+          sessions.set(input.contextId, msg.session_id);
+          await this.saveSessions(sessions, ctx);
+        }
+        if (msg.type === 'assistant') {
+          for (const block of msg.message.content) {
+            if (block.type === 'text' && block.text) {
+              yield { type: 'text', text: answered ? `\n\n${block.text}` : block.text };
+              answered = true;
+            } else if (block.type === 'tool_use' && !block.name.startsWith(`mcp__${MCP_NAME}__`)) {
+              ownTools.set(block.id, { name: block.name, input: JSON.stringify(block.input ?? {}), started: performance.now() });
+            }
+          }
+        } else if (msg.type === 'user' && Array.isArray(msg.message.content)) {
+          for (const block of msg.message.content) {
+            if (typeof block !== 'object' || block === null || block.type !== 'tool_result') continue;
+            const own = ownTools.get(block.tool_use_id);
+            if (!own) continue;
+            ownTools.delete(block.tool_use_id);
+            const text = typeof block.content === 'string' ? block.content : JSON.stringify(block.content ?? '');
+            yield { type: 'tool', name: own.name, input: own.input, ...(block.is_error ? { error: text } : { output: text }), durationMs: performance.now() - own.started };
+          }
+        } else if (msg.type === 'result') {
+          yield* pending.splice(0);
+          if (msg.subtype !== 'success' || msg.is_error) {
+            ctx.log.warn({ subtype: msg.subtype, errors: 'errors' in msg ? msg.errors : undefined }, 'claude code ended the turn with an error');
+            // A failed resume must not stick to the context: the next message starts afresh.
+            if (!answered) await this.forget(sessions, input.contextId, ctx);
+            throw new Error(CLAUDE_CODE_FAILED);
+          }
+          if (!answered && msg.result) yield { type: 'text', text: msg.result };
+          return;
+        }
+      }
+      yield* pending.splice(0);
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (hung) ctx.log.warn('claude code went silent; the turn is given up');
+      throw new Error(CLAUDE_CODE_FAILED);
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      if (hung) ctx.log.warn('claude code went silent; the turn is given up');
+      if (err instanceof Error && err.message === CLAUDE_CODE_FAILED) throw err;
+      ctx.log.warn({ err }, 'claude code failed');
+      throw new Error(CLAUDE_CODE_FAILED);
+    } finally {
+      clearTimeout(idle);
+      ctx.signal.removeEventListener('abort', onAbort);
+      abort.abort();
+    }
+  }
+
+  /** The platform tools as an in-process MCP server, their schemas passed through as the platform lists them. */
+  private async platformServer(ctx: AdapterContext, report: (use: ToolUse) => void) {
+    const tools = await toolsForModel(ctx);
+    if (tools.length === 0) return undefined;
+    const server = new McpServer({ name: MCP_NAME, version: '1.0.0' }, { capabilities: { tools: {} } });
+    server.server.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: tools.map((t) => ({ name: t.name, description: t.description, inputSchema: { ...t.inputSchema, type: 'object' as const } })),
+    }));
+    server.server.setRequestHandler(CallToolRequestSchema, async (req) => {
+      const r = await runToolCall(ctx, req.params.name, req.params.arguments ?? {});
+      report(r.use);
+      return { content: [{ type: 'text' as const, text: r.text }], ...(r.isError ? { isError: true } : {}) };
+    });
+    return { type: 'sdk' as const, name: MCP_NAME, instance: server };
+  }
+
+  private get sessionsPath(): string {
+    return path.join(this.opts.workspaceDir, SESSIONS_FILE);
+  }
+
+  private async loadSessions(): Promise<Map<string, string>> {
+    if (this.sessions) return this.sessions;
+    let entries: [string, string][] = [];
+    try {
+      const doc: unknown = JSON.parse(await readFile(this.sessionsPath, 'utf8'));
+      if (typeof doc === 'object' && doc !== null) entries = Object.entries(doc).filter((e): e is [string, string] => typeof e[1] === 'string');
+    } catch {
+      // None yet, or unreadable: every context starts a new session.
+    }
+    return (this.sessions = new Map(entries));
+  }
+
+  private async saveSessions(sessions: Map<string, string>, ctx: AdapterContext): Promise<void> {
+    try {
+      const tmp = `${this.sessionsPath}.tmp`;
+      await writeFile(tmp, JSON.stringify(Object.fromEntries(sessions)), { mode: 0o600 });
+      await rename(tmp, this.sessionsPath);
+    } catch (err) {
+      ctx.log.warn({ err }, 'could not keep the claude code session ids; a restart starts new sessions');
+    }
+  }
+
+  private async forget(sessions: Map<string, string>, contextId: string, ctx: AdapterContext): Promise<void> {
+    if (sessions.delete(contextId)) await this.saveSessions(sessions, ctx);
+  }
+}

@@ -9,9 +9,12 @@ const alias = {
   '@molecule/server': fileURLToPath(new URL('./packages/server/src/index.ts', import.meta.url)),
 };
 
+const FAULTS = 'packages/server/src/faults/**/*.int.test.ts';
+
 // `unit`: embedded adapters only (PGlite, in-process bus), no outside services: `npm run check`.
 // `integration`: the same suites and more against real PostgreSQL, Redis and built binaries;
-// `scripts/test.sh` starts those services and runs both projects: `npm test`.
+// `faults`: the fault-injection suites, after the others and alone.
+// `scripts/test.sh` starts those services and runs every project: `npm test`.
 export default defineConfig({
   resolve: { alias },
   test: {
@@ -37,7 +40,22 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/src/**/*.int.test.ts', 'packages/canvas/e2e/**/*.int.test.ts'],
+          exclude: ['**/node_modules/**', '**/dist/**', FAULTS],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+          expect: { poll: { timeout: 5_000 } },
+        },
+      },
+      {
+        // Fault injection (killed platforms and provisioners, stopped databases, replicas under load)
+        // measures recovery against the clock: these files run last, one at a time, with nothing else.
+        resolve: { alias },
+        test: {
+          name: 'faults',
+          include: [FAULTS],
           exclude: ['**/node_modules/**', '**/dist/**'],
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
           testTimeout: 30_000,
           hookTimeout: 60_000,
           expect: { poll: { timeout: 5_000 } },

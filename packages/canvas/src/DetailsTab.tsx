@@ -65,9 +65,62 @@ export function DetailsTab({ workspace: w, workspaces, api, feed, canvas }: TabP
       <p role="status" aria-live="polite" className="note">
         {message}
       </p>
+      <AgentCardSection card={w.agent_card} />
       <BudgetSection {...{ workspace: w, workspaces, api, feed }} />
       <Tokens {...{ workspace: w, api, canvas }} />
     </div>
+  );
+}
+
+/** What the Details tab shows of an agent card: its name, description, version and skills (at most 20). */
+export interface CardSummary {
+  name: string;
+  description?: string;
+  version?: string;
+  skills: { name: string; description?: string }[];
+  moreSkills: number;
+}
+
+const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+
+/** The card's summary, or undefined for a card with no name (nothing worth a section). */
+export function cardSummary(card: unknown): CardSummary | undefined {
+  if (typeof card !== 'object' || card === null || Array.isArray(card)) return undefined;
+  const c = card as Record<string, unknown>;
+  const name = text(c.name);
+  if (!name) return undefined;
+  const skills = (Array.isArray(c.skills) ? c.skills : []).flatMap((sk: unknown) => {
+    const o = typeof sk === 'object' && sk !== null ? (sk as Record<string, unknown>) : {};
+    const n = text(o.name) ?? text(o.id);
+    return n ? [{ name: n, description: text(o.description) }] : [];
+  });
+  return { name, description: text(c.description), version: text(c.version), skills: skills.slice(0, 20), moreSkills: Math.max(0, skills.length - 20) };
+}
+
+/** The agent's card as it published or registered it (an external A2A service's own card is fetched by the platform). */
+function AgentCardSection({ card }: { card: unknown }) {
+  const s = cardSummary(card);
+  if (!s) return null;
+  return (
+    <section aria-labelledby="card-title" className="agent-card">
+      <h3 id="card-title">Agent card</h3>
+      <p>
+        <strong>{s.name}</strong>
+        {s.version ? ` (version ${s.version})` : ''}
+        {s.description ? `: ${s.description}` : ''}
+      </p>
+      {s.skills.length > 0 && (
+        <ul aria-label="Skills">
+          {s.skills.map((sk, i) => (
+            <li key={i}>
+              {sk.name}
+              {sk.description ? `: ${sk.description}` : ''}
+            </li>
+          ))}
+          {s.moreSkills > 0 && <li>and {s.moreSkills} more</li>}
+        </ul>
+      )}
+    </section>
   );
 }
 

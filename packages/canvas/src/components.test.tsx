@@ -404,6 +404,25 @@ describe('config tab', () => {
   });
 });
 
+describe('agent card in the Details tab', () => {
+  const details = (w: ReturnType<typeof ws>) => {
+    const { api } = fakeApi({ [`GET /workspaces/${w.id}/budget`]: () => json(404, { error: 'no budget' }), 'GET /workspaces/': () => json(200, { tokens: [] }) });
+    render(<DetailsTab workspace={w} workspaces={byId([w])} api={api} feed={createFeed()} canvas={{ requestDelete: () => undefined, showConnect: () => undefined, move: async () => undefined }} />);
+  };
+
+  it('shows the card an agent published: name, version, description and skills (#15 item 6)', async () => {
+    details(ws({ name: 'Planner', runtime: 'external', agent_card: { name: 'Travel planner', version: '2.1.0', description: 'Plans trips', skills: [{ id: 'plan', name: 'Plan a trip', description: 'Itineraries' }, { id: 'book' }, { description: 'no name' }] } }));
+    const card = within(await screen.findByRole('region', { name: 'Agent card' }));
+    expect(card.getByText(/Travel planner/).closest('p')?.textContent).toBe('Travel planner (version 2.1.0): Plans trips');
+    expect(card.getAllByRole('listitem').map((li) => li.textContent)).toEqual(['Plan a trip: Itineraries', 'book']);
+  });
+
+  it('a card with no name, or none at all, shows no section', () => {
+    details(ws({ name: 'Quiet', agent_card: { description: 'nameless' } }));
+    expect(screen.queryByRole('region', { name: 'Agent card' })).toBeNull();
+  });
+});
+
 describe('budget in the Details tab', () => {
   const budgetView = (over: Record<string, unknown> = {}) => ({
     budget_limit: null,

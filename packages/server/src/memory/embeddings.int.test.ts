@@ -159,7 +159,8 @@ describe('memory embeddings on the built-in store (#14)', () => {
     expect(dims.rows[0]!.n).toBe(changing.dims);
   });
 
-  it('C238 a store without the embedding capability never gets embeddings and the embedder is not called; a store that refuses one still gets the memory and answers by text', async () => {
+  // Each of these starts a platform of its own (a fresh database and its migrations): one per test keeps each well inside its time on a loaded machine.
+  it('C238 a store without the embedding capability never gets embeddings and the embedder is not called', async () => {
     const noCap = await startFakeMemoryPlugin();
     fakes.push(noCap);
     const app = await platform(embeddings.url, noCap.url);
@@ -169,11 +170,14 @@ describe('memory embeddings on the built-in store (#14)', () => {
     expect((await search(app, ws.id, 'launch')).map((m) => m.content)).toEqual(['The launch moved to Friday.']);
     expect(embeddings.requests.length).toBe(before);
     expect(noCap.requests.some((r) => JSON.stringify(r.body ?? {}).includes('embedding'))).toBe(false);
+  });
 
+  it('C238 a store that refuses an embedding still gets the memory and answers by text', async () => {
     const refusing = await startFakeMemoryPlugin({ capabilities: ['fts', 'embedding'], refuseEmbeddings: true });
     fakes.push(refusing);
     const app2 = await platform(embeddings.url, refusing.url);
     const ws2 = await createExternal(app2, { name: 'refusing' });
+    const before = embeddings.requests.length;
     const id = await remember(app2, ws2.id, 'The launch moved to Friday.');
     expect(refusing.memories.get(id)!.content).toBe('The launch moved to Friday.');
     expect((await search(app2, ws2.id, 'launch')).map((m) => m.id)).toEqual([id]);

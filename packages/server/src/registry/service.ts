@@ -10,6 +10,7 @@ import {
   type UpdateCardBody,
   type WorkspaceStatus,
 } from '@molecule/contracts';
+import type { A2ADispatcher } from '../a2a/dispatch.js';
 import { generateToken } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/port.js';
@@ -21,6 +22,7 @@ import type { Logger } from '../log.js';
 import { checkAgentUrl, type AgentUrlPolicy } from '../ssrf/agent-url.js';
 import { getWorkspace, type WorkspaceRow } from '../workspaces/read.js';
 import { removedError } from '../workspaces/errors.js';
+import { fetchAgentCard } from './agent-card.js';
 import { beatSignals, nextStatuses, resolveDeliveryMode } from './evaluate.js';
 import { HeartbeatWriter } from './heartbeat-writer.js';
 import type { RuntimeOverrides } from './overrides.js';
@@ -39,6 +41,8 @@ export interface RegistryDeps {
   heartbeatWriter?: HeartbeatWriter;
   /** Told about every beat with a free task slot: queued messages for that workspace may go now (C060). */
   onFreeSlot?: (workspaceId: string) => void;
+  /** The guarded outbound client: an external push agent's published agent card is fetched with it. */
+  a2a?: { dispatcher: Pick<A2ADispatcher, 'forward'> };
 }
 
 /** The message for a rejected agent URL (C220); the reason itself goes to the log only. */
@@ -78,7 +82,29 @@ export async function register(deps: RegistryDeps, body: RegisterBody): Promise<
 
   await refreshLiveness(deps, row.id);
   await publishRecorded(deps, row.id, out);
+  // An A2A service connected as an external push agent publishes its own card: show that one.
+  if (row.runtime === EXTERNAL_RUNTIME && deliveryMode === 'push' && url !== '') void adoptPublishedCard(deps, row.id, url);
   return { status: 'registered', delivery_mode: out.delivery_mode, platform_inbound_secret: out.platform_inbound_secret };
+}
+
+/**
+ * Fetches the card an external push agent publishes (see fetchAgentCard) and, when there is one,
+ * stores it as the workspace's card with AGENT_CARD_UPDATED, as `POST /registry/update-card` would.
+ * Runs after the register answer; a failure only leaves the registered card in place (logged
+ * without the URL, which may carry credentials).
+ */
+async function adoptPublishedCard(deps: RegistryDeps, id: string, url: string): Promise<void> {
+  if (!deps.a2a) return;
+  try {
+    const card = await fetchAgentCard(deps.a2a.dispatcher, url);
+    if (!card) {
+      deps.log.info({ workspace_id: id }, 'registry: the external agent publishes no agent card at its well-known path; the registered card stays');
+      return;
+    }
+    if (await updateAgentCard(deps.db, id, card)) await deps.broadcaster.recordAndBroadcast('AGENT_CARD_UPDATED', id, { agent_card: card });
+  } catch (err) {
+    deps.log.warn({ err, workspace_id: id }, 'registry: could not store the external agent\'s published card');
+  }
 }
 
 /**

@@ -36,6 +36,20 @@ describe('molecule-mcp pushed inbox (#15)', () => {
     expect((await inbox.read({ waitSeconds: 0 })).messages).toEqual([]);
   });
 
+  it("an agent's first wait (no cursor yet) with nothing waiting waits for the push instead of answering empty at once", async () => {
+    const inbox = new PushedInbox(polled().inbox);
+    const waiting = inbox.read({ waitSeconds: 30 });
+    let settled = false;
+    void waiting.then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    void inbox.push(send('first'), { callerId: 'mate' });
+    const got = await waiting;
+    expect(got.messages).toEqual([expect.objectContaining({ text: 'first', from_id: 'mate' })]);
+    // Shown once: the next cursored read has nothing new.
+    expect((await inbox.read({ waitSeconds: 0, sinceId: got.cursor! })).messages).toEqual([]);
+  });
+
   it('a redelivered message (same messageId) is one inbox entry whose reply answers the newest push', async () => {
     const inbox = new PushedInbox(polled().inbox);
     const first = inbox.push(send('once', 'dup'));

@@ -76,15 +76,22 @@ export class PushedInbox implements BridgeInbox {
     if (!onlyNew) {
       const got = await this.http.read({ waitSeconds: 0, ...(opts.signal ? { signal: opts.signal } : {}) });
       const messages = [...got.messages, ...this.#local(false)];
-      return { messages, cursor: messages.at(-1)?.id ?? null };
+      if (messages.length > 0 || opts.waitSeconds === 0) {
+        // A wait (the agent's first, with no cursor yet) has shown them; a look (get_messages) has not.
+        if (opts.waitSeconds > 0) this.#shownSeq = this.#seq;
+        return { messages, cursor: messages.at(-1)?.id ?? null };
+      }
+    } else {
+      const local = this.#local(true);
+      if (local.length > 0) return { messages: local, cursor: local.at(-1)!.id };
     }
-    const local = this.#local(true);
-    if (local.length > 0) return { messages: local, cursor: local.at(-1)!.id };
-    // Nothing pushed yet: wait for a push or for the poll inbox, whichever comes first.
+    // Nothing waiting (an agent's first wait has no cursor yet): wait for a push or for the poll
+    // inbox, whichever comes first, as the poll inbox alone would.
     const stop = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
     const pushed = new Promise<'push'>((resolve) => (this.#wake = () => resolve('push')));
-    const polled = this.http.read({ waitSeconds: opts.waitSeconds, signal, ...(this.#httpCursor !== undefined ? { sinceId: this.#httpCursor } : {}) });
+    const since = onlyNew ? this.#httpCursor : undefined;
+    const polled = this.http.read({ waitSeconds: opts.waitSeconds, signal, ...(since !== undefined ? { sinceId: since } : {}) });
     try {
       const first = await Promise.race([pushed, polled]);
       if (first === 'push') {

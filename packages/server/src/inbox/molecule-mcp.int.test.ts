@@ -114,9 +114,10 @@ describe('molecule-mcp end to end (C036 C274)', () => {
       expect(again.isError).toBe(true);
       // A pushed message was never an inbox row: the platform does not know it.
       expect(textOf(again)).toBe(mode === 'poll inbox' ? 'this message was already answered' : "message not found in this workspace's inbox");
-      // Pushed or polled, the message is one activity row of the agent, answered.
-      const rows = (await api('GET', `/workspaces/${agent.id}/activity?type=a2a_receive`)).body as unknown as { status: string }[];
-      expect(rows.map((r) => r.status)).toEqual(['ok']);
+      // Pushed or polled, the message is one activity row of the agent, answered (the proxy records
+      // a pushed exchange as it completes, beside the answer).
+      const statuses = async () => ((await api('GET', `/workspaces/${agent.id}/activity?type=a2a_receive`)).body as unknown as { status: string }[]).map((r) => r.status);
+      await expect.poll(statuses).toEqual(['ok']);
       // The platform's own tools answer through the bridge as this workspace.
       const info = JSON.parse(textOf(await client.callTool({ name: 'get_workspace_info', arguments: {} }))) as Json;
       expect(info.id).toBe(agent.id);

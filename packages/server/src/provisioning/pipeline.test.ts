@@ -92,6 +92,7 @@ describe('provisioning pipeline', () => {
       PLATFORM_URL: 'http://platform.test:8080',
       MODEL: 'openai/gpt-4o',
       MOLECULE_MAX_CONCURRENT_TASKS: '1',
+      MOLECULE_RUNTIME: 'molecule',
       MODEL_PROVIDER: 'openai/gpt-4o',
       LLM_PROVIDER: 'openrouter',
     });

@@ -9,11 +9,12 @@ const alias = {
   '@molecule/server': fileURLToPath(new URL('./packages/server/src/index.ts', import.meta.url)),
 };
 
-const FAULTS = 'packages/server/src/faults/**/*.int.test.ts';
+/** Suites that race the clock against real processes: they run last, one file at a time. */
+const SERIAL = ['packages/server/src/faults/**/*.int.test.ts', 'packages/canvas/e2e/**/*.int.test.ts'];
 
 // `unit`: embedded adapters only (PGlite, in-process bus), no outside services: `npm run check`.
 // `integration`: the same suites and more against real PostgreSQL, Redis and built binaries;
-// `faults`: the fault-injection suites, after the others and alone.
+// `serial`: the fault-injection suites and the Chromium e2e, after the others and one at a time.
 // `scripts/test.sh` starts those services and runs every project: `npm test`.
 export default defineConfig({
   resolve: { alias },
@@ -40,7 +41,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/src/**/*.int.test.ts', 'packages/canvas/e2e/**/*.int.test.ts'],
-          exclude: ['**/node_modules/**', '**/dist/**', FAULTS],
+          exclude: ['**/node_modules/**', '**/dist/**', ...SERIAL],
           testTimeout: 30_000,
           hookTimeout: 60_000,
           expect: { poll: { timeout: 5_000 } },
@@ -48,11 +49,12 @@ export default defineConfig({
       },
       {
         // Fault injection (killed platforms and provisioners, stopped databases, replicas under load)
-        // measures recovery against the clock: these files run last, one at a time, with nothing else.
+        // measures recovery against the clock, and the Chromium e2e waits on a real browser: these
+        // files run last, one at a time, with nothing else.
         resolve: { alias },
         test: {
-          name: 'faults',
-          include: [FAULTS],
+          name: 'serial',
+          include: SERIAL,
           exclude: ['**/node_modules/**', '**/dist/**'],
           maxWorkers: 1,
           sequence: { groupOrder: 1 },

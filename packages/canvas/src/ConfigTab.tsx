@@ -18,7 +18,8 @@ export function ConfigTab({ workspace, api }: TabProps) {
       .then(([m, p]) => {
         if (!live) return;
         const now = { model: m.model ?? '', provider: p.provider ?? '' };
-        setValues(now);
+        // What the user typed while this loaded stays (it used to be overwritten, losing the edit).
+        setValues((v) => ({ model: v.model === '' ? now.model : v.model, provider: v.provider === '' ? now.provider : v.provider }));
         setSaved(now);
       })
       .catch((err: unknown) => live && setNote(`Could not read the configuration: ${errorText(err)}`));

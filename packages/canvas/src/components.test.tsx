@@ -378,6 +378,26 @@ describe('secrets editor', () => {
 });
 
 describe('config tab', () => {
+  it('what the user types before the kept values load is not overwritten when they arrive', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'cfg-early' });
+    const { api: real } = fakeApi({
+      [`GET /workspaces/${w.id}/model`]: () => json(200, { model: 'openai/gpt-4o', source: 'workspace_secrets' }),
+      [`GET /workspaces/${w.id}/provider`]: () => json(200, { provider: 'openrouter', source: 'workspace_secrets' }),
+    });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let asked = 0;
+    const api = { ...real, choice: async (...a: Parameters<typeof real.choice>) => (asked++, await gate, real.choice(...a)) } as typeof real;
+    render(<ConfigTab workspace={w} workspaces={byId([w])} api={api} feed={createFeed()} canvas={{ requestDelete: () => undefined, showConnect: () => undefined, move: async () => undefined }} />);
+    await user.type(screen.getByLabelText('Model'), 'anthropic/claude-haiku');
+    expect(asked).toBe(2);
+    open();
+    await waitFor(() => expect((screen.getByLabelText('Provider') as HTMLInputElement).value).toBe('openrouter'));
+    expect((screen.getByLabelText('Model') as HTMLInputElement).value).toBe('anthropic/claude-haiku');
+    expect(screen.getByRole('button', { name: 'Save model' }).hasAttribute('disabled')).toBe(false);
+  });
+
   it('shows the kept model and provider, checks a change before sending, and says whether the agent restarts to apply it', async () => {
     const user = userEvent.setup();
     const w = ws({ name: 'cfg' });

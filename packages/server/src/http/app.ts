@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } from 'fastify';
@@ -199,8 +201,11 @@ export async function buildApp(deps: AppDeps, opts: { redis?: Redis } = {}): Pro
     registerTerminalRoutes(child, { ...authDeps(deps), provisioner: deps.provisioner, log: deps.log, idleMs: deps.config.terminalIdleMs });
   });
   // The agents' outbound sockets carry whole A2A answers: their own context, with the answer's size as the frame limit.
+  // Upgrades reach every route through the first plugin's 'upgrade' listener (it dispatches through the root
+  // router, and each route upgrades with its own context's server); a second listener on the same server would
+  // try to answer each upgrade again and log "websocket upgrade failed", so this one listens to nothing.
   await app.register(async (child) => {
-    await child.register(fastifyWebsocket, { options: { maxPayload: MAX_RESPONSE_BYTES + 64 * 1024 } });
+    await child.register(fastifyWebsocket, { options: { maxPayload: MAX_RESPONSE_BYTES + 64 * 1024, server: new EventEmitter() as unknown as Server } });
     registerAgentSocketRoute(child, { ...authDeps(deps), sockets: deps.a2a.sockets });
   });
   registerEventRoutes(app, { ...authDeps(deps), bus: deps.bus, metrics: deps.metrics });

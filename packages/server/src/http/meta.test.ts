@@ -61,6 +61,10 @@ describe('meta routes', () => {
     expect(api.headers['x-content-type-options']).toBe('nosniff');
   });
 
+  it('one listener answers WebSocket upgrades for /ws, the terminal and the agent socket (a second one logged "websocket upgrade failed" on every upgrade)', () => {
+    expect(t.app.server.listenerCount('upgrade')).toBe(1);
+  });
+
   // The canvas build exists once `npm run build` ran (npm test runs it; npm run check alone does not).
   it.runIf(existsSync(new URL('../../../canvas/dist/index.html', import.meta.url)))('serves the canvas bundle the page names, cached for good and with validators (a reload answers 304 without a body)', async () => {
     const page = await t.app.inject({ method: 'GET', url: '/' });

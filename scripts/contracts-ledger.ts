@@ -22,7 +22,6 @@ const ids = (from: number, to: number, except: number[] = []): string[] =>
     .map((n) => `C${String(n).padStart(3, '0')}`);
 
 export const LEDGER: Record<string, LedgerEntry> = {
-  ...notBuilt(16, 'the claude-code runtime adapter', ['C033']),
   ...notBuilt(null, 'template-image refresh from GHCR and its watcher: no issue filed; images are pinned per template by digest (C133-C137)', ids(138, 143)),
   C248: {
     state: 'different',

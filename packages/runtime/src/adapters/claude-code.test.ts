@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLAUDE_CODE_FAILED, ClaudeCodeAdapter } from './claude-code.js';
+import { CLAUDE_CODE_FAILED, CLAUDE_CODE_WEDGED, ClaudeCodeAdapter } from './claude-code.js';
 import type { AdapterContext, AdapterEvent, AdapterInput } from './types.js';
 import type { PlatformTools } from '../platform-tools.js';
 import { captureLogger } from '../test-support/agent.js';
@@ -111,5 +112,49 @@ describe('claude-code adapter: bad model servers', () => {
     await llm.close();
     llm = await startFakeLlm({ chunks: ['fine ', 'now'] });
     expect(await run(adapter(llm.url), input('hello again', 'ctx-bad'))).toBe('fine now');
+  }, 180_000);
+});
+
+describe('claude-code adapter: a Claude Code that never starts', () => {
+  let dir: string;
+  let llm: FakeLlm | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cc-adapter-'));
+  });
+  afterEach(async () => {
+    await llm?.close();
+    llm = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('C033 a turn Claude Code never answers marks the adapter wedged (the heartbeat reports it); the next answered turn clears it', async () => {
+    llm = await startFakeLlm({ chunks: ['up ', 'again'] });
+    // The first launch stays silent (it never answers the SDK's initialize), later ones run the real binary.
+    const real = path.join(path.dirname(createRequire(import.meta.url).resolve('@anthropic-ai/claude-agent-sdk-linux-x64/package.json')), 'claude');
+    const marker = path.join(dir, 'launched-once');
+    const executable = path.join(dir, 'claude-wrapper.sh');
+    await writeFile(executable, `#!/bin/sh\nif [ ! -e '${marker}' ]; then : > '${marker}'; exec sleep 120; fi\nexec '${real}' "$@"\n`);
+    await chmod(executable, 0o755);
+    const a = new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: llm.url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, idleTimeoutMs: 2000, executable });
+    const run = async (text: string) => {
+      const out: string[] = [];
+      for await (const ev of a.run(input(text, 'ctx-wedge'), { signal: AbortSignal.timeout(120_000), log: captureLogger().logger }) as AsyncIterable<AdapterEvent>) if (ev.type === 'text') out.push(ev.text);
+      return out.join('');
+    };
+    expect(a.wedgedReason()).toBeUndefined();
+    await expect(run('hello')).rejects.toThrow(CLAUDE_CODE_FAILED);
+    expect(a.wedgedReason()).toBe(CLAUDE_CODE_WEDGED);
+    expect(await run('hello again')).toBe('up again');
+    expect(a.wedgedReason()).toBeUndefined();
+  }, 180_000);
+
+  it('a model server failing after Claude Code started does not mark it wedged', async () => {
+    llm = await startFakeLlm({ failWith: 500 });
+    const a = new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: llm.url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, requestTimeoutMs: 3000 });
+    const err = await (async () => {
+      for await (const _ of a.run(input('hello'), { signal: AbortSignal.timeout(120_000), log: captureLogger().logger }) as AsyncIterable<AdapterEvent>) void _;
+    })().then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toBe(CLAUDE_CODE_FAILED);
+    expect(a.wedgedReason()).toBeUndefined();
   }, 180_000);
 });

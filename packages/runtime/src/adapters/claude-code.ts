@@ -27,6 +27,8 @@ export interface ClaudeCodeAdapterOptions {
   idleTimeoutMs?: number;
   /** How often Claude Code retries a failed model request (CLAUDE_CODE_MAX_RETRIES); its default is 10. */
   maxRetries?: number;
+  /** The Claude Code executable to run (the SDK's pathToClaudeCodeExecutable); default: the one the SDK ships. */
+  executable?: string | undefined;
 }
 
 /** The MCP server name the platform tools are offered under: the model sees `mcp__platform__<tool>`. */
@@ -35,6 +37,8 @@ const SESSIONS_FILE = '.molecule-claude-sessions.json';
 
 /** What the user sees when Claude Code fails; the details go to the agent's log only. */
 export const CLAUDE_CODE_FAILED = 'Claude Code could not answer this message (the model API failed or answered something it could not read); try again';
+/** The heartbeat's sample error while Claude Code fails to start (C033: `runtime_state` is `wedged`). */
+export const CLAUDE_CODE_WEDGED = 'Claude Code did not start: it never finished initializing; restart the workspace if the next message fails too';
 
 type SdkModule = typeof ClaudeAgentSdk;
 
@@ -50,11 +54,17 @@ export class ClaudeCodeAdapter implements Adapter {
   readonly name = 'claude-code';
   private sdk: Promise<SdkModule> | undefined;
   private sessions: Map<string, string> | undefined;
+  /** Set when a turn failed before Claude Code said anything (it never initialized); cleared by the next answered turn (C033). */
+  private wedged: string | undefined;
 
   constructor(private readonly opts: ClaudeCodeAdapterOptions) {}
 
   capabilities(): Partial<Record<RuntimeCapability, boolean>> {
     return { session: true };
+  }
+
+  wedgedReason(): string | undefined {
+    return this.wedged;
   }
 
   async *run(input: AdapterInput, ctx: AdapterContext): AsyncIterable<AdapterEvent> {
@@ -71,6 +81,7 @@ export class ClaudeCodeAdapter implements Adapter {
     // Claude Code's own tool uses, by tool_use id, until their result arrives.
     const ownTools = new Map<string, { name: string; input: string; started: number }>();
     let answered = false;
+    let started = false;
     let hung = false;
     let idle: NodeJS.Timeout | undefined;
     const quiet = () => {
@@ -89,6 +100,7 @@ export class ClaudeCodeAdapter implements Adapter {
           abortController: abort,
           ...(resume ? { resume } : {}),
           ...(this.opts.model ? { model: this.opts.model } : {}),
+          ...(this.opts.executable ? { pathToClaudeCodeExecutable: this.opts.executable } : {}),
           ...(this.opts.systemPrompt ? { systemPrompt: this.opts.systemPrompt } : {}),
           maxTurns: this.opts.maxTurns ?? 20,
           // Stream events only keep the idle watchdog quiet; text is taken from whole messages.
@@ -114,6 +126,7 @@ export class ClaudeCodeAdapter implements Adapter {
         },
       });
       for await (const msg of q as AsyncIterable<SDKMessage>) {
+        started = true;
         quiet();
         yield* pending.splice(0);
         if ('session_id' in msg && typeof msg.session_id === 'string' && msg.session_id && sessions.get(input.contextId) !== msg.session_id) {
@@ -147,15 +160,18 @@ export class ClaudeCodeAdapter implements Adapter {
             throw new Error(CLAUDE_CODE_FAILED);
           }
           if (!answered && msg.result) yield { type: 'text', text: msg.result };
+          if (answered || msg.result) this.wedged = undefined;
           return;
         }
       }
       yield* pending.splice(0);
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (!started) this.wedged = CLAUDE_CODE_WEDGED;
       if (hung) ctx.log.warn('claude code went silent; the turn is given up');
       throw new Error(CLAUDE_CODE_FAILED);
     } catch (err) {
       if (ctx.signal.aborted) throw err;
+      if (!started) this.wedged = CLAUDE_CODE_WEDGED;
       if (hung) ctx.log.warn('claude code went silent; the turn is given up');
       if (err instanceof Error && err.message === CLAUDE_CODE_FAILED) throw err;
       ctx.log.warn({ err }, 'claude code failed');

@@ -8,8 +8,8 @@ import * as prebuilt from '@langchain/langgraph/prebuilt';
 import { ChatOpenAI } from '@langchain/openai';
 import type { LangGraphConfig } from '../config-file.js';
 import { CHECKPOINTS_DIR, FileCheckpointSaver } from './langgraph-checkpoint.js';
-import { runToolCall, toolsForModel } from './llm.js';
-import { EventQueue, IdleWatch, TurnError, turnFailure } from './turn.js';
+import { toolsForModel } from './llm.js';
+import { callPlatformTool, EventQueue, IdleWatch, TurnError, turnFailure } from './turn.js';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './types.js';
 
 /**
@@ -114,16 +114,7 @@ export class LangGraphAdapter implements Adapter {
           name: t.name,
           description: t.description,
           schema: t.inputSchema,
-          func: async (args: unknown) => {
-            watch.pause();
-            try {
-              const r = await runToolCall(turnCtx, t.name, args);
-              queue.push({ type: 'tool', ...r.use });
-              return r.isError ? `Error: ${r.text}` : r.text;
-            } finally {
-              watch.resume();
-            }
-          },
+          func: (args: unknown) => callPlatformTool(turnCtx, watch, queue, t.name, args),
         }),
     );
     const model = new ChatOpenAI({

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Agent, OpenAIChatCompletionsModel, OpenAIResponsesModel, Runner, setTracingDisabled, tool, type AgentInputItem, type Session } from '@openai/agents';
 import OpenAI from 'openai';
 import type { OpenAIAgentsConfig } from '../config-file.js';
-import { runToolCall, toolsForModel } from './llm.js';
-import { EventQueue, IdleWatch, turnFailure } from './turn.js';
+import { toolsForModel } from './llm.js';
+import { callPlatformTool, EventQueue, IdleWatch, turnFailure } from './turn.js';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './types.js';
 
 export interface OpenAIAgentsAdapterOptions {
@@ -129,16 +129,7 @@ export class OpenAIAgentsAdapter implements Adapter {
         description: t.description,
         parameters: { type: 'object', properties: {}, ...t.inputSchema, additionalProperties: true } as never,
         strict: false,
-        execute: async (args: unknown) => {
-          watch.pause();
-          try {
-            const r = await runToolCall(turnCtx, t.name, args);
-            queue.push({ type: 'tool', ...r.use });
-            return r.isError ? `Error: ${r.text}` : r.text;
-          } finally {
-            watch.resume();
-          }
-        },
+        execute: (args: unknown) => callPlatformTool(turnCtx, watch, queue, t.name, args),
       }),
     );
     const model =

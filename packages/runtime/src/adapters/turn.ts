@@ -1,4 +1,5 @@
-import type { AdapterEvent } from './types.js';
+import { runToolCall } from './llm.js';
+import type { AdapterContext, AdapterEvent } from './types.js';
 
 /**
  * Plumbing the SDK-driven adapters (openai-agents, langgraph, acp) share: an SDK reports through
@@ -120,4 +121,20 @@ export function turnFailure(err: unknown, watch: IdleWatch | undefined, what: st
   const status = statusOf(err);
   if (status !== undefined) return new TurnError(`the model server answered HTTP ${status}`);
   return new TurnError(`${what} failed or sent an answer this agent could not read (details in the agent log)`);
+}
+
+/**
+ * A platform tool called from inside an SDK's own tool loop: the idle watch pauses while it runs (a
+ * delegation may rightly take minutes), its use becomes a `tool` event, and the model gets its text
+ * (an error prefixed, since these SDKs' tool results carry no error flag).
+ */
+export async function callPlatformTool(ctx: AdapterContext, watch: IdleWatch, queue: EventQueue, name: string, args: unknown): Promise<string> {
+  watch.pause();
+  try {
+    const r = await runToolCall(ctx, name, args);
+    queue.push({ type: 'tool', ...r.use });
+    return r.isError ? `Error: ${r.text}` : r.text;
+  } finally {
+    watch.resume();
+  }
 }

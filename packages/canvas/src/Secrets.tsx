@@ -4,6 +4,7 @@ import { errorText } from './actions.js';
 import { TextField } from './Field.js';
 import type { Api } from './api.js';
 import type { TabProps } from './tab.js';
+import { When } from './When.js';
 
 /** Where a secret comes from, in words. */
 export function provenance(s: SecretView): string {
@@ -97,7 +98,9 @@ export function SecretsEditor({ api, workspaceId }: { api: Api; workspaceId?: st
                     {s.overrides?.length ? <span className="hint"> (overrides {s.overrides.join(', ')})</span> : null}
                   </td>
                 ) : null}
-                <td>{new Date(s.updated_at).toLocaleString()}</td>
+                <td>
+                  <When iso={s.updated_at} />
+                </td>
                 <td>
                   {!workspaceId || s.scope === 'workspace' ? (
                     <button type="button" className="danger small" aria-label={`Delete secret ${s.key}`} onClick={() => void remove(s.key)}>

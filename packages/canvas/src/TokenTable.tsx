@@ -1,4 +1,5 @@
 import type { TokenView } from '@molecule/contracts';
+import { When } from './When.js';
 
 /**
  * Live tokens by prefix (never the tokens), when each was made and last used, and a Revoke button
@@ -26,8 +27,10 @@ export function TokenTable<T extends TokenView & { name?: string }>({ tokens, wh
               <code>{t.prefix}…</code>
             </td>
             {named ? <td>{t.name}</td> : null}
-            <td>{new Date(t.created_at).toLocaleString()}</td>
-            <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : 'never'}</td>
+            <td>
+              <When iso={t.created_at} />
+            </td>
+            <td>{t.last_used_at ? <When iso={t.last_used_at} /> : 'never'}</td>
             <td>
               <button type="button" className="danger small" onClick={() => onRevoke(t)} aria-label={`Revoke ${what} ${t.prefix}`}>
                 Revoke

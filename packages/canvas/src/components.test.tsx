@@ -22,6 +22,7 @@ import { ImportOrgDialog, ImportProgress } from './OrgImport.js';
 import { FilesBrowser } from './Files.js';
 import { PluginsTab } from './Plugins.js';
 import { ws } from './test-fixture.js';
+import { When } from './When.js';
 
 afterEach(cleanup);
 
@@ -825,5 +826,31 @@ describe('plugins tab', () => {
     expect(link.getAttribute('href')).toBe(`/workspaces/${ext.id}/plugins/clock/download`);
     expect(screen.queryByRole('region', { name: 'Installed' })).toBeNull();
     expect(screen.queryByLabelText('Install from a source')).toBeNull();
+  });
+});
+
+describe('timestamps in tables', () => {
+  const now = new Date(2026, 11, 4, 15, 30);
+  it('show a time today, a day and time this year, a date before; the full date and time on hover', () => {
+    render(
+      <ul>
+        <li>
+          <When iso={new Date(2026, 11, 4, 9, 5).toISOString()} now={now} />
+        </li>
+        <li>
+          <When iso={new Date(2026, 2, 1, 9, 5).toISOString()} now={now} />
+        </li>
+        <li>
+          <When iso={new Date(2025, 2, 1, 9, 5).toISOString()} now={now} />
+        </li>
+      </ul>,
+    );
+    const [today, thisYear, before] = screen.getAllByRole('listitem').map((li) => li.querySelector('time')!);
+    expect(today!.textContent).toBe(new Date(2026, 11, 4, 9, 5).toLocaleTimeString(undefined, { timeStyle: 'short' }));
+    expect(thisYear!.textContent).toMatch(/Mar.*1.*9:05|1.*Mar.*9:05/);
+    expect(thisYear!.textContent).not.toContain('2026');
+    expect(before!.textContent).toContain('2025');
+    expect(before!.getAttribute('title')).toBe(new Date(2025, 2, 1, 9, 5).toLocaleString());
+    expect(before!.getAttribute('datetime')).toBe(new Date(2025, 2, 1, 9, 5).toISOString());
   });
 });

@@ -53,7 +53,7 @@ export const LEDGER: Record<string, LedgerEntry> = {
   },
   C052: {
     state: 'different',
-    note: "A poll-mode target is never dialled and the message is recorded as a2a_receive (queued), as the contract says; but a blocking message/send (A2A's default) to a poll agent that is online waits, up to the sender's idle timeout, for the agent's reply through its inbox (POST /workspaces/:id/inbox/:message_id/reply) and answers with it, so a teammate's send completes like a push agent's (#15). A non-blocking send (configuration.blocking: false), any other method, an agent not online, or no reply in time still get 200 {status:\"queued\", delivery_mode:\"poll\", method}.",
+    note: "A poll-mode target is never dialled and the message is recorded as a2a_receive (queued), as the contract says; but a blocking message/send (A2A's default), or a message/stream (answered as one SSE event), to a poll agent that is online waits, up to the sender's idle timeout, for the agent's reply through its inbox (POST /workspaces/:id/inbox/:message_id/reply) and answers with it, so a teammate's send completes like a push agent's (#15). A non-blocking send (configuration.blocking: false), any other method, an agent not online, or no reply in time still get 200 {status:\"queued\", delivery_mode:\"poll\", method}.",
   },
   C108: {
     state: 'not_applicable',

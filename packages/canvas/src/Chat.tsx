@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { replyText } from '@molecule/contracts';
+import { isRecord, replyText } from '@molecule/contracts';
 import type { TabProps } from './tab.js';
 import { activityLineOf, attachmentsOf, foldStreamEvent, formatSize, historyLines, pushActivityLine, sseFrames, type ActivityLine, type Attachment, type ChatLine } from './chat.js';
 
@@ -19,6 +19,8 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
   const [loadError, setLoadError] = useState('');
   const log = useRef<HTMLDivElement>(null);
   const alive = useRef(true);
+  /** Stops the waits for poll agents' replies (when the tab closes). */
+  const inboxWaits = useRef(new Set<() => void>());
   const put = (line: ChatLine) => setLines((ls) => (ls.some((l) => l.id === line.id) ? ls.map((l) => (l.id === line.id ? line : l)) : [...ls, line]));
 
   useEffect(() => {
@@ -38,9 +40,11 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
         if (line) setActivity((a) => pushActivityLine(a, line));
       }
     });
+    const waits = inboxWaits.current;
     return () => {
       alive.current = false;
       off();
+      for (const stop of [...waits]) stop();
     };
   }, [api, feed, workspace.id]);
   useEffect(() => {
@@ -68,6 +72,22 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
         // A failed read is retried on the next tick; the line keeps its last state.
       }
     }
+  };
+
+  /** Waits for a poll agent's reply to a message left in its inbox (A2A_RESPONSE names the request id). */
+  const followInbox = (lineId: string, requestId: string) => {
+    const off = feed.subscribe((e) => {
+      if (e.workspace_id !== workspace.id || e.type !== 'A2A_RESPONSE') return;
+      const body = e.payload.response_body;
+      if (!isRecord(body) || body.id !== requestId) return;
+      put({ id: lineId, from: 'agent', text: replyText(body) ?? '(no reply text)' });
+      stop();
+    });
+    const stop = () => {
+      off();
+      inboxWaits.current.delete(stop);
+    };
+    inboxWaits.current.add(stop);
   };
 
   const addFiles = (list: FileList | null) => {
@@ -125,8 +145,9 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
         }
         put({ id: replyId, from: 'agent', text: reply || '(no reply text)' });
       } else {
-        put({ id: replyId, from: 'platform', text: r.text, ...(r.queueId ? { streaming: true } : {}) });
+        put({ id: replyId, from: 'platform', text: r.text, ...(r.queueId || r.inbox ? { streaming: true } : {}) });
         if (r.queueId) void followQueue(replyId, r.queueId, r.text);
+        if (r.inbox) followInbox(replyId, id);
       }
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);

@@ -212,7 +212,7 @@ export function createApi(opts: ApiOptions = {}) {
       messageId: string,
       text: string,
       files: ChatFile[] = [],
-    ): Promise<{ kind: 'stream'; reader: ReadableStreamDefaultReader<Uint8Array> } | { kind: 'answer'; text: string; queueId?: string }> {
+    ): Promise<{ kind: 'stream'; reader: ReadableStreamDefaultReader<Uint8Array> } | { kind: 'answer'; text: string; queueId?: string; inbox?: true }> {
       const parts = [
         ...(text ? [{ kind: 'text', text }] : []),
         ...files.map((f) => ({ kind: 'file', file: { uri: f.uri, name: f.name, ...(f.mimeType ? { mimeType: f.mimeType } : {}) } })),
@@ -231,7 +231,9 @@ export function createApi(opts: ApiOptions = {}) {
       if (r.ok && (r.headers.get('content-type') ?? '').startsWith('text/event-stream') && r.body) return { kind: 'stream', reader: r.body.getReader() };
       const body = await jsonBody(r);
       const queueId = r.status === 202 && isRecord(body) && body.queued === true && typeof body.queue_id === 'string' ? body.queue_id : undefined;
-      return { kind: 'answer', text: describeAnswer(r.status, body), ...(queueId ? { queueId } : {}) };
+      // A poll agent that did not reply in time: the message waits in its inbox, and the reply comes as an event.
+      const inbox = r.status === 200 && isRecord(body) && body.delivery_mode === 'poll';
+      return { kind: 'answer', text: describeAnswer(r.status, body), ...(queueId ? { queueId } : {}), ...(inbox ? { inbox: true as const } : {}) };
     },
     /**
      * Uploads files to the workspace for the chat (`POST /workspaces/:id/chat/uploads`, multipart):

@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
+import { act, cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { useState } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -267,6 +267,24 @@ describe('chat', () => {
     expect(screen.getByText(/The answer was cut off/).textContent).toContain('The agent got the message');
     expect(screen.getByRole('log').querySelector('[data-from="agent"]')?.textContent).toBe('Echo: half an ans');
     expect(screen.getByRole('button', { name: 'Send' })).toBeTruthy();
+  });
+
+  it('a message to a poll agent that did not reply in time: the chat says it waits in the inbox, and shows the reply when the agent sends it', async () => {
+    const user = userEvent.setup();
+    const w = ws({ name: 'Laptop agent', runtime: 'external' });
+    const feed = createFeed();
+    const { api, sent } = fakeApi({ 'GET /workspaces/': () => json(200, []), 'POST /workspaces/': () => json(200, { status: 'queued', delivery_mode: 'poll', method: 'message/stream' }) });
+    render(<ChatTab workspace={w} workspaces={byId([w])} api={api} feed={feed} canvas={commands} />);
+    await user.type(screen.getByLabelText('Message to Laptop agent'), 'are you there?{Enter}');
+    await screen.findByText(/waiting there, and its reply will appear here/);
+    const requestId = (sent.find((r) => r.method === 'POST')!.body as { id: string }).id;
+    const reply = (id: string, text: string) => ({ type: 'A2A_RESPONSE' as const, workspace_id: w.id, payload: { method: 'message/stream', response_body: { jsonrpc: '2.0', id, result: { kind: 'message', role: 'agent', messageId: 'r', parts: [{ kind: 'text', text }] } } }, at: new Date().toISOString(), seq: 2 });
+    // Another message's reply is not this one's.
+    act(() => feed.publish(reply('someone-else', 'not for you')));
+    expect(screen.queryByText(/not for you/)).toBeNull();
+    act(() => feed.publish(reply(requestId, 'yes, here')));
+    await waitFor(() => expect(screen.getByRole('log').querySelector('[data-from="agent"]')?.textContent).toBe('Laptop agent: yes, here'));
+    expect(screen.queryByText(/waiting there/)).toBeNull();
   });
 
   it('C072 C078 an attached file is uploaded through /chat/uploads before the message, which carries it as a file part; file chips download through /chat/download', async () => {

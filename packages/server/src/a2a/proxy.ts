@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { A2A_BUSY_CODE, ACTIVITY_STATUS_QUEUED, answersAsStream, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type A2ADialect, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
 import { recordActivity, type ActivityInsert } from '../activity/service.js';
@@ -110,15 +111,16 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
 }
 
 /** Methods whose sender waits for a poll agent's reply; anything else is recorded and answered queued at once. */
-const POLL_WAITED_METHODS: ReadonlySet<string> = new Set(['message/send', 'SendMessage']);
+const POLL_WAITED_METHODS: ReadonlySet<string> = new Set(['message/send', 'SendMessage', 'message/stream', 'SendStreamingMessage']);
 
 /**
  * A poll-mode target (C052, C274): nothing is dialled, so there is no URL to check. The message is
  * recorded in the agent's inbox (an `a2a_receive` row, `queued`). A blocking `message/send` (A2A's
  * default; `configuration.blocking: false` opts out) to an agent that is online (registered, beating)
  * then waits, up to the sender's idle timeout, for the agent's reply through its inbox and answers
- * with it. Without a reply in time, with no agent online, or for any other method, the answer is
- * C052's `{status:"queued", delivery_mode:"poll"}`; a later reply is still stored on the row.
+ * with it; a `message/stream` (the canvas chat's) likewise, the reply as one SSE event. Without a
+ * reply in time, with no agent online, or for any other method, the answer is C052's
+ * `{status:"queued", delivery_mode:"poll"}`; a later reply is still stored on the row.
  */
 async function pollDeliver(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, idleTimeoutSeconds: number | undefined): Promise<ProxyOutcome> {
   const method = rpc.request.method;
@@ -135,6 +137,7 @@ async function pollDeliver(deps: ProxyDeps, target: Target, callerId: string | n
     deps.a2a.record([{ workspace_id: callerId, activity_type: 'a2a_send', source_id: callerId, target_id: target.id, method, summary: summaryOf(method, target, 'ok'), request_body: rpc.request, response_body: answer, status: 'ok' }]);
   }
   const raw = Buffer.from(JSON.stringify(answer));
+  if (answersAsStream(rpc)) return { kind: 'streaming', status: 200, contentType: 'text/event-stream', body: Readable.from([Buffer.from(`data: ${raw.toString()}\n\n`)]) };
   return { kind: 'answered', status: 200, answer, raw };
 }
 

@@ -92,6 +92,30 @@ describe('the poll inbox (C274)', () => {
       .toEqual([{ activity_type: 'a2a_send', status: 'ok' }]);
   });
 
+  it("C274 a message/stream (the canvas chat's) to a connected poll agent waits for its reply too, and gets it as one SSE event; tasks/get is still answered queued at once", async () => {
+    const ws = await connected('inbox-stream');
+    const events: PlatformEvent[] = [];
+    const off = t.bus.subscribe((e) => void (e.workspace_id === ws.id && events.push(e)));
+    try {
+      const sending = t.app.inject({ method: 'POST', url: `/workspaces/${ws.id}/a2a`, headers: { ...json, ...t.admin, accept: 'text/event-stream' }, payload: JSON.stringify(send('stream me', {}, 'message/stream')) });
+      const msg = await firstMessage(ws.id, ws.token);
+      expect(msg).toMatchObject({ method: 'message/stream', text: 'stream me' });
+      expect((await reply(ws.id, ws.token, msg.id, { text: 'streamed reply' })).statusCode).toBe(200);
+      const answered = await sending;
+      expect(answered.statusCode, answered.body).toBe(200);
+      expect(answered.headers['content-type']).toMatch(/^text\/event-stream/);
+      const frames = answered.body.split('\n\n').filter((f) => f.startsWith('data: '));
+      expect(frames).toHaveLength(1);
+      expect(JSON.parse(frames[0]!.slice('data: '.length))).toMatchObject({ jsonrpc: '2.0', id: 'req-1', result: { kind: 'message', role: 'agent', parts: [{ kind: 'text', text: 'streamed reply' }] } });
+      // The canvas learns of the reply live too: the response event carries the sender's request id.
+      expect(events.find((e) => e.type === 'A2A_RESPONSE')?.payload).toMatchObject({ method: 'message/stream', response_body: { id: 'req-1' } });
+    } finally {
+      off();
+    }
+    const get = await a2a(ws.id, { jsonrpc: '2.0', id: 'g', method: 'tasks/get', params: { id: randomUUID() } });
+    expect(get.json()).toEqual({ status: 'queued', delivery_mode: 'poll', method: 'tasks/get' });
+  });
+
   it('C052 C274 a blocking send to an external workspace whose agent has not connected is answered queued at once; the message waits in the inbox', async () => {
     const ws = await createExternal(t, { name: 'inbox-unconnected' });
     const r = await a2a(ws.id, send('are you there?'));

@@ -24,14 +24,14 @@ function textPart(text: string): Part {
   return { content: { $case: 'text', value: text }, metadata: undefined, filename: '', mediaType: 'text/plain' };
 }
 
-function agentMessage(taskId: string, contextId: string, text: string): Message {
+function agentMessage(taskId: string, contextId: string, text: string, metadata?: Record<string, unknown>): Message {
   return {
     messageId: randomUUID(),
     contextId,
     taskId,
     role: Role.ROLE_AGENT,
     parts: [textPart(text)],
-    metadata: undefined,
+    metadata,
     extensions: [],
     referenceTaskIds: [],
   };
@@ -61,6 +61,9 @@ export function adapterInput(rc: RequestContext): AdapterInput {
   input.text = texts.join('\n');
   return input;
 }
+
+/** A token count as reported, or 0 when it is not a sane count. */
+const tokens = (n: number) => (Number.isFinite(n) && n > 0 ? Math.floor(n) : 0);
 
 async function* eventsOf(result: AsyncIterable<AdapterEvent> | Promise<string>): AsyncIterable<AdapterEvent> {
   if (Symbol.asyncIterator in result) yield* result;
@@ -126,6 +129,7 @@ export class AdapterExecutor implements AgentExecutor {
       status(TaskState.TASK_STATE_WORKING);
       let reply = '';
       let chunks = 0;
+      const usage = { input_tokens: 0, output_tokens: 0 };
       const tools = this.hooks.tools?.();
       const ctx = { signal: task.abort.signal, log: this.log.child({ task_id: taskId }), ...(tools ? { tools } : {}) };
       for await (const ev of eventsOf(this.adapter.run(input, ctx))) {
@@ -140,6 +144,11 @@ export class AdapterExecutor implements AgentExecutor {
           }
           continue;
         }
+        if (ev.type === 'usage') {
+          usage.input_tokens += tokens(ev.inputTokens);
+          usage.output_tokens += tokens(ev.outputTokens);
+          continue;
+        }
         if (ev.text === '') continue;
         reply += ev.text;
         artifact(ev.text, chunks++ > 0, false);
@@ -147,7 +156,9 @@ export class AdapterExecutor implements AgentExecutor {
       if (task.canceled) return slot.finish({ kind: 'canceled' });
       // The last update replaces the artifact with the whole reply, so any reader ends consistent.
       artifact(reply, false, true);
-      status(TaskState.TASK_STATE_COMPLETED, agentMessage(taskId, contextId, reply));
+      // The turn's model tokens ride on the final message, where the platform's proxy reads them for budgets.
+      const spent = usage.input_tokens + usage.output_tokens > 0 ? { usage } : undefined;
+      status(TaskState.TASK_STATE_COMPLETED, agentMessage(taskId, contextId, reply, spent));
       slot.finish({ kind: 'completed' });
     } catch (err) {
       if (task.canceled) return slot.finish({ kind: 'canceled' });

@@ -169,6 +169,28 @@ describe.each(['openai', 'anthropic'] as const)('%s adapter with the platform to
     expect(info).toMatchObject({ id: parent.id, name: 'front', children: [expect.objectContaining({ id: child.id })] });
   });
 
+  it("a turn's model tokens ride on its answer and reach the workspace's spend through the proxy, sent and streamed", async () => {
+    const l = await llm([{ toolCalls: [{ name: 'list_peers', args: {} }] }, { chunks: ['two ', 'chunks'] }, { chunks: ['streamed'] }]);
+    const a = await parentAgent(yaml, env(l));
+    await eventually(async () => a.platform?.state === 'registered', 20_000);
+    const spent = async () => {
+      const r = await t.db.query<{ i: string; o: string }>(`SELECT coalesce(sum(input_tokens), 0)::text AS i, coalesce(sum(output_tokens), 0)::text AS o FROM workspace_spend WHERE workspace_id = $1`, [parent.id]);
+      return { input: Number(r.rows[0]!.i), output: Number(r.rows[0]!.o) };
+    };
+    const before = await spent();
+    const message = (text: string, method: string) => ({ jsonrpc: '2.0', id: text, method, params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text }] } } });
+    // Two model requests (a tool round, then the answer): 100 + 100 input tokens, 1 + 2 output tokens (the fake model's counts).
+    const sent = await t.app.inject({ method: 'POST', url: `/workspaces/${parent.id}/a2a`, headers: { ...t.admin, 'content-type': 'application/json' }, payload: message('sent', 'message/send') });
+    expect(sent.statusCode, sent.body).toBe(200);
+    expect(sent.json().result.status.message.metadata).toEqual({ usage: { input_tokens: 200, output_tokens: 3 } });
+    await expect.poll(spent).toEqual({ input: before.input + 200, output: before.output + 3 });
+    // A streamed answer: its last event carries the turn's one request.
+    const streamed = await t.app.inject({ method: 'POST', url: `/workspaces/${parent.id}/a2a`, headers: { ...t.admin, 'content-type': 'application/json', accept: 'text/event-stream' }, payload: message('streamed', 'message/stream') });
+    expect(streamed.statusCode, streamed.body).toBe(200);
+    expect(streamed.body).toContain('streamed');
+    await expect.poll(spent).toEqual({ input: before.input + 300, output: before.output + 4 });
+  });
+
   it('answers without tools when the platform cannot list them (fail-open)', async () => {
     const l = await llm([{ chunks: ['fine without tools'] }]);
     const a = await parentAgent(yaml, { ...env(l), PLATFORM_URL: `http://127.0.0.1:${await freePort()}` });

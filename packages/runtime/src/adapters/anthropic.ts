@@ -1,6 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './types.js';
-import { conversation, MAX_TOOL_ROUNDS, runToolCall, toolsForModel, type LlmAdapterOptions } from './llm.js';
+import { conversation, inputTokensOf, MAX_TOOL_ROUNDS, runToolCall, toolsForModel, type LlmAdapterOptions } from './llm.js';
 
 export type AnthropicAdapterOptions = LlmAdapterOptions;
 
@@ -47,6 +47,7 @@ export class AnthropicAdapter implements Adapter {
       }
       spoke ||= spokeThisRound;
       const final = await stream.finalMessage();
+      yield { type: 'usage', inputTokens: inputTokensOf(final.usage), outputTokens: final.usage.output_tokens };
       const uses = final.content.filter((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
       if (uses.length === 0) return;
       if (last) break;

@@ -61,6 +61,11 @@ describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)
     expect(calls).toEqual([{ name: 'delegate_task', args: { workspace_id: 'child-1', task: 'say hi' } }]);
     expect(events.find((e) => e.type === 'tool')).toMatchObject({ type: 'tool', name: 'delegate_task', output: 'echo: say hi' });
     expect(events.filter((e) => e.type === 'text').map((e) => (e as { text: string }).text).join('')).toContain('The child said: echo: say hi');
+    // Claude Code's count of the turn's tokens: at least the two model requests (100 in each, from the fake model).
+    const usage = events.filter((e) => e.type === 'usage');
+    expect(usage).toHaveLength(1);
+    expect(usage[0]).toMatchObject({ inputTokens: expect.any(Number), outputTokens: expect.any(Number) });
+    expect((usage[0] as { inputTokens: number }).inputTokens).toBeGreaterThanOrEqual(200);
     const sessions = JSON.parse(await readFile(path.join(dir, '.molecule-claude-sessions.json'), 'utf8')) as Record<string, string>;
     expect(sessions['ctx-1']).toMatch(/^[0-9a-f-]{36}$/);
 

@@ -6,7 +6,7 @@ import type { RuntimeCapability } from '@molecule/contracts';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput, ToolUse } from './types.js';
-import { runToolCall, toolsForModel } from './llm.js';
+import { inputTokensOf, runToolCall, toolsForModel } from './llm.js';
 
 export interface ClaudeCodeAdapterOptions {
   /** The workspace directory: Claude Code's cwd, and where its sessions live (`.claude`). */
@@ -161,6 +161,7 @@ export class ClaudeCodeAdapter implements Adapter {
           }
           if (!answered && msg.result) yield { type: 'text', text: msg.result };
           if (answered || msg.result) this.wedged = undefined;
+          yield { type: 'usage', inputTokens: inputTokensOf(msg.usage), outputTokens: msg.usage.output_tokens };
           return;
         }
       }

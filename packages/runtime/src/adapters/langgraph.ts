@@ -136,6 +136,8 @@ export class LangGraphAdapter implements Adapter {
         const [chunk] = item as [messages.BaseMessage, unknown];
         if (!messages.AIMessageChunk.isInstance(chunk)) continue;
         if (typeof chunk.content === 'string' && chunk.content) queue.push({ type: 'text', text: chunk.content });
+        // The model's last chunk of each request carries its token counts.
+        if (chunk.usage_metadata) queue.push({ type: 'usage', inputTokens: chunk.usage_metadata.input_tokens, outputTokens: chunk.usage_metadata.output_tokens });
       }
       if (watch.signal.aborted) throw watch.signal.reason;
     };

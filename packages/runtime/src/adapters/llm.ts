@@ -116,3 +116,8 @@ export async function runToolCall(ctx: AdapterContext, name: string, rawArgs: un
     return done(err instanceof Error ? err.message : String(err), true);
   }
 }
+
+/** Every input token an Anthropic request was billed for: fresh, written to the prompt cache, and read from it. */
+export function inputTokensOf(u: { input_tokens: number; cache_creation_input_tokens?: number | null; cache_read_input_tokens?: number | null }): number {
+  return u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+}

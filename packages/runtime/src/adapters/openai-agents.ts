@@ -151,6 +151,8 @@ export class OpenAIAgentsAdapter implements Adapter {
       }
       await result.completed;
       if (result.error) throw result.error;
+      const { inputTokens, outputTokens } = result.runContext.usage;
+      queue.push({ type: 'usage', inputTokens, outputTokens });
       // The runner ends a canceled run quietly; a turn cut short by silence or a cancel must not look answered.
       if (watch.signal.aborted) throw watch.signal.reason;
     };

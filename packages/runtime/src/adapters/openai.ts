@@ -37,6 +37,8 @@ export class OpenAIAdapter implements Adapter {
           model: this.opts.model,
           messages,
           max_completion_tokens: this.opts.maxTokens,
+          // The last chunk then carries the request's token counts (budgets).
+          stream_options: { include_usage: true },
           ...(tools.length > 0 ? { tools, ...(last ? { tool_choice: 'none' as const } : {}) } : {}),
         },
         { signal: ctx.signal },
@@ -50,7 +52,9 @@ export class OpenAIAdapter implements Adapter {
         spokeThisRound = true;
       }
       spoke ||= spokeThisRound;
-      const message = (await stream.finalChatCompletion()).choices[0]?.message;
+      const completion = await stream.finalChatCompletion();
+      if (completion.usage) yield { type: 'usage', inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens };
+      const message = completion.choices[0]?.message;
       const calls = (message?.tool_calls ?? []).filter((c) => c.type === 'function');
       if (calls.length === 0) return;
       if (last) break;

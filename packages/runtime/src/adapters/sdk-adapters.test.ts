@@ -101,6 +101,8 @@ describe.each(ADAPTERS)('$name adapter (template $name) with the platform tools'
     const a = await parentAgent(await yaml(), env, dirs, await files());
     const task = await send(a, `please get the worker to do ${marker}`, contextId);
     expect(task.status).toMatchObject({ state: 'completed', message: { parts: [{ text: `The worker said: echo: ${marker}` }] } });
+    // Both model requests' tokens (the fake model counts 100 in, one out per chunk or call), for the workspace's budget.
+    expect(task.status.message.metadata).toEqual({ usage: { input_tokens: 200, output_tokens: 3 } });
     expect(l.requests[0]!.body.model).toBe('test-model');
     expect((l.requests[0]!.body.tools as Json[]).map((x) => x.function.name)).toContain('delegate_task');
     await expect.poll(async () => (await toolRows(marker)).length).toBe(1);
@@ -155,7 +157,8 @@ describe('openai-agents adapter on the Responses API (openai_agents.api: respons
     const dirs: Dirs = { workspace: await workspaceDir() };
     const contextId = randomUUID();
     const a = await parentAgent(yaml, env, dirs);
-    expect((await send(a, `delegate ${marker}`, contextId)).status).toMatchObject({ state: 'completed', message: { parts: [{ text: `The worker said: echo: ${marker}` }] } });
+    const first = await send(a, `delegate ${marker}`, contextId);
+    expect(first.status).toMatchObject({ state: 'completed', message: { parts: [{ text: `The worker said: echo: ${marker}` }], metadata: { usage: { input_tokens: 200, output_tokens: 3 } } } });
     expect(l.requests.map((r) => r.path)).toEqual(['/v1/responses', '/v1/responses']);
     expect((l.requests[1]!.body.input as Json[]).find((i) => i.type === 'function_call_output')).toMatchObject({ output: expect.stringContaining(`echo: ${marker}`) });
     await expect.poll(async () => (await toolRows(marker)).length).toBe(1);

@@ -44,11 +44,19 @@ export interface ToolUse {
   durationMs?: number;
 }
 
+/** Model tokens one model request (or a whole SDK turn) used, as the model server counted them. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
 /**
  * What an adapter streams: `text` is a piece of the reply (the reply is the concatenation of every
- * `text` event, in order); `tool` records a tool use and adds nothing to the reply.
+ * `text` event, in order); `tool` records a tool use and adds nothing to the reply; `usage` adds
+ * model tokens to the turn's count (the answer carries the sum, and the platform charges it to the
+ * workspace's budget).
  */
-export type AdapterEvent = { type: 'text'; text: string } | ({ type: 'tool' } & ToolUse);
+export type AdapterEvent = { type: 'text'; text: string } | ({ type: 'tool' } & ToolUse) | ({ type: 'usage' } & TokenUsage);
 
 /**
  * What every adapter implements. `run` either streams events (each `text` event becomes an

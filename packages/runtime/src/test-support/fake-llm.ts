@@ -95,6 +95,13 @@ function sse(res: ServerResponse, events: string[], hang: boolean | undefined) {
   res.end();
 }
 
+/** Input tokens the fake model counts for every request. */
+export const FAKE_INPUT_TOKENS = 100;
+/** The token counts the fake model reports for a turn: FAKE_INPUT_TOKENS in, one out per chunk and tool call. */
+export function fakeUsage(turn: FakeTurn): { input: number; output: number } {
+  return { input: FAKE_INPUT_TOKENS, output: Math.max(1, (turn.chunks?.length ?? 0) + (turn.toolCalls?.length ?? 0)) };
+}
+
 const argsText = (c: FakeToolCall) => (typeof c.args === 'string' ? c.args : JSON.stringify(c.args));
 const callId = (c: FakeToolCall, i: number) => c.id ?? `call_${i + 1}`;
 
@@ -115,7 +122,13 @@ function openai(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: boo
     events.push(frame({ ...(events.length === 0 ? { role: 'assistant', content: null } : {}), tool_calls: [{ index, id: callId(c, index), type: 'function', function: { name: c.name, arguments: first } }] }, null));
     for (const piece of rest) events.push(frame({ tool_calls: [{ index, function: { arguments: piece } }] }, null));
   });
-  sse(res, [...events, frame({}, calls.length > 0 ? 'tool_calls' : 'stop'), 'data: [DONE]\n\n'], hang);
+  // As OpenAI does when asked with stream_options.include_usage: one last chunk, no choices, the counts.
+  const u = fakeUsage(turn);
+  const asked = req.body.stream_options as { include_usage?: boolean } | undefined;
+  const usage = asked?.include_usage
+    ? [`data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: req.body.model, choices: [], usage: { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input + u.output } })}\n\n`]
+    : [];
+  sse(res, [...events, frame({}, calls.length > 0 ? 'tool_calls' : 'stop'), ...usage, 'data: [DONE]\n\n'], hang);
 }
 
 function responses(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: boolean) {
@@ -149,7 +162,8 @@ function responses(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: 
     );
     output.push(item);
   });
-  const usage = { input_tokens: 1, output_tokens: 1, total_tokens: 2, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } };
+  const u = fakeUsage(turn);
+  const usage = { input_tokens: u.input, output_tokens: u.output, total_tokens: u.input + u.output, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } };
   events.push(ev('response.completed', { response: { ...base, status: 'completed', output, usage } }));
   sse(res, events, hang);
 }
@@ -177,10 +191,10 @@ function anthropic(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: 
   });
   const events = [
     ev('message_start', {
-      message: { id: 'msg_1', type: 'message', role: 'assistant', model: req.body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } },
+      message: { id: 'msg_1', type: 'message', role: 'assistant', model: req.body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: fakeUsage(turn).input, output_tokens: 0 } },
     }),
     ...blocks,
-    ev('message_delta', { delta: { stop_reason: calls.length > 0 ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: chunks.length + calls.length } }),
+    ev('message_delta', { delta: { stop_reason: calls.length > 0 ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: fakeUsage(turn).output } }),
     ev('message_stop', {}),
   ];
   if (hang) {

@@ -264,6 +264,10 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
       timer.done();
       finish('ok', last);
       deps.a2a.freed(target.id);
+      // The final event carries the turn's token counts; the caller has the stream already, so the
+      // spend lands just after it (a streamed answer cannot wait for the write).
+      const usage = usageOf(last);
+      if (usage) void recordUsage(deps.db, target.id, usage).catch((err: unknown) => deps.log.error({ err, workspace_id: target.id }, 'could not record model spend'));
     });
     return { kind: 'streaming', status: res.status, contentType: res.contentType, body };
   }

@@ -78,6 +78,26 @@ describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)
     expect(JSON.stringify(later.at(-1)!.body.messages)).toContain('ask the child to say hi');
   }, 180_000);
 
+  it('attached files are listed where Claude Code can open them: a stored file at its path, inline bytes saved in the workspace first', async () => {
+    const a = await start({ chunks: ['read them'] });
+    const withFiles: AdapterInput = {
+      ...input('summarise these'),
+      files: [
+        { uri: 'workspace:/workspace/.molecule/chat-uploads/1-report.pdf', name: 'report.pdf', mimeType: 'application/pdf' },
+        { bytes: Buffer.from('line one\n').toString('base64'), name: '../notes?.txt', mimeType: 'text/plain' },
+        { uri: 'https://example.com/spec.md', name: 'spec.md', mimeType: 'text/markdown' },
+      ],
+    };
+    expect((await run(a, withFiles)).some((e) => e.type === 'text')).toBe(true);
+    const sent = JSON.stringify(llm!.requests.find((r) => r.path === '/v1/messages' && JSON.stringify(r.body).includes('summarise these'))!.body);
+    expect(sent).toContain('- report.pdf (/workspace/.molecule/chat-uploads/1-report.pdf) [application/pdf]');
+    expect(sent).toContain('- spec.md (https://example.com/spec.md) [text/markdown]');
+    const saved = /- \.\.\/notes\?\.txt \(([^)]+)\) \[text\/plain\]/.exec(sent.replace(/\\n/g, '\n'))?.[1];
+    expect(saved?.startsWith(path.join(dir, '.molecule', 'attachments') + path.sep)).toBe(true);
+    expect(path.basename(saved!)).toMatch(/^[0-9a-f]{8}-notes_\.txt$/);
+    expect(await readFile(saved!, 'utf8')).toBe('line one\n');
+  }, 180_000);
+
   it('a model server answering errors fails the turn with a safe message', async () => {
     const a = await start({ failWith: 400 });
     await expect(run(a, input('hello'))).rejects.toThrow(CLAUDE_CODE_FAILED);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type * as ClaudeAgentSdk from '@anthropic-ai/claude-agent-sdk';
@@ -5,8 +6,8 @@ import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { RuntimeCapability } from '@molecule/contracts';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { Adapter, AdapterContext, AdapterEvent, AdapterInput, ToolUse } from './types.js';
-import { inputTokensOf, runToolCall, toolsForModel } from './llm.js';
+import type { Adapter, AdapterContext, AdapterEvent, AdapterFile, AdapterInput, ToolUse } from './types.js';
+import { inputTokensOf, runToolCall, toolsForModel, withAttachedFiles } from './llm.js';
 
 export interface ClaudeCodeAdapterOptions {
   /** The workspace directory: Claude Code's cwd, and where its sessions live (`.claude`). */
@@ -80,6 +81,10 @@ export class ClaudeCodeAdapter implements Adapter {
     await mkdir(configDir, { recursive: true });
     // Claude Code's own tool uses, by tool_use id, until their result arrives.
     const ownTools = new Map<string, { name: string; input: string; started: number }>();
+    const prompt = await this.promptOf(input).catch((err: unknown) => {
+      ctx.log.warn({ err }, 'could not save the attached files');
+      throw new Error('the attached files could not be saved in the workspace');
+    });
     let answered = false;
     let started = false;
     let hung = false;
@@ -94,7 +99,7 @@ export class ClaudeCodeAdapter implements Adapter {
     quiet();
     try {
       const q = sdk.query({
-        prompt: input.text,
+        prompt,
         options: {
           cwd: this.opts.workspaceDir,
           abortController: abort,
@@ -182,6 +187,26 @@ export class ClaudeCodeAdapter implements Adapter {
       ctx.signal.removeEventListener('abort', onAbort);
       abort.abort();
     }
+  }
+
+  /**
+   * The message with its attached files listed where Claude Code can open them: a file the workspace
+   * stored (`workspace:<path>`) at its path, inline bytes written under `.molecule/attachments` in
+   * the workspace first, a URL as it is.
+   */
+  private async promptOf(input: AdapterInput): Promise<string> {
+    const local = new Map<AdapterFile, string>();
+    for (const f of input.files) {
+      if (f.uri?.startsWith('workspace:')) local.set(f, f.uri.slice('workspace:'.length));
+      else if (f.bytes !== undefined) {
+        const dir = path.join(this.opts.workspaceDir, '.molecule', 'attachments');
+        await mkdir(dir, { recursive: true });
+        const file = path.join(dir, `${randomUUID().slice(0, 8)}-${path.basename(f.name).replace(/[^\w.-]/g, '_') || 'file'}`);
+        await writeFile(file, Buffer.from(f.bytes, 'base64'));
+        local.set(f, file);
+      }
+    }
+    return withAttachedFiles(input.text, input.files, (f) => local.get(f) ?? f.uri);
   }
 
   /** The platform tools as an in-process MCP server, their schemas passed through as the platform lists them. */

@@ -1,5 +1,5 @@
 import { textOfParts } from '@molecule/contracts';
-import type { AdapterContext, AdapterInput, ToolUse } from './types.js';
+import type { AdapterContext, AdapterFile, AdapterInput, ToolUse } from './types.js';
 import type { PlatformToolInfo } from '../platform-tools.js';
 
 /** How many prior turns from `metadata.history` (sent by the canvas) an LLM adapter replays. */
@@ -25,11 +25,7 @@ export function conversation(input: AdapterInput): Turn[] {
     const content = textOfParts(parts, '\n') ?? '';
     if (content && (role === 'user' || role === 'agent')) turns.push({ role: role === 'user' ? 'user' : 'assistant', content });
   }
-  let text = input.text;
-  if (input.files.length > 0) {
-    const list = input.files.map((f) => `- ${f.name || 'file'}${f.uri ? ` (${f.uri})` : ''}${f.mimeType ? ` [${f.mimeType}]` : ''}`).join('\n');
-    text = `${text}\n\nAttached files:\n${list}`.trim();
-  }
+  const text = withAttachedFiles(input.text, input.files);
   turns.push({ role: 'user', content: text || '(empty message)' });
   // Providers want user/assistant alternation starting with the user: merge runs, drop a leading reply.
   const merged: Turn[] = [];
@@ -120,4 +116,16 @@ export async function runToolCall(ctx: AdapterContext, name: string, rawArgs: un
 /** Every input token an Anthropic request was billed for: fresh, written to the prompt cache, and read from it. */
 export function inputTokensOf(u: { input_tokens: number; cache_creation_input_tokens?: number | null; cache_read_input_tokens?: number | null }): number {
   return u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+}
+
+/** The message text followed by the list of its attached files; `where` says where each one is (default: its URI). */
+export function withAttachedFiles(text: string, files: readonly AdapterFile[], where: (f: AdapterFile) => string | undefined = (f) => f.uri): string {
+  if (files.length === 0) return text;
+  const list = files
+    .map((f) => {
+      const at = where(f);
+      return `- ${f.name || 'file'}${at ? ` (${at})` : ''}${f.mimeType ? ` [${f.mimeType}]` : ''}`;
+    })
+    .join('\n');
+  return `${text}\n\nAttached files:\n${list}`.trim();
 }

@@ -104,7 +104,7 @@ describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)
   }, 180_000);
 });
 
-describe('claude-code adapter: bad model servers', () => {
+describe('claude-code adapter: failures (bad model servers, a Claude Code that never starts)', () => {
   let dir: string;
   let llm: FakeLlm | undefined;
   beforeEach(async () => {
@@ -138,19 +138,6 @@ describe('claude-code adapter: bad model servers', () => {
     llm = await startFakeLlm({ chunks: ['fine ', 'now'] });
     expect(await run(adapter(llm.url), input('hello again', 'ctx-bad'))).toBe('fine now');
   }, 180_000);
-});
-
-describe('claude-code adapter: a Claude Code that never starts', () => {
-  let dir: string;
-  let llm: FakeLlm | undefined;
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'cc-adapter-'));
-  });
-  afterEach(async () => {
-    await llm?.close();
-    llm = undefined;
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('C033 a turn Claude Code never answers marks the adapter wedged (the heartbeat reports it); the next answered turn clears it', async () => {
     llm = await startFakeLlm({ chunks: ['up ', 'again'] });

@@ -27,7 +27,12 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
     alive.current = true;
     api
       .chatHistory(workspace.id)
-      .then((rows) => alive.current && setLines((now) => [...historyLines(rows), ...now]))
+      .then((rows) => {
+        if (!alive.current) return;
+        const earlier = historyLines(rows, { poll: workspace.delivery_mode === 'poll' });
+        setLines((now) => [...earlier, ...now]);
+        for (const l of earlier) if (l.inboxRequestId !== undefined) followInbox(l.id, l.inboxRequestId);
+      })
       .catch((err: unknown) => alive.current && setLoadError(`Could not load the conversation: ${err instanceof Error ? err.message : String(err)}`));
     // Live: messages the agent pushes (with their files) and what it is doing (C278).
     const off = feed.subscribe((e) => {
@@ -75,7 +80,7 @@ export function ChatTab({ workspace, api, feed }: TabProps) {
   };
 
   /** Waits for a poll agent's reply to a message left in its inbox (A2A_RESPONSE names the request id). */
-  const followInbox = (lineId: string, requestId: string) => {
+  const followInbox = (lineId: string, requestId: string | number) => {
     const off = feed.subscribe((e) => {
       if (e.workspace_id !== workspace.id || e.type !== 'A2A_RESPONSE') return;
       const body = e.payload.response_body;

@@ -1,9 +1,10 @@
 import { isRecord } from '@molecule/contracts';
+import { INBOX_WAITING } from './chat.js';
 
 /** What a non-streamed answer to a chat message says, in words (queued, restarting, busy, errors). */
 export function describeAnswer(status: number, body: unknown): string {
   const b = isRecord(body) ? body : {};
-  if (status === 200 && b.delivery_mode === 'poll') return 'The agent reads its messages from its inbox: yours is waiting there, and its reply will appear here.';
+  if (status === 200 && b.delivery_mode === 'poll') return INBOX_WAITING;
   if (status === 202 && b.queued === true) return `The agent is busy: your message is queued (${String(b.queue_id ?? '')}) and will be delivered when it frees up.`;
   if (status === 503 && b.restarting === true) return `The agent is restarting; try again in ${String(b.retry_after ?? 15)} s.`;
   if (status === 503 && b.native_session === true) return `The agent is busy; try again in ${String(b.retry_after ?? 30)} s.`;

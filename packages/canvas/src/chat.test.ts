@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeAnswer } from './answers.js';
-import { ACTIVITY_WINDOW, activityLineOf, attachmentsOf, foldStreamEvent, historyLines, pushActivityLine, sseFrames, type ActivityLine } from './chat.js';
+import { ACTIVITY_WINDOW, activityLineOf, INBOX_WAITING, attachmentsOf, foldStreamEvent, historyLines, pushActivityLine, sseFrames, type ActivityLine } from './chat.js';
 
 const sendBody = (text: string) => ({ jsonrpc: '2.0', id: 1, method: 'message/stream', params: { message: { kind: 'message', role: 'user', messageId: 'm', parts: [{ kind: 'text', text }] } } });
 const finalEvent = (text: string) => ({ jsonrpc: '2.0', id: 1, result: { kind: 'status-update', final: true, status: { state: 'completed', message: { kind: 'message', role: 'agent', parts: [{ kind: 'text', text }] } } } });
@@ -18,6 +18,19 @@ describe('chat', () => {
       ['user', 'third'],
       ['platform', 'The agent was busy; the message was queued.'],
     ]);
+  });
+
+  it("history of a poll agent: a message it has not answered waits in its inbox, with the request id its reply will carry", () => {
+    const rows = [
+      { id: '2', request_body: { ...sendBody('later'), id: 'req-2' }, response_body: null, status: 'queued', error_detail: null },
+      { id: '1', request_body: sendBody('first'), response_body: finalEvent('done'), status: 'ok', error_detail: null },
+    ];
+    expect(historyLines(rows, { poll: true }).slice(2)).toEqual([
+      { id: '2-q', from: 'user', text: 'later' },
+      { id: '2-a', from: 'platform', text: INBOX_WAITING, streaming: true, inboxRequestId: 'req-2' },
+    ]);
+    // A push agent's queued row is a busy agent's queue, as before.
+    expect(historyLines(rows).at(-1)).toEqual({ id: '2-a', from: 'platform', text: 'The agent was busy; the message was queued.' });
   });
 
   it('a stream folds into the reply: chunks append, the final status gives the whole text, an error stops it', () => {

@@ -9,6 +9,8 @@ export interface ChatLine {
   streaming?: boolean;
   /** Files the agent sent with the message (notify). */
   attachments?: Attachment[];
+  /** A message waiting in a poll agent's inbox: the JSON-RPC id its reply will answer. */
+  inboxRequestId?: string | number;
 }
 
 /** A file chip: what the agent attached (C068). Only `http:`, `https:` and `workspace:` URIs are kept. */
@@ -56,9 +58,13 @@ export function requestText(body: unknown): string | undefined {
   return textOfParts(body.params.message.parts);
 }
 
+/** What the chat says of a message waiting in a poll agent's inbox. */
+export const INBOX_WAITING = 'The agent reads its messages from its inbox: yours is waiting there, and its reply will appear here.';
+
 /** Chat lines from activity rows (newest first, as the API answers): oldest first, user then agent. */
 export function historyLines(
   rows: readonly { id: string; method?: string | null; request_body?: unknown; response_body?: unknown; status: string; error_detail: string | null }[],
+  opts: { poll?: boolean } = {},
 ): ChatLine[] {
   const out: ChatLine[] = [];
   for (const r of [...rows].reverse()) {
@@ -73,7 +79,10 @@ export function historyLines(
     if (asked === undefined) continue;
     out.push({ id: `${r.id}-q`, from: 'user', text: asked });
     const answer = replyText(r.response_body);
+    const requestId = isRecord(r.request_body) && (typeof r.request_body.id === 'string' || typeof r.request_body.id === 'number') ? r.request_body.id : undefined;
     if (answer !== undefined) out.push({ id: `${r.id}-a`, from: 'agent', text: answer });
+    // A poll agent's message not answered yet: it waits in the agent's inbox, not in a queue.
+    else if (opts.poll && r.status === 'queued') out.push({ id: `${r.id}-a`, from: 'platform', text: INBOX_WAITING, streaming: true, ...(requestId !== undefined ? { inboxRequestId: requestId } : {}) });
     else if (r.status !== 'ok') out.push({ id: `${r.id}-a`, from: 'platform', text: r.status === 'queued' || r.status === 'busy' ? 'The agent was busy; the message was queued.' : `No answer (${r.error_detail ?? r.status}).` });
   }
   return out;

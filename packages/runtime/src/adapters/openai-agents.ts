@@ -22,10 +22,22 @@ export interface OpenAIAgentsAdapterOptions {
 
 /** The sessions' folder inside the workspace directory. */
 export const SESSIONS_DIR = path.join('.molecule', 'openai-agents', 'sessions');
+/** User turns a session keeps (older ones are dropped, each with what answered it), so a long conversation never outgrows the model's context. */
+export const SESSION_MAX_USER_TURNS = 50;
+
+/** The items from the start of the `keep`-th last user message on: whole turns, so no tool output loses its call. */
+export function lastTurns(items: AgentInputItem[], keep: number): AgentInputItem[] {
+  let seen = 0;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i] as { role?: unknown; type?: unknown };
+    if (item.role === 'user' && (item.type === undefined || item.type === 'message') && ++seen === keep) return items.slice(i);
+  }
+  return items;
+}
 
 /**
  * An OpenAI Agents SDK session kept in one JSON file (the items of the conversation), so a restarted
- * agent goes on with the same history. Writes go through a temp file and a rename, so a crash
+ * agent goes on with the same history: its last {@link SESSION_MAX_USER_TURNS} user turns. Writes go through a temp file and a rename, so a crash
  * never leaves half a file; calls on one session are serialized.
  */
 export class FileSession implements Session {
@@ -79,7 +91,7 @@ export class FileSession implements Session {
   }
 
   addItems(items: AgentInputItem[]): Promise<void> {
-    return this.serial(async () => this.write([...(await this.read()), ...items]));
+    return this.serial(async () => this.write(lastTurns([...(await this.read()), ...items], SESSION_MAX_USER_TURNS)));
   }
 
   popItem(): Promise<AgentInputItem | undefined> {

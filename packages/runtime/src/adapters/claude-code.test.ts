@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLAUDE_CODE_FAILED, CLAUDE_CODE_WEDGED, ClaudeCodeAdapter } from './claude-code.js';
 import type { AdapterContext, AdapterEvent, AdapterInput } from './types.js';
 import type { PlatformTools } from '../platform-tools.js';
-import { captureLogger } from '../test-support/agent.js';
+import { captureLogger, startTestAgent, type Json } from '../test-support/agent.js';
 import { startFakeLlm, type FakeLlm, type FakeLlmOptions } from '../test-support/fake-llm.js';
 
 // The real Claude Agent SDK (and the Claude Code binary it ships) against a local fake Anthropic
@@ -168,5 +169,44 @@ describe('claude-code adapter: failures (bad model servers, a Claude Code that n
     })().then(() => undefined, (e: unknown) => e as Error);
     expect(err?.message).toBe(CLAUDE_CODE_FAILED);
     expect(a.wedgedReason()).toBeUndefined();
+  }, 180_000);
+});
+
+describe('claude-code in molecule-agent: a failing model server', () => {
+  let dir: string;
+  let llm: FakeLlm | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cc-agent-'));
+  });
+  afterEach(async () => {
+    await llm?.close();
+    llm = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an error from the model server fails the message with the safe text, which is the heartbeat sample error too, and the next message is answered', async () => {
+    // 400: Claude Code does not retry it, so the turn fails at once (a 500 is retried for minutes).
+    const opts: FakeLlmOptions = { failWith: 400, chunks: ['back ', 'again'] };
+    llm = await startFakeLlm(opts);
+    const a = await startTestAgent({ yaml: 'name: CC\nadapter: claude-code\n', env: { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: llm.url, MOLECULE_WORKSPACE_DIR: dir } });
+    try {
+      const send = async (text: string): Promise<Json> => {
+        const r = await fetch(a.url, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user', messageId: randomUUID(), contextId: 'ctx-hb', parts: [{ kind: 'text', text }] } } }) });
+        return ((await r.json()) as Json).result;
+      };
+      const failed = await send('hello');
+      expect(failed.status.state).toBe('failed');
+      const text = String(failed.status.message.parts[0].text);
+      expect(text).toContain(CLAUDE_CODE_FAILED);
+      expect(text).not.toContain('127.0.0.1');
+      expect(text).not.toContain('model not found');
+      expect(a.tracker.snapshot().sampleError).toBe(CLAUDE_CODE_FAILED);
+
+      opts.failWith = undefined;
+      const answered = await send('hello again');
+      expect(answered.status).toMatchObject({ state: 'completed', message: { parts: [{ text: 'back again' }] } });
+    } finally {
+      await a.close({ graceMs: 0 });
+    }
   }, 180_000);
 });

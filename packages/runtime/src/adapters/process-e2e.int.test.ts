@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Status } from '@molecule/contracts';
-import { E2E_ADMIN_TOKEN, eventually, isAlive, startE2eServer } from '@molecule/server/testing';
+import { e2eClient, eventually, isAlive, startE2eServer } from '@molecule/server/testing';
 import { startFakeLlm, type FakeLlm, type FakeTurn } from '../test-support/fake-llm.js';
 
 // Issue 16's end-to-end per adapter on the process backend, with real molecule-agent processes
@@ -14,56 +14,24 @@ import { startFakeLlm, type FakeLlm, type FakeTurn } from '../test-support/fake-
 // the SDK) use a platform tool against an echo child, the answer through the platform's proxy, the
 // tool use in the activity log, and a restart that keeps the conversation.
 
-type Row = Record<string, unknown>;
 const REPO_TEMPLATES = fileURLToPath(new URL('../../../../templates/', import.meta.url));
 const FAKE_ACP_AGENT = fileURLToPath(new URL('../test-support/fake-acp-agent.mjs', import.meta.url));
-const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}`, 'content-type': 'application/json' };
 
 let server: Awaited<ReturnType<typeof startE2eServer>>['server'];
 const llms: FakeLlm[] = [];
 const created: string[] = [];
 const saved = { url: process.env.OPENAI_BASE_URL, key: process.env.OPENAI_API_KEY };
-
-const api = async (method: string, url: string, body?: unknown) => {
-  const r = await fetch(`${server.url}${url}`, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const text = await r.text();
-  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as Row & Row[] };
-};
-const get = async (id: string) => (await api('GET', `/workspaces/${id}`)).body;
-const online = (id: string) => expect.poll(async () => (await get(id)).status, { timeout: 90_000, interval: 200 }).toBe(Status.Online);
-const send = async (id: string, text: string, contextId: string) => {
-  const r = await api('POST', `/workspaces/${id}/a2a`, {
-    jsonrpc: '2.0',
-    id: 1,
-    method: 'message/send',
-    params: { message: { role: 'user', messageId: randomUUID(), contextId, parts: [{ kind: 'text', text }] } },
-  });
-  expect(r.status).toBe(200);
-  const result = r.body.result as { status?: { state?: string; message?: { parts?: { text?: string }[] } } };
-  return { state: result.status?.state, text: result.status?.message?.parts?.[0]?.text ?? '' };
-};
-const toolRows = async (id: string, marker: string) =>
-  ((await api('GET', `/workspaces/${id}/activity?type=agent_log&limit=200`)).body as Row[]).filter((r) => JSON.stringify(r).includes(marker));
+const c = e2eClient(() => server);
+const { get } = c;
 
 /** A parent from `template` with an echo worker child, both online. */
 async function team(template: string): Promise<{ parent: string; worker: string }> {
-  const p = await api('POST', '/workspaces', { name: `${template}-${randomUUID().slice(0, 6)}`, template });
-  expect(p.status).toBe(201);
-  const parent = String(p.body.id);
+  const parent = await c.create(`${template}-${randomUUID().slice(0, 6)}`, template);
   created.push(parent);
-  const w = await api('POST', '/workspaces', { name: 'worker', template: 'echo', parent_id: parent });
-  expect(w.status).toBe(201);
-  const worker = String(w.body.id);
-  await online(parent);
-  await online(worker);
+  const worker = await c.create('worker', 'echo', parent);
+  await c.waitOnline(parent, 90_000);
+  await c.waitOnline(worker, 90_000);
   return { parent, worker };
-}
-
-/** Restarts the workspace and waits until a new agent process is online. */
-async function restart(id: string): Promise<void> {
-  const before = String((await get(id)).instance_id);
-  expect((await api('POST', `/workspaces/${id}/restart`)).status).toBeLessThan(300);
-  await expect.poll(async () => { const w = await get(id); return w.status === Status.Online && String(w.instance_id) !== before; }, { timeout: 90_000, interval: 200 }).toBe(true);
 }
 
 beforeAll(async () => {
@@ -87,7 +55,7 @@ afterAll(async () => {
     const w = await get(id).catch(() => undefined);
     const pid = Number(String(w?.instance_id ?? '').split(':')[1]);
     if (pid) pids.push(pid);
-    await api('DELETE', `/workspaces/${id}?confirm=true`);
+    await fetch(`${server.url}/workspaces/${id}?confirm=true`, { method: 'DELETE', headers: c.admin });
   }
   await eventually(async () => pids.every((pid) => !isAlive(pid)), 30_000);
   await server?.close();
@@ -108,12 +76,12 @@ describe.each(['openai-agents', 'langgraph'])('%s on the process backend', (temp
     const marker = `job-${randomUUID().slice(0, 8)}`;
     turns.push({ toolCalls: [{ name: 'delegate_task', args: { workspace_id: worker, task: marker } }] }, { chunks: ['The worker said: ', `echo: ${marker}`] });
     const ctx = randomUUID();
-    expect(await send(parent, `please have the worker do ${marker}`, ctx)).toEqual({ state: 'completed', text: `The worker said: echo: ${marker}` });
-    await expect.poll(async () => (await toolRows(parent, marker)).map((r) => `${String(r.method)}:${String(r.status)}`), { timeout: 15_000 }).toEqual(['delegate_task:ok']);
+    expect(await c.sendViaProxy(parent, `please have the worker do ${marker}`, ctx)).toEqual({ state: 'completed', text: `The worker said: echo: ${marker}` });
+    await expect.poll(async () => (await c.toolRows(parent, marker)).map((r) => `${String(r.method)}:${String(r.status)}`), { timeout: 15_000 }).toEqual(['delegate_task:ok']);
 
-    await restart(parent);
+    await c.restart(parent, 90_000);
     turns.push({ chunks: ['still here'] });
-    expect(await send(parent, 'do you remember?', ctx)).toEqual({ state: 'completed', text: 'still here' });
+    expect(await c.sendViaProxy(parent, 'do you remember?', ctx)).toEqual({ state: 'completed', text: 'still here' });
     const last = llm.requests.at(-1)!.body.messages as { role: string; content: unknown }[];
     expect(last.filter((m) => m.role === 'user').map((m) => m.content)).toEqual([`please have the worker do ${marker}`, 'do you remember?']);
   }, 240_000);
@@ -123,20 +91,18 @@ describe('acp (templates/gemini-cli with a fake ACP agent) on the process backen
   it('C037 the agent lists its peers through the molecule-mcp server, the tool use is in the activity log, and a restart loads the session', async () => {
     const { parent, worker } = await team('acp-fake');
     const ctx = randomUUID();
-    const peers = await send(parent, 'peers', ctx);
+    const peers = await c.sendViaProxy(parent, 'peers', ctx);
     expect(peers.state).toBe('completed');
     expect(peers.text).toContain(worker);
-    await expect.poll(async () => (await toolRows(parent, 'list_peers')).some((r) => r.method === 'list_peers' && r.status === 'ok'), { timeout: 15_000 }).toBe(true);
-    expect(await send(parent, 'hello', ctx)).toEqual({ state: 'completed', text: 'acp: hello (turn 2)' });
+    await expect.poll(async () => (await c.toolRows(parent, 'list_peers')).some((r) => r.method === 'list_peers' && r.status === 'ok'), { timeout: 15_000 }).toBe(true);
+    expect(await c.sendViaProxy(parent, 'hello', ctx)).toEqual({ state: 'completed', text: 'acp: hello (turn 2)' });
 
-    await restart(parent);
-    expect(await send(parent, 'after restart', ctx)).toEqual({ state: 'completed', text: 'acp: after restart (turn 3)' });
+    await c.restart(parent, 90_000);
+    expect(await c.sendViaProxy(parent, 'after restart', ctx)).toEqual({ state: 'completed', text: 'acp: after restart (turn 3)' });
   }, 240_000);
 
   it('a template naming an ACP command that does not exist fails the workspace with a safe message, well before its provision timeout', async () => {
-    const r = await api('POST', '/workspaces', { name: `acp-missing-${randomUUID().slice(0, 6)}`, template: 'acp-missing' });
-    expect(r.status).toBe(201);
-    const id = String(r.body.id);
+    const id = await c.create(`acp-missing-${randomUUID().slice(0, 6)}`, 'acp-missing');
     created.push(id);
     await expect.poll(async () => (await get(id)).status, { timeout: 60_000, interval: 200 }).toBe(Status.Failed);
     // The agent logs the command it could not find (agent.log); the platform shows the exit, nothing internal.

@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { extract } from 'tar-stream';
 import { dockerClientOptions } from '../provisioning/docker/network.js';
-import { containerName, volumeName } from '../provisioning/docker/names.js';
+import { containerName, volumeName, workspaceVolumeName } from '../provisioning/docker/names.js';
 import { requireServiceUrl } from './harness.js';
 
 /** The test Docker engine and the runtime image built into it (scripts/services.sh). */
@@ -33,10 +33,10 @@ export async function readDir(container: Docker.Container, dir: string): Promise
   return out;
 }
 
-/** Removes a workspace's container and volume, whatever state they are in (test cleanup). */
+/** Removes a workspace's container and volumes, whatever state they are in (test cleanup). */
 export async function removeWorkspaceArtifacts(docker: Docker, id: string): Promise<void> {
   await docker.getContainer(containerName(id)).remove({ force: true }).catch(unlessGone);
-  await docker.getVolume(volumeName(id)).remove().catch(unlessGone);
+  for (const name of [volumeName(id), workspaceVolumeName(id)]) await docker.getVolume(name).remove().catch(unlessGone);
 }
 
 /** Rethrows anything but the engine's 404: already gone is what cleanup wants. */

@@ -46,9 +46,9 @@ export function e2eClient(server: () => RunningServer) {
   return {
     admin,
     get,
-    /** Creates a workspace from `template`; the answer's status must be 201. */
-    async create(name: string, template: string): Promise<string> {
-      const created = await fetch(`${server().url}/workspaces`, { method: 'POST', headers: admin, body: JSON.stringify({ name, template }) });
+    /** Creates a workspace from `template` (under `parentId` when given); the answer's status must be 201. */
+    async create(name: string, template: string, parentId?: string): Promise<string> {
+      const created = await fetch(`${server().url}/workspaces`, { method: 'POST', headers: admin, body: JSON.stringify({ name, template, ...(parentId ? { parent_id: parentId } : {}) }) });
       expect(created.status).toBe(201);
       return ((await created.json()) as { id: string }).id;
     },
@@ -73,6 +73,37 @@ export function e2eClient(server: () => RunningServer) {
       });
       const reply = (await r.json()) as Reply;
       return reply.result?.status?.message?.parts?.[0]?.text ?? reply.result?.parts?.[0]?.text;
+    },
+    /**
+     * `message/send` through the platform's A2A proxy as the admin (in `contextId`'s conversation):
+     * the task's final state and the first text part of its status message.
+     */
+    async sendViaProxy(id: string, text: string, contextId: string): Promise<{ state?: string; text: string }> {
+      const r = await fetch(`${server().url}/workspaces/${id}/a2a`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId: randomUUID(), contextId, parts: [{ kind: 'text', text }] } } }),
+      });
+      expect(r.status).toBe(200);
+      const result = ((await r.json()) as { result?: { status?: { state?: string; message?: { parts?: { text?: string }[] } } } }).result;
+      return { state: result?.status?.state, text: result?.status?.message?.parts?.[0]?.text ?? '' };
+    },
+    /** `POST /workspaces/:id/restart` as the admin, then waits until a new instance is online. */
+    async restart(id: string, timeout: number): Promise<void> {
+      const before = String((await get(id)).instance_id);
+      const r = await fetch(`${server().url}/workspaces/${id}/restart`, { method: 'POST', headers: admin, body: '{}' });
+      expect(r.status).toBeLessThan(300);
+      await expect
+        .poll(async () => {
+          const w = await get(id);
+          return w.status === Status.Online && String(w.instance_id) !== before;
+        }, { timeout, interval: 200 })
+        .toBe(true);
+    },
+    /** The workspace's agent_log activity rows whose JSON mentions `marker`. */
+    async toolRows(id: string, marker: string): Promise<Record<string, unknown>[]> {
+      const r = await fetch(`${server().url}/workspaces/${id}/activity?type=agent_log&limit=200`, { headers: admin });
+      return ((await r.json()) as Record<string, unknown>[]).filter((row) => JSON.stringify(row).includes(marker));
     },
     /** DELETE as the admin; the HTTP status. */
     remove: async (id: string) => (await fetch(`${server().url}/workspaces/${id}`, { method: 'DELETE', headers: { authorization: admin.authorization } })).status,

@@ -8,7 +8,7 @@ import { readDir, removeWorkspaceArtifacts, testDocker, unlessGone } from '../..
 import type { WorkspaceRow } from '../../workspaces/repo.js';
 import type { StartSpec } from '../port.js';
 import { DockerBackend } from './backend.js';
-import { containerName, MANAGED_LABEL, volumeName, WORKSPACE_LABEL } from './names.js';
+import { containerName, MANAGED_LABEL, volumeName, WORKSPACE_LABEL, workspaceVolumeName } from './names.js';
 
 // The docker backend against a real engine (scripts/services.sh starts one with the runtime image
 // built offline). Agents run standalone here (no PLATFORM_URL): this suite is about containers,
@@ -50,7 +50,7 @@ export function dockerBackendSuite(): void {
       await pg?.drop();
     });
 
-    it('C100 C101 runs ws-<id> with the ws-<id>-configs volume at /configs, both labelled managed, limited by tier', async () => {
+    it('C100 C101 runs ws-<id> with the ws-<id>-configs volume at /configs and ws-<id>-workspace at /workspace, all labelled managed, limited by tier', async () => {
       const w = ws({ tier: 3 });
       const started = await backend.start(spec(w), signal());
       const info = await docker.getContainer(containerName(w.id)).inspect();
@@ -58,8 +58,10 @@ export function dockerBackendSuite(): void {
       expect(info.Name).toBe(`/ws-${w.id}`);
       expect(info.Mounts).toContainEqual(expect.objectContaining({ Type: 'volume', Name: `ws-${w.id}-configs`, Destination: '/configs' }));
       expect(info.Config.Labels).toMatchObject({ [MANAGED_LABEL]: 'true', [WORKSPACE_LABEL]: w.id });
-      const vol = await docker.getVolume(volumeName(w.id)).inspect();
-      expect(vol.Labels).toMatchObject({ [MANAGED_LABEL]: 'true', [WORKSPACE_LABEL]: w.id });
+      expect(info.Mounts).toContainEqual(expect.objectContaining({ Type: 'volume', Name: `ws-${w.id}-workspace`, Destination: '/workspace' }));
+      for (const name of [volumeName(w.id), workspaceVolumeName(w.id)]) {
+        expect((await docker.getVolume(name).inspect()).Labels).toMatchObject({ [MANAGED_LABEL]: 'true', [WORKSPACE_LABEL]: w.id });
+      }
       expect(info.HostConfig.Memory).toBe(2048 * 1024 * 1024);
       expect(info.HostConfig.NanoCpus).toBe(2e9);
       expect(info.HostConfig.NetworkMode).toBe('host');
@@ -79,13 +81,15 @@ export function dockerBackendSuite(): void {
       expect(files.get('.platform_inbound_secret')).toEqual({ mode: 0o600, content: 'inbound-secret' });
     });
 
-    it('C129 C130 a restart keeps edited configs and rewrites the secrets; applyTemplate starts from the template; an emptied volume is restored', async () => {
+    it('C129 C130 a restart keeps edited configs, the working directory and rewrites the secrets; applyTemplate starts from the template and keeps the working directory; an emptied volume is restored', async () => {
       const w = ws();
       await backend.start(spec(w), signal());
       const c = docker.getContainer(containerName(w.id));
-      // An edit made inside the workspace, and a file of the agent's own.
+      // An edit made inside the workspace, a file of the agent's own, and one in its working directory.
       const { configsArchive } = await import('./backend.js');
       await c.putArchive(await configsArchive([{ path: 'config.yaml', content: 'name: edited\nadapter: echo\n', mode: 0o644 }, { path: 'notes.md', content: 'mine', mode: 0o644 }]), { path: '/configs' });
+      await c.putArchive(await configsArchive([{ path: '.molecule/session.json', content: 'kept', mode: 0o644 }]), { path: '/workspace' });
+      const session = async () => (await readDir(docker.getContainer(containerName(w.id)), '/workspace')).get('.molecule/session.json')?.content;
 
       const again = spec(w);
       await backend.start(again, signal());
@@ -93,11 +97,13 @@ export function dockerBackendSuite(): void {
       expect(files.get('config.yaml')?.content).toBe('name: edited\nadapter: echo\n');
       expect(files.get('notes.md')?.content).toBe('mine');
       expect(files.get('.auth_token')?.content).toBe(again.secretFiles['.auth_token']);
+      expect(await session()).toBe('kept');
 
       await backend.start(spec(w, { applyTemplate: true }), signal());
       files = await configs(w.id);
       expect(files.get('config.yaml')?.content).toBe('name: from-template\nadapter: echo\n');
       expect(files.has('notes.md')).toBe(false);
+      expect(await session()).toBe('kept');
 
       await backend.stop(w, signal());
       await backend.removeVolumes(w, signal());
@@ -105,6 +111,7 @@ export function dockerBackendSuite(): void {
       files = await configs(w.id);
       expect(files.get('config.yaml')?.content).toBe('name: from-template\nadapter: echo\n');
       expect(files.get('.auth_token')?.mode).toBe(0o600);
+      expect(await session()).toBeUndefined();
     });
 
     it('refuses a template path that escapes the configs volume, and creates nothing', async () => {
@@ -136,10 +143,10 @@ export function dockerBackendSuite(): void {
       await expect(docker.getContainer(containerName(w.id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
       await expect(backend.stop(w, signal())).resolves.toBeUndefined();
       await expect(unreachable().stop(w, signal())).rejects.toThrow(/ENOENT|connect/);
-      // The volume outlives the stop; removeVolumes takes it, and again is fine.
-      expect((await docker.getVolume(volumeName(w.id)).inspect()).Name).toBe(volumeName(w.id));
+      // The volumes outlive the stop; removeVolumes takes both, and again is fine.
+      for (const name of [volumeName(w.id), workspaceVolumeName(w.id)]) expect((await docker.getVolume(name).inspect()).Name).toBe(name);
       await backend.removeVolumes(w, signal());
-      await expect(docker.getVolume(volumeName(w.id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      for (const name of [volumeName(w.id), workspaceVolumeName(w.id)]) await expect(docker.getVolume(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
       await expect(backend.removeVolumes(w, signal())).resolves.toBeUndefined();
     });
 

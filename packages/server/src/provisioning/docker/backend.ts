@@ -9,7 +9,7 @@ import type { Provisioner, RunningState, StartSpec } from '../port.js';
 import { DockerFiles } from './files.js';
 import { DockerTerminal } from './terminal.js';
 import { imageTagIsMoving, parseImageRef, resolvePinnedImage, selectImage } from './images.js';
-import { CONFIGS_DIR, containerName, idFromContainerName, idFromVolumeName, MANAGED_LABEL, managedLabels, volumeName, WORKSPACE_DIR } from './names.js';
+import { CONFIGS_DIR, containerName, idFromContainerName, idFromVolumeName, MANAGED_LABEL, managedLabels, volumeName, WORKSPACE_DIR, workspaceVolumeName } from './names.js';
 import { networkPlan } from './network.js';
 import { tierHostConfig } from './tiers.js';
 
@@ -115,9 +115,10 @@ export class DockerBackend implements Provisioner {
     const image = await this.imageFor(ws);
     await this.ensureImage(image.ref, signal);
     await this.stop(ws, signal);
-    // Applying the template starts from empty configs, as a fresh workspace would (C130).
-    if (spec.applyTemplate) await this.removeVolumes(ws, signal);
-    await docker.createVolume({ Name: volumeName(ws.id), Labels: managedLabels(ws.id), abortSignal: signal });
+    // Applying the template starts from empty configs, as a fresh workspace would (C130); the
+    // agent's working directory is its own and stays.
+    if (spec.applyTemplate) await this.removeVolume(volumeName(ws.id), signal);
+    for (const name of [volumeName(ws.id), workspaceVolumeName(ws.id)]) await docker.createVolume({ Name: name, Labels: managedLabels(ws.id), abortSignal: signal });
 
     const needsHostPort = this.opts.network === 'host' || this.opts.network === 'bridge';
     const plan = networkPlan(this.opts.network, ws.id, needsHostPort ? await freePort() : 0, spec.env.PLATFORM_URL ?? '');
@@ -136,7 +137,10 @@ export class DockerBackend implements Provisioner {
       Labels: managedLabels(ws.id),
       ExposedPorts: plan.portBindings ? Object.fromEntries(Object.keys(plan.portBindings).map((p) => [p, {}])) : undefined,
       HostConfig: {
-        Mounts: [{ Type: 'volume', Source: volumeName(ws.id), Target: CONFIGS_DIR }],
+        Mounts: [
+          { Type: 'volume', Source: volumeName(ws.id), Target: CONFIGS_DIR },
+          { Type: 'volume', Source: workspaceVolumeName(ws.id), Target: WORKSPACE_DIR },
+        ],
         NetworkMode: plan.networkMode,
         PortBindings: plan.portBindings,
         ExtraHosts: plan.extraHosts,
@@ -232,10 +236,14 @@ export class DockerBackend implements Provisioner {
     }
   }
 
-  /** Removes the configs volume; one that is already gone is success. */
+  /** Removes the configs and workspace volumes; one that is already gone is success. */
   async removeVolumes(ws: Pick<WorkspaceRow, 'id'>, signal?: AbortSignal): Promise<void> {
+    for (const name of [volumeName(ws.id), workspaceVolumeName(ws.id)]) await this.removeVolume(name, signal);
+  }
+
+  private async removeVolume(name: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.client().getVolume(volumeName(ws.id)).remove({ abortSignal: signal });
+      await this.client().getVolume(name).remove({ abortSignal: signal });
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
     }
@@ -268,7 +276,7 @@ export class DockerBackend implements Provisioner {
     return list.flatMap((c) => c.Names.map(idFromContainerName).filter((id): id is string => id !== undefined));
   }
 
-  /** Workspace ids of managed `ws-<id>-configs` volumes (a volume outlives a removed container). */
+  /** Workspace ids of managed `ws-<id>-configs` and `ws-<id>-workspace` volumes (a volume outlives a removed container). */
   async listManagedVolumeIds(): Promise<string[]> {
     const { Volumes } = await this.client().listVolumes({ filters: { label: [`${MANAGED_LABEL}=true`] } });
     return (Volumes ?? []).map((v) => idFromVolumeName(v.Name)).filter((id): id is string => id !== undefined);

@@ -1,3 +1,4 @@
+import { dockerAdaptersSuite } from './adapters.suite.js';
 import { dockerBackendSuite } from './backend.suite.js';
 import { dockerE2eSuite } from './e2e.suite.js';
 import { dockerFilesSuite } from './files.suite.js';
@@ -8,6 +9,7 @@ import { dockerTerminalSuite } from './terminal.suite.js';
 // orphan sweeper reaps every managed container that has no row in its own database, as it should.
 dockerBackendSuite();
 dockerE2eSuite();
+dockerAdaptersSuite();
 dockerFilesSuite();
 dockerPluginsSuite();
 dockerTerminalSuite();

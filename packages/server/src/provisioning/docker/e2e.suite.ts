@@ -7,7 +7,7 @@ import { e2eClient, startE2eServer } from '../../test-support/e2e.js';
 import { removeWorkspaceArtifacts, testDocker, unlessGone } from '../../test-support/docker.js';
 import type { WorkspaceRow } from '../../workspaces/repo.js';
 import { DockerBackend } from './backend.js';
-import { containerName, volumeName } from './names.js';
+import { containerName, volumeName, workspaceVolumeName } from './names.js';
 
 // The whole flow on the docker backend with the runtime image built offline and host networking:
 // create from templates/echo, the agent in its container registers and goes online, answers A2A,
@@ -30,7 +30,7 @@ export function dockerE2eSuite(): void {
       for (const id of made) await removeWorkspaceArtifacts(docker, id);
     });
 
-    it('creates from the echo template, comes online, answers, recovers from a docker kill, and delete removes container and volume', async () => {
+    it('creates from the echo template, comes online, answers, recovers from a docker kill, and delete removes container and volumes', async () => {
       const id = await c.create('docker-e2e-echo', 'echo');
       made.push(id);
       await c.waitOnline(id, 60_000);
@@ -49,7 +49,9 @@ export function dockerE2eSuite(): void {
 
       expect(await c.remove(id)).toBe(200);
       await expect.poll(() => docker.getContainer(containerName(id)).inspect().then(() => 'present', (err: { statusCode?: number }) => err.statusCode), { timeout: 30_000 }).toBe(404);
-      await expect.poll(() => docker.getVolume(volumeName(id)).inspect().then(() => 'present', (err: { statusCode?: number }) => err.statusCode), { timeout: 30_000 }).toBe(404);
+      for (const name of [volumeName(id), workspaceVolumeName(id)]) {
+        await expect.poll(() => docker.getVolume(name).inspect().then(() => 'present', (err: { statusCode?: number }) => err.statusCode), { timeout: 30_000 }).toBe(404);
+      }
     }, 180_000); // real containers on a loaded 2-core CI machine
 
     it('C175 the orphan sweeper reaps a managed container and volume with no workspace row, and leaves a container that only contains ws- alone', async () => {
@@ -64,7 +66,7 @@ export function dockerE2eSuite(): void {
         const { reaped } = await orphanSweep(server.deps, server.deps.db);
         expect(reaped).toContain(orphan.id);
         await expect(docker.getContainer(containerName(orphan.id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
-        await expect(docker.getVolume(volumeName(orphan.id)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+        for (const name of [volumeName(orphan.id), workspaceVolumeName(orphan.id)]) await expect(docker.getVolume(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
         expect((await docker.getContainer(stranger).inspect()).Name).toBe(`/${stranger}`);
       } finally {
         await docker.getContainer(stranger).remove({ force: true }).catch(unlessGone);

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { containerName, idFromContainerName, idFromVolumeName, managedLabels, volumeName } from './names.js';
+import { containerName, idFromContainerName, idFromVolumeName, managedLabels, volumeName, workspaceVolumeName } from './names.js';
 import { dockerClientOptions, networkPlan } from './network.js';
 import { TIER_LIMITS, tierHostConfig } from './tiers.js';
 
 const id = '0b7c2d4e-1f2a-4b3c-8d9e-0a1b2c3d4e5f';
 
 describe('docker names, labels, tiers and networks', () => {
-  it('C100 C101 names the container ws-<id> and the volume ws-<id>-configs, labelled managed', () => {
+  it('C100 C101 names the container ws-<id>, the volumes ws-<id>-configs and ws-<id>-workspace, labelled managed', () => {
     expect(containerName(id)).toBe(`ws-${id}`);
     expect(volumeName(id)).toBe(`ws-${id}-configs`);
+    expect(workspaceVolumeName(id)).toBe(`ws-${id}-workspace`);
     expect(managedLabels(id)).toEqual({ 'molecule.platform.managed': 'true', 'molecule.workspace.id': id });
   });
 
@@ -18,8 +19,11 @@ describe('docker names, labels, tiers and networks', () => {
     expect(idFromContainerName('/my-ws-tool')).toBeUndefined();
     expect(idFromContainerName('/ws-')).toBeUndefined();
     expect(idFromVolumeName(`ws-${id}-configs`)).toBe(id);
-    expect(idFromVolumeName(`ws-${id}-workspace`)).toBeUndefined();
+    expect(idFromVolumeName(`ws-${id}-workspace`)).toBe(id);
     expect(idFromVolumeName('my-ws-x-configs')).toBeUndefined();
+    expect(idFromVolumeName('my-ws-x-workspace')).toBeUndefined();
+    expect(idFromVolumeName('ws--workspace')).toBeUndefined();
+    expect(idFromVolumeName(`ws-${id}-data`)).toBeUndefined();
   });
 
   it('applies one limits table per tier, and the default tier for an unknown one', () => {

@@ -27,21 +27,26 @@ function delegateTools() {
   return { tools, calls };
 }
 
-describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)', () => {
-  let dir: string;
-  let llm: FakeLlm | undefined;
+/** A fresh directory per test and the fake model server the test starts (closed after it). */
+function scratch(prefix: string): { dir: string; llm: FakeLlm | undefined } {
+  const s: { dir: string; llm: FakeLlm | undefined } = { dir: '', llm: undefined };
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'cc-adapter-'));
+    s.dir = await mkdtemp(path.join(tmpdir(), prefix));
   });
   afterEach(async () => {
-    await llm?.close();
-    llm = undefined;
-    await rm(dir, { recursive: true, force: true });
+    await s.llm?.close();
+    s.llm = undefined;
+    await rm(s.dir, { recursive: true, force: true });
   });
+  return s;
+}
+
+describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)', () => {
+  const s = scratch('cc-adapter-');
 
   const start = async (opts: FakeLlmOptions) => {
-    llm = await startFakeLlm(opts);
-    return new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: llm.url, model: 'claude-sonnet-4-5', maxTurns: 5 });
+    s.llm = await startFakeLlm(opts);
+    return new ClaudeCodeAdapter({ workspaceDir: s.dir, apiKey: 'sk-test', baseUrl: s.llm.url, model: 'claude-sonnet-4-5', maxTurns: 5 });
   };
   const run = async (a: ClaudeCodeAdapter, inp: AdapterInput, extra: Partial<AdapterContext> = {}) => {
     const events: AdapterEvent[] = [];
@@ -67,14 +72,14 @@ describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)
     expect(usage).toHaveLength(1);
     expect(usage[0]).toMatchObject({ inputTokens: expect.any(Number), outputTokens: expect.any(Number) });
     expect((usage[0] as { inputTokens: number }).inputTokens).toBeGreaterThanOrEqual(200);
-    const sessions = JSON.parse(await readFile(path.join(dir, '.molecule-claude-sessions.json'), 'utf8')) as Record<string, string>;
+    const sessions = JSON.parse(await readFile(path.join(s.dir, '.molecule-claude-sessions.json'), 'utf8')) as Record<string, string>;
     expect(sessions['ctx-1']).toMatch(/^[0-9a-f-]{36}$/);
 
     // A new adapter (a restarted agent) resumes the context's session: the model sees the earlier turns.
-    const seen = llm!.requests.length;
-    const b = new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: llm!.url, model: 'claude-sonnet-4-5', maxTurns: 5 });
+    const seen = s.llm!.requests.length;
+    const b = new ClaudeCodeAdapter({ workspaceDir: s.dir, apiKey: 'sk-test', baseUrl: s.llm!.url, model: 'claude-sonnet-4-5', maxTurns: 5 });
     await run(b, input('and again?'), { tools });
-    const later = llm!.requests.slice(seen).filter((r) => r.path === '/v1/messages' && JSON.stringify(r.body).includes('and again?'));
+    const later = s.llm!.requests.slice(seen).filter((r) => r.path === '/v1/messages' && JSON.stringify(r.body).includes('and again?'));
     expect(later.length).toBeGreaterThan(0);
     expect(JSON.stringify(later.at(-1)!.body.messages)).toContain('ask the child to say hi');
   }, 180_000);
@@ -90,11 +95,11 @@ describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)
       ],
     };
     expect((await run(a, withFiles)).some((e) => e.type === 'text')).toBe(true);
-    const sent = JSON.stringify(llm!.requests.find((r) => r.path === '/v1/messages' && JSON.stringify(r.body).includes('summarise these'))!.body);
+    const sent = JSON.stringify(s.llm!.requests.find((r) => r.path === '/v1/messages' && JSON.stringify(r.body).includes('summarise these'))!.body);
     expect(sent).toContain('- report.pdf (/workspace/.molecule/chat-uploads/1-report.pdf) [application/pdf]');
     expect(sent).toContain('- spec.md (https://example.com/spec.md) [text/markdown]');
     const saved = /- \.\.\/notes\?\.txt \(([^)]+)\) \[text\/plain\]/.exec(sent.replace(/\\n/g, '\n'))?.[1];
-    expect(saved?.startsWith(path.join(dir, '.molecule', 'attachments') + path.sep)).toBe(true);
+    expect(saved?.startsWith(path.join(s.dir, '.molecule', 'attachments') + path.sep)).toBe(true);
     expect(path.basename(saved!)).toMatch(/^[0-9a-f]{8}-notes_\.txt$/);
     expect(await readFile(saved!, 'utf8')).toBe('line one\n');
   }, 180_000);
@@ -106,17 +111,8 @@ describe('claude-code adapter (Claude Agent SDK against a fake Anthropic server)
 });
 
 describe('claude-code adapter: failures (bad model servers, a Claude Code that never starts)', () => {
-  let dir: string;
-  let llm: FakeLlm | undefined;
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'cc-adapter-'));
-  });
-  afterEach(async () => {
-    await llm?.close();
-    llm = undefined;
-    await rm(dir, { recursive: true, force: true });
-  });
-  const adapter = (url: string) => new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, requestTimeoutMs: 3000, idleTimeoutMs: 3000 });
+  const s = scratch('cc-adapter-');
+  const adapter = (url: string) => new ClaudeCodeAdapter({ workspaceDir: s.dir, apiKey: 'sk-test', baseUrl: url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, requestTimeoutMs: 3000, idleTimeoutMs: 3000 });
   const run = async (a: ClaudeCodeAdapter, inp: AdapterInput) => {
     const out: string[] = [];
     for await (const ev of a.run(inp, { signal: AbortSignal.timeout(120_000), log: captureLogger().logger }) as AsyncIterable<AdapterEvent>) if (ev.type === 'text') out.push(ev.text);
@@ -128,27 +124,27 @@ describe('claude-code adapter: failures (bad model servers, a Claude Code that n
     ['a malformed stream', { malformed: true }],
     ['a hang', { hang: true, chunks: ['partial'] }],
   ] as [string, FakeLlmOptions][])('a model server answering %s fails the turn with a safe message; the next message, on a working server, is answered', async (_label, opts) => {
-    llm = await startFakeLlm(opts);
-    const bad = adapter(llm.url);
+    s.llm = await startFakeLlm(opts);
+    const bad = adapter(s.llm.url);
     const err = await run(bad, input('hello', 'ctx-bad')).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
     expect(err?.message).toBe(CLAUDE_CODE_FAILED);
-    await llm.close();
-    llm = await startFakeLlm({ chunks: ['fine ', 'now'] });
-    expect(await run(adapter(llm.url), input('hello again', 'ctx-bad'))).toBe('fine now');
+    await s.llm.close();
+    s.llm = await startFakeLlm({ chunks: ['fine ', 'now'] });
+    expect(await run(adapter(s.llm.url), input('hello again', 'ctx-bad'))).toBe('fine now');
   }, 180_000);
 
   it('C033 a turn Claude Code never answers marks the adapter wedged (the heartbeat reports it); the next answered turn clears it', async () => {
-    llm = await startFakeLlm({ chunks: ['up ', 'again'] });
+    s.llm = await startFakeLlm({ chunks: ['up ', 'again'] });
     // The first launch stays silent (it never answers the SDK's initialize), later ones run the real binary.
     const real = path.join(path.dirname(createRequire(import.meta.url).resolve('@anthropic-ai/claude-agent-sdk-linux-x64/package.json')), 'claude');
-    const marker = path.join(dir, 'launched-once');
-    const executable = path.join(dir, 'claude-wrapper.sh');
+    const marker = path.join(s.dir, 'launched-once');
+    const executable = path.join(s.dir, 'claude-wrapper.sh');
     await writeFile(executable, `#!/bin/sh\nif [ ! -e '${marker}' ]; then : > '${marker}'; exec sleep 120; fi\nexec '${real}' "$@"\n`);
     await chmod(executable, 0o755);
-    const a = new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: llm.url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, idleTimeoutMs: 2000, executable });
+    const a = new ClaudeCodeAdapter({ workspaceDir: s.dir, apiKey: 'sk-test', baseUrl: s.llm.url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, idleTimeoutMs: 2000, executable });
     const run = async (text: string) => {
       const out: string[] = [];
       for await (const ev of a.run(input(text, 'ctx-wedge'), { signal: AbortSignal.timeout(120_000), log: captureLogger().logger }) as AsyncIterable<AdapterEvent>) if (ev.type === 'text') out.push(ev.text);
@@ -162,8 +158,8 @@ describe('claude-code adapter: failures (bad model servers, a Claude Code that n
   }, 180_000);
 
   it('a model server failing after Claude Code started does not mark it wedged', async () => {
-    llm = await startFakeLlm({ failWith: 500 });
-    const a = new ClaudeCodeAdapter({ workspaceDir: dir, apiKey: 'sk-test', baseUrl: llm.url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, requestTimeoutMs: 3000 });
+    s.llm = await startFakeLlm({ failWith: 500 });
+    const a = new ClaudeCodeAdapter({ workspaceDir: s.dir, apiKey: 'sk-test', baseUrl: s.llm.url, model: 'claude-sonnet-4-5', maxTurns: 3, maxRetries: 0, requestTimeoutMs: 3000 });
     const err = await (async () => {
       for await (const _ of a.run(input('hello'), { signal: AbortSignal.timeout(120_000), log: captureLogger().logger }) as AsyncIterable<AdapterEvent>) void _;
     })().then(() => undefined, (e: unknown) => e as Error);
@@ -173,22 +169,13 @@ describe('claude-code adapter: failures (bad model servers, a Claude Code that n
 });
 
 describe('claude-code in molecule-agent: a failing model server', () => {
-  let dir: string;
-  let llm: FakeLlm | undefined;
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'cc-agent-'));
-  });
-  afterEach(async () => {
-    await llm?.close();
-    llm = undefined;
-    await rm(dir, { recursive: true, force: true });
-  });
+  const s = scratch('cc-agent-');
 
   it('an error from the model server fails the message with the safe text, which is the heartbeat sample error too, and the next message is answered', async () => {
     // 400: Claude Code does not retry it, so the turn fails at once (a 500 is retried for minutes).
     const opts: FakeLlmOptions = { failWith: 400, chunks: ['back ', 'again'] };
-    llm = await startFakeLlm(opts);
-    const a = await startTestAgent({ yaml: 'name: CC\nadapter: claude-code\n', env: { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: llm.url, MOLECULE_WORKSPACE_DIR: dir } });
+    s.llm = await startFakeLlm(opts);
+    const a = await startTestAgent({ yaml: 'name: CC\nadapter: claude-code\n', env: { ANTHROPIC_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: s.llm.url, MOLECULE_WORKSPACE_DIR: s.dir } });
     try {
       const send = async (text: string): Promise<Json> => {
         const r = await fetch(a.url, { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { role: 'user', messageId: randomUUID(), contextId: 'ctx-hb', parts: [{ kind: 'text', text }] } } }) });

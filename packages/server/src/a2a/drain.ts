@@ -19,8 +19,8 @@ export interface DrainDeps {
   db: Queryable;
   log: Logger;
   deliver: DeliverFn;
-  /** Whether a workspace with no URL can take a delivery anyway (its agent holds an outbound socket here). */
-  reachable?: (workspaceId: string) => boolean;
+  /** Whether a workspace with no URL can take a delivery anyway (its agent holds an outbound socket on some replica). */
+  reachable?: (target: { id: string; runtime: string }) => Promise<boolean>;
   onDelivered: DeliveredHook;
   /** Items `dispatched` longer than this are interrupted whatever their process says (the dispatch ceiling plus a margin). */
   stuckAfterSeconds: number;
@@ -150,7 +150,7 @@ export class QueueDrainer {
         this.#again.delete(workspaceId);
         const row = await getWorkspace(deps.db, workspaceId);
         if (!row || row.status === Status.Removed) return;
-        if (!DELIVERABLE.has(row.status) || (row.url === '' && deps.reachable?.(workspaceId) !== true)) return;
+        if (!DELIVERABLE.has(row.status) || (row.url === '' && (await deps.reachable?.(row)) !== true)) return;
         const limit = Math.max(1, row.max_concurrent_tasks);
         if (this.#stillQuiet(workspaceId, limit)) return;
         while (!this.#closed && (this.#inFlight.get(workspaceId) ?? 0) < limit) {

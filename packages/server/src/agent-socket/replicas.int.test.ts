@@ -248,4 +248,26 @@ describe('the agent socket across two replicas (#15)', () => {
     expect(a.deps.a2a.sockets.has(agent.id)).toBe(true);
     ws.close();
   });
+
+  it('a forwarded request the receiving replica gives up on (idle timeout) reaches the agent on the holder as a2a_cancel', async () => {
+    const agent = await connectedAgent('cancel-agent');
+    const mate = await teammate('cancel-mate');
+    const ws = await open(a, agent.id, agent.token);
+    const frames: { type: string; id: string }[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as { type: string; id: string }));
+    await expect.poll(() => held(agent.id), { timeout: 5_000, interval: 20 }).toMatch(new RegExp(`^${a.relay.replicaId}/`));
+    const messageId = randomUUID();
+    const r = await api(
+      b,
+      'POST',
+      `/workspaces/${agent.id}/a2a`,
+      { jsonrpc: '2.0', id: messageId, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text: 'slow' }] } } },
+      { authorization: `Bearer ${mate.token}`, 'x-timeout': '1' },
+    );
+    expect(r.status).toBe(202);
+    const request = frames.find((f) => f.type === 'a2a_request');
+    expect(request).toBeDefined();
+    await expect.poll(() => frames.some((f) => f.type === 'a2a_cancel' && f.id === request!.id), { timeout: 5_000, interval: 20 }).toBe(true);
+    ws.close();
+  });
 });

@@ -132,6 +132,7 @@ export function assembleDeps(parts: {
       await completeQueuedScheduleRun(deps, item, answer);
     },
     flushMs: parts.config.activityFlushMs,
+    socketGraceSeconds: parts.config.agentSocketGraceSeconds,
     ...(parts.socketRelay ? { relay: parts.socketRelay } : {}),
   });
   const restarts = new RestartCoalescer(

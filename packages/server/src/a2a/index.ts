@@ -48,6 +48,8 @@ export function createA2AServices(parts: ActivityDeps & {
   flushMs?: number;
   /** The replicas' shared view of agent sockets (REDIS_URL); without it only this process's sockets are used. */
   relay?: SocketRelay;
+  /** How long a queued message for a poll agent without a socket waits for it before going to the agent's inbox. */
+  socketGraceSeconds?: number;
 }): A2AServices {
   const dispatcher = new A2ADispatcher(parts.agentUrlPolicy);
   const activity = new WorkspaceActivity(parts.bus);
@@ -73,6 +75,7 @@ export function createA2AServices(parts: ActivityDeps & {
     log: parts.log,
     deliver: parts.deliver,
     onDelivered: parts.onDelivered,
+    socketGraceSeconds: parts.socketGraceSeconds ?? 60,
     stuckAfterSeconds: AGENT_CALL_CEILING_SECONDS + 5 * 60,
     instanceId,
     instanceDeadAfterSeconds: INSTANCE_DEAD_AFTER_SECONDS,

@@ -225,6 +225,9 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
   // Held by another replica, the request crosses to it and only the transport happens there.
   const overSocket = opts.socket ?? undefined;
   if (target.url === '' && !overSocket) {
+    // A queued message for a poll agent whose socket did not come back (the drain waited out the
+    // grace): its inbox takes it, as it takes any message sent while the agent has no socket.
+    if (target.delivery_mode === 'poll' && !opts.allowQueue) return pollDeliver(deps, target, callerId, rpc, opts.idleTimeoutSeconds);
     if (target.status === Status.Hibernated) {
       wake(deps, target.id);
       return { kind: 'waking' };

@@ -52,7 +52,13 @@ return 0`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/** KEYS: holder key. ARGV: `<replica>/`. Drops a claim of a replica that is gone, whichever socket it names. */
+const DROP_REPLICA = `local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
 interface RelayCommands {
+  socketDropReplica(key: string, prefix: string): Promise<number>;
   socketClaim(key: string, value: string, ttl: number): Promise<string | null>;
   socketRefresh(key: string, value: string, ttl: number): Promise<number>;
   socketRelease(key: string, value: string): Promise<number>;
@@ -114,6 +120,7 @@ export class SocketRelay {
     cmd.defineCommand('socketClaim', { numberOfKeys: 1, lua: CLAIM });
     cmd.defineCommand('socketRefresh', { numberOfKeys: 1, lua: REFRESH });
     cmd.defineCommand('socketRelease', { numberOfKeys: 1, lua: RELEASE });
+    cmd.defineCommand('socketDropReplica', { numberOfKeys: 1, lua: DROP_REPLICA });
     const relay = new SocketRelay(cmd, sub, opts);
     cmd.on('error', (err) => relay.#onError(err));
     sub.on('error', (err) => relay.#onError(err));
@@ -199,8 +206,12 @@ export class SocketRelay {
       });
       this.#publish(holder, { t: 'req', id, from: this.replicaId, ws: workspaceId, caller_id: callerId, request }).then(
         (listeners) => {
-          // Nobody listens on the holder's channel: that replica is gone, and its socket with it.
-          if (listeners === 0) this.#waiting.get(id)?.reject(new AgentSocketLostError());
+          if (listeners > 0) return;
+          // Nobody listens on the holder's channel: that replica is gone (killed, or cut from
+          // Redis), and its socket with it. Its claim goes too, so the next message takes the
+          // workspace's usual path instead of waiting for the claim's TTL.
+          this.#waiting.get(id)?.reject(new AgentSocketLostError());
+          this.#cmd.socketDropReplica(this.#key(workspaceId), `${holder}/`).catch((err: unknown) => this.#onError(err, { workspace_id: workspaceId }));
         },
         (err: unknown) => {
           this.#onError(err, { workspace_id: workspaceId });

@@ -270,4 +270,19 @@ describe('the agent socket across two replicas (#15)', () => {
     await expect.poll(() => frames.some((f) => f.type === 'a2a_cancel' && f.id === request!.id), { timeout: 5_000, interval: 20 }).toBe(true);
     ws.close();
   });
+
+  it("a claim left by a replica that was killed (nobody on its channel): the request is queued as socket_lost, the stale claim is dropped, and the next message goes to the agent's inbox", async () => {
+    const agent = await connectedAgent('killed-holder-agent');
+    const mate = await teammate('killed-holder-mate');
+    const redis = new Redis(redisUrl);
+    // What a SIGKILLed holder leaves: its claim, with its TTL still running, and no subscriber.
+    await redis.set(`${namespace}:holder:${agent.id}`, `${randomUUID()}/${randomUUID()}`, 'PX', 60_000);
+    const r = await send(b, agent.id, mate.token, 'to a dead replica');
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ queued: true });
+    await expect.poll(() => held(agent.id), { timeout: 5_000, interval: 20 }).toBeNull();
+    redis.disconnect();
+    const next = await api(b, 'POST', `/workspaces/${agent.id}/a2a`, { jsonrpc: '2.0', id: 1, method: 'message/send', params: { configuration: { blocking: false }, message: { kind: 'message', role: 'user', messageId: randomUUID(), parts: [{ kind: 'text', text: 'inbox please' }] } } }, { authorization: `Bearer ${mate.token}` });
+    expect(next.body).toMatchObject({ status: 'queued', delivery_mode: 'poll' });
+  });
 });

@@ -24,3 +24,4 @@ node --import tsx bench/terminal.ts
 node --import tsx bench/canvas.ts
 node --import tsx bench/memory.ts
 node --import tsx bench/external.ts
+node --import tsx bench/agent-socket-replicas.ts

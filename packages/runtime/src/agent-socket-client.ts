@@ -1,8 +1,12 @@
 import WebSocket from 'ws';
 import type { Logger } from './log.js';
 
-/** One A2A request the platform pushed; answer with the agent's JSON-RPC answer (and its HTTP-like status). */
-export type AgentSocketHandler = (request: unknown, meta: { callerId: string | null }) => Promise<{ status: number; body: unknown }>;
+/**
+ * One A2A request the platform pushed; answer with the agent's JSON-RPC answer (and its HTTP-like
+ * status). `signal` aborts when the platform gives up on the request (an `a2a_cancel` frame: its
+ * idle timeout or ceiling passed): stop the work; the answer is then not sent.
+ */
+export type AgentSocketHandler = (request: unknown, meta: { callerId: string | null; signal: AbortSignal }) => Promise<{ status: number; body: unknown }>;
 
 export interface AgentSocketClientOptions {
   platformUrl: string;
@@ -43,7 +47,8 @@ export function agentSocketUrl(platformUrl: string, workspaceId: string): string
  * `/workspaces/:id/agent-socket` with the workspace token, answers every `a2a_request` frame through
  * `handle`, pings, and reconnects with exponential backoff and jitter whenever the connection drops
  * (a final refusal, 401/403/404/409/410, stops it). Requests run concurrently; an answer whose socket
- * closed meanwhile is dropped (the platform queued the request and delivers it again).
+ * closed meanwhile is dropped (the platform queued the request and delivers it again); an
+ * `a2a_cancel` frame aborts its request's handler signal.
  */
 export class AgentSocketClient {
   #socket: WebSocket | undefined;
@@ -82,6 +87,8 @@ export class AgentSocketClient {
     const url = agentSocketUrl(opts.platformUrl, opts.workspaceId);
     const socket = new WebSocket(url, { headers: { authorization: `Bearer ${opts.token()}`, origin: new URL(opts.platformUrl).origin }, maxPayload: opts.maxPayload ?? 16 * 1024 * 1024, followRedirects: false });
     this.#socket = socket;
+    /** This socket's requests being handled, by frame id: an `a2a_cancel` aborts one. */
+    const running = new Map<string, AbortController>();
     let alive = true;
     let ping: NodeJS.Timeout | undefined;
     socket.on('unexpected-response', (_req, res) => {
@@ -125,14 +132,29 @@ export class AgentSocketClient {
         return;
       }
       const f = frame as { type?: unknown; id?: unknown; request?: unknown; caller_id?: unknown };
-      if (f.type !== 'a2a_request' || typeof f.id !== 'string') return;
+      if (typeof f.id !== 'string') return;
       const id = f.id;
-      opts.handle(f.request, { callerId: typeof f.caller_id === 'string' ? f.caller_id : null }).then(
+      if (f.type === 'a2a_cancel') {
+        const ctl = running.get(id);
+        if (!ctl) return;
+        running.delete(id);
+        opts.log.info('agent socket: the platform gave up on a request; cancelling it');
+        ctl.abort(new Error('the platform cancelled the request'));
+        return;
+      }
+      if (f.type !== 'a2a_request') return;
+      const ctl = new AbortController();
+      running.set(id, ctl);
+      opts.handle(f.request, { callerId: typeof f.caller_id === 'string' ? f.caller_id : null, signal: ctl.signal }).then(
         (answer) => {
-          if (socket.readyState !== WebSocket.OPEN) return;
+          running.delete(id);
+          // Nobody waits for the answer of a cancelled request, nor on a socket that closed.
+          if (ctl.signal.aborted || socket.readyState !== WebSocket.OPEN) return;
           socket.send(JSON.stringify({ type: 'a2a_response', id, status: answer.status, body: answer.body }));
         },
         (err: unknown) => {
+          running.delete(id);
+          if (ctl.signal.aborted) return;
           opts.log.error({ err }, 'agent socket: the request could not be handled');
           if (socket.readyState !== WebSocket.OPEN) return;
           socket.send(JSON.stringify({ type: 'a2a_response', id, status: 500, body: { jsonrpc: '2.0', id: (f.request as { id?: unknown } | null)?.id ?? null, error: { code: -32603, message: 'internal error' } } }));

@@ -53,6 +53,13 @@ export interface RunningAgent {
 
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
+/** The messageId of a pushed send request, if it has one. */
+function pushedMessageId(request: unknown): string | undefined {
+  const params = (request as { params?: { message?: { messageId?: unknown } } } | null)?.params;
+  const id = params?.message?.messageId;
+  return typeof id === 'string' ? id : undefined;
+}
+
 /** The URL peers use: MOLECULE_WORKSPACE_URL, else the bound host, else (wildcard) this machine's first external IPv4. */
 export function advertisedUrl(config: AgentConfig, port: number): string {
   if (config.publicUrl) return config.publicUrl;
@@ -165,8 +172,16 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
         token: () => client.tokens.current(),
         log,
         // Each pushed request goes through this agent's own A2A server, as if it came over HTTP.
-        handle: async (request) => {
-          const res = await fetch(local, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(request) });
+        // When the platform gives up on it, the task it started is cancelled (the adapter's signal aborts).
+        handle: async (request, { signal }) => {
+          const messageId = pushedMessageId(request);
+          const onCancel = () => {
+            if (messageId !== undefined) executor.cancelMessage(messageId, 'The platform cancelled the request.');
+          };
+          signal.addEventListener('abort', onCancel, { once: true });
+          const res = await fetch(local, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(request) }).finally(() =>
+            signal.removeEventListener('abort', onCancel),
+          );
           const text = await res.text();
           return { status: res.status, body: text === '' ? null : (JSON.parse(text) as unknown) };
         },

@@ -13,6 +13,8 @@ export const RESPONSE_ARTIFACT_NAME = 'response';
 
 interface RunningTask {
   contextId: string;
+  /** The sender's messageId: the platform names a pushed request it gives up on by it. */
+  messageId: string;
   abort: AbortController;
   bus: ExecutionEventBus;
   canceled: boolean;
@@ -97,7 +99,7 @@ export class AdapterExecutor implements AgentExecutor {
     const { taskId, contextId } = rc;
     const input = adapterInput(rc);
     slot.start(taskId, input.text);
-    const task: RunningTask = { contextId, abort: new AbortController(), bus, canceled: false };
+    const task: RunningTask = { contextId, messageId: input.messageId, abort: new AbortController(), bus, canceled: false };
     this.running.set(taskId, task);
     const status = (state: TaskState, message?: Message) =>
       bus.publish(AgentEvent.statusUpdate({ taskId, contextId, status: { state, message, timestamp: now() }, metadata: undefined }));
@@ -177,6 +179,20 @@ export class AdapterExecutor implements AgentExecutor {
     if (!task || task.canceled) return;
     this.cancel(taskId, task, 'Task canceled on request.', bus);
   };
+
+  /**
+   * Cancels the running task of the message `messageId` (the platform gave up on a request it pushed
+   * over the agent socket): its adapter's signal aborts and the task ends `canceled`. False when no
+   * task runs for it.
+   */
+  cancelMessage(messageId: string, reason: string): boolean {
+    for (const [taskId, task] of this.running) {
+      if (task.messageId !== messageId || task.canceled) continue;
+      this.cancel(taskId, task, reason, task.bus);
+      return true;
+    }
+    return false;
+  }
 
   /** Cancels every running task (shutdown). */
   abortAll(reason: string): void {

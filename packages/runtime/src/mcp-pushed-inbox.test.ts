@@ -77,4 +77,18 @@ describe('molecule-mcp pushed inbox (#15)', () => {
     const inbox = new PushedInbox(polled([row]).inbox);
     expect((await inbox.read({ waitSeconds: 5, sinceId: 'x' })).messages).toEqual([row]);
   });
+
+  it('a push the platform cancels (a2a_cancel) leaves the inbox; a late reply to it goes to the HTTP inbox, which does not know it', async () => {
+    const { inbox: http, replies } = polled();
+    const inbox = new PushedInbox(http);
+    const abort = new AbortController();
+    const answer = inbox.push(send('never mind'), { callerId: null, signal: abort.signal });
+    const got = await inbox.read({ waitSeconds: 0 });
+    expect(got.messages).toHaveLength(1);
+    abort.abort(new Error('cancelled'));
+    expect(await answer).toEqual({ status: 499, body: null });
+    expect((await inbox.read({ waitSeconds: 0 })).messages).toEqual([]);
+    await inbox.reply(got.messages[0]!.id, 'too late');
+    expect(replies).toEqual([[got.messages[0]!.id, 'too late']]);
+  });
 });

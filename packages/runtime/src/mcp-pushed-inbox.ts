@@ -36,7 +36,7 @@ export class PushedInbox implements BridgeInbox {
   constructor(private readonly http: BridgeInbox) {}
 
   /** The socket client's handler: a pushed request, answered when the agent replies to it. */
-  push(request: unknown, meta: { callerId: string | null } = { callerId: null }): Promise<{ status: number; body: unknown }> {
+  push(request: unknown, meta: { callerId: string | null; signal?: AbortSignal } = { callerId: null }): Promise<{ status: number; body: unknown }> {
     const req = isRecord(request) ? request : {};
     const id = typeof req.id === 'string' || typeof req.id === 'number' ? req.id : null;
     const method = typeof req.method === 'string' ? req.method : '';
@@ -61,6 +61,17 @@ export class PushedInbox implements BridgeInbox {
         .join('\n');
       const message: InboxMessage = { id: randomUUID(), method, message_id: messageId, kind: from ? 'peer_agent' : 'canvas_user', from_id: from, text, parts, created_at: new Date().toISOString() };
       this.#pending.set(message.id, { seq: ++this.#seq, message, request: req, answer: resolve });
+      // The platform gave up on it (its idle timeout passed): it leaves the inbox; a late reply is 404.
+      meta.signal?.addEventListener(
+        'abort',
+        () => {
+          const p = this.#pending.get(message.id);
+          if (!p || p.answer !== resolve) return;
+          this.#pending.delete(message.id);
+          resolve({ status: 499, body: null });
+        },
+        { once: true },
+      );
       this.#wake?.();
     });
   }

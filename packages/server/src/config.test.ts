@@ -81,6 +81,16 @@ describe('config', () => {
     expect(config).toMatchObject({ activityRetentionDays: 30, activityCleanupIntervalHours: 1 });
   });
 
+  it('MOLECULE_AGENT_SOCKET_GRACE_SECONDS: 60 s by default; a valid value is taken; a bad one warns and keeps 60', () => {
+    expect(loadConfig({}).config.agentSocketGraceSeconds).toBe(60);
+    expect(loadConfig({ MOLECULE_AGENT_SOCKET_GRACE_SECONDS: '5' })).toMatchObject({ config: { agentSocketGraceSeconds: 5 }, warnings: [] });
+    for (const bad of ['0', '-1', 'soon', '1.5', '100000']) {
+      const { config, warnings } = loadConfig({ MOLECULE_AGENT_SOCKET_GRACE_SECONDS: bad });
+      expect(config.agentSocketGraceSeconds, bad).toBe(60);
+      expect(warnings.map((w) => w.variable), bad).toEqual(['MOLECULE_AGENT_SOCKET_GRACE_SECONDS']);
+    }
+  });
+
   it('reads the docker backend settings', () => {
     const { config, warnings } = loadConfig({
       DOCKER_HOST: 'tcp://engine:2375',

@@ -34,6 +34,11 @@ export interface Config {
   heartbeatFlushMs: number;
   /** The A2A activity write-behind tick (MOLECULE_ACTIVITY_FLUSH_MS); 0 writes as each exchange ends. */
   activityFlushMs: number;
+  /**
+   * How long a queued message for a poll agent with no URL waits for the agent's socket to come
+   * back before it is handed to the agent's poll inbox (MOLECULE_AGENT_SOCKET_GRACE_SECONDS).
+   */
+  agentSocketGraceSeconds: number;
   /** A workspace not heard from (register or heartbeat) for this long goes offline / awaiting_agent. */
   livenessTtlSeconds: number;
   /** The URL agents use to reach the platform; derived from the listen address when unset. */
@@ -123,6 +128,7 @@ export const DEFAULTS = {
   workspaceCacheTtlMs: 1000,
   heartbeatFlushMs: 100,
   activityFlushMs: 50,
+  agentSocketGraceSeconds: 60,
   // Agents beat every 20-30 s (C014): 90 s tolerates two missed beats before a workspace goes offline.
   livenessTtlSeconds: 90,
   provisionConcurrency: 3,
@@ -285,6 +291,7 @@ export function loadConfig(env: Env = process.env): { config: Config; warnings: 
     workspaceCacheTtlMs: int('WORKSPACE_CACHE_TTL_MS', DEFAULTS.workspaceCacheTtlMs, 0, 60_000),
     heartbeatFlushMs: int('MOLECULE_HEARTBEAT_FLUSH_MS', DEFAULTS.heartbeatFlushMs, 0, 5_000),
     activityFlushMs: int('MOLECULE_ACTIVITY_FLUSH_MS', DEFAULTS.activityFlushMs, 0, 5_000),
+    agentSocketGraceSeconds: int('MOLECULE_AGENT_SOCKET_GRACE_SECONDS', DEFAULTS.agentSocketGraceSeconds, 1, 24 * 3600),
     livenessTtlSeconds: int('MOLECULE_LIVENESS_TTL_SECONDS', DEFAULTS.livenessTtlSeconds, 5, 24 * 3600),
     platformUrl: url('MOLECULE_PLATFORM_URL', ['http:', 'https:']),
     templatesDir: str('MOLECULE_TEMPLATES_DIR') === undefined ? undefined : path.resolve(str('MOLECULE_TEMPLATES_DIR')!),
@@ -370,6 +377,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     workspace_cache_ttl_ms: config.workspaceCacheTtlMs,
     heartbeat_flush_ms: config.heartbeatFlushMs,
     activity_flush_ms: config.activityFlushMs,
+    agent_socket_grace_seconds: config.agentSocketGraceSeconds,
     liveness_ttl_seconds: config.livenessTtlSeconds,
     platform_url_for_agents: config.platformUrl ?? 'derived from the listen address',
     templates_dir: config.templatesDir ?? 'built-in',

@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { completeQueuedDelegation } from './a2a/delegation.js';
 import { completeQueuedScheduleRun } from './schedules/service.js';
 import { createA2AServices } from './a2a/index.js';
+import { SocketRelay } from './agent-socket/relay.js';
 import { dispatchTo } from './a2a/proxy.js';
 import { resolveAdminToken, StartupError } from './auth/admin-token.js';
 import { InboundSecrets } from './auth/inbound.js';
@@ -77,6 +78,8 @@ export function assembleDeps(parts: {
   provisioner?: Provisioner;
   /** The memory client; defaults to one for MEMORY_PLUGIN_URL, or none (the boot path adds the built-in store). */
   memory?: MemoryPluginClient;
+  /** The replicas' shared agent sockets (with REDIS_URL); closed with the A2A services. */
+  socketRelay?: SocketRelay;
 }): AppDeps {
   const metrics = createMetrics({ defaultMetrics: parts.defaultMetrics ?? true });
   const workspaceCache = createWorkspaceCache(parts.config.workspaceCacheTtlMs);
@@ -129,6 +132,8 @@ export function assembleDeps(parts: {
       await completeQueuedScheduleRun(deps, item, answer);
     },
     flushMs: parts.config.activityFlushMs,
+    socketGraceSeconds: parts.config.agentSocketGraceSeconds,
+    ...(parts.socketRelay ? { relay: parts.socketRelay } : {}),
   });
   const restarts = new RestartCoalescer(
     (id, opts) => restartCycle(deps)(id, opts),
@@ -208,6 +213,10 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
       : createMemoryLiveness(livenessError);
     closers.unshift(() => liveness.close());
 
+    // Agent sockets held by other replicas are reached through Redis (#15); one process needs nothing.
+    const socketRelay = config.redisUrl ? await SocketRelay.connect({ url: config.redisUrl, onError: (err, detail) => log.warn({ err, ...detail }, 'agent socket relay error') }) : undefined;
+    if (socketRelay) closers.unshift(() => socketRelay.close());
+
     // Memory with no configuration (C237, #14): the built-in store, started on first use.
     let memory: MemoryPluginClient | undefined;
     if (!config.memoryPluginUrl && !config.memoryOff) {
@@ -217,7 +226,7 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     }
 
     const listening: { url?: string } = {};
-    const deps = assembleDeps({ config, db, bus, log, adminToken: admin.token, secrets: secretsKey.box, listenUrl: () => listening.url, liveness, ...(memory ? { memory } : {}) });
+    const deps = assembleDeps({ config, db, bus, log, adminToken: admin.token, secrets: secretsKey.box, listenUrl: () => listening.url, liveness, ...(memory ? { memory } : {}), ...(socketRelay ? { socketRelay } : {}) });
     // Agents run by the process backend stop with the server; the health sweep restarts them at
     // the next boot.
     const processBackend = deps.provisioner;

@@ -51,6 +51,8 @@ export async function startFakePlatform(opts: { port?: number; secret?: string; 
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    /** The HTTP server (a test attaches a WebSocket server to it for the agent socket). */
+    server,
     requests,
     registers: () => requests.filter((r) => r.path === '/registry/register'),
     heartbeats: () => requests.filter((r) => r.path === '/registry/heartbeat'),

@@ -19,9 +19,15 @@ export interface DrainDeps {
   db: Queryable;
   log: Logger;
   deliver: DeliverFn;
-  /** Whether a workspace with no URL can take a delivery anyway (its agent holds an outbound socket here). */
-  reachable?: (workspaceId: string) => boolean;
+  /** Whether a workspace with no URL can take a delivery anyway (its agent holds an outbound socket on some replica). */
+  reachable?: (target: { id: string; runtime: string }) => Promise<boolean>;
   onDelivered: DeliveredHook;
+  /**
+   * A poll agent with no URL and no socket on any replica: its queued items wait this long (from
+   * when they were queued) for the socket to come back, then go to its poll inbox (`deliver` takes
+   * the poll path for it).
+   */
+  socketGraceSeconds: number;
   /** Items `dispatched` longer than this are interrupted whatever their process says (the dispatch ceiling plus a margin). */
   stuckAfterSeconds: number;
   /** This platform process: it names its claims and beacons under this id. */
@@ -150,13 +156,21 @@ export class QueueDrainer {
         this.#again.delete(workspaceId);
         const row = await getWorkspace(deps.db, workspaceId);
         if (!row || row.status === Status.Removed) return;
-        if (!DELIVERABLE.has(row.status) || (row.url === '' && deps.reachable?.(workspaceId) !== true)) return;
+        if (!DELIVERABLE.has(row.status)) return;
+        // No URL and no socket: nothing to deliver to, except a poll agent's inbox once the grace
+        // for its socket has passed (the agent may have gone back to polling).
+        let minAgeSeconds = 0;
+        if (row.url === '' && (await deps.reachable?.(row)) !== true) {
+          if (row.delivery_mode !== 'poll') return;
+          minAgeSeconds = deps.socketGraceSeconds;
+        }
         const limit = Math.max(1, row.max_concurrent_tasks);
         if (this.#stillQuiet(workspaceId, limit)) return;
         while (!this.#closed && (this.#inFlight.get(workspaceId) ?? 0) < limit) {
-          const item = await claimNext(deps.db, workspaceId, deps.instanceId);
+          const item = await claimNext(deps.db, workspaceId, deps.instanceId, minAgeSeconds);
           if (!item) {
-            if (!this.#inFlight.has(workspaceId)) this.#hinted.delete(workspaceId);
+            // Younger items may still wait out their grace: the hint stays for the next pass.
+            if (!this.#inFlight.has(workspaceId) && minAgeSeconds === 0) this.#hinted.delete(workspaceId);
             break;
           }
           this.#inFlight.set(workspaceId, (this.#inFlight.get(workspaceId) ?? 0) + 1);

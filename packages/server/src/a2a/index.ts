@@ -2,7 +2,9 @@ import { recordActivities, type ActivityDeps, type ActivityInsert } from '../act
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log.js';
 import type { AgentUrlPolicy } from '../ssrf/agent-url.js';
+import { AgentSocketMesh } from '../agent-socket/mesh.js';
 import { AgentSockets } from '../agent-socket/registry.js';
+import type { SocketRelay } from '../agent-socket/relay.js';
 import { A2ADispatcher } from './dispatch.js';
 import { QueueDrainer, type DeliveredHook, type DeliverFn } from './drain.js';
 import { WorkspaceActivity } from './idle.js';
@@ -14,6 +16,8 @@ export interface A2AServices {
   dispatcher: A2ADispatcher;
   /** The agents' outbound sockets this process holds (#15): preferred over their URLs. */
   sockets: AgentSockets;
+  /** Every replica's agent sockets (this process's, and the others' through Redis): what the proxy sends over. */
+  mesh: AgentSocketMesh;
   activity: WorkspaceActivity;
   drainer: QueueDrainer;
   /** Writes activity rows off the response path; a failure is logged, never surfaced to the caller. */
@@ -42,22 +46,36 @@ export function createA2AServices(parts: ActivityDeps & {
   onDelivered: DeliveredHook;
   /** How long activity rows and A2A events wait to be written together (0: at once). */
   flushMs?: number;
+  /** The replicas' shared view of agent sockets (REDIS_URL); without it only this process's sockets are used. */
+  relay?: SocketRelay;
+  /** How long a queued message for a poll agent without a socket waits for it before going to the agent's inbox. */
+  socketGraceSeconds?: number;
 }): A2AServices {
   const dispatcher = new A2ADispatcher(parts.agentUrlPolicy);
   const activity = new WorkspaceActivity(parts.bus);
   const instanceId = globalThis.crypto.randomUUID();
+  const relay = parts.relay;
+  const relayError = (err: unknown, workspaceId: string) => parts.log.warn({ err, workspace_id: workspaceId }, 'agent socket relay: Redis did not answer');
   const sockets = new AgentSockets({
-    // A (re)connected agent takes what was queued for it, including requests its last socket dropped.
-    attached: (id) => drainer.freeSlot(id),
+    attached: (id, socketId) => {
+      // Other replicas learn that this one holds the socket now (and close theirs: newest wins).
+      relay?.claim(id, socketId).catch((err: unknown) => relayError(err, id));
+      // A (re)connected agent takes what was queued for it, including requests its last socket dropped.
+      drainer.freeSlot(id);
+    },
+    detached: (id, socketId) => void relay?.release(id, socketId).catch((err: unknown) => relayError(err, id)),
     warn: (detail, msg) => parts.log.warn(detail, msg),
   });
+  relay?.bind(sockets);
+  const mesh = new AgentSocketMesh(sockets, relay);
   const drainer = new QueueDrainer({
-    // A workspace with no URL is reachable while its agent holds a socket here.
-    reachable: (id) => sockets.has(id),
+    // A workspace with no URL is reachable while its agent holds a socket on any replica.
+    reachable: async (row) => (await mesh.locate(row)) !== undefined,
     db: parts.db,
     log: parts.log,
     deliver: parts.deliver,
     onDelivered: parts.onDelivered,
+    socketGraceSeconds: parts.socketGraceSeconds ?? 60,
     stuckAfterSeconds: AGENT_CALL_CEILING_SECONDS + 5 * 60,
     instanceId,
     instanceDeadAfterSeconds: INSTANCE_DEAD_AFTER_SECONDS,
@@ -123,6 +141,7 @@ export function createA2AServices(parts: ActivityDeps & {
   return {
     dispatcher,
     sockets,
+    mesh,
     activity,
     drainer,
     record(rows) {
@@ -138,6 +157,7 @@ export function createA2AServices(parts: ActivityDeps & {
       clearInterval(beacon);
       unsubscribe();
       sockets.close();
+      await relay?.close();
       await drainer.close();
       if (timer) {
         clearTimeout(timer);

@@ -166,6 +166,10 @@ export function deliveryOf(o: ProxyOutcome): Delivery {
       return { outcome: 'delivered', status: o.status, body: null };
     case 'busy':
       return { outcome: 'busy' };
+    case 'poll_queued':
+      // Handed to a poll agent's inbox (its socket did not come back): delivered there; the item
+      // keeps the answer a direct message to a poll agent gets (C052).
+      return { outcome: 'delivered', status: 200, body: { status: 'queued', delivery_mode: 'poll', method: o.method } };
     case 'failed':
     case 'agent_error':
       return { outcome: 'failed', ...agentFailureDelivery(o) };

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { A2A_BUSY_CODE, ACTIVITY_STATUS_QUEUED, answersAsStream, EXTERNAL_RUNTIME, isRecord, normalizeA2ARequest, parseJson, QueueStatus, Status, type A2ADialect, type NormalizedA2ARequest, type WorkspaceView } from '@molecule/contracts';
 import { recordActivity, type ActivityInsert } from '../activity/service.js';
+import type { SocketHolder } from '../agent-socket/mesh.js';
 import { awaitReply } from '../inbox/service.js';
 import type { AppDeps } from '../deps.js';
 import { budgetGate, recordUsage } from '../budgets/service.js';
@@ -96,8 +97,9 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
     return { kind: 'invalid', error: { id: rpc.id, code: -32602, message: `${field} must be a positive whole number of seconds`, field }, ownParam: true };
   }
 
-  // A poll agent with a live outbound socket gets pushes too (#15); without one, its inbox holds the message.
-  if (target.delivery_mode === 'poll' && !deps.a2a.sockets.has(target.id)) return pollDeliver(deps, target, callerId, rpc, req.idleTimeoutSeconds);
+  // A poll agent with a live outbound socket (on any replica) gets pushes too (#15); without one, its inbox holds the message.
+  const socket = await deps.a2a.mesh.locate(target);
+  if (target.delivery_mode === 'poll' && !socket) return pollDeliver(deps, target, callerId, rpc, req.idleTimeoutSeconds);
 
   const known = await alreadyQueued(deps, target, rpc);
   if (known) return known;
@@ -107,7 +109,7 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
     if (req.queue === true && target.status === Status.Hibernated) wake(deps, target.id);
     return queueBusy(deps, target, callerId, rpc);
   }
-  return dispatchTo(deps, target, callerId, rpc, { allowQueue: true, ...(req.idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds: req.idleTimeoutSeconds } : {}) });
+  return dispatchTo(deps, target, callerId, rpc, { allowQueue: true, socket: socket ?? null, ...(req.idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds: req.idleTimeoutSeconds } : {}) });
 }
 
 /** Methods whose sender waits for a poll agent's reply; anything else is recorded and answered queued at once. */
@@ -192,6 +194,8 @@ export interface DispatchOptions {
   allowQueue: boolean;
   /** Overrides the workspace's and the platform's idle timeout (the caller's X-Timeout). */
   idleTimeoutSeconds?: number;
+  /** Where the target's agent socket is (null: it has none), when the caller looked already; otherwise looked up here. */
+  socket?: SocketHolder | null;
 }
 
 /**
@@ -201,8 +205,10 @@ export interface DispatchOptions {
  * and the queue's delivery is bridged again).
  */
 export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, opts: DispatchOptions): Promise<ProxyOutcome> {
+  const socket = opts.socket !== undefined ? opts.socket : ((await deps.a2a.mesh.locate(target)) ?? null);
+  opts = { ...opts, socket };
   const to = bridgeTo(rpc, target.agent_card);
-  if (to === undefined || (target.url === '' && !deps.a2a.sockets.has(target.id))) return dispatchRaw(deps, target, callerId, rpc, opts);
+  if (to === undefined || (target.url === '' && !socket)) return dispatchRaw(deps, target, callerId, rpc, opts);
   const bridged = rpc as NormalizedA2ARequest & { dialect: A2ADialect };
   const o = await bridgeExchange(bridged, to, target.agent_card, (translated) => dispatchRaw(deps, target, callerId, translated, { ...opts, allowQueue: false }));
   const timedOut = o.kind === 'failed' && isBusyTimeout(o.failure);
@@ -216,8 +222,12 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
  */
 async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, opts: DispatchOptions): Promise<ProxyOutcome> {
   // A live outbound socket is preferred over the URL (#15): the agent asked for its work that way.
-  const overSocket = deps.a2a.sockets.has(target.id);
+  // Held by another replica, the request crosses to it and only the transport happens there.
+  const overSocket = opts.socket ?? undefined;
   if (target.url === '' && !overSocket) {
+    // A queued message for a poll agent whose socket did not come back (the drain waited out the
+    // grace): its inbox takes it, as it takes any message sent while the agent has no socket.
+    if (target.delivery_mode === 'poll' && !opts.allowQueue) return pollDeliver(deps, target, callerId, rpc, opts.idleTimeoutSeconds);
     if (target.status === Status.Hibernated) {
       wake(deps, target.id);
       return { kind: 'waking' };
@@ -239,7 +249,7 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
   let res;
   try {
     res = overSocket
-      ? await deps.a2a.sockets.post(target.id, socketRequest(rpc), timer.signal, { stream: answersAsStream(rpc), callerId })
+      ? await deps.a2a.mesh.post(overSocket, target.id, socketRequest(rpc), timer.signal, { stream: answersAsStream(rpc), callerId })
       : await deps.a2a.dispatcher.post(target.url, JSON.stringify(rpc.request), timer.signal, answersAsStream(rpc) ? 'text/event-stream, application/json' : 'application/json');
   } catch (err) {
     timer.done();

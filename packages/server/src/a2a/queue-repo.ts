@@ -64,10 +64,10 @@ export async function enqueue(q: Queryable, item: NewQueueItem): Promise<{ row: 
 
 /**
  * Takes the next deliverable item of one target: highest priority, then oldest, never an expired
- * one (C062). `FOR UPDATE SKIP LOCKED` lets every replica drain at once without two of them
+ * one (C062), and none queued less than `minAgeSeconds` ago. `FOR UPDATE SKIP LOCKED` lets every replica drain at once without two of them
  * taking the same item.
  */
-export async function claimNext(q: Queryable, workspaceId: string, instanceId: string): Promise<QueueRow | undefined> {
+export async function claimNext(q: Queryable, workspaceId: string, instanceId: string, minAgeSeconds = 0): Promise<QueueRow | undefined> {
   // The claim names this process and marks it alive in the same statement, so no sweep can take
   // a fresh claim for an orphan before the process's first beacon.
   const r = await q.query<QueueRow>(
@@ -78,11 +78,12 @@ export async function claimNext(q: Queryable, workspaceId: string, instanceId: s
       WHERE id = (
         SELECT id FROM a2a_queue
          WHERE workspace_id = $1 AND status = $3 AND (expires_at IS NULL OR expires_at > now())
+           AND created_at <= now() - make_interval(secs => $5)
          ORDER BY priority DESC, created_at, id
          LIMIT 1
          FOR UPDATE SKIP LOCKED)
      RETURNING *`,
-    [workspaceId, QueueStatus.Dispatched, QueueStatus.Queued, instanceId],
+    [workspaceId, QueueStatus.Dispatched, QueueStatus.Queued, instanceId, minAgeSeconds],
   );
   return r.rows[0];
 }

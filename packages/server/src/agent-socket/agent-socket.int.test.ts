@@ -182,4 +182,40 @@ describe('the outbound agent socket end to end (#15)', () => {
     expect(replyText(again.body)).toContain('done: survive the drop');
     expect(seen).toHaveLength(2);
   }, 60_000);
+
+  it('tasks/cancel reaches the agent as its own a2a_request; a request the platform gives up on (idle timeout) is followed by a2a_cancel with its id', async () => {
+    const agent = await external('cancel-agent');
+    const mate = await external('cancel-mate');
+    const ws = await open(agent.id, agent.token);
+    if (typeof ws === 'number') throw new Error(`refused ${ws}`);
+    const frames: { type: string; id: string; request?: { id: unknown; method: string } }[] = [];
+    ws.on('message', (data) => {
+      const f = JSON.parse(String(data)) as (typeof frames)[number];
+      frames.push(f);
+      // The agent answers tasks/cancel at once and sits on everything else.
+      if (f.type === 'a2a_request' && f.request?.method === 'tasks/cancel') {
+        ws.send(JSON.stringify({ type: 'a2a_response', id: f.id, body: { jsonrpc: '2.0', id: f.request.id, result: { id: 'task-1', kind: 'task', status: { state: 'canceled' } } } }));
+      }
+    });
+    await api('POST', '/registry/register', { id: agent.id, url: '', agent_card: { name: 'raw', skills: [] }, delivery_mode: 'poll' }, { authorization: `Bearer ${agent.token}` });
+
+    const cancel = await api('POST', `/workspaces/${agent.id}/a2a`, { jsonrpc: '2.0', id: 'c1', method: 'tasks/cancel', params: { id: 'task-1' } }, { authorization: `Bearer ${mate.token}` });
+    expect(cancel.status).toBe(200);
+    expect(cancel.body).toMatchObject({ id: 'c1', result: { status: { state: 'canceled' } } });
+    expect(frames[0]).toMatchObject({ type: 'a2a_request', request: { method: 'tasks/cancel' } });
+
+    const messageId = randomUUID();
+    const r = await api(
+      'POST',
+      `/workspaces/${agent.id}/a2a`,
+      { jsonrpc: '2.0', id: messageId, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text: 'take your time' }] } } },
+      { authorization: `Bearer ${mate.token}`, 'x-timeout': '1' },
+    );
+    // The idle timeout passed: busy, queued (C043), and the agent is told to stop.
+    expect(r.status).toBe(202);
+    const sent = frames.find((f) => f.type === 'a2a_request' && f.request?.method === 'message/send');
+    expect(sent).toBeDefined();
+    await expect.poll(() => frames.some((f) => f.type === 'a2a_cancel' && f.id === sent!.id), { timeout: 5_000, interval: 20 }).toBe(true);
+    ws.close();
+  });
 });

@@ -94,4 +94,45 @@ describe('agent socket frames and registry (#15)', () => {
     expect(detached).toEqual([WS_ID]);
     await expect(sockets.post(WS_ID, { id: 3 }, new AbortController().signal)).rejects.toBeInstanceOf(AgentSocketLostError);
   });
+
+  it('an abandoned request (the signal aborts) sends the agent a2a_cancel with its id; an answer after that is ignored', async () => {
+    const wss = await server();
+    const { platform, agent } = await pair(wss);
+    const sockets = new AgentSockets();
+    sockets.attach(WS_ID, platform);
+    const frames: { type: string; id: string }[] = [];
+    agent.on('message', (data) => frames.push(JSON.parse(String(data)) as { type: string; id: string }));
+    const abort = new AbortController();
+    const pending = sockets.post(WS_ID, { jsonrpc: '2.0', id: 1, method: 'message/send' }, abort.signal);
+    await expect.poll(() => frames.length, { timeout: 5_000, interval: 10 }).toBe(1);
+    abort.abort(new Error('idle'));
+    await expect(pending).rejects.toThrow('idle');
+    await expect.poll(() => frames.length, { timeout: 5_000, interval: 10 }).toBe(2);
+    expect(frames[1]).toEqual({ type: 'a2a_cancel', id: frames[0]!.id });
+    // A late answer to it answers nothing; the socket keeps serving.
+    agent.send(JSON.stringify({ type: 'a2a_response', id: frames[0]!.id, body: { late: true } }));
+    agent.on('message', (data) => {
+      const f = JSON.parse(String(data)) as { type: string; id: string };
+      if (f.type === 'a2a_request') agent.send(JSON.stringify({ type: 'a2a_response', id: f.id, body: { ok: true } }));
+    });
+    const next = await sockets.post(WS_ID, { jsonrpc: '2.0', id: 2, method: 'message/send' }, new AbortController().signal);
+    expect(JSON.parse((await readAnswer(next.body)).toString())).toEqual({ ok: true });
+  });
+
+  it('replace(id, socketId) closes that socket with 4000 only if it is still the current one', async () => {
+    const wss = await server();
+    const { platform, agent } = await pair(wss);
+    const detached: string[] = [];
+    const sockets = new AgentSockets({ detached: (id) => detached.push(id) });
+    const socketId = sockets.attach(WS_ID, platform);
+    sockets.replace(WS_ID, 'some-other-socket');
+    expect(sockets.has(WS_ID)).toBe(true);
+    const closed = new Promise<[number, string]>((resolve) => agent.once('close', (code, reason) => resolve([code, reason.toString()])));
+    const inFlight = sockets.post(WS_ID, { id: 1 }, new AbortController().signal);
+    sockets.replace(WS_ID, socketId);
+    await expect(inFlight).rejects.toBeInstanceOf(AgentSocketLostError);
+    expect(await closed).toEqual([AGENT_SOCKET_REPLACED.code, AGENT_SOCKET_REPLACED.reason]);
+    expect(sockets.has(WS_ID)).toBe(false);
+    expect(detached).toEqual([WS_ID]);
+  });
 });

@@ -7,7 +7,10 @@ import type WebSocket from 'ws';
  * The frames of the outbound agent connection (`GET /workspaces/:id/agent-socket`), JSON text each:
  * - platform -> agent `{"type":"a2a_request","id":"<correlation id>","caller_id":<sending workspace or null>,"request":{<JSON-RPC request>}}`;
  * - agent -> platform `{"type":"a2a_response","id":"<the same id>","status":200,"body":{<JSON-RPC answer>}}`
- *   (`status` defaults to 200; any other frame, or an id nobody waits for, is ignored and logged).
+ *   (`status` defaults to 200; any other frame, or an id nobody waits for, is ignored and logged);
+ * - platform -> agent `{"type":"a2a_cancel","id":"<id of a request in flight>"}`: the platform gave
+ *   up on that request (its idle timeout or ceiling passed): the agent should stop the work; an
+ *   answer it still sends is ignored.
  * Liveness is the WebSocket's own ping/pong. Streaming is not carried: a stream request goes over
  * the socket as a plain send and its answer is handed back as one SSE event (see `AgentSockets.post`).
  */
@@ -21,7 +24,14 @@ export interface SocketAnswer {
 
 export type AgentSocketFrame =
   | { type: 'a2a_request'; id: string; caller_id: string | null; request: unknown }
-  | { type: 'a2a_response'; id: string; status?: number; body: unknown };
+  | { type: 'a2a_response'; id: string; status?: number; body: unknown }
+  | { type: 'a2a_cancel'; id: string };
+
+/** An agent's answer as its frame carried it. */
+export interface SocketExchange {
+  status: number;
+  body: unknown;
+}
 
 /** Close code and reason the older socket gets when the agent connects again (the newer one wins). */
 export const AGENT_SOCKET_REPLACED = { code: 4000, reason: 'replaced by a newer connection' } as const;
@@ -51,14 +61,16 @@ interface Pending {
 }
 
 interface Live {
+  /** This connection's id: replicas name the socket they replace by it. */
+  id: string;
   socket: WebSocket;
   pending: Map<string, Pending>;
 }
 
 /** What the registry reports to its owner: a socket attached (queued messages may go now) or went away. */
 export interface AgentSocketHooks {
-  attached?(workspaceId: string): void;
-  detached?(workspaceId: string): void;
+  attached?(workspaceId: string, socketId: string): void;
+  detached?(workspaceId: string, socketId: string): void;
   warn?(detail: Record<string, unknown>, msg: string): void;
 }
 
@@ -81,10 +93,18 @@ export class AgentSockets {
     return this.#live.size;
   }
 
-  /** Takes `socket` as the agent's connection; an older one is closed with AGENT_SOCKET_REPLACED (its requests fail as lost). */
-  attach(workspaceId: string, socket: WebSocket): void {
+  /** The id of `workspaceId`'s live socket on this process, if any. */
+  socketId(workspaceId: string): string | undefined {
+    return this.#live.get(workspaceId)?.id;
+  }
+
+  /**
+   * Takes `socket` as the agent's connection; an older one is closed with AGENT_SOCKET_REPLACED
+   * (its requests fail as lost). Returns the connection's id.
+   */
+  attach(workspaceId: string, socket: WebSocket): string {
     const older = this.#live.get(workspaceId);
-    const live: Live = { socket, pending: new Map() };
+    const live: Live = { id: randomUUID(), socket, pending: new Map() };
     this.#live.set(workspaceId, live);
     if (older) {
       this.#fail(older);
@@ -104,10 +124,24 @@ export class AgentSockets {
       this.#fail(live);
       if (this.#live.get(workspaceId) === live) {
         this.#live.delete(workspaceId);
-        this.hooks.detached?.(workspaceId);
+        this.hooks.detached?.(workspaceId, live.id);
       }
     });
-    this.hooks.attached?.(workspaceId);
+    this.hooks.attached?.(workspaceId, live.id);
+    return live.id;
+  }
+
+  /**
+   * A newer connection of the agent opened on another replica: the socket `socketId` (if it is
+   * still `workspaceId`'s here) is closed with AGENT_SOCKET_REPLACED and its requests fail as lost.
+   */
+  replace(workspaceId: string, socketId: string): void {
+    const live = this.#live.get(workspaceId);
+    if (!live || live.id !== socketId) return;
+    this.#live.delete(workspaceId);
+    this.#fail(live);
+    live.socket.close(AGENT_SOCKET_REPLACED.code, AGENT_SOCKET_REPLACED.reason);
+    this.hooks.detached?.(workspaceId, live.id);
   }
 
   #fail(live: Live): void {
@@ -124,14 +158,25 @@ export class AgentSockets {
    * AgentSocketLostError when there is no socket or it closes first, with the signal's reason when aborted.
    */
   async post(workspaceId: string, request: unknown, signal: AbortSignal, opts: { stream?: boolean; callerId?: string | null } = {}): Promise<SocketAnswer> {
-    const stream = opts.stream === true;
+    return socketAnswer(await this.exchange(workspaceId, request, signal, opts.callerId ?? null), opts.stream === true);
+  }
+
+  /**
+   * The transport of `post`: one `a2a_request` frame out, the agent's `a2a_response` back as it
+   * came. When `signal` aborts first the agent is sent `a2a_cancel` for the request and the promise
+   * rejects with the signal's reason; AgentSocketLostError when there is no socket or it closes first.
+   */
+  async exchange(workspaceId: string, request: unknown, signal: AbortSignal, callerId: string | null): Promise<SocketExchange> {
     const live = this.#live.get(workspaceId);
     if (!live) throw new AgentSocketLostError();
     signal.throwIfAborted();
     const id = randomUUID();
-    const answer = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+    return new Promise<SocketExchange>((resolve, reject) => {
       const onAbort = () => {
-        live.pending.delete(id);
+        if (!live.pending.delete(id)) return;
+        // The work may be under way: the agent is told to stop it (best effort; a closed socket drops it).
+        const cancel: AgentSocketFrame = { type: 'a2a_cancel', id };
+        if (live.socket.readyState === live.socket.OPEN) live.socket.send(JSON.stringify(cancel), () => undefined);
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -145,7 +190,7 @@ export class AgentSockets {
           reject(err);
         },
       });
-      const frame: AgentSocketFrame = { type: 'a2a_request', id, caller_id: opts.callerId ?? null, request };
+      const frame: AgentSocketFrame = { type: 'a2a_request', id, caller_id: callerId, request };
       live.socket.send(JSON.stringify(frame), (err) => {
         if (err && live.pending.delete(id)) {
           signal.removeEventListener('abort', onAbort);
@@ -153,11 +198,6 @@ export class AgentSockets {
         }
       });
     });
-    const json = JSON.stringify(answer.body);
-    if (stream && answer.status >= 200 && answer.status < 300) {
-      return { status: answer.status, contentType: 'text/event-stream', retryAfter: undefined, body: Readable.from([Buffer.from(`data: ${json}\n\n`)]) };
-    }
-    return { status: answer.status, contentType: 'application/json', retryAfter: undefined, body: Readable.from([Buffer.from(json)]) };
   }
 
   /** Closes every socket (shutdown); their in-flight requests fail as lost. */
@@ -168,4 +208,13 @@ export class AgentSockets {
     }
     this.#live.clear();
   }
+}
+
+/** An agent's answer shaped as the HTTP dispatcher's: JSON, or (a stream request answered 2xx) one SSE `data:` event. */
+export function socketAnswer(answer: SocketExchange, stream: boolean): SocketAnswer {
+  const json = JSON.stringify(answer.body);
+  if (stream && answer.status >= 200 && answer.status < 300) {
+    return { status: answer.status, contentType: 'text/event-stream', retryAfter: undefined, body: Readable.from([Buffer.from(`data: ${json}\n\n`)]) };
+  }
+  return { status: answer.status, contentType: 'application/json', retryAfter: undefined, body: Readable.from([Buffer.from(json)]) };
 }

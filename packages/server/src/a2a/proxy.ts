@@ -32,6 +32,11 @@ export interface ProxyRequest {
   /** The caller's own idle timeout for this request (X-Timeout), already capped at the ceiling. */
   idleTimeoutSeconds?: number;
   /**
+   * Aborted when the caller went away: a wait for a poll agent's reply ends (the message stays in its
+   * inbox, and a later reply is still stored). A dispatch to an agent goes on: its answer is recorded.
+   */
+  signal?: AbortSignal;
+  /**
    * Queue the message instead of dialling the agent, as if it had answered busy: for a sender that
    * knows the agent cannot take it now (the scheduler, for a workspace at max_concurrent_tasks or
    * not up yet, C267). A hibernated target is woken; the queue delivers when it has a free slot.
@@ -99,7 +104,7 @@ export async function proxyA2A(deps: ProxyDeps, req: ProxyRequest): Promise<Prox
 
   // A poll agent with a live outbound socket (on any replica) gets pushes too (#15); without one, its inbox holds the message.
   const socket = await deps.a2a.mesh.locate(target);
-  if (target.delivery_mode === 'poll' && !socket) return pollDeliver(deps, target, callerId, rpc, req.idleTimeoutSeconds);
+  if (target.delivery_mode === 'poll' && !socket) return pollDeliver(deps, target, callerId, rpc, req.idleTimeoutSeconds, req.signal);
 
   const known = await alreadyQueued(deps, target, rpc);
   if (known) return known;
@@ -124,7 +129,7 @@ const POLL_WAITED_METHODS: ReadonlySet<string> = new Set(['message/send', 'SendM
  * reply in time, with no agent online, or for any other method, the answer is C052's
  * `{status:"queued", delivery_mode:"poll"}`; a later reply is still stored on the row.
  */
-async function pollDeliver(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, idleTimeoutSeconds: number | undefined): Promise<ProxyOutcome> {
+async function pollDeliver(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, idleTimeoutSeconds: number | undefined, signal?: AbortSignal): Promise<ProxyOutcome> {
   const method = rpc.request.method;
   const row = await recordActivity(deps, receiveRow(target, callerId, rpc, { status: ACTIVITY_STATUS_QUEUED, summary: `${method} queued for a poll-mode agent` }));
   const configuration = rpc.request.params.configuration;
@@ -133,7 +138,7 @@ async function pollDeliver(deps: ProxyDeps, target: Target, callerId: string | n
   const polled = target.status === Status.Online || target.status === Status.Degraded;
   if (!POLL_WAITED_METHODS.has(method) || !blocking || !polled) return { kind: 'poll_queued', method };
   const idle = idleTimeoutSeconds ?? deps.runtimeOverrides.idleTimeoutSeconds(target.id) ?? deps.config.a2aIdleTimeoutSeconds;
-  const answer = await awaitReply(deps, target.id, row.id, idle);
+  const answer = await awaitReply(deps, target.id, row.id, idle, signal);
   if (answer === undefined) return { kind: 'poll_queued', method };
   if (callerId !== null && callerId !== target.id) {
     deps.a2a.record([{ workspace_id: callerId, activity_type: 'a2a_send', source_id: callerId, target_id: target.id, method, summary: summaryOf(method, target, 'ok'), request_body: rpc.request, response_body: answer, status: 'ok' }]);

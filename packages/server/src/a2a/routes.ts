@@ -312,7 +312,13 @@ export function registerA2ARoutes(app: App, deps: DelegationDeps & AuthDeps): vo
           return send(reply, rpcError({ id, code: -32602, message: UNSTORABLE_MESSAGE }));
         }
         const idle = xTimeoutSeconds(req.headers['x-timeout']);
-        const outcome = await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body, ...(idle !== undefined ? { idleTimeoutSeconds: idle } : {}) });
+        // The caller hanging up ends a wait for a poll agent's reply (nothing else: a dispatch's answer is still recorded).
+        const gone = new AbortController();
+        const hungUp = () => {
+          if (!reply.raw.writableFinished) gone.abort();
+        };
+        reply.raw.once('close', hungUp);
+        const outcome = await proxyA2A(deps, { targetId: req.params.id, caller: req.a2aCaller!, body, signal: gone.signal, ...(idle !== undefined ? { idleTimeoutSeconds: idle } : {}) }).finally(() => reply.raw.off('close', hungUp));
         // A task the target canceled on request: if a platform delegation started it, that ends too.
         if (outcome.kind === 'answered' && isRecord(body) && CANCEL_METHODS.has(body.method as string)) {
           await cancelDelegationOfTask(deps, req.params.id, outcome.answer).catch((err: unknown) => deps.log.error({ err }, 'could not mark a delegation canceled'));

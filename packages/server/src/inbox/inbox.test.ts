@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlatformEvent } from '@molecule/contracts';
 import { bearer, createExternal, json } from '../test-support/api.js';
 import { startTestApp, type TestApp } from '../test-support/harness.js';
+import { proxyA2A } from '../a2a/proxy.js';
 
 type Json = Record<string, unknown>;
 type Inbox = { messages: { id: string; text: string; kind: string; from_id: string | null; method: string; message_id: string | null }[]; cursor: string | null };
@@ -114,6 +115,18 @@ describe('the poll inbox (C274)', () => {
     }
     const get = await a2a(ws.id, { jsonrpc: '2.0', id: 'g', method: 'tasks/get', params: { id: randomUUID() } });
     expect(get.json()).toEqual({ status: 'queued', delivery_mode: 'poll', method: 'tasks/get' });
+  });
+
+  it('a sender that goes away stops waiting for the poll agent: its wait ends at once as queued, and a later reply is still stored', async () => {
+    const ws = await connected('inbox-hangup');
+    const gone = new AbortController();
+    const waiting = proxyA2A(t.deps, { targetId: ws.id, caller: { kind: 'user', label: 'canvas' }, body: send('anyone?'), idleTimeoutSeconds: 1800, signal: gone.signal });
+    const msg = await firstMessage(ws.id, ws.token);
+    gone.abort();
+    // Without the abort this would wait out the 30-minute idle timeout (and the test's own).
+    await expect(waiting).resolves.toEqual({ kind: 'poll_queued', method: 'message/send' });
+    expect((await reply(ws.id, ws.token, msg.id, { text: 'here now' })).statusCode).toBe(200);
+    expect(await receivedRows(ws.id)).toEqual([expect.objectContaining({ status: 'ok', response_body: expect.objectContaining({ result: expect.objectContaining({ parts: [{ kind: 'text', text: 'here now' }] }) }) })]);
   });
 
   it('C052 C274 a blocking send to an external workspace whose agent has not connected is answered queued at once; the message waits in the inbox', async () => {

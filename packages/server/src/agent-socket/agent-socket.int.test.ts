@@ -10,7 +10,7 @@ import { Status } from '@molecule/contracts';
 import { AgentSocketClient } from '@molecule/runtime';
 import { createLogger } from '../log.js';
 import type { RunningServer } from '../main.js';
-import { E2E_ADMIN_TOKEN, startE2eServer } from '../test-support/e2e.js';
+import { E2E_ADMIN_TOKEN, httpApi, startE2eServer } from '../test-support/e2e.js';
 import { AGENT_SOCKET_REPLACED } from './registry.js';
 
 // Issue #15 scope item 3: an external agent with no URL connects out to the platform and is pushed
@@ -22,20 +22,10 @@ type Json = Record<string, unknown>;
 
 describe('the outbound agent socket end to end (#15)', () => {
   let server: RunningServer;
-  const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}` };
   const children: ChildProcess[] = [];
   const stops: (() => void)[] = [];
 
-  const api = async (method: string, url: string, body?: unknown, headers: Record<string, string> = admin) => {
-    const r = await fetch(`${server.url}${url}`, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await r.text();
-    return { status: r.status, body: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const external = async (name: string) => {
-    const r = await api('POST', '/workspaces', { name, runtime: 'external' });
-    expect(r.status).toBe(201);
-    return { id: r.body.id as string, token: (r.body.connection as { auth_token: string }).auth_token };
-  };
+  const { api, external } = httpApi(() => server);
   const socketUrl = (id: string) => `${server.url.replace(/^http/, 'ws')}/workspaces/${id}/agent-socket`;
   /** Opens the agent socket as a raw client: resolves with the open socket, or the HTTP status of the refusal. */
   const open = (id: string, token: string | undefined) =>

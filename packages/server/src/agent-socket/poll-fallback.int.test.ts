@@ -2,28 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RunningServer } from '../main.js';
-import { E2E_ADMIN_TOKEN, startE2eServer } from '../test-support/e2e.js';
+import { httpApi, startE2eServer } from '../test-support/e2e.js';
 
 // Issue #15, gap 2: a message queued for a poll agent (no URL) because its socket dropped with the
 // message in flight waits MOLECULE_AGENT_SOCKET_GRACE_SECONDS for the socket to come back; with no
 // socket after that, the queue hands it to the agent's poll inbox (the agent may have gone back to
 // polling), once, and the agent's reply there completes the queued item.
 
-type Json = Record<string, unknown>;
 
 describe('a poll agent whose socket did not come back gets its queued messages in its inbox (#15)', () => {
   let server: RunningServer;
-  const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}` };
-  const api = async (method: string, url: string, body?: unknown, headers: Record<string, string> = admin) => {
-    const r = await fetch(`${server.url}${url}`, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await r.text();
-    return { status: r.status, body: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const external = async (name: string) => {
-    const r = await api('POST', '/workspaces', { name, runtime: 'external' });
-    expect(r.status).toBe(201);
-    return { id: r.body.id as string, token: (r.body.connection as { auth_token: string }).auth_token };
-  };
+  const { api, external } = httpApi(() => server);
 
   beforeAll(async () => {
     ({ server } = await startE2eServer({ MOLECULE_PROVISIONER: 'none', MOLECULE_AGENT_SOCKET_GRACE_SECONDS: '1' }, 'poll-fallback-e2e-'));

@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { PLATFORM_TOOLS, Status } from '@molecule/contracts';
 import type { RunningServer } from '../main.js';
-import { E2E_ADMIN_TOKEN, startE2eServer } from '../test-support/e2e.js';
+import { httpApi, startE2eServer } from '../test-support/e2e.js';
 
 // Issue #15's "done when" for the bridge: an MCP host (the official SDK client over stdio) launches
 // the built `molecule-mcp` (packages/runtime/dist) for a fresh external workspace on a real platform;
@@ -21,19 +21,9 @@ type Json = Record<string, unknown>;
 
 describe('molecule-mcp end to end (C036 C274)', () => {
   let server: RunningServer;
-  const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}`, 'content-type': 'application/json' };
   const clients: Client[] = [];
 
-  const api = async (method: string, url: string, body?: unknown, headers: Record<string, string> = admin) => {
-    const r = await fetch(`${server.url}${url}`, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await r.text();
-    return { status: r.status, body: (text ? JSON.parse(text) : undefined) as Json };
-  };
-  const external = async (name: string) => {
-    const r = await api('POST', '/workspaces', { name, runtime: 'external' });
-    expect(r.status).toBe(201);
-    return { id: r.body.id as string, token: (r.body.connection as { auth_token: string }).auth_token };
-  };
+  const { api, external } = httpApi(() => server);
   const status = async (id: string) => (await api('GET', `/workspaces/${id}`)).body.status;
   /** The env contract of external agents (WORKSPACE_ID, PLATFORM_URL, MOLECULE_WORKSPACE_TOKEN), and a configs dir of the test's own. */
   const bridgeEnv = async (ws: { id: string; token: string }, extra: Record<string, string> = {}) => ({

@@ -109,3 +109,22 @@ export function e2eClient(server: () => RunningServer) {
     remove: async (id: string) => (await fetch(`${server().url}/workspaces/${id}`, { method: 'DELETE', headers: { authorization: admin.authorization } })).status,
   };
 }
+
+/**
+ * JSON calls to a running platform over HTTP (as the admin unless other headers are given), and an
+ * external workspace with its token: what the suites driving a real server over the network share.
+ */
+export function httpApi(server: () => RunningServer) {
+  const admin = { authorization: `Bearer ${E2E_ADMIN_TOKEN}` };
+  const api = async (method: string, url: string, body?: unknown, headers: Record<string, string> = admin) => {
+    const r = await fetch(`${server().url}${url}`, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const text = await r.text();
+    return { status: r.status, body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> };
+  };
+  const external = async (name: string) => {
+    const r = await api('POST', '/workspaces', { name, runtime: 'external' });
+    expect(r.status).toBe(201);
+    return { id: r.body.id as string, token: (r.body.connection as { auth_token: string }).auth_token };
+  };
+  return { admin, api, external };
+}

@@ -131,7 +131,10 @@ async function untilOnline(base: string, id: string, deadlineMs = 60_000): Promi
 }
 
 /** The adapter runtimes measured: runtime, its template, the SDK its adapter loads, the keys it needs (fake: no model is called). */
-const ADAPTERS = [{ runtime: 'claude-code', template: 'claude-code', sdk: '@anthropic-ai/claude-agent-sdk', env: { ANTHROPIC_API_KEY: 'sk-bench' } }] as const;
+const ADAPTERS = [
+  { runtime: 'claude-code', template: 'claude-code', sdk: '@anthropic-ai/claude-agent-sdk', env: { ANTHROPIC_API_KEY: 'sk-bench' } },
+  { runtime: 'codex', template: 'codex', sdk: '@openai/codex-sdk', env: { OPENAI_API_KEY: 'sk-bench' } },
+] as const;
 
 /** molecule-agent alone for `runtime` until /health, then its peak resident memory (VmHWM), in MiB. */
 async function idlePeakMiB(runtime: string, env: Record<string, string>): Promise<number> {

@@ -123,15 +123,15 @@ export const RUNTIME_REGISTRY = {
     requiredEnv: [],
     description: 'upstream Hermes template image (Docker or control plane only); slow to start',
   },
-  // The Codex SDK installs and runs here (its binary ships in @openai/codex's linux-x64 package), but
-  // its adapter is not built yet: until it is, codex runs only from an image.
   codex: {
-    adapter: null,
+    adapter: 'codex',
+    // The runtime image is one bundled file without @openai/codex's per-platform binary.
+    notInRuntimeImage: true,
     configBasePath: CONFIGS,
-    capabilities: [],
+    capabilities: ['session'],
     provisionTimeoutSeconds: DEFAULT_TIMEOUT,
     requiredEnv: ['OPENAI_API_KEY'],
-    description: 'OpenAI Codex: no adapter yet (Docker or control plane with an image only)',
+    description: 'OpenAI Codex through the Codex SDK, a thread per A2A context',
   },
   'gemini-cli': {
     adapter: 'acp',

@@ -20,7 +20,7 @@ import { z } from 'zod';
  */
 
 /** The adapters this runtime ships; `config.yaml`'s `adapter` names one of them, or `auto`. */
-export const ADAPTER_NAMES = ['echo', 'script', 'openai', 'anthropic', 'claude-code', 'openai-agents', 'langgraph', 'acp'] as const;
+export const ADAPTER_NAMES = ['echo', 'script', 'openai', 'anthropic', 'claude-code', 'codex', 'openai-agents', 'langgraph', 'acp'] as const;
 export type AdapterName = (typeof ADAPTER_NAMES)[number];
 /** `auto` picks anthropic or openai from the model prefix or the keys present. */
 export const ADAPTER_CHOICES = [...ADAPTER_NAMES, 'auto'] as const;

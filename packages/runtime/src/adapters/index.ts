@@ -40,6 +40,7 @@ export async function createAdapter(config: AdapterConfig): Promise<Adapter> {
         systemPrompt: ws.system_prompt,
       });
     case 'openai-agents':
+    case 'codex':
     case 'langgraph':
     case 'acp':
       return (await import('./sdk.js')).createSdkAdapter(config);

@@ -169,3 +169,49 @@ describe('openai-agents adapter on the Responses API (openai_agents.api: respons
     expect(inputs).toEqual([`delegate ${marker}`, 'and now?']);
   });
 });
+
+describe('codex adapter (template codex): the Codex SDK and its binary, the platform tools through molecule-mcp', () => {
+  const env = (l: FakeLlm) => ({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${l.url}/v1`, MODEL: 'test-model', MOLECULE_RUNTIME: 'codex' });
+  // Codex offers an MCP server's tools to the model as a Responses tool namespace, `mcp__<server>`.
+  const delegate = (task: string) => ({ name: 'delegate_task', namespace: 'mcp__platform', args: { workspace_id: child.id, task } });
+
+  it('C037 the model delegates to the echo worker through delegate_task, answers with its reply, the use lands in the activity log, the tokens ride on the answer, and a restart resumes the thread', async () => {
+    const marker = `job-${randomUUID().slice(0, 8)}`;
+    const l = await llm({ turns: [{ toolCalls: [delegate(marker)] }, { chunks: ['The worker said: ', `echo: ${marker}`] }, { chunks: ['I remember.'] }] });
+    const dirs: Dirs = { workspace: await workspaceDir() };
+    const contextId = randomUUID();
+    const a = await parentAgent(await template('codex'), env(l), dirs);
+    const task = await send(a, `please get the worker to do ${marker}`, contextId);
+    expect(task.status).toMatchObject({ state: 'completed', message: { parts: [{ text: `The worker said: echo: ${marker}` }], metadata: { usage: { input_tokens: 200, output_tokens: 3 } } } });
+    const offered = (l.requests[0]!.body.tools as Json[]).find((x) => x.name === 'mcp__platform');
+    expect((offered?.tools as Json[]).map((x) => x.name)).toContain('delegate_task');
+    expect(JSON.stringify((l.requests[1]!.body.input as Json[]).find((i) => i.type === 'function_call_output'))).toContain(`echo: ${marker}`);
+    await expect.poll(async () => (await toolRows(marker)).filter((r) => r.method === 'delegate_task' && r.source_id === parent.id && r.target_id === parent.id).length).toBeGreaterThanOrEqual(1);
+    const threads = JSON.parse(await readFile(path.join(dirs.workspace, '.molecule', 'codex', 'threads.json'), 'utf8')) as Record<string, string>;
+    expect(threads[contextId]).toBeTruthy();
+
+    // A restart on the same directories resumes the context's thread: the model sees the earlier turn.
+    await a.close({ graceMs: 0 });
+    const b = await parentAgent(await template('codex'), env(l), dirs);
+    expect((await send(b, 'do you remember?', contextId)).status).toMatchObject({ state: 'completed', message: { parts: [{ text: 'I remember.' }] } });
+    const users = (l.requests[2]!.body.input as Json[]).filter((i) => i.role === 'user').map((i) => JSON.stringify(i.content));
+    expect(users.some((u) => u.includes(`please get the worker to do ${marker}`))).toBe(true);
+    expect(users.at(-1)).toContain('do you remember?');
+  });
+
+  it('a model server answering errors fails the message with a safe error, in the heartbeat sample too, and the next message works', async () => {
+    const broken = await llm({ failWith: 500 });
+    const good = await llm({ chunks: ['fine again'] });
+    const dirs: Dirs = { workspace: await workspaceDir() };
+    const a = await parentAgent(await template('codex'), env(broken), dirs);
+    const task = await send(a, 'hi');
+    expect(task.status.state).toBe('failed');
+    const text = String(task.status.message.parts[0].text);
+    expect(text).toMatch(/the model server answered HTTP 500|Codex failed or the model server sent an answer it could not read/);
+    expect(text).not.toContain('127.0.0.1');
+    expect(a.tracker.snapshot().sampleError).toBe(text.replace(/^Agent error: /, ''));
+    await a.close({ graceMs: 0 });
+    const b = await parentAgent(await template('codex'), env(good), dirs);
+    expect((await send(b, 'hi again')).status).toMatchObject({ state: 'completed', message: { parts: [{ text: 'fine again' }] } });
+  });
+});

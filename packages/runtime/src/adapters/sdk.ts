@@ -6,7 +6,7 @@ import { modelName } from './llm.js';
 import type { Adapter } from './types.js';
 
 /**
- * Builds the adapters that drive an agent SDK (openai-agents, langgraph) or an ACP agent process.
+ * Builds the adapters that drive an agent SDK (openai-agents, langgraph, codex) or an ACP agent process.
  * Each SDK is imported only here, when its adapter is the one configured.
  */
 export async function createSdkAdapter(config: AdapterConfig): Promise<Adapter> {
@@ -35,6 +35,10 @@ export async function createSdkAdapter(config: AdapterConfig): Promise<Adapter> 
       const { LangGraphAdapter } = await import('./langgraph.js');
       if (!ws.langgraph) throw new Error('config.yaml langgraph.graph is required when adapter is langgraph');
       return await LangGraphAdapter.load({ ...openai, systemPrompt: ws.system_prompt, maxTokens: ws.max_tokens, workspaceDir, configsDir, idleMs, graph: ws.langgraph });
+    }
+    case 'codex': {
+      const { CodexAdapter } = await import('./codex.js');
+      return new CodexAdapter({ ...openai, workspaceDir, configsDir, idleMs, platformUrl: config.platformUrl, workspaceId: config.workspaceId, token: config.token, log: config.log ?? createLogger({ level: 'info' }) });
     }
     case 'acp': {
       const { AcpAdapter } = await import('./acp.js');

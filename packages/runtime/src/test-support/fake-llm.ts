@@ -13,6 +13,8 @@ export interface LlmRequest {
 export interface FakeToolCall {
   id?: string;
   name: string;
+  /** Responses API only: the tool namespace (Codex offers MCP tools as namespaces, e.g. `mcp__platform`). */
+  namespace?: string;
   args: Record<string, unknown> | string;
 }
 
@@ -153,7 +155,7 @@ function responses(res: ServerResponse, turn: FakeTurn, req: LlmRequest, hang?: 
   }
   calls.forEach((c, i) => {
     const index = output.length;
-    const item = { type: 'function_call', id: `fc_${i + 1}`, call_id: callId(c, i), name: c.name, arguments: argsText(c), status: 'completed' };
+    const item = { type: 'function_call', id: `fc_${i + 1}`, call_id: callId(c, i), name: c.name, ...(c.namespace ? { namespace: c.namespace } : {}), arguments: argsText(c), status: 'completed' };
     events.push(
       ev('response.output_item.added', { output_index: index, item: { ...item, arguments: '', status: 'in_progress' } }),
       ...halves(argsText(c)).map((delta) => ev('response.function_call_arguments.delta', { item_id: item.id, output_index: index, delta })),

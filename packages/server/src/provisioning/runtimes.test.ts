@@ -28,7 +28,9 @@ describe('runtime registry (issue #16)', () => {
   it('Docker runs adapter runtimes in the runtime image and any runtime mapped to an image; the control plane is passed every runtime', () => {
     expect(runtimeSupport('docker', 'gemini-cli')).toMatchObject({ runnable: true, runs_with: expect.stringMatching(/runtime image/) });
     expect(runtimeSupport('docker', 'claude-code')).toMatchObject({ runnable: false, reason: expect.stringMatching(/WORKSPACE_IMAGE_CLAUDE_CODE/) });
-    expect(runtimeSupport('process', 'codex')).toMatchObject({ runnable: false, reason: expect.stringMatching(/WORKSPACE_IMAGE_CODEX/) });
+    expect(runtimeSupport('process', 'codex')).toMatchObject({ runnable: true });
+    expect(runtimeSupport('docker', 'codex')).toMatchObject({ runnable: false, reason: expect.stringMatching(/WORKSPACE_IMAGE_CODEX/) });
+    expect(runtimeSupport('process', 'crewai')).toMatchObject({ runnable: false, reason: expect.stringMatching(/WORKSPACE_IMAGE_CREWAI/) });
     expect(runtimeSupport('docker', 'hermes')).toMatchObject({ runnable: false, reason: expect.stringMatching(/WORKSPACE_IMAGE_HERMES/) });
     expect(runtimeSupport('docker', 'hermes', { hermes: 'nous/hermes:1' })).toMatchObject({ runnable: true, runs_with: 'image nous/hermes:1' });
     expect(runtimeSupportList('controlplane').every((r) => r.runnable)).toBe(true);

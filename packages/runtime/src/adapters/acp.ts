@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import {
   client,
   ndJsonStream,
@@ -16,27 +15,17 @@ import {
   type SessionNotification,
 } from '@agentclientprotocol/sdk';
 import type { AcpConfig } from '../config-file.js';
-import type { Logger } from '../log.js';
+import { platformMcp, type PlatformMcpLaunch, type PlatformMcpOptions } from './platform-mcp.js';
 import { EventQueue, IdleWatch, TurnError, turnFailure } from './turn.js';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './types.js';
 
-export interface AcpAdapterOptions extends AcpConfig {
+export interface AcpAdapterOptions extends AcpConfig, PlatformMcpOptions {
   workspaceDir: string;
-  configsDir: string;
   idleMs: number;
-  platformUrl: string | undefined;
-  workspaceId: string | undefined;
-  /** The workspace bearer molecule-mcp (the platform tools' MCP server) uses. */
-  token: string | undefined;
-  log: Logger;
-  /** The molecule-mcp script offered to the agent (default: the one built beside this package). */
-  mcpBin?: string;
 }
 
 /** Where the context -> ACP session map is kept, so a restart loads the same sessions. */
 export const ACP_SESSIONS_FILE = path.join('.molecule', 'acp', 'sessions.json');
-/** The molecule-mcp stdio server, built next to this file's package (dist/). */
-export const MCP_BIN = fileURLToPath(new URL('../../dist/mcp-main.js', import.meta.url));
 /** Tool kinds a `read_only` policy lets the agent run without asking anyone. */
 const READ_ONLY_KINDS: ReadonlySet<string> = new Set(['read', 'search', 'think']);
 /** A starting agent (a CLI loading its bundle) gets this long to answer `initialize`, whatever model_timeout_seconds says. */
@@ -110,8 +99,8 @@ export class AcpAdapter implements Adapter {
   private live = new Set<string>();
   private readonly turns = new Map<string, Turn>();
   private closed = false;
-  /** The molecule-mcp script, when there is one to offer (checked at start). */
-  private mcpBin: string | undefined;
+  /** molecule-mcp's launch line, when there is one to offer (checked at start). */
+  private mcp: PlatformMcpLaunch | undefined;
 
   private constructor(private readonly opts: AcpAdapterOptions) {}
 
@@ -121,7 +110,7 @@ export class AcpAdapter implements Adapter {
    */
   static async start(opts: AcpAdapterOptions): Promise<AcpAdapter> {
     const a = new AcpAdapter(opts);
-    await a.findMcpBin();
+    if (opts.platform_tools) a.mcp = await platformMcp(opts, 'the ACP agent');
     await a.loadSessions();
     await a.ensure();
     return a;
@@ -129,22 +118,6 @@ export class AcpAdapter implements Adapter {
 
   capabilities() {
     return { session: true };
-  }
-
-  /**
-   * Fail-open: without molecule-mcp beside the agent (the single-file image bundles molecule-agent
-   * only) the ACP agent still answers, without the platform tools; logged once.
-   */
-  private async findMcpBin(): Promise<void> {
-    const { platformUrl, workspaceId, token } = this.opts;
-    if (!this.opts.platform_tools || !platformUrl || !workspaceId || !token) return;
-    const bin = this.opts.mcpBin ?? MCP_BIN;
-    try {
-      await access(bin);
-      this.mcpBin = bin;
-    } catch {
-      this.opts.log.warn({ mcp_bin: bin }, 'molecule-mcp is not installed beside molecule-agent: the ACP agent gets no platform tools');
-    }
   }
 
   private get sessionsFile(): string {
@@ -226,10 +199,9 @@ export class AcpAdapter implements Adapter {
   }
 
   private mcpServers(): McpServer[] {
-    const { platformUrl, workspaceId, token } = this.opts;
-    if (!this.mcpBin || !platformUrl || !workspaceId || !token) return [];
-    const env = { PLATFORM_URL: platformUrl, WORKSPACE_ID: workspaceId, MOLECULE_WORKSPACE_TOKEN: token, MOLECULE_MCP_DISABLE_HEARTBEAT: '1', CONFIGS_DIR: this.opts.configsDir };
-    return [{ name: 'molecule', command: process.execPath, args: [this.mcpBin], env: Object.entries(env).map(([name, value]) => ({ name, value })) }];
+    if (!this.mcp) return [];
+    const { command, args, env } = this.mcp;
+    return [{ name: 'molecule', command, args, env: Object.entries(env).map(([name, value]) => ({ name, value })) }];
   }
 
   /** The ACP session of a context: loaded after a restart when the agent can, else a new one. */

@@ -1,28 +1,19 @@
-import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Codex, type ThreadEvent, type ThreadItem, type ThreadOptions } from '@openai/codex-sdk';
-import type { Logger } from '../log.js';
-import { MCP_BIN } from './acp.js';
+import { platformMcp, type PlatformMcpLaunch, type PlatformMcpOptions } from './platform-mcp.js';
 import { withAttachedFiles } from './llm.js';
 import { EventQueue, IdleWatch, TurnError, turnFailure } from './turn.js';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput, ToolUse } from './types.js';
 
-export interface CodexAdapterOptions {
+export interface CodexAdapterOptions extends PlatformMcpOptions {
   apiKey: string;
   /** An OpenAI-compatible Responses API (OPENAI_BASE_URL); default OpenAI's. */
   baseUrl: string | undefined;
   model: string;
   /** Codex's working directory; its own state (CODEX_HOME) lives in `.codex` there. */
   workspaceDir: string;
-  configsDir: string;
   idleMs: number;
-  platformUrl: string | undefined;
-  workspaceId: string | undefined;
-  /** The workspace bearer molecule-mcp (the platform tools' MCP server) uses. */
-  token: string | undefined;
-  log: Logger;
-  /** The molecule-mcp script offered to Codex (default: the one built beside this package). */
-  mcpBin?: string;
   /** The Codex executable (default: the one @openai/codex ships). */
   executable?: string;
 }
@@ -62,7 +53,8 @@ function toolUseOf(item: ThreadItem): ToolUse | undefined {
 export class CodexAdapter implements Adapter {
   readonly name = 'codex';
   private threads: Map<string, string> | undefined;
-  private mcpBin: string | undefined | null = null;
+  /** molecule-mcp's launch line (undefined: none to offer), looked up on the first message. */
+  private mcp: Promise<PlatformMcpLaunch | undefined> | undefined;
 
   constructor(private readonly opts: CodexAdapterOptions) {}
 
@@ -93,29 +85,10 @@ export class CodexAdapter implements Adapter {
     await rename(tmp, this.threadsFile);
   }
 
-  /** molecule-mcp, when it is installed beside this package and the agent has a platform (fail-open: no tools). */
-  private async platformServer(): Promise<{ command: string; args: string[]; env: Record<string, string> } | undefined> {
-    const { platformUrl, workspaceId, token } = this.opts;
-    if (!platformUrl || !workspaceId || !token) return undefined;
-    if (this.mcpBin === null) {
-      const bin = this.opts.mcpBin ?? MCP_BIN;
-      this.mcpBin = await access(bin).then(
-        () => bin,
-        () => {
-          this.opts.log.warn({ mcp_bin: bin }, 'molecule-mcp is not installed beside molecule-agent: Codex gets no platform tools');
-          return undefined;
-        },
-      );
-    }
-    if (!this.mcpBin) return undefined;
-    const env = { PLATFORM_URL: platformUrl, WORKSPACE_ID: workspaceId, MOLECULE_WORKSPACE_TOKEN: token, MOLECULE_MCP_DISABLE_HEARTBEAT: '1', CONFIGS_DIR: this.opts.configsDir };
-    return { command: process.execPath, args: [this.mcpBin], env };
-  }
-
   private async codex(): Promise<Codex> {
     const home = path.join(this.opts.workspaceDir, '.codex');
     await mkdir(home, { recursive: true, mode: 0o700 });
-    const platform = await this.platformServer();
+    const platform = await (this.mcp ??= platformMcp(this.opts, 'Codex'));
     return new Codex({
       ...(this.opts.executable ? { codexPathOverride: this.opts.executable } : {}),
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.opts.workspaceDir, CODEX_HOME: home, MOLECULE_CODEX_API_KEY: this.opts.apiKey || 'not-needed' },
@@ -133,7 +106,7 @@ export class CodexAdapter implements Adapter {
             stream_idle_timeout_ms: this.opts.idleMs,
           },
         },
-        ...(platform ? { mcp_servers: { [MCP_NAME]: platform } } : {}),
+        ...(platform ? { mcp_servers: { [MCP_NAME]: { ...platform } } } : {}),
       },
     });
   }

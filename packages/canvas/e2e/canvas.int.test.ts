@@ -421,6 +421,8 @@ describe('the canvas in Chromium', () => {
   it('C268 C273 an external workspace: the connect dialog offers its snippets as tabs (Universal MCP first), copies them, and shows the agent come online when one is run', async () => {
     ids.laptop = await createFromDialog({ name: 'Laptop agent', runtime: 'external' });
     const dialog = page.getByRole('dialog', { name: 'Connect Laptop agent' });
+    // allTextContents does not wait: the dialog opens once the create answers, so wait for its tabs.
+    await dialog.getByRole('tab').first().waitFor();
     expect(await dialog.getByRole('tab').allTextContents()).toEqual(['Universal MCP', 'Python', 'Claude Code', 'Hermes', 'Codex', 'OpenClaw', 'curl', 'Fields']);
     expect(await dialog.getByRole('tab', { name: 'Universal MCP' }).getAttribute('aria-selected')).toBe('true');
     const clipboard = () => page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText: () => Promise<string> } } }).navigator.clipboard.readText());

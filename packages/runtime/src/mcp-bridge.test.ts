@@ -16,6 +16,9 @@ describe('molecule-mcp configuration', () => {
 
   it('C036 MOLECULE_MCP_DISABLE_HEARTBEAT=1 turns off register and heartbeat', () => {
     expect(loadBridgeConfig({ ...base, MOLECULE_MCP_DISABLE_HEARTBEAT: '1' }).registerAndBeat).toBe(false);
+    // molecule-agent's launch for the agents it runs: no inbox, and so no socket either.
+    expect(loadBridgeConfig({ ...base, MOLECULE_MCP_INBOX: '0' })).toMatchObject({ inbox: false, socket: false });
+    expect(loadBridgeConfig(base)).toMatchObject({ inbox: true, socket: true });
   });
 
   it.each([

@@ -25,6 +25,11 @@ export interface BridgeConfig {
   registerAndBeat: boolean;
   /** MOLECULE_MCP_SOCKET=0 turns it off: otherwise messages are pushed over an outbound socket (#15), the poll inbox the fallback. */
   socket: boolean;
+  /**
+   * MOLECULE_MCP_INBOX=0: the platform's tools only, with no inbox tools and no socket. molecule-agent
+   * starts it so for the agent processes it runs (ACP agents, Codex), whose messages come over A2A.
+   */
+  inbox: boolean;
   logLevel: string;
 }
 
@@ -72,7 +77,8 @@ export function loadBridgeConfig(env: NodeJS.ProcessEnv): BridgeConfig {
     agentDescription: env.MOLECULE_AGENT_DESCRIPTION?.trim() || 'An agent connected through molecule-mcp',
     skills,
     registerAndBeat: env.MOLECULE_MCP_DISABLE_HEARTBEAT !== '1',
-    socket: env.MOLECULE_MCP_SOCKET?.trim() !== '0',
+    inbox: env.MOLECULE_MCP_INBOX?.trim() !== '0',
+    socket: env.MOLECULE_MCP_SOCKET?.trim() !== '0' && env.MOLECULE_MCP_INBOX?.trim() !== '0',
     logLevel: env.MOLECULE_MCP_LOG_LEVEL?.trim() || (env.MOLECULE_MCP_VERBOSE === '1' ? 'debug' : 'info'),
   };
 }
@@ -221,19 +227,24 @@ function failure(err: unknown): CallToolResult {
  * The MCP server a CLI agent talks to over stdio: the platform's tools (listed and called through
  * the platform's own MCP endpoint, so the set is the platform's, never a copy) plus the inbox tools.
  * `wait_for_messages` moves a cursor past what it returned; `get_messages` shows all unanswered ones.
+ * Without `inbox` (an agent the platform runs, whose messages come over A2A) it serves the
+ * platform's tools alone, and says so in its instructions.
  */
-export function bridgeServer(deps: { tools: PlatformTools; inbox: Pick<InboxClient, 'read' | 'reply'>; log: Logger; workspaceId: string }): Server {
+export function bridgeServer(deps: { tools: PlatformTools; inbox?: Pick<InboxClient, 'read' | 'reply'>; log: Logger; workspaceId: string }): Server {
   let cursor: string | undefined;
+  const platformTools = "list_peers, delegate_task (ask a teammate), memory, send_message_to_user, and more";
   const server = new Server(
     { name: 'molecule-mcp', version: '0.1.0' },
     {
       capabilities: { tools: {} },
-      instructions:
-        `You are connected to Molecule as workspace ${deps.workspaceId}. Teammates and users send you messages through your inbox: ` +
-        'call wait_for_messages when you are idle, do the work, then answer each message with reply(message_id, text); the sender waits for that answer. ' +
-        'The other tools are the platform\'s: list_peers, delegate_task (ask a teammate), memory, send_message_to_user, and more.',
+      instructions: deps.inbox
+        ? `You are connected to Molecule as workspace ${deps.workspaceId}. Teammates and users send you messages through your inbox: ` +
+          'call wait_for_messages when you are idle, do the work, then answer each message with reply(message_id, text); the sender waits for that answer. ' +
+          `The other tools are the platform's: ${platformTools}.`
+        : `You are workspace ${deps.workspaceId} of a Molecule org. These are the platform's tools: ${platformTools}.`,
     },
   );
+  const inboxTools = deps.inbox ? INBOX_TOOLS : [];
   server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
     let platform: PlatformToolInfo[] = [];
     try {
@@ -242,10 +253,14 @@ export function bridgeServer(deps: { tools: PlatformTools; inbox: Pick<InboxClie
       // The inbox still works when the platform's tool list does not (it is retried on the next listing).
       deps.log.warn({ reason: (err as Error).message }, 'could not list the platform tools; offering the inbox tools only');
     }
-    return { tools: [...platform, ...INBOX_TOOLS].map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema as { type: 'object' } })) };
+    return { tools: [...platform, ...inboxTools].map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema as { type: 'object' } })) };
   });
   server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
     const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+    const inbox = deps.inbox;
+    if (!inbox && INBOX_TOOL_NAMES.has(req.params.name)) {
+      return text(`${req.params.name} is not offered here: your messages reach you directly, and your answer goes back to the sender`, true);
+    }
     try {
       switch (req.params.name) {
         case 'wait_for_messages': {
@@ -253,11 +268,11 @@ export function bridgeServer(deps: { tools: PlatformTools; inbox: Pick<InboxClie
           if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > INBOX_MAX_WAIT_SECONDS) {
             return text(`timeout_secs must be a whole number from 0 to ${INBOX_MAX_WAIT_SECONDS}`, true);
           }
-          const got = await deps.inbox.read({ waitSeconds: t, signal: extra.signal, ...(cursor !== undefined ? { sinceId: cursor } : {}) }).catch(async (err: unknown) => {
+          const got = await inbox!.read({ waitSeconds: t, signal: extra.signal, ...(cursor !== undefined ? { sinceId: cursor } : {}) }).catch(async (err: unknown) => {
             // The cursor's message is gone (answered long ago and pruned): start again from everything unanswered.
             if (err instanceof InboxError && err.status === 410) {
               cursor = undefined;
-              return deps.inbox.read({ waitSeconds: t, signal: extra.signal });
+              return inbox!.read({ waitSeconds: t, signal: extra.signal });
             }
             throw err;
           });
@@ -265,11 +280,11 @@ export function bridgeServer(deps: { tools: PlatformTools; inbox: Pick<InboxClie
           return messagesResult(got.messages);
         }
         case 'get_messages':
-          return messagesResult((await deps.inbox.read({ waitSeconds: 0, signal: extra.signal })).messages);
+          return messagesResult((await inbox!.read({ waitSeconds: 0, signal: extra.signal })).messages);
         case 'reply': {
           if (typeof args.message_id !== 'string' || args.message_id === '') return text('message_id is required', true);
           if (typeof args.text !== 'string' || args.text.trim() === '') return text('text is required', true);
-          await deps.inbox.reply(args.message_id, args.text, extra.signal);
+          await inbox!.reply(args.message_id, args.text, extra.signal);
           return text('Replied: the sender has your answer.');
         }
         default: {

@@ -61,9 +61,10 @@ async function main(): Promise<void> {
     });
   }
   const tools = new McpPlatformTools({ platformUrl: cfg.platformUrl, workspaceId: cfg.workspaceId, token: registry?.tokens ?? { current: () => cfg.token, reload: async () => false }, log, headers, clientName: 'molecule-mcp' });
-  const polled = new InboxClient({ platformUrl: cfg.platformUrl, workspaceId: cfg.workspaceId, token: () => registry?.tokens.current() ?? cfg.token, headers });
+  // No inbox (MOLECULE_MCP_INBOX=0) for an agent the platform runs: its messages come over A2A.
+  const polled = cfg.inbox ? new InboxClient({ platformUrl: cfg.platformUrl, workspaceId: cfg.workspaceId, token: () => registry?.tokens.current() ?? cfg.token, headers }) : undefined;
   // Pushes over an outbound socket when it is up; the poll inbox still serves what arrived while it was down.
-  const pushed = cfg.socket ? new PushedInbox(polled) : undefined;
+  const pushed = polled && cfg.socket ? new PushedInbox(polled) : undefined;
   const socket =
     pushed &&
     new AgentSocketClient({

@@ -48,6 +48,19 @@ import { DELETE_CLEANUP_TIMEOUT_MS } from './workspaces/service.js';
 /** How long in-flight HTTP requests may take to finish at shutdown before their connections are cut. */
 export const SHUTDOWN_GRACE_MS = 3_000;
 
+/**
+ * Closes the HTTP server: in-flight requests get `graceMs` to finish, then every connection still
+ * open is cut, so one that never goes idle cannot hold the shutdown (and the agents' stop) hostage.
+ */
+export async function closeApp(app: App, graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+  const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cut);
+  }
+}
+
 export interface RunningServer {
   app: App;
   deps: AppDeps;
@@ -234,16 +247,7 @@ export async function startServer(config: Config, warnings: ConfigWarning[], log
     closers.unshift(() => deps.loops.stop());
     closers.unshift(() => deps.a2a.close());
     const app = await buildApp(deps, redis ? { redis } : {});
-    closers.unshift(async () => {
-      // In-flight requests get a few seconds to finish; then every connection still open is cut,
-      // so one that never goes idle cannot hold the shutdown (and the agents' stop) hostage.
-      const cut = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(cut);
-      }
-    });
+    closers.unshift(() => closeApp(app));
     await app.listen({ port: config.port, host: config.host });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;

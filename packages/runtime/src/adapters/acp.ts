@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import {
@@ -15,6 +14,7 @@ import {
   type SessionNotification,
 } from '@agentclientprotocol/sdk';
 import type { AcpConfig } from '../config-file.js';
+import { ContextIds } from './context-ids.js';
 import { platformMcp, type PlatformMcpLaunch, type PlatformMcpOptions } from './platform-mcp.js';
 import { EventQueue, IdleWatch, TurnError, turnFailure } from './turn.js';
 import type { Adapter, AdapterContext, AdapterEvent, AdapterInput } from './types.js';
@@ -94,7 +94,7 @@ export class AcpAdapter implements Adapter {
   private proc: Proc | undefined;
   private starting: Promise<Proc> | undefined;
   /** context id -> ACP session id. */
-  private sessions = new Map<string, string>();
+  private readonly sessions: ContextIds;
   /** Sessions this process created or loaded (the others must be loaded first). */
   private live = new Set<string>();
   private readonly turns = new Map<string, Turn>();
@@ -102,7 +102,9 @@ export class AcpAdapter implements Adapter {
   /** molecule-mcp's launch line, when there is one to offer (checked at start). */
   private mcp: PlatformMcpLaunch | undefined;
 
-  private constructor(private readonly opts: AcpAdapterOptions) {}
+  private constructor(private readonly opts: AcpAdapterOptions) {
+    this.sessions = new ContextIds(path.join(opts.workspaceDir, ACP_SESSIONS_FILE), 'the ACP session map', opts.log);
+  }
 
   /**
    * Starts the agent process and initializes the protocol. Throws a message naming the command when
@@ -111,33 +113,13 @@ export class AcpAdapter implements Adapter {
   static async start(opts: AcpAdapterOptions): Promise<AcpAdapter> {
     const a = new AcpAdapter(opts);
     if (opts.platform_tools) a.mcp = await platformMcp(opts, 'the ACP agent');
-    await a.loadSessions();
+    await a.sessions.load();
     await a.ensure();
     return a;
   }
 
   capabilities() {
     return { session: true };
-  }
-
-  private get sessionsFile(): string {
-    return path.join(this.opts.workspaceDir, ACP_SESSIONS_FILE);
-  }
-
-  private async loadSessions(): Promise<void> {
-    try {
-      const saved = JSON.parse(await readFile(this.sessionsFile, 'utf8')) as Record<string, unknown>;
-      for (const [ctx, id] of Object.entries(saved)) if (typeof id === 'string') this.sessions.set(ctx, id);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn({ err }, 'the ACP session map could not be read; starting new sessions');
-    }
-  }
-
-  private async saveSessions(): Promise<void> {
-    await mkdir(path.dirname(this.sessionsFile), { recursive: true, mode: 0o700 });
-    const tmp = `${this.sessionsFile}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.sessions)), { mode: 0o600 });
-    await rename(tmp, this.sessionsFile);
   }
 
   /** The running process, started again when it died (the next message recovers). */
@@ -206,7 +188,7 @@ export class AcpAdapter implements Adapter {
 
   /** The ACP session of a context: loaded after a restart when the agent can, else a new one. */
   private async session(proc: Proc, contextId: string, signal: AbortSignal): Promise<string> {
-    const known = this.sessions.get(contextId);
+    const known = await this.sessions.get(contextId);
     if (known && this.live.has(known)) return known;
     const base = { cwd: this.opts.workspaceDir, mcpServers: this.mcpServers() };
     if (known && proc.loadSession) {
@@ -221,9 +203,8 @@ export class AcpAdapter implements Adapter {
       }
     }
     const created = (await proc.conn.agent.request('session/new', base satisfies NewSessionRequest, { cancellationSignal: signal, stopWaitingOnCancel: true })) as NewSessionResponse;
-    this.sessions.set(contextId, created.sessionId);
     this.live.add(created.sessionId);
-    await this.saveSessions();
+    await this.sessions.set(contextId, created.sessionId);
     return created.sessionId;
   }
 

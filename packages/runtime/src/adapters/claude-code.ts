@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { ContextIds } from './context-ids.js';
 import path from 'node:path';
 import type * as ClaudeAgentSdk from '@anthropic-ai/claude-agent-sdk';
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
@@ -54,7 +55,7 @@ type SdkModule = typeof ClaudeAgentSdk;
 export class ClaudeCodeAdapter implements Adapter {
   readonly name = 'claude-code';
   private sdk: Promise<SdkModule> | undefined;
-  private sessions: Map<string, string> | undefined;
+  private sessions: ContextIds | undefined;
   /** Set when a turn failed before Claude Code said anything (it never initialized); cleared by the next answered turn (C033). */
   private wedged: string | undefined;
 
@@ -70,8 +71,9 @@ export class ClaudeCodeAdapter implements Adapter {
 
   async *run(input: AdapterInput, ctx: AdapterContext): AsyncIterable<AdapterEvent> {
     const sdk = await (this.sdk ??= import('@anthropic-ai/claude-agent-sdk'));
-    const sessions = await this.loadSessions();
-    const resume = sessions.get(input.contextId);
+    const sessions = (this.sessions ??= new ContextIds(path.join(this.opts.workspaceDir, SESSIONS_FILE), 'the Claude Code session map', ctx.log));
+    const resume = await sessions.get(input.contextId);
+    const keep = (p: Promise<void>) => p.catch((err: unknown) => ctx.log.warn({ err }, 'could not keep the claude code session ids; a restart starts new sessions'));
     const pending: AdapterEvent[] = [];
     const platform = await this.platformServer(ctx, (use) => pending.push({ type: 'tool', ...use }));
     const abort = new AbortController();
@@ -134,10 +136,7 @@ export class ClaudeCodeAdapter implements Adapter {
         started = true;
         quiet();
         yield* pending.splice(0);
-        if ('session_id' in msg && typeof msg.session_id === 'string' && msg.session_id && sessions.get(input.contextId) !== msg.session_id) {
-          sessions.set(input.contextId, msg.session_id);
-          await this.saveSessions(sessions, ctx);
-        }
+        if ('session_id' in msg && typeof msg.session_id === 'string' && msg.session_id) await keep(sessions.set(input.contextId, msg.session_id));
         if (msg.type === 'assistant') {
           for (const block of msg.message.content) {
             if (block.type === 'text' && block.text) {
@@ -161,7 +160,7 @@ export class ClaudeCodeAdapter implements Adapter {
           if (msg.subtype !== 'success' || msg.is_error) {
             ctx.log.warn({ subtype: msg.subtype, errors: 'errors' in msg ? msg.errors : undefined }, 'claude code ended the turn with an error');
             // A failed resume must not stick to the context: the next message starts afresh.
-            if (!answered) await this.forget(sessions, input.contextId, ctx);
+            if (!answered) await keep(sessions.delete(input.contextId));
             throw new Error(CLAUDE_CODE_FAILED);
           }
           if (!answered && msg.result) yield { type: 'text', text: msg.result };
@@ -223,35 +222,5 @@ export class ClaudeCodeAdapter implements Adapter {
       return { content: [{ type: 'text' as const, text: r.text }], ...(r.isError ? { isError: true } : {}) };
     });
     return { type: 'sdk' as const, name: MCP_NAME, instance: server };
-  }
-
-  private get sessionsPath(): string {
-    return path.join(this.opts.workspaceDir, SESSIONS_FILE);
-  }
-
-  private async loadSessions(): Promise<Map<string, string>> {
-    if (this.sessions) return this.sessions;
-    let entries: [string, string][] = [];
-    try {
-      const doc: unknown = JSON.parse(await readFile(this.sessionsPath, 'utf8'));
-      if (typeof doc === 'object' && doc !== null) entries = Object.entries(doc).filter((e): e is [string, string] => typeof e[1] === 'string');
-    } catch {
-      // None yet, or unreadable: every context starts a new session.
-    }
-    return (this.sessions = new Map(entries));
-  }
-
-  private async saveSessions(sessions: Map<string, string>, ctx: AdapterContext): Promise<void> {
-    try {
-      const tmp = `${this.sessionsPath}.tmp`;
-      await writeFile(tmp, JSON.stringify(Object.fromEntries(sessions)), { mode: 0o600 });
-      await rename(tmp, this.sessionsPath);
-    } catch (err) {
-      ctx.log.warn({ err }, 'could not keep the claude code session ids; a restart starts new sessions');
-    }
-  }
-
-  private async forget(sessions: Map<string, string>, contextId: string, ctx: AdapterContext): Promise<void> {
-    if (sessions.delete(contextId)) await this.saveSessions(sessions, ctx);
   }
 }

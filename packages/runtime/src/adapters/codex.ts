@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Codex, type ThreadEvent, type ThreadItem, type ThreadOptions } from '@openai/codex-sdk';
+import { ContextIds } from './context-ids.js';
 import { platformMcp, type PlatformMcpLaunch, type PlatformMcpOptions } from './platform-mcp.js';
 import { withAttachedFiles } from './llm.js';
 import { EventQueue, IdleWatch, TurnError, turnFailure } from './turn.js';
@@ -23,6 +24,10 @@ export const CODEX_THREADS_FILE = path.join('.molecule', 'codex', 'threads.json'
 /** The MCP server name the platform tools are offered under. */
 const MCP_NAME = 'platform';
 const OPENAI_URL = 'https://api.openai.com/v1';
+/** How long molecule-mcp may take to start, and a turn waits for it; Codex's defaults are 10 s and 1 s. */
+const MCP_STARTUP_TIMEOUT_SEC = 60;
+/** A platform tool call (delegate_task waits for the peer's answer) may take this long; Codex's default is 60 s. */
+const MCP_TOOL_TIMEOUT_SEC = 3600;
 
 /** Codex's own tool uses (shell commands, file edits, MCP calls) as the tool uses the activity log records. */
 function toolUseOf(item: ThreadItem): ToolUse | undefined {
@@ -52,37 +57,16 @@ function toolUseOf(item: ThreadItem): ToolUse | undefined {
  */
 export class CodexAdapter implements Adapter {
   readonly name = 'codex';
-  private threads: Map<string, string> | undefined;
+  private readonly threads: ContextIds;
   /** molecule-mcp's launch line (undefined: none to offer), looked up on the first message. */
   private mcp: Promise<PlatformMcpLaunch | undefined> | undefined;
 
-  constructor(private readonly opts: CodexAdapterOptions) {}
+  constructor(private readonly opts: CodexAdapterOptions) {
+    this.threads = new ContextIds(path.join(opts.workspaceDir, CODEX_THREADS_FILE), 'the Codex thread map', opts.log);
+  }
 
   capabilities() {
     return { session: true };
-  }
-
-  private get threadsFile(): string {
-    return path.join(this.opts.workspaceDir, CODEX_THREADS_FILE);
-  }
-
-  private async loadThreads(): Promise<Map<string, string>> {
-    if (this.threads) return this.threads;
-    const threads = new Map<string, string>();
-    try {
-      const saved = JSON.parse(await readFile(this.threadsFile, 'utf8')) as Record<string, unknown>;
-      for (const [ctx, id] of Object.entries(saved)) if (typeof id === 'string') threads.set(ctx, id);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn({ err }, 'the Codex thread map could not be read; starting new threads');
-    }
-    return (this.threads = threads);
-  }
-
-  private async saveThreads(threads: Map<string, string>): Promise<void> {
-    await mkdir(path.dirname(this.threadsFile), { recursive: true, mode: 0o700 });
-    const tmp = `${this.threadsFile}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(threads)), { mode: 0o600 });
-    await rename(tmp, this.threadsFile);
   }
 
   private async codex(): Promise<Codex> {
@@ -106,14 +90,24 @@ export class CodexAdapter implements Adapter {
             stream_idle_timeout_ms: this.opts.idleMs,
           },
         },
-        ...(platform ? { mcp_servers: { [MCP_NAME]: { ...platform } } } : {}),
+        // molecule-mcp gets 60 s to start rather than Codex's 10 s, and a turn waits for it as long
+        // (Codex starts it afresh for every turn): Codex otherwise leaves an MCP server out of a
+        // turn's tools when it is not ready within 1 s (mcp_optional_startup_grace_ms), and Node can
+        // take longer than that to start on a loaded machine. The wait counts as the model's silence
+        // for the idle watch (Codex says nothing meanwhile), so it is at most half of that. A tool
+        // call may take as long as a delegation does.
+        ...(platform
+          ? {
+              mcp_optional_startup_grace_ms: Math.min(MCP_STARTUP_TIMEOUT_SEC * 1000, Math.floor(this.opts.idleMs / 2)),
+              mcp_servers: { [MCP_NAME]: { ...platform, startup_timeout_sec: MCP_STARTUP_TIMEOUT_SEC, tool_timeout_sec: MCP_TOOL_TIMEOUT_SEC } },
+            }
+          : {}),
       },
     });
   }
 
   async *run(input: AdapterInput, ctx: AdapterContext): AsyncIterable<AdapterEvent> {
-    const threads = await this.loadThreads();
-    const known = threads.get(input.contextId);
+    const known = await this.threads.get(input.contextId);
     const codex = await this.codex();
     const options: ThreadOptions = {
       model: this.opts.model,
@@ -127,21 +121,31 @@ export class CodexAdapter implements Adapter {
     const thread = known ? codex.resumeThread(known, options) : codex.startThread(options);
     const watch = new IdleWatch(ctx.signal, this.opts.idleMs);
     const queue = new EventQueue();
+    /** The last thing Codex said was that it cannot reach the model server and is retrying. */
+    let reconnecting = false;
     const produce = async () => {
       const { events } = await thread.runStreamed(withAttachedFiles(input.text, input.files) || '(empty message)', { signal: watch.signal });
       let spoke = false;
       for await (const ev of events as AsyncIterable<ThreadEvent>) {
+        // A stream notice is not progress: Codex retries a model server it cannot reach forever,
+        // with a "Reconnecting..." notice each time, which would otherwise keep the turn alive.
+        if (ev.type === 'error') {
+          ctx.log.debug({ message: ev.message.slice(0, 500) }, 'codex stream notice');
+          reconnecting = /reconnect|connection failed|network/i.test(ev.message);
+          continue;
+        }
+        reconnecting = false;
         watch.touch();
-        if (ev.type === 'thread.started' && threads.get(input.contextId) !== ev.thread_id) {
-          threads.set(input.contextId, ev.thread_id);
-          await this.saveThreads(threads);
+        if (ev.type === 'thread.started') {
+          await this.threads.set(input.contextId, ev.thread_id);
         } else if (ev.type === 'item.completed') {
           const item = ev.item;
           if (item.type === 'agent_message' && item.text) {
             queue.push({ type: 'text', text: spoke ? `\n\n${item.text}` : item.text });
             spoke = true;
           } else if (item.type === 'error') {
-            ctx.log.debug({ message: item.message.slice(0, 500) }, 'codex notice');
+            // A non-fatal error Codex reports in the turn (an MCP server that did not start, say).
+            ctx.log.info({ message: item.message.slice(0, 500) }, 'codex reported an error');
           } else {
             const use = toolUseOf(item);
             if (use) queue.push({ type: 'tool', ...use });
@@ -151,9 +155,6 @@ export class CodexAdapter implements Adapter {
         } else if (ev.type === 'turn.failed') {
           ctx.log.warn({ message: ev.error.message.slice(0, 1000) }, 'codex turn failed');
           throw modelFailure(ev.error.message);
-        } else if (ev.type === 'error') {
-          // Reconnect notices and the like: the turn goes on (a fatal one ends it as turn.failed or an exit).
-          ctx.log.debug({ message: ev.message.slice(0, 500) }, 'codex stream notice');
         }
       }
       if (watch.signal.aborted) throw watch.signal.reason;
@@ -164,8 +165,12 @@ export class CodexAdapter implements Adapter {
         if (ctx.signal.aborted) return queue.end(err);
         if (!(err instanceof TurnError)) ctx.log.warn({ err, context_id: input.contextId }, 'codex turn failed');
         // A failed first turn must not stick to the context: the next message starts afresh.
-        if (!known && threads.delete(input.contextId)) await this.saveThreads(threads).catch(() => undefined);
-        queue.end(turnFailure(err, watch, 'Codex'));
+        if (!known) await this.threads.delete(input.contextId).catch(() => undefined);
+        queue.end(
+          watch.expired && reconnecting
+            ? new TurnError(`Codex could not reach the model server for ${Math.round(watch.idleMs / 1000)} s; giving up on this message`)
+            : turnFailure(err, watch, 'Codex'),
+        );
       },
     );
     try {

@@ -39,6 +39,8 @@ export async function platformMcp(opts: PlatformMcpOptions, who: string): Promis
     opts.log.warn({ mcp_bin: bin }, `molecule-mcp is not installed beside molecule-agent: ${who} gets no platform tools`);
     return undefined;
   }
-  const env = { PLATFORM_URL: platformUrl, WORKSPACE_ID: workspaceId, MOLECULE_WORKSPACE_TOKEN: token, MOLECULE_MCP_DISABLE_HEARTBEAT: '1', CONFIGS_DIR: opts.configsDir };
+  // The platform's tools only: molecule-agent registers and beats for the workspace, and its
+  // messages come over A2A, so molecule-mcp neither heartbeats nor offers an inbox.
+  const env = { PLATFORM_URL: platformUrl, WORKSPACE_ID: workspaceId, MOLECULE_WORKSPACE_TOKEN: token, MOLECULE_MCP_DISABLE_HEARTBEAT: '1', MOLECULE_MCP_INBOX: '0', CONFIGS_DIR: opts.configsDir };
   return { command: process.execPath, args: [bin], env };
 }

@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -20,7 +20,8 @@ const FAKE_ACP_AGENT = fileURLToPath(new URL('../test-support/fake-acp-agent.mjs
 let server: Awaited<ReturnType<typeof startE2eServer>>['server'];
 const llms: FakeLlm[] = [];
 const created: string[] = [];
-const saved = { url: process.env.OPENAI_BASE_URL, key: process.env.OPENAI_API_KEY };
+const PROVIDER_ENV = ['OPENAI_BASE_URL', 'OPENAI_API_KEY'] as const;
+const saved = Object.fromEntries(PROVIDER_ENV.map((k) => [k, process.env[k]]));
 const c = e2eClient(() => server);
 const { get } = c;
 
@@ -35,9 +36,11 @@ async function team(template: string): Promise<{ parent: string; worker: string 
 }
 
 beforeAll(async () => {
+  // The process backend hands the server's provider settings on to the agents it starts
+  // (AGENT_ENV_PASSTHROUGH), and they count for a template's required_env, as with `npm start`.
   process.env.OPENAI_API_KEY = 'sk-e2e';
   const templates = await mkdtemp(path.join(os.tmpdir(), 'molecule-adapter-templates-'));
-  for (const name of ['echo', 'openai-agents', 'langgraph']) await cp(path.join(REPO_TEMPLATES, name), path.join(templates, name), { recursive: true });
+  for (const name of ['echo', 'openai-agents', 'langgraph', 'codex']) await cp(path.join(REPO_TEMPLATES, name), path.join(templates, name), { recursive: true });
   // templates/gemini-cli with the fake ACP agent in place of `gemini`.
   await mkdir(path.join(templates, 'acp-fake'));
   await writeFile(
@@ -60,30 +63,67 @@ afterAll(async () => {
   await eventually(async () => pids.every((pid) => !isAlive(pid)), 30_000);
   await server?.close();
   await Promise.all(llms.map((l) => l.close()));
-  process.env.OPENAI_BASE_URL = saved.url;
-  process.env.OPENAI_API_KEY = saved.key;
+  for (const k of PROVIDER_ENV) {
+    if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
+  }
 }, 90_000);
 
-describe.each(['openai-agents', 'langgraph'])('%s on the process backend', (template) => {
+/** The texts the user said in a model request, in order: Chat Completions `messages` or Responses `input`. */
+function userTexts(body: Record<string, unknown>): string[] {
+  const items = (body.messages ?? body.input) as { role?: string; content: unknown }[];
+  return items
+    .filter((m) => m.role === 'user')
+    .flatMap((m) => (typeof m.content === 'string' ? [m.content] : (m.content as { type?: string; text?: string }[]).flatMap((p) => (p.text === undefined ? [] : [p.text]))));
+}
+
+/**
+ * For a failed tool-use check: the tools each model request offered, what came back to the model
+ * for its tool call, and the end of the agent's log (a flake in CI leaves nothing else to read).
+ */
+async function whatTheModelSaw(llm: FakeLlm, id: string): Promise<string> {
+  const lines = llm.requests.map((r, i) => {
+    const tools = ((r.body.tools ?? []) as { name?: string; function?: { name?: string }; tools?: { name?: string }[] }[]).flatMap((t) => [t.name ?? t.function?.name ?? '?', ...(t.tools ?? []).map((n) => `  ${n.name ?? '?'}`)]);
+    const items = (r.body.messages ?? r.body.input ?? []) as { type?: string; role?: string; output?: unknown; content?: unknown }[];
+    const outputs = items.filter((m) => m.type === 'function_call_output' || m.role === 'tool').map((m) => JSON.stringify(m.output ?? m.content).slice(0, 500));
+    return `request ${i + 1}: tools [${tools.join(', ')}]; tool outputs ${JSON.stringify(outputs)}`;
+  });
+  const log = await readFile(path.join(server.deps.config.dataDir, 'workspaces', id, 'agent.log'), 'utf8').catch((e: Error) => `(no agent log: ${e.message})`);
+  return `${lines.join('\n')}\nagent log (end):\n${log.slice(-6000)}`;
+}
+
+// Codex offers the platform's tools to the model as the Responses namespace `mcp__platform`, and adds
+// a user turn of its own (the environment context), so the test looks for the two it sent.
+// (claude-code has its own: packages/server/src/provisioning/process/claude-code.int.test.ts.)
+describe.each([
+  { template: 'openai-agents', tool: { name: 'delegate_task' } },
+  { template: 'langgraph', tool: { name: 'delegate_task' } },
+  { template: 'codex', tool: { name: 'delegate_task', namespace: 'mcp__platform' } },
+])('$template on the process backend', ({ template, tool }) => {
   it('C037 the model delegates to the echo child through delegate_task, answers, the tool use is in the activity log, and a restart keeps the conversation', async () => {
     // A model server of this test's own; its answers are filled in once the worker's id is known.
     const turns: FakeTurn[] = [];
     const llm = await startFakeLlm({ turns });
     llms.push(llm);
-    // The process backend hands this through to the agents it starts (AGENT_ENV_PASSTHROUGH).
     process.env.OPENAI_BASE_URL = `${llm.url}/v1`;
     const { parent, worker } = await team(template);
     const marker = `job-${randomUUID().slice(0, 8)}`;
-    turns.push({ toolCalls: [{ name: 'delegate_task', args: { workspace_id: worker, task: marker } }] }, { chunks: ['The worker said: ', `echo: ${marker}`] });
+    turns.push({ toolCalls: [{ ...tool, args: { workspace_id: worker, task: marker } }] }, { chunks: ['The worker said: ', `echo: ${marker}`] });
     const ctx = randomUUID();
-    expect(await c.sendViaProxy(parent, `please have the worker do ${marker}`, ctx)).toEqual({ state: 'completed', text: `The worker said: echo: ${marker}` });
-    await expect.poll(async () => (await c.toolRows(parent, marker)).map((r) => `${String(r.method)}:${String(r.status)}`), { timeout: 15_000 }).toEqual(['delegate_task:ok']);
+    const first = `please have the worker do ${marker}`;
+    expect(await c.sendViaProxy(parent, first, ctx)).toEqual({ state: 'completed', text: `The worker said: echo: ${marker}` });
+    await expect
+      .poll(async () => (await c.toolRows(parent, marker)).map((r) => `${String(r.method)}:${String(r.status)}`), { timeout: 15_000 })
+      .toEqual(['delegate_task:ok'])
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}\n${await whatTheModelSaw(llm, parent)}`, { cause: err });
+      });
 
     await c.restart(parent, 90_000);
     turns.push({ chunks: ['still here'] });
     expect(await c.sendViaProxy(parent, 'do you remember?', ctx)).toEqual({ state: 'completed', text: 'still here' });
-    const last = llm.requests.at(-1)!.body.messages as { role: string; content: unknown }[];
-    expect(last.filter((m) => m.role === 'user').map((m) => m.content)).toEqual([`please have the worker do ${marker}`, 'do you remember?']);
+    const said = userTexts(llm.requests.at(-1)!.body).filter((t) => t === first || t === 'do you remember?');
+    expect(said).toEqual([first, 'do you remember?']);
   }, 240_000);
 });
 

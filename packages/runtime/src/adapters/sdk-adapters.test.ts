@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, createExternal, eventually, startTestApp } from '@molecule/server/testing';
-import { startTestAgent, type Json, type TestAgent } from '../test-support/agent.js';
+import { captureLogger, startTestAgent, type Json, type TestAgent } from '../test-support/agent.js';
 import { startFakeLlm, type FakeLlm, type FakeLlmOptions } from '../test-support/fake-llm.js';
+import { CodexAdapter } from './codex.js';
+import { MCP_BIN } from './platform-mcp.js';
+import type { AdapterEvent } from './types.js';
 
 // The SDK adapters (issue 16: openai-agents, langgraph) against the real platform (PGlite,
 // in-process) and a fake OpenAI-compatible model server: a parent workspace whose model delegates
@@ -199,16 +203,71 @@ describe('codex adapter (template codex): the Codex SDK and its binary, the plat
     expect(users.at(-1)).toContain('do you remember?');
   });
 
-  it('a model server answering errors fails the message with a safe error, in the heartbeat sample too, and the next message works', async () => {
-    const broken = await llm({ failWith: 500 });
+  /** A codex adapter whose molecule-mcp starts `delayMs` late (as Node may on a loaded machine), and its events for one message. */
+  async function slowMcpTurn(l: FakeLlm, delayMs: number, idleMs: number, text: string): Promise<AdapterEvent[]> {
+    const slowBin = path.join(await workspaceDir(), 'slow-mcp.mjs');
+    await writeFile(slowBin, `await new Promise((r) => setTimeout(r, ${delayMs}));\nawait import(${JSON.stringify(pathToFileURL(MCP_BIN).href)});\n`);
+    const { logger } = captureLogger();
+    const adapter = new CodexAdapter({
+      apiKey: 'sk-test',
+      baseUrl: `${l.url}/v1`,
+      model: 'test-model',
+      workspaceDir: await workspaceDir(),
+      configsDir: await workspaceDir(),
+      idleMs,
+      platformUrl,
+      workspaceId: parent.id,
+      token: parent.token,
+      log: logger,
+      mcpBin: slowBin,
+    });
+    const events: AdapterEvent[] = [];
+    const input = { text, files: [], data: [], taskId: 't', contextId: randomUUID(), messageId: 'm', metadata: {} };
+    try {
+      for await (const ev of adapter.run(input, { signal: new AbortController().signal, log: logger })) events.push(ev);
+    } catch (err) {
+      events.push({ type: 'text', text: `failed: ${(err as Error).message}` });
+    }
+    return events;
+  }
+  const textOf = (events: AdapterEvent[]) => events.flatMap((e) => (e.type === 'text' ? [e.text] : [])).join('');
+
+  it('a molecule-mcp that takes seconds to start still has its tools offered on the first turn (Codex leaves out an optional MCP server not ready within 1 s unless told to wait)', async () => {
+    const marker = `job-${randomUUID().slice(0, 8)}`;
+    const l = await llm({ turns: [{ toolCalls: [delegate(marker)] }, { chunks: ['done'] }] });
+    const events = await slowMcpTurn(l, 3000, 60_000, `please get the worker to do ${marker}`);
+    const offered = (l.requests[0]!.body.tools as Json[]).find((x) => x.name === 'mcp__platform');
+    expect((offered?.tools as Json[] | undefined)?.map((x) => x.name)).toContain('delegate_task');
+    expect(events.find((e) => e.type === 'tool')).toMatchObject({ name: 'delegate_task', output: expect.stringContaining(`echo: ${marker}`) });
+    expect(textOf(events)).toBe('done');
+  });
+
+  it('the wait for molecule-mcp is at most half of model_timeout_seconds, so a slower start never ends the turn as the model\'s silence', async () => {
+    // 6 s timeout: the turn waits 3 s for a molecule-mcp that needs 10, then goes on without it.
+    const l = await llm({ chunks: ['answered'] });
+    expect(textOf(await slowMcpTurn(l, 10_000, 6000, 'hi'))).toBe('answered');
+  });
+
+  it.each([
+    ['answering errors', { failWith: 500 }, /the model server answered HTTP 500|Codex failed or the model server sent an answer it could not read/],
+    ['sending a malformed stream', { malformed: true }, /Codex failed or the model server sent an answer it could not read/],
+    ['hanging mid-stream', { hang: true }, /did not answer for 2 s/],
+    // Codex retries a server it cannot reach forever ("Reconnecting..."): the turn still ends, saying why.
+    ['that cannot be reached', { unreachable: true }, /^Agent error: Codex could not reach the model server for 2 s; giving up on this message$/],
+  ] as const)('a model server %s fails the message with a safe error, in the heartbeat sample too, and the next message works', async (_what, bad, expected) => {
+    const broken = await llm('unreachable' in bad ? {} : { ...bad, chunks: ['partial'] });
     const good = await llm({ chunks: ['fine again'] });
     const dirs: Dirs = { workspace: await workspaceDir() };
-    const a = await parentAgent(await template('codex'), env(broken), dirs);
+    const brokenEnv = 'unreachable' in bad ? { ...env(broken), OPENAI_BASE_URL: 'http://no-such-host.invalid/v1' } : env(broken);
+    // A 2 s timeout where the case is silence; elsewhere room for a slow start on a loaded machine,
+    // which would otherwise end the turn as silence before the error arrives.
+    const timeout = 'hang' in bad || 'unreachable' in bad ? 2 : 30;
+    const a = await parentAgent(`${await template('codex')}\nmodel_timeout_seconds: ${timeout}\n`, brokenEnv, dirs);
     const task = await send(a, 'hi');
     expect(task.status.state).toBe('failed');
     const text = String(task.status.message.parts[0].text);
-    expect(text).toMatch(/the model server answered HTTP 500|Codex failed or the model server sent an answer it could not read/);
-    expect(text).not.toContain('127.0.0.1');
+    expect(text).toMatch(expected);
+    expect(text).not.toMatch(/127\.0\.0\.1|invalid/);
     expect(a.tracker.snapshot().sampleError).toBe(text.replace(/^Agent error: /, ''));
     await a.close({ graceMs: 0 });
     const b = await parentAgent(await template('codex'), env(good), dirs);

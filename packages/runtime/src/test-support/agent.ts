@@ -40,7 +40,10 @@ export async function startTestAgent(
   const { yaml = 'name: Test Agent\nadapter: echo\n', env = {}, files, dir: reuse, ...rest } = opts;
   // `dir`: start again on an earlier agent's configs dir (a restart).
   const dir = reuse ?? (await configsDir(yaml, files));
-  const config = await loadConfig({ PORT: '0', HOST: '127.0.0.1', MOLECULE_CONFIGS_DIR: dir, ...env });
+  // A home of its own (unless `env` names one): a terminal's shell reads ~/.bashrc, and the
+  // developer's (pyenv's rehash waiting on a lock a killed shell left, say) is no part of a test.
+  const home = env.HOME ?? (await mkdtemp(path.join(os.tmpdir(), 'molecule-agent-home-')));
+  const config = await loadConfig({ PORT: '0', HOST: '127.0.0.1', MOLECULE_CONFIGS_DIR: dir, HOME: home, ...env });
   const { logger, lines } = captureLogger();
   const agent = await startAgent({ config, logger, ...rest });
   return Object.assign(agent, { dir, logs: lines });

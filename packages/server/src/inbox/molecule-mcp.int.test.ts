@@ -156,6 +156,19 @@ describe('molecule-mcp end to end (C036 C274)', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('as molecule-agent launches it for an agent it runs (no heartbeat, MOLECULE_MCP_INBOX=0): the platform tools only, instructions without an inbox, an inbox tool refused, no socket', async () => {
+    const ws = await external('mcp-tools-only');
+    const client = await host(await bridgeEnv(ws, { MOLECULE_MCP_DISABLE_HEARTBEAT: '1', MOLECULE_MCP_INBOX: '0' }));
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(PLATFORM_TOOLS);
+    expect(client.getInstructions()).toBe(`You are workspace ${ws.id} of a Molecule org. These are the platform's tools: list_peers, delegate_task (ask a teammate), memory, send_message_to_user, and more.`);
+    const refused = (await client.callTool({ name: 'wait_for_messages', arguments: {} })) as { isError?: boolean };
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toBe('wait_for_messages is not offered here: your messages reach you directly, and your answer goes back to the sender');
+    const info = JSON.parse(textOf(await client.callTool({ name: 'get_workspace_info', arguments: {} }))) as Json;
+    expect(info.id).toBe(ws.id);
+    expect(server.deps.a2a.sockets.has(ws.id)).toBe(false);
+  }, 60_000);
+
   it('C036 MOLECULE_MCP_DISABLE_HEARTBEAT=1 neither registers nor beats: the tools work, the workspace stays awaiting_agent', async () => {
     const ws = await external('mcp-no-beat');
     const client = await host(await bridgeEnv(ws, { MOLECULE_MCP_DISABLE_HEARTBEAT: '1' }));

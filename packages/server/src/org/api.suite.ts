@@ -95,6 +95,22 @@ export function orgApiSuite(kind: DbKind): void {
       }
     });
 
+    it('C201 an LLM provider key the server itself has counts as org-wide when the backend hands it to its agents (process, Docker), not otherwise', async () => {
+      const saved = process.env.ANTHROPIC_API_KEY;
+      process.env.ANTHROPIC_API_KEY = 'sk-ant-from-server-env';
+      const llmTeam = async () => ((await send('GET', '/org/templates')).json() as { dir: string; missing_env: unknown[] }[]).find((o) => o.dir === 'llm-team')!.missing_env;
+      try {
+        expect(await llmTeam()).toEqual([{ any_of: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'] }]);
+        expect((await importOrg({ dir: 'llm-team' })).statusCode).toBe(412);
+        Object.assign(fake.prov, { passesProviderEnv: true });
+        expect(await llmTeam()).toEqual([]);
+      } finally {
+        Object.assign(fake.prov, { passesProviderEnv: undefined });
+        if (saved === undefined) delete process.env.ANTHROPIC_API_KEY;
+        else process.env.ANTHROPIC_API_KEY = saved;
+      }
+    });
+
     it('C201 C202 refuses with 412 naming the missing keys while the global secrets lack them, whatever force says, and creates nothing', async () => {
       const before = await countRows(t, 'workspaces');
       for (const body of [{ dir: 'llm-team' }, { dir: 'llm-team', force: true }]) {

@@ -20,7 +20,7 @@ export function registerOrgRoutes(app: App, deps: OrgDeps & AuthDeps): void {
       schema: {
         summary: 'List the org templates',
         description:
-          'Every folder of the org templates dir whose org.yaml validates, with its workspace count, the keys it requires and recommends (the union over its tree), and which required keys the global secrets lack. A template that does not validate is left out and logged.',
+          'Every folder of the org templates dir whose org.yaml validates, with its workspace count, the keys it requires and recommends (the union over its tree), and which required keys the global secrets lack (on the process and Docker backends the LLM provider settings of the server environment count too: they reach every agent). A template that does not validate is left out and logged.',
         tags: ['org'],
         response: { 200: z.array(OrgTemplateSummary), 401: ErrorBody, 403: ErrorBody },
       },
@@ -37,7 +37,7 @@ export function registerOrgRoutes(app: App, deps: OrgDeps & AuthDeps): void {
       schema: {
         summary: 'Import an org',
         description:
-          'Creates a whole org from a template folder (`dir`) or an inline `template`: validated whole first (400 with every problem and its path), then 412 when the global secrets lack a key the org requires (`force` is ignored), then every workspace is created at once and provisioned at most MOLECULE_PROVISION_CONCURRENCY at a time. Answers 201 with the ids before they are online; follow them by their status events or GET /workspaces.',
+          'Creates a whole org from a template folder (`dir`) or an inline `template`: validated whole first (400 with every problem and its path), then 412 when the global secrets (with the LLM provider settings of the server environment on the process and Docker backends) lack a key the org requires (`force` is ignored), then every workspace is created at once and provisioned at most MOLECULE_PROVISION_CONCURRENCY at a time. Answers 201 with the ids before they are online; follow them by their status events or GET /workspaces.',
         tags: ['org'],
         body: OrgImportBody,
         response: { 201: OrgImportResult, ...errors, 412: OrgMissingEnv },

@@ -8,6 +8,7 @@ import { createSchedule, validateCron, type ScheduleDeps } from '../schedules/se
 import { listGlobalSecretViews } from '../secrets/service.js';
 import { createWorkspaceTree, type WorkspaceDeps } from '../workspaces/service.js';
 import { missingEnv, planOrg, type OrgPlan } from './plan.js';
+import { providerEnvOf } from '../provisioning/configs.js';
 import { readOrgTemplates, type ProblemDetail } from './templates.js';
 
 export type OrgDeps = WorkspaceDeps & ScheduleDeps & BudgetDeps & Pick<AppDeps, 'orgTemplatesDir'>;
@@ -16,8 +17,12 @@ export type OrgDeps = WorkspaceDeps & ScheduleDeps & BudgetDeps & Pick<AppDeps, 
 export const MISSING_ENV_SUGGESTION =
   'Set each missing key as an org-wide secret (PUT /settings/secrets, `molecule secret set KEY`, or Settings on the canvas), then import again.';
 
-async function globalKeys(deps: Pick<AppDeps, 'db'>): Promise<Set<string>> {
-  return new Set((await listGlobalSecretViews(deps.db)).map((s) => s.key));
+/**
+ * The keys every workspace of an imported org will have: the org-wide secrets, and the server's own
+ * LLM provider settings when the backend hands them on (process, Docker), as the start check counts them.
+ */
+async function globalKeys(deps: Pick<AppDeps, 'db' | 'provisioner'>): Promise<Set<string>> {
+  return new Set([...(await listGlobalSecretViews(deps.db)).map((s) => s.key), ...Object.keys(providerEnvOf(deps.provisioner))]);
 }
 
 /**
@@ -38,8 +43,8 @@ export async function checkOrgTemplate(deps: Pick<AppDeps, 'templatesDir'>, t: O
   return plan;
 }
 
-/** The org templates on disk, each with what its import needs that the global secrets lack. */
-export async function listOrgTemplates(deps: Pick<AppDeps, 'db' | 'log' | 'orgTemplatesDir' | 'templatesDir'>): Promise<OrgTemplateSummary[]> {
+/** The org templates on disk, each with what its import needs that `globalKeys` lacks. */
+export async function listOrgTemplates(deps: Pick<AppDeps, 'db' | 'log' | 'orgTemplatesDir' | 'templatesDir' | 'provisioner'>): Promise<OrgTemplateSummary[]> {
   const [found, have] = await Promise.all([readOrgTemplates(deps.orgTemplatesDir, deps.log), globalKeys(deps)]);
   const out: OrgTemplateSummary[] = [];
   for (const { dir, template } of found) {
@@ -63,7 +68,7 @@ export async function listOrgTemplates(deps: Pick<AppDeps, 'db' | 'log' | 'orgTe
 
 /**
  * Imports an org (C200-C203): the template is validated whole, then the keys it requires are checked
- * against the global secrets (412 naming the missing ones; `force` has no effect), then every
+ * against `globalKeys` (412 naming the missing ones; `force` has no effect), then every
  * workspace is created in one transaction and provisioned through the one pipeline, at most
  * MOLECULE_PROVISION_CONCURRENCY at a time (C200), and its schedules are created. Answers at once
  * with the ids; `ORG_IMPORT_STARTED` and each workspace's own status events tell the rest.

@@ -1,10 +1,15 @@
 import path from 'node:path';
 import { AGENT_ENV_PASSTHROUGH } from '@molecule/contracts';
-import type { StartSpec } from './port.js';
+import type { Provisioner, StartSpec } from './port.js';
 
 /** The passthrough variables (AGENT_ENV_PASSTHROUGH) the server's environment sets; nothing else of it reaches an agent. */
 export function passthroughEnv(env: Record<string, string | undefined> = process.env): Record<string, string> {
   return Object.fromEntries(AGENT_ENV_PASSTHROUGH.flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
+}
+
+/** What of the server's LLM provider settings `prov`'s agents get: all of `passthroughEnv` when it hands them on, else none. */
+export function providerEnvOf(prov: Pick<Provisioner, 'passesProviderEnv'> | undefined): Record<string, string> {
+  return prov?.passesProviderEnv ? passthroughEnv() : {};
 }
 
 /** Files that hold credentials: readable by their owner only. */

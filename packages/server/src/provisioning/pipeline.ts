@@ -10,6 +10,7 @@ import type { WorkspaceRow } from '../workspaces/read.js';
 import { markProvisionFailed, recordStartedInstance } from '../workspaces/transitions.js';
 import type { Provisioner, StartSpec } from './port.js';
 import { templateFiles } from './templates.js';
+import { providerEnvOf } from './configs.js';
 import { resolveSecretEnv, SecretsUnreadable, startApplies } from '../secrets/service.js';
 
 /**
@@ -114,10 +115,12 @@ export async function runPipeline(
       if (err instanceof SecretsUnreadable) deps.log.error({ workspace_id: ws.id, failed_keys: err.failedKeys }, 'secrets could not be decrypted');
       return await markProvisionFailed(deps, ws.id, err instanceof SecretsUnreadable ? PROVISION_FAILED.secrets : PROVISION_FAILED.prepare, err);
     }
+    // The server's LLM provider settings, on a backend that hands them on; a secret of the same name wins.
+    const available = { ...providerEnvOf(prov), ...secretEnv };
     // The keys its template says it cannot run without (runtime_config.required_env), C119: a start
     // without them fails now, naming them, rather than an agent failing later on its first call.
     const required = ws.template ? ((await deps.templateManifests.catalog(deps.templatesDir)).byName.get(ws.template)?.summary.required_env ?? []) : [];
-    const missing = required.filter((k) => !secretEnv[k]);
+    const missing = required.filter((k) => !available[k]);
     if (missing.length > 0) {
       return await markProvisionFailed(deps, ws.id, missingEnvMessage(missing), undefined, { missing });
     }
@@ -126,7 +129,7 @@ export async function runPipeline(
     const spec: StartSpec = {
       workspace: ws,
       // The platform's own variables win over a secret of the same name.
-      env: { ...secretEnv, ...agentEnv(ws, deps.platformUrl(), secretEnv[MODEL_SECRET]) },
+      env: { ...available, ...agentEnv(ws, deps.platformUrl(), secretEnv[MODEL_SECRET]) },
       secretFiles: { '.auth_token': secrets.token, '.platform_inbound_secret': secrets.inboundSecret },
       templateFiles: files,
       applyTemplate: opts.applyTemplate,

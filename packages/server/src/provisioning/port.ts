@@ -46,6 +46,13 @@ export interface Provisioner {
   readonly backend: Exclude<ProvisionerBackend, 'none'>;
   /** Retry policy for the stop before a reprovision (C146); see `StopRetryPolicy`. */
   readonly stopRetry?: StopRetryPolicy;
+  /**
+   * Whether its agents get the server's own LLM provider settings (AGENT_ENV_PASSTHROUGH, so a
+   * template works from `npm start` with the key exported): the pipeline then puts them in
+   * `StartSpec.env` under the secrets and counts them as present for a template's required keys.
+   * A remote control plane does not: the operator's local keys stay on this machine.
+   */
+  readonly passesProviderEnv?: boolean;
   /** `imageDigest`: the image digest the instance runs, recorded as workspaces.runtime_image_digest (C135). */
   start(spec: StartSpec, signal: AbortSignal): Promise<{ instanceId: string; url?: string; imageDigest?: string }>;
   stop(ws: WorkspaceRow, signal: AbortSignal): Promise<void>;

@@ -16,6 +16,8 @@ describe('what a start needs before it begins', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-required-env-'));
     await mkdir(path.join(dir, 'needs-key'));
     await writeFile(path.join(dir, 'needs-key', 'config.yaml'), 'name: Needs a key\nruntime: molecule\nruntime_config:\n  required_env: [VENDOR_API_KEY, VENDOR_REGION]\n');
+    await mkdir(path.join(dir, 'needs-openai'));
+    await writeFile(path.join(dir, 'needs-openai', 'config.yaml'), 'name: Needs OpenAI\nruntime: molecule\nruntime_config:\n  required_env: [OPENAI_API_KEY]\n');
     ({ t, fake } = await startWithFakeBackend({ config: { templatesDir: dir } }));
   });
   afterAll(async () => {
@@ -39,6 +41,31 @@ describe('what a start needs before it begins', () => {
     expect((await t.app.inject({ method: 'POST', url: `/workspaces/${ws.id}/restart`, headers: t.admin })).statusCode).toBeLessThan(300);
     await expect.poll(() => fake.calls.start.includes('needs-key')).toBe(true);
     expect(fake.specs.find((s) => s.workspace.id === ws.id)!.env).toMatchObject({ VENDOR_API_KEY: 'k-1', VENDOR_REGION: 'eu' });
+  });
+
+  it('C119 a required LLM provider key the server itself has counts on a backend that hands it on (npm start with the key exported), not on one that does not; a secret of the same name wins', async () => {
+    const saved = process.env.OPENAI_API_KEY;
+    process.env.OPENAI_API_KEY = 'sk-from-server-env';
+    try {
+      const restart = async (id: string) => expect((await t.app.inject({ method: 'POST', url: `/workspaces/${id}/restart`, headers: t.admin })).statusCode).toBeLessThan(300);
+      const started = (id: string) => fake.specs.filter((s) => s.workspace.id === id).at(-1)?.env;
+      // A backend that does not pass the server's provider settings on (a remote control plane).
+      const ws = await createWs(t, { name: 'needs-openai', template: 'needs-openai' });
+      await expect.poll(async () => (await getWorkspace(t.db, ws.id))!.last_sample_error).toMatch(/^missing required environment variables: OPENAI_API_KEY\./);
+      expect(started(ws.id)).toBeUndefined();
+      // One that does (process, Docker): the key is there, in the agent's environment.
+      Object.assign(fake.prov, { passesProviderEnv: true });
+      await restart(ws.id);
+      await expect.poll(() => started(ws.id)?.OPENAI_API_KEY).toBe('sk-from-server-env');
+      // The workspace's own secret wins over the server's.
+      expect((await put(`/workspaces/${ws.id}/secrets`, { key: 'OPENAI_API_KEY', value: 'sk-own' })).statusCode).toBe(200);
+      await restart(ws.id);
+      await expect.poll(() => started(ws.id)?.OPENAI_API_KEY).toBe('sk-own');
+    } finally {
+      Object.assign(fake.prov, { passesProviderEnv: undefined });
+      if (saved === undefined) delete process.env.OPENAI_API_KEY;
+      else process.env.OPENAI_API_KEY = saved;
+    }
   });
 
   it('C118 a global secret in an unknown envelope version fails the start early, with the canned message', async () => {

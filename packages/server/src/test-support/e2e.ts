@@ -1,4 +1,5 @@
 import { mkdtemp } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -52,7 +53,18 @@ export function e2eClient(server: () => RunningServer) {
       expect(created.status).toBe(201);
       return ((await created.json()) as { id: string }).id;
     },
-    waitOnline: (id: string, timeout: number) => expect.poll(async () => (await get(id)).status, { timeout, interval: 100 }).toBe(Status.Online),
+    /** Waits for `online`; a workspace that goes `failed` ends the wait at once, with its sample error. */
+    async waitOnline(id: string, timeout: number): Promise<void> {
+      const deadline = Date.now() + timeout;
+      for (;;) {
+        const w = await get(id);
+        if (w.status === Status.Online) return;
+        if (w.status === Status.Failed || Date.now() > deadline) {
+          expect({ id, status: w.status, error: w.last_sample_error }).toEqual({ id, status: Status.Online, error: w.last_sample_error });
+        }
+        await sleep(100);
+      }
+    },
     /** Runs the health sweep until the workspace is no longer online (its instance was killed). */
     waitNoticedDead: (id: string, timeout: number) =>
       expect

@@ -12,7 +12,7 @@ import { createMemoryBus } from '../events/memory-bus.js';
 import { buildApp } from '../http/app.js';
 import type { App } from '../http/types.js';
 import { createLogger } from '../log.js';
-import { assembleDeps } from '../main.js';
+import { assembleDeps, closeApp } from '../main.js';
 
 export type DbKind = 'pglite' | 'postgres';
 
@@ -121,6 +121,18 @@ export interface TestAppOptions {
   tweak?: (deps: AppDeps) => void;
 }
 
+const CLOSE_STEP_WARN_MS = 10_000;
+
+/** Runs one step of a test platform's close, saying on stderr which one if it runs past CLOSE_STEP_WARN_MS. */
+async function closeStep(name: string, step: () => Promise<unknown>): Promise<void> {
+  const warn = setTimeout(() => process.stderr.write(`test platform close: still closing ${name} after ${CLOSE_STEP_WARN_MS / 1000} s\n`), CLOSE_STEP_WARN_MS);
+  try {
+    await step();
+  } finally {
+    clearTimeout(warn);
+  }
+}
+
 /** A complete app on a fresh migrated database; `inject` requests or `listen` on port 0. */
 export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const t = await migratedDb(opts.kind ?? 'pglite');
@@ -146,10 +158,13 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     bus,
     admin: { authorization: `Bearer ${adminToken}` },
     async close() {
-      await app.close();
-      await deps.a2a.close();
-      await bus.close();
-      await t.drop();
+      // As at a real shutdown, a request still open after a second is cut rather than waited on;
+      // a step still running after CLOSE_STEP_WARN_MS says which on stderr (a hung close is
+      // otherwise just a hook timeout in CI).
+      await closeStep('the HTTP server', () => closeApp(app, 1000));
+      await closeStep('the A2A proxy', () => deps.a2a.close());
+      await closeStep('the event bus', () => bus.close());
+      await closeStep('the database', () => t.drop());
     },
   };
 }

@@ -4,7 +4,7 @@ import type { Queryable } from '../../db/port.js';
 import type { Logger } from '../../log.js';
 import { freePort } from '../../net/free-port.js';
 import type { WorkspaceRow } from '../../workspaces/read.js';
-import { assertTemplatePaths, configFilesToWrite, passthroughEnv, type ConfigFile } from '../configs.js';
+import { assertTemplatePaths, configFilesToWrite, type ConfigFile } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
 import { DockerFiles } from './files.js';
 import { DockerTerminal } from './terminal.js';
@@ -55,6 +55,7 @@ const statusOf = (err: unknown): number | undefined => (err as { statusCode?: nu
  */
 export class DockerBackend implements Provisioner {
   readonly backend = 'docker' as const;
+  readonly passesProviderEnv = true;
 
   /** The container's files through the engine's archive API (the agent must run). */
   readonly files = new DockerFiles(() => this.client());
@@ -123,7 +124,6 @@ export class DockerBackend implements Provisioner {
     const needsHostPort = this.opts.network === 'host' || this.opts.network === 'bridge';
     const plan = networkPlan(this.opts.network, ws.id, needsHostPort ? await freePort() : 0, spec.env.PLATFORM_URL ?? '');
     const env: Record<string, string> = {
-      ...passthroughEnv(),
       ...spec.env,
       MOLECULE_CONFIGS_DIR: CONFIGS_DIR,
       MOLECULE_WORKSPACE_DIR: WORKSPACE_DIR,

@@ -3,7 +3,7 @@ import { chmod, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node
 import path from 'node:path';
 import type { Logger } from '../../log.js';
 import type { WorkspaceRow } from '../../workspaces/read.js';
-import { assertTemplatePaths, configFilesToWrite, passthroughEnv } from '../configs.js';
+import { assertTemplatePaths, configFilesToWrite } from '../configs.js';
 import type { Provisioner, RunningState, StartSpec } from '../port.js';
 import { ProcessFiles } from './files.js';
 import { ProcessTerminal } from './terminal.js';
@@ -31,6 +31,7 @@ export interface ProcessBackendOptions {
  */
 export class ProcessBackend implements Provisioner {
   readonly backend = 'process' as const;
+  readonly passesProviderEnv = true;
   private readonly children = new Map<string, ChildProcess>();
   /** Children this backend is stopping: their exit is expected, not reported. */
   private readonly stopping = new WeakSet<ChildProcess>();
@@ -68,10 +69,9 @@ export class ProcessBackend implements Provisioner {
     const logFile = await open(path.join(dir, 'agent.log'), 'a', 0o600);
     try {
       // Only what the agent needs: never the server's own environment (it holds the admin token
-      // and the database URL).
+      // and the database URL); its LLM provider settings come in spec.env (passesProviderEnv).
       const env: Record<string, string> = {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
-        ...passthroughEnv(),
         HOME: dirs.home,
         HOST: '127.0.0.1',
         PORT: '0',

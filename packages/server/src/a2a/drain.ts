@@ -21,6 +21,8 @@ export interface DrainDeps {
   deliver: DeliverFn;
   /** Whether a workspace with no URL can take a delivery anyway (its agent holds an outbound socket on some replica). */
   reachable?: (target: { id: string; runtime: string }) => Promise<boolean>;
+  /** The id of the outbound socket the workspace's agent holds on this replica now, if any. */
+  socketHere?: (workspaceId: string) => string | undefined;
   onDelivered: DeliveredHook;
   /**
    * A poll agent with no URL and no socket on any replica: its queued items wait this long (from
@@ -100,11 +102,21 @@ export class QueueDrainer {
   }
 
   /**
-   * An exchange with `workspaceId` timed out (here or, through the bus, on another replica): the
-   * agent may still be running it, and a re-delivery now would run it twice on an agent that does
-   * not deduplicate by messageId. Its queue waits for its next heartbeat with a free slot.
+   * An exchange with `workspaceId` timed out, or the agent socket `lostSocket` was lost with the
+   * request in flight, here or, through the bus, on another replica: the agent may still be running
+   * it, and a re-delivery now would run it twice on an agent that does not deduplicate by
+   * messageId. Its queue waits for its next heartbeat with a free slot, or for its agent to
+   * connect a socket again (an attach is its word that it takes messages, see freeSlot).
+   * The news may come after that attach, through the bus: when the agent already holds another
+   * socket here, the queue stays open and drains. The same socket still here (the relay lost track
+   * of it, not the agent) counts as a timeout.
    */
-  timedOut(workspaceId: string): void {
+  timedOut(workspaceId: string, opts: { lostSocket?: string } = {}): void {
+    const here = this.deps.socketHere?.(workspaceId);
+    if (opts.lostSocket !== undefined && here !== undefined && here !== opts.lostSocket) {
+      this.freeSlot(workspaceId);
+      return;
+    }
     this.#quiet.set(workspaceId, { until: Date.now() + this.deps.stuckAfterSeconds * 1000 });
   }
 

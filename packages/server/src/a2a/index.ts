@@ -71,6 +71,7 @@ export function createA2AServices(parts: ActivityDeps & {
   const drainer = new QueueDrainer({
     // A workspace with no URL is reachable while its agent holds a socket on any replica.
     reachable: async (row) => (await mesh.locate(row)) !== undefined,
+    socketHere: (id) => sockets.socketId(id),
     db: parts.db,
     log: parts.log,
     deliver: parts.deliver,
@@ -90,8 +91,8 @@ export function createA2AServices(parts: ActivityDeps & {
   const unsubscribe = parts.bus.subscribe((e) => {
     if (!e.workspace_id) return;
     if (e.type === 'A2A_QUEUED') {
-      if (e.payload.timed_out === true) drainer.timedOut(e.workspace_id);
       drainer.hint(e.workspace_id);
+      if (e.payload.timed_out === true) drainer.timedOut(e.workspace_id, typeof e.payload.lost_socket === 'string' ? { lostSocket: e.payload.lost_socket } : {});
     } else if (e.type === 'WORKSPACE_HEARTBEAT' && typeof e.payload.active_tasks === 'number') {
       drainer.reported(e.workspace_id, e.payload.active_tasks);
     }

@@ -10,7 +10,7 @@ import { canCommunicate } from '../hierarchy/access.js';
 import { markInstanceDead, resumeWorkspace, type LifecycleDeps } from '../workspaces/lifecycle.js';
 import { getWorkspace, toView } from '../workspaces/read.js';
 import { bridgeExchange, bridgeTo } from './bridge.js';
-import { classifyDispatchError, readAnswer } from './dispatch.js';
+import { classifyDispatchError, readAnswer, type DispatchFailure } from './dispatch.js';
 import { dispatchTimer } from './idle.js';
 import { AGENT_CALL_CEILING_SECONDS, DEAD_AGENT_STATUSES } from './limits.js';
 import { isBusyTimeout, type AgentFailure, type ProxyOutcome } from './outcome.js';
@@ -217,7 +217,7 @@ export async function dispatchTo(deps: ProxyDeps, target: Target, callerId: stri
   const bridged = rpc as NormalizedA2ARequest & { dialect: A2ADialect };
   const o = await bridgeExchange(bridged, to, target.agent_card, (translated) => dispatchRaw(deps, target, callerId, translated, { ...opts, allowQueue: false }));
   const timedOut = o.kind === 'failed' && isBusyTimeout(o.failure);
-  if (opts.allowQueue && ((o.kind === 'busy' && !o.nativeSession) || timedOut)) return queueBusy(deps, target, callerId, rpc, { timedOut });
+  if (opts.allowQueue && ((o.kind === 'busy' && !o.nativeSession) || timedOut)) return queueBusy(deps, target, callerId, rpc, { timedOut, ...(o.kind === 'failed' ? lostSocket(o.failure, socket) : {}) });
   return o;
 }
 
@@ -260,12 +260,13 @@ async function dispatchRaw(deps: ProxyDeps, target: Target, callerId: string | n
     timer.done();
     const failure = classifyDispatchError(err);
     // The agent may still be working on it: its queue waits for its own word that a slot is free.
-    if (isBusyTimeout(failure)) deps.a2a.drainer.timedOut(target.id);
+    const lost = lostSocket(failure, overSocket);
+    if (isBusyTimeout(failure)) deps.a2a.drainer.timedOut(target.id, lost);
     if (isBusyTimeout(failure) && opts.allowQueue) {
       // Busy, not gone (C043): queued and delivered again when the agent frees up (C044, C045).
       deps.log.info({ workspace_id: target.id, failure }, 'a2a dispatch timed out: the agent is busy; queueing');
       finish('busy', undefined, failure);
-      return queueBusy(deps, target, callerId, rpc, { timedOut: true });
+      return queueBusy(deps, target, callerId, rpc, { timedOut: true, ...lost });
     }
     deps.log.warn({ workspace_id: target.id, failure, err }, 'a2a dispatch failed');
     finish('error', undefined, failure);
@@ -358,8 +359,13 @@ function socketRequest(rpc: NormalizedA2ARequest): unknown {
   return rpc.kind === 'stream' ? { ...rpc.request, method: rpc.dialect === 'v1' ? 'SendMessage' : 'message/send' } : rpc.request;
 }
 
+/** The agent socket a `socket_lost` failure lost (the drain tells it from a socket the agent opened since). */
+function lostSocket(failure: DispatchFailure, holder: SocketHolder | null | undefined): { lostSocket?: string } {
+  return failure === 'socket_lost' && holder ? { lostSocket: holder.socket } : {};
+}
+
 /** A busy target: the message is queued (C044), unless the runtime owns its sessions (C045) or there is nothing to queue by. */
-async function queueBusy(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, why: { timedOut?: boolean } = {}): Promise<ProxyOutcome> {
+async function queueBusy(deps: ProxyDeps, target: Target, callerId: string | null, rpc: NormalizedA2ARequest, why: { timedOut?: boolean; lostSocket?: string } = {}): Promise<ProxyOutcome> {
   if (deps.runtimeOverrides.hasCapability(target.id, 'session')) {
     // The runtime owns its sessions and retries itself: no queue row (C045).
     return { kind: 'busy', nativeSession: true };
@@ -380,7 +386,7 @@ async function queueBusy(deps: ProxyDeps, target: Target, callerId: string | nul
     });
     if (q.created) {
       void deps.broadcaster
-        .broadcastOnly('A2A_QUEUED', target.id, { queue_id: q.row.id, caller_id: callerId, method: rpc.request.method, queue_depth: q.depth, ...(why.timedOut ? { timed_out: true } : {}) })
+        .broadcastOnly('A2A_QUEUED', target.id, { queue_id: q.row.id, caller_id: callerId, method: rpc.request.method, queue_depth: q.depth, ...(why.timedOut ? { timed_out: true } : {}), ...(why.lostSocket !== undefined ? { lost_socket: why.lostSocket } : {}) })
         .catch((err: unknown) => deps.log.error({ err }, 'A2A_QUEUED broadcast failed'));
     }
     // The agent may have freed up while we were queueing; a drain pass finds out now (C060).

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WebSocket } from 'ws';
 import { Status, type PlatformEvent } from '@molecule/contracts';
 import type { Queryable } from '../db/port.js';
 import { createBroadcaster } from '../events/broadcaster.js';
@@ -7,6 +9,7 @@ import { createMemoryBus } from '../events/memory-bus.js';
 import { createLogger } from '../log.js';
 import { migratedDb, type TestDb } from '../test-support/harness.js';
 import { createA2AServices } from './index.js';
+import { enqueue } from './queue-repo.js';
 
 // The activity write-behind: what the exchanges of one tick record goes to the database in one
 // statement, and their events on the bus together, after the tick.
@@ -77,6 +80,92 @@ describe('A2A activity rows and events, per tick', () => {
     const { s } = services(0);
     s.record([row('tick-c-0')]);
     await expect.poll(() => stored('tick-c-')).toEqual(['tick-c-0']);
+    await s.close();
+  });
+});
+
+// #15: a request in flight on an agent socket that closes is queued as busy (timed_out) and waits
+// for the agent's word that it takes messages again. Its reconnect is that word; the news of the
+// loss (A2A_QUEUED through the bus from the replica that sent the request) may come after it.
+describe('a queued request whose agent socket dropped, and the agent reconnecting', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await migratedDb('pglite');
+  });
+  afterAll(async () => t.db.close());
+
+  async function setup() {
+    const wsId = randomUUID();
+    await t.db.query(`INSERT INTO workspaces (id, name, runtime, tier, status, url) VALUES ($1, 'reconnect', 'external', 1, $2, '')`, [wsId, Status.Online]);
+    const messageId = randomUUID();
+    const body = { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text: 'in flight' }] } } };
+    const queued = await enqueue(t.db, { workspaceId: wsId, callerId: null, messageId, method: 'message/send', body, delegationId: null, expiresInSeconds: undefined });
+    const bus = createMemoryBus();
+    const delivered: string[] = [];
+    const s = createA2AServices({
+      db: t.db,
+      broadcaster: createBroadcaster({ db: t.db, bus }),
+      bus,
+      log: createLogger({ level: 'silent', pretty: false }),
+      agentUrlPolicy: () => ({ allowPrivate: true, resolve: async () => [] }),
+      deliver: async (target) => {
+        delivered.push(target.id);
+        return { kind: 'answered', status: 200, answer: { jsonrpc: '2.0', id: 1, result: { kind: 'message' } }, raw: Buffer.from('{}') };
+      },
+      onDelivered: async () => undefined,
+    });
+    const status = async () => (await t.db.query<{ status: string }>('SELECT status FROM a2a_queue WHERE id = $1', [queued.row.id])).rows[0]!.status;
+    const lost = (extra: Record<string, unknown>) => bus.publish({ type: 'A2A_QUEUED', workspace_id: wsId, at: new Date().toISOString(), seq: null, payload: { queue_id: queued.row.id, timed_out: true, ...extra } });
+    return { wsId, s, delivered, status, lost };
+  }
+
+  /** A connected socket as the registry sees one (it only listens, sends and closes). */
+  function fakeSocket(): WebSocket {
+    const socket = Object.assign(new EventEmitter(), { OPEN: 1, readyState: 1, send: () => undefined, close: () => undefined });
+    return socket as unknown as WebSocket;
+  }
+
+  it('the agent reconnected before the news of the lost request arrived: the request is delivered at once', async () => {
+    const { wsId, s, delivered, status, lost } = await setup();
+    s.sockets.attach(wsId, fakeSocket());
+    await lost({ lost_socket: randomUUID() });
+    await expect.poll(status).toBe('completed');
+    expect(delivered).toEqual([wsId]);
+    await s.close();
+  });
+
+  it('the socket said lost is still here (the relay lost track of it, not the agent): the queue waits, as after a timeout', async () => {
+    const { wsId, s, delivered, status, lost } = await setup();
+    const socketId = s.sockets.attach(wsId, fakeSocket());
+    await lost({ lost_socket: socketId });
+    await s.drainer.idle();
+    expect(await status()).toBe('queued');
+    expect(delivered).toEqual([]);
+    await s.close();
+  });
+
+  it('after a timeout (no socket lost) the queue stays shut though a socket is here, until the agent attaches again', async () => {
+    const { wsId, s, delivered, status, lost } = await setup();
+    s.sockets.attach(wsId, fakeSocket());
+    await lost({});
+    await s.drainer.idle();
+    expect(await status()).toBe('queued');
+    expect(delivered).toEqual([]);
+    s.sockets.attach(wsId, fakeSocket());
+    await expect.poll(status).toBe('completed');
+    expect(delivered).toEqual([wsId]);
+    await s.close();
+  });
+
+  it('a lost socket and none here yet: the queue waits for the reconnect', async () => {
+    const { wsId, s, delivered, status, lost } = await setup();
+    await lost({ lost_socket: randomUUID() });
+    await s.drainer.idle();
+    expect(await status()).toBe('queued');
+    expect(delivered).toEqual([]);
+    s.sockets.attach(wsId, fakeSocket());
+    await expect.poll(status).toBe('completed');
+    expect(delivered).toEqual([wsId]);
     await s.close();
   });
 });

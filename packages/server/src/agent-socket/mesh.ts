@@ -2,8 +2,8 @@ import { EXTERNAL_RUNTIME } from '@molecule/contracts';
 import { socketAnswer, type AgentSockets, type SocketAnswer } from './registry.js';
 import type { SocketRelay } from './relay.js';
 
-/** Where a workspace's agent socket is: on this process, or on another replica (by id). */
-export type SocketHolder = { kind: 'local' } | { kind: 'remote'; replica: string };
+/** Where a workspace's agent socket is (on this process, or on another replica, by id), and which socket it is. */
+export type SocketHolder = { kind: 'local'; socket: string } | { kind: 'remote'; replica: string; socket: string };
 
 /**
  * One way to the agents' outbound sockets for the proxy, whichever replica holds them (#15): the
@@ -22,10 +22,11 @@ export class AgentSocketMesh {
    * then takes the workspace's usual path (its URL, its inbox, or the queue).
    */
   async locate(target: { id: string; runtime: string }): Promise<SocketHolder | undefined> {
-    if (this.local.has(target.id)) return { kind: 'local' };
+    const socket = this.local.socketId(target.id);
+    if (socket !== undefined) return { kind: 'local', socket };
     if (!this.relay || target.runtime !== EXTERNAL_RUNTIME) return undefined;
-    const replica = await this.relay.holder(target.id).catch(() => undefined);
-    return replica ? { kind: 'remote', replica } : undefined;
+    const held = await this.relay.holder(target.id).catch(() => undefined);
+    return held ? { kind: 'remote', ...held } : undefined;
   }
 
   /**

@@ -165,11 +165,11 @@ export class SocketRelay {
     await this.#cmd.socketRelease(this.#key(workspaceId), value);
   }
 
-  /** The replica holding `workspaceId`'s socket, other than this one; undefined when none does. */
-  async holder(workspaceId: string): Promise<string | undefined> {
+  /** The replica holding `workspaceId`'s socket, other than this one, and that socket's id; undefined when none does. */
+  async holder(workspaceId: string): Promise<{ replica: string; socket: string } | undefined> {
     const v = await this.#cmd.get(this.#key(workspaceId));
-    const replica = v?.split('/')[0];
-    return replica && replica !== this.replicaId ? replica : undefined;
+    const [replica, socket] = v?.split('/') ?? [];
+    return replica && socket && replica !== this.replicaId ? { replica, socket } : undefined;
   }
 
   /**

@@ -225,6 +225,11 @@ export class A2ADispatcher {
   close(): Promise<void> {
     return this.#agent.close();
   }
+
+  /** Closes at once: requests still in flight fail (shutdown, after their grace). */
+  destroy(): Promise<void> {
+    return this.#agent.destroy();
+  }
 }
 
 /** An agent answered a WebSocket upgrade with a plain HTTP answer (a refusal: 401, 400, 503...). */

@@ -62,6 +62,8 @@ export class QueueDrainer {
    */
   readonly #quiet = new Map<string, { until: number; reported?: number }>();
   #closed = false;
+  /** Shutdown stopped waiting for the deliveries still in flight: what they come back with is not written. */
+  #abandoned = false;
   readonly #pending = new Set<Promise<void>>();
 
   constructor(private readonly deps: DrainDeps) {}
@@ -149,10 +151,23 @@ export class QueueDrainer {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 
-  /** Stops taking items and waits for the deliveries in flight (shutdown). */
-  async close(): Promise<void> {
+  /**
+   * Stops taking items and waits up to `graceMs` for the deliveries in flight (shutdown). One still
+   * running then is left as it is: its item stays `dispatched` under this process's claim, and the
+   * queue housekeeping of a live process re-sends or fails it once this one is seen no more, as
+   * after a crash (the agent may have the message). Resolves with how many were left.
+   */
+  async close(graceMs = Number.POSITIVE_INFINITY): Promise<number> {
     this.#closed = true;
-    await this.idle();
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      this.idle().then(() => true),
+      ...(Number.isFinite(graceMs) ? [new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))] : []),
+    ]);
+    clearTimeout(timer);
+    if (waited) return 0;
+    this.#abandoned = true;
+    return [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
   }
 
   #track(p: Promise<void>): void {
@@ -216,7 +231,10 @@ export class QueueDrainer {
       await failItem(deps.db, item.id, `the queued request is no longer valid: ${normalized.error.message}`);
       return false;
     }
-    const d = deliveryOf(await deps.deliver(target, item.caller_id, normalized.value));
+    const outcome = await deps.deliver(target, item.caller_id, normalized.value);
+    // Shutdown left this delivery to the housekeeping: the item stays as it is.
+    if (this.#abandoned) return false;
+    const d = deliveryOf(outcome);
     switch (d.outcome) {
       case 'delivered': {
         const done = await completeItem(deps.db, item.id, d.status, d.body);

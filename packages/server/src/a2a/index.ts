@@ -29,6 +29,9 @@ export interface A2AServices {
   close(): Promise<void>;
 }
 
+/** How long shutdown waits for queue deliveries in flight (the server's whole shutdown has 10 s). */
+export const A2A_CLOSE_GRACE_MS = 3_000;
+
 /** How often a platform process records that it is alive, and after how long without it counts as stopped. */
 export const INSTANCE_BEACON_MS = 5_000;
 export const INSTANCE_DEAD_AFTER_SECONDS = 30;
@@ -50,6 +53,8 @@ export function createA2AServices(parts: ActivityDeps & {
   relay?: SocketRelay;
   /** How long a queued message for a poll agent without a socket waits for it before going to the agent's inbox. */
   socketGraceSeconds?: number;
+  /** How long close() waits for queue deliveries in flight before it leaves them to the queue housekeeping. */
+  closeGraceMs?: number;
 }): A2AServices {
   const dispatcher = new A2ADispatcher(parts.agentUrlPolicy);
   const activity = new WorkspaceActivity(parts.bus);
@@ -159,14 +164,17 @@ export function createA2AServices(parts: ActivityDeps & {
       unsubscribe();
       sockets.close();
       await relay?.close();
-      await drainer.close();
+      // A queued message an agent is still working on must not hold the shutdown (and the stop of
+      // the agents after it) until it answers.
+      const left = await drainer.close(parts.closeGraceMs ?? A2A_CLOSE_GRACE_MS);
+      if (left > 0) parts.log.info({ deliveries: left }, 'queue deliveries still in flight at shutdown are left to the queue housekeeping (re-sent or failed as after a crash)');
       if (timer) {
         clearTimeout(timer);
         startFlush();
       }
       await flushing;
       activity.close();
-      await dispatcher.close();
+      await (left > 0 ? dispatcher.destroy() : dispatcher.close());
     },
   };
 }

@@ -169,3 +169,62 @@ describe('a queued request whose agent socket dropped, and the agent reconnectin
     await s.close();
   });
 });
+
+// Shutdown and a queued message an agent is still working on: the platform must not wait for its
+// answer (the agents' own stop comes after), nor write a result it never got.
+describe('closing while a queue delivery is in flight', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await migratedDb('pglite');
+  });
+  afterAll(async () => t.db.close());
+
+  async function inFlight(closeGraceMs: number) {
+    const wsId = randomUUID();
+    await t.db.query(`INSERT INTO workspaces (id, name, runtime, tier, status, url) VALUES ($1, 'slow', 'molecule', 1, $2, 'http://127.0.0.1:9')`, [wsId, Status.Online]);
+    const messageId = randomUUID();
+    const body = { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text: 'long work' }] } } };
+    const queued = await enqueue(t.db, { workspaceId: wsId, callerId: null, messageId, method: 'message/send', body, delegationId: null, expiresInSeconds: undefined });
+    // The agent takes the message and answers only when the test says so.
+    let answer: () => void = () => undefined;
+    let taken: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (taken = resolve));
+    const bus = createMemoryBus();
+    const s = createA2AServices({
+      db: t.db,
+      broadcaster: createBroadcaster({ db: t.db, bus }),
+      bus,
+      log: createLogger({ level: 'silent', pretty: false }),
+      agentUrlPolicy: () => ({ allowPrivate: true, resolve: async () => [] }),
+      deliver: () =>
+        new Promise((resolve) => {
+          answer = () => resolve({ kind: 'answered', status: 200, answer: { jsonrpc: '2.0', id: 1, result: { kind: 'message' } }, raw: Buffer.from('{}') });
+          taken();
+        }),
+      onDelivered: async () => undefined,
+      closeGraceMs,
+    });
+    s.drainer.hint(wsId);
+    s.drainer.kick(wsId);
+    await started;
+    const status = async () => (await t.db.query<{ status: string }>('SELECT status FROM a2a_queue WHERE id = $1', [queued.row.id])).rows[0]!.status;
+    return { s, status, answer: () => answer() };
+  }
+
+  it('the agent answers within the grace: close waits for it and the item is completed', async () => {
+    const { s, status, answer } = await inFlight(60_000);
+    const closed = s.close();
+    answer();
+    await closed;
+    expect(await status()).toBe('completed');
+  });
+
+  it('the agent is still working when the grace ends: close returns, the item stays dispatched for the housekeeping, a late answer writes nothing', async () => {
+    const { s, status, answer } = await inFlight(100);
+    await s.close();
+    expect(await status()).toBe('dispatched');
+    answer();
+    await s.drainer.idle();
+    expect(await status()).toBe('dispatched');
+  });
+});

@@ -9,6 +9,8 @@ import { createMemoryBus } from '../events/memory-bus.js';
 import { createLogger } from '../log.js';
 import { migratedDb, type TestDb } from '../test-support/harness.js';
 import { createA2AServices } from './index.js';
+import type { DeliverFn } from './drain.js';
+import type { ProxyOutcome } from './outcome.js';
 import { enqueue } from './queue-repo.js';
 
 // The activity write-behind: what the exchanges of one tick record goes to the database in one
@@ -84,6 +86,35 @@ describe('A2A activity rows and events, per tick', () => {
   });
 });
 
+/** A workspace with one queued message/send, in `t`'s database; `status` reads its queue item's. */
+async function queuedMessage(t: TestDb, ws: { runtime: string; url: string }) {
+  const wsId = randomUUID();
+  await t.db.query(`INSERT INTO workspaces (id, name, runtime, tier, status, url) VALUES ($1, 'queued', $2, 1, $3, $4)`, [wsId, ws.runtime, Status.Online, ws.url]);
+  const messageId = randomUUID();
+  const body = { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text: 'queued' }] } } };
+  const queued = await enqueue(t.db, { workspaceId: wsId, callerId: null, messageId, method: 'message/send', body, delegationId: null, expiresInSeconds: undefined });
+  const status = async () => (await t.db.query<{ status: string }>('SELECT status FROM a2a_queue WHERE id = $1', [queued.row.id])).rows[0]!.status;
+  return { wsId, queueId: queued.row.id, status };
+}
+
+/** A2A services on `t`'s database and a memory bus whose queue deliveries go to `deliver`. */
+function servicesOn(t: TestDb, deliver: DeliverFn, extra: { closeGraceMs?: number } = {}) {
+  const bus = createMemoryBus();
+  const s = createA2AServices({
+    db: t.db,
+    broadcaster: createBroadcaster({ db: t.db, bus }),
+    bus,
+    log: createLogger({ level: 'silent', pretty: false }),
+    agentUrlPolicy: () => ({ allowPrivate: true, resolve: async () => [] }),
+    deliver,
+    onDelivered: async () => undefined,
+    ...extra,
+  });
+  return { s, bus };
+}
+
+const answered = (): ProxyOutcome => ({ kind: 'answered', status: 200, answer: { jsonrpc: '2.0', id: 1, result: { kind: 'message' } }, raw: Buffer.from('{}') });
+
 // #15: a request in flight on an agent socket that closes is queued as busy (timed_out) and waits
 // for the agent's word that it takes messages again. Its reconnect is that word; the news of the
 // loss (A2A_QUEUED through the bus from the replica that sent the request) may come after it.
@@ -95,27 +126,13 @@ describe('a queued request whose agent socket dropped, and the agent reconnectin
   afterAll(async () => t.db.close());
 
   async function setup() {
-    const wsId = randomUUID();
-    await t.db.query(`INSERT INTO workspaces (id, name, runtime, tier, status, url) VALUES ($1, 'reconnect', 'external', 1, $2, '')`, [wsId, Status.Online]);
-    const messageId = randomUUID();
-    const body = { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text: 'in flight' }] } } };
-    const queued = await enqueue(t.db, { workspaceId: wsId, callerId: null, messageId, method: 'message/send', body, delegationId: null, expiresInSeconds: undefined });
-    const bus = createMemoryBus();
+    const { wsId, queueId, status } = await queuedMessage(t, { runtime: 'external', url: '' });
     const delivered: string[] = [];
-    const s = createA2AServices({
-      db: t.db,
-      broadcaster: createBroadcaster({ db: t.db, bus }),
-      bus,
-      log: createLogger({ level: 'silent', pretty: false }),
-      agentUrlPolicy: () => ({ allowPrivate: true, resolve: async () => [] }),
-      deliver: async (target) => {
-        delivered.push(target.id);
-        return { kind: 'answered', status: 200, answer: { jsonrpc: '2.0', id: 1, result: { kind: 'message' } }, raw: Buffer.from('{}') };
-      },
-      onDelivered: async () => undefined,
+    const { s, bus } = servicesOn(t, async (target) => {
+      delivered.push(target.id);
+      return answered();
     });
-    const status = async () => (await t.db.query<{ status: string }>('SELECT status FROM a2a_queue WHERE id = $1', [queued.row.id])).rows[0]!.status;
-    const lost = (extra: Record<string, unknown>) => bus.publish({ type: 'A2A_QUEUED', workspace_id: wsId, at: new Date().toISOString(), seq: null, payload: { queue_id: queued.row.id, timed_out: true, ...extra } });
+    const lost = (extra: Record<string, unknown>) => bus.publish({ type: 'A2A_QUEUED', workspace_id: wsId, at: new Date().toISOString(), seq: null, payload: { queue_id: queueId, timed_out: true, ...extra } });
     return { wsId, s, delivered, status, lost };
   }
 
@@ -123,6 +140,17 @@ describe('a queued request whose agent socket dropped, and the agent reconnectin
   function fakeSocket(): WebSocket {
     const socket = Object.assign(new EventEmitter(), { OPEN: 1, readyState: 1, send: () => undefined, close: () => undefined });
     return socket as unknown as WebSocket;
+  }
+
+  /** Nothing is delivered until the agent attaches a socket (again); that attach delivers the item. */
+  async function waitsForAttach({ wsId, s, delivered, status }: Awaited<ReturnType<typeof setup>>) {
+    await s.drainer.idle();
+    expect(await status()).toBe('queued');
+    expect(delivered).toEqual([]);
+    s.sockets.attach(wsId, fakeSocket());
+    await expect.poll(status).toBe('completed');
+    expect(delivered).toEqual([wsId]);
+    await s.close();
   }
 
   it('the agent reconnected before the news of the lost request arrived: the request is delivered at once', async () => {
@@ -145,28 +173,16 @@ describe('a queued request whose agent socket dropped, and the agent reconnectin
   });
 
   it('after a timeout (no socket lost) the queue stays shut though a socket is here, until the agent attaches again', async () => {
-    const { wsId, s, delivered, status, lost } = await setup();
-    s.sockets.attach(wsId, fakeSocket());
-    await lost({});
-    await s.drainer.idle();
-    expect(await status()).toBe('queued');
-    expect(delivered).toEqual([]);
-    s.sockets.attach(wsId, fakeSocket());
-    await expect.poll(status).toBe('completed');
-    expect(delivered).toEqual([wsId]);
-    await s.close();
+    const q = await setup();
+    q.s.sockets.attach(q.wsId, fakeSocket());
+    await q.lost({});
+    await waitsForAttach(q);
   });
 
   it('a lost socket and none here yet: the queue waits for the reconnect', async () => {
-    const { wsId, s, delivered, status, lost } = await setup();
-    await lost({ lost_socket: randomUUID() });
-    await s.drainer.idle();
-    expect(await status()).toBe('queued');
-    expect(delivered).toEqual([]);
-    s.sockets.attach(wsId, fakeSocket());
-    await expect.poll(status).toBe('completed');
-    expect(delivered).toEqual([wsId]);
-    await s.close();
+    const q = await setup();
+    await q.lost({ lost_socket: randomUUID() });
+    await waitsForAttach(q);
   });
 });
 
@@ -180,34 +196,23 @@ describe('closing while a queue delivery is in flight', () => {
   afterAll(async () => t.db.close());
 
   async function inFlight(closeGraceMs: number) {
-    const wsId = randomUUID();
-    await t.db.query(`INSERT INTO workspaces (id, name, runtime, tier, status, url) VALUES ($1, 'slow', 'molecule', 1, $2, 'http://127.0.0.1:9')`, [wsId, Status.Online]);
-    const messageId = randomUUID();
-    const body = { jsonrpc: '2.0', id: 1, method: 'message/send', params: { message: { kind: 'message', role: 'user', messageId, parts: [{ kind: 'text', text: 'long work' }] } } };
-    const queued = await enqueue(t.db, { workspaceId: wsId, callerId: null, messageId, method: 'message/send', body, delegationId: null, expiresInSeconds: undefined });
+    const { wsId, status } = await queuedMessage(t, { runtime: 'molecule', url: 'http://127.0.0.1:9' });
     // The agent takes the message and answers only when the test says so.
     let answer: () => void = () => undefined;
     let taken: () => void = () => undefined;
     const started = new Promise<void>((resolve) => (taken = resolve));
-    const bus = createMemoryBus();
-    const s = createA2AServices({
-      db: t.db,
-      broadcaster: createBroadcaster({ db: t.db, bus }),
-      bus,
-      log: createLogger({ level: 'silent', pretty: false }),
-      agentUrlPolicy: () => ({ allowPrivate: true, resolve: async () => [] }),
-      deliver: () =>
+    const { s } = servicesOn(
+      t,
+      () =>
         new Promise((resolve) => {
-          answer = () => resolve({ kind: 'answered', status: 200, answer: { jsonrpc: '2.0', id: 1, result: { kind: 'message' } }, raw: Buffer.from('{}') });
+          answer = () => resolve(answered());
           taken();
         }),
-      onDelivered: async () => undefined,
-      closeGraceMs,
-    });
+      { closeGraceMs },
+    );
     s.drainer.hint(wsId);
     s.drainer.kick(wsId);
     await started;
-    const status = async () => (await t.db.query<{ status: string }>('SELECT status FROM a2a_queue WHERE id = $1', [queued.row.id])).rows[0]!.status;
     return { s, status, answer: () => answer() };
   }
 

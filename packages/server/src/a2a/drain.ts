@@ -155,7 +155,8 @@ export class QueueDrainer {
    * Stops taking items and waits up to `graceMs` for the deliveries in flight (shutdown). One still
    * running then is left as it is: its item stays `dispatched` under this process's claim, and the
    * queue housekeeping of a live process re-sends or fails it once this one is seen no more, as
-   * after a crash (the agent may have the message). Resolves with how many were left.
+   * after a crash (the agent may have the message). Resolves with how many passes and deliveries
+   * were left running (0: all ended in time).
    */
   async close(graceMs = Number.POSITIVE_INFINITY): Promise<number> {
     this.#closed = true;
@@ -167,7 +168,7 @@ export class QueueDrainer {
     clearTimeout(timer);
     if (waited) return 0;
     this.#abandoned = true;
-    return [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
+    return this.#pending.size;
   }
 
   #track(p: Promise<void>): void {

@@ -167,7 +167,7 @@ export function createA2AServices(parts: ActivityDeps & {
       // A queued message an agent is still working on must not hold the shutdown (and the stop of
       // the agents after it) until it answers.
       const left = await drainer.close(parts.closeGraceMs ?? A2A_CLOSE_GRACE_MS);
-      if (left > 0) parts.log.info({ deliveries: left }, 'queue deliveries still in flight at shutdown are left to the queue housekeeping (re-sent or failed as after a crash)');
+      if (left > 0) parts.log.info({ running: left }, 'queue deliveries still in flight at shutdown are left to the queue housekeeping (re-sent or failed as after a crash)');
       if (timer) {
         clearTimeout(timer);
         startFlush();

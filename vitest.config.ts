@@ -30,7 +30,9 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/src/**/*.test.{ts,tsx}'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
-          testTimeout: 20_000,
+          // Many unit files boot a whole app on PGlite, which is CPU-bound: 11 s alone on the CI
+          // machine for the heaviest, 16 s beside the integration suites under load.
+          testTimeout: 30_000,
           hookTimeout: 60_000,
           // A loaded 2-core CI machine: waiting conditions get 5 s by default (vitest's is 1 s).
           expect: { poll: { timeout: 5_000 } },

@@ -24,7 +24,9 @@ describe('embedded database template', () => {
     const reopened = await openDb({ databaseUrl: undefined, dataDir }, { templateFile: file });
     expect((await reopened.query('SELECT name FROM org_api_tokens')).rows).toEqual([{ name: 'kept' }]);
     await reopened.close();
-  });
+    // Builds the template (a fresh PGlite, every migration), then opens the data dir twice: CPU-bound,
+    // about 11 s on the CI machine alone and twice that with other suites beside it.
+  }, 60_000);
 
   it('a template built for other migrations is ignored; a missing one is not an error', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'molecule-tpl-'));

@@ -1,6 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createMemoryBus } from '../events/memory-bus.js';
-import { CeilingTimeoutError, CONNECT_TIMEOUT_MS, HEADERS_TIMEOUT_MS } from './dispatch.js';
+import { A2ADispatcher, CeilingTimeoutError, CONNECT_TIMEOUT_MS, HEADERS_TIMEOUT_MS } from './dispatch.js';
 import { dispatchTimer, WorkspaceActivity } from './idle.js';
 import { AGENT_CALL_CEILING_SECONDS } from './limits.js';
 
@@ -41,5 +43,21 @@ describe('outbound A2A limits', () => {
       await new Promise((r) => setTimeout(r, 1500));
       expect(signal.aborted).toBe(false);
     });
+  });
+
+  it('destroy ends a request the agent has not answered (shutdown, once the queue grace is over) and resolves', async () => {
+    const agent = createServer(() => undefined);
+    await new Promise<void>((resolve) => agent.listen(0, '127.0.0.1', resolve));
+    const received = new Promise((resolve) => agent.once('request', resolve));
+    const dispatcher = new A2ADispatcher(() => ({ allowPrivate: true, resolve: async () => [] }));
+    try {
+      const sent = dispatcher.post(`http://127.0.0.1:${(agent.address() as AddressInfo).port}/`, '{}', new AbortController().signal);
+      await received;
+      await dispatcher.destroy();
+      await expect(sent).rejects.toThrow();
+    } finally {
+      agent.closeAllConnections();
+      agent.close();
+    }
   });
 });

@@ -158,13 +158,11 @@ export class QueueDrainer {
    * after a crash (the agent may have the message). Resolves with how many passes and deliveries
    * were left running (0: all ended in time).
    */
-  async close(graceMs = Number.POSITIVE_INFINITY): Promise<number> {
+  async close(graceMs: number): Promise<number> {
     this.#closed = true;
     let timer: NodeJS.Timeout | undefined;
-    const waited = await Promise.race([
-      this.idle().then(() => true),
-      ...(Number.isFinite(graceMs) ? [new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))] : []),
-    ]);
+    const graceEnded = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
+    const waited = await Promise.race([this.idle().then(() => true), graceEnded]);
     clearTimeout(timer);
     if (waited) return 0;
     this.#abandoned = true;
